@@ -1,0 +1,237 @@
+/*
+ * p11jwt.h — sign OAuth 2.0 JWT assertions (RFC 7523) with keys that never
+ * leave a PKCS#11 token.
+ *
+ * Every function that can fail returns a p11jwt_rc (P11JWT_OK == 0). The
+ * human-readable detail of the last failure (the CK_RV, the file that could
+ * not be read, the claim that did not match) is kept per thread and read with
+ * p11jwt_errmsg(): handles are shared across threads (a token serves all of
+ * them from one session pool), so a per-handle buffer would race.
+ *
+ * Ownership: functions named *_new / *_open return objects the caller frees
+ * with the matching *_free (NULL is a no-op). Strings returned through
+ * `char **` are the caller's and are released with p11jwt_free(). Setters and
+ * parameters copy what they keep.
+ */
+#ifndef P11JWT_H
+#define P11JWT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(P11JWT_BUILDING) && defined(__GNUC__)
+#define P11JWT_API __attribute__((visibility("default")))
+#else
+#define P11JWT_API
+#endif
+
+#define P11JWT_VERSION "0.1.0"
+
+/* Error codes. New codes are appended; existing values never change. */
+typedef enum p11jwt_rc {
+    P11JWT_OK = 0,
+    P11JWT_ERR_ARG,            /* invalid argument or parameter value */
+    P11JWT_ERR_NOMEM,          /* out of memory */
+    P11JWT_ERR_URI,            /* malformed or unusable pkcs11: URI */
+    P11JWT_ERR_MODULE,         /* the PKCS#11 module could not be loaded */
+    P11JWT_ERR_TOKEN_NOT_FOUND,/* no token matches the URI */
+    P11JWT_ERR_PIN,            /* PIN missing, unreadable or incorrect */
+    P11JWT_ERR_PIN_LOCKED,     /* PIN locked or on its final try: login refused */
+    P11JWT_ERR_KEY_NOT_FOUND,  /* no key with that kid */
+    P11JWT_ERR_KEY_EXISTS,     /* a key with that kid already exists */
+    P11JWT_ERR_ALG,            /* unsupported alg, or alg does not match the key */
+    P11JWT_ERR_PKCS11,         /* any other PKCS#11 failure (see p11jwt_errmsg) */
+    P11JWT_ERR_IO,             /* a file or stream could not be read or written */
+    P11JWT_ERR_JSON,           /* JSON malformed or of the wrong shape */
+    P11JWT_ERR_CRYPTO,         /* a host-side crypto operation failed */
+    P11JWT_ERR_JWS_MALFORMED,  /* not a compact JWS we can parse */
+    P11JWT_ERR_SIGNATURE,      /* signature does not verify */
+    P11JWT_ERR_CLAIMS,         /* exp/nbf/iat/aud/iss check failed */
+    P11JWT_ERR_SECRET,         /* secret empty, too short or unreadable */
+} p11jwt_rc;
+
+P11JWT_API const char *p11jwt_strerror(p11jwt_rc rc);
+
+/* Detail of the last failure on this thread ("" when none). Borrowed: valid
+ * until the next p11jwt call on this thread. */
+P11JWT_API const char *p11jwt_errmsg(void);
+
+/* Frees a string or buffer the library returned. */
+P11JWT_API void p11jwt_free(void *p);
+
+/* ---- algorithms ------------------------------------------------------- */
+
+typedef enum p11jwt_alg {
+    P11JWT_ALG_UNKNOWN = 0,
+    P11JWT_ES256,
+    P11JWT_ES384,
+    P11JWT_ES512,
+    P11JWT_HS256,
+    P11JWT_HS384,
+    P11JWT_HS512,
+} p11jwt_alg;
+
+/* "ES256"... or NULL for P11JWT_ALG_UNKNOWN. */
+P11JWT_API const char *p11jwt_alg_name(p11jwt_alg alg);
+/* Exact, case-sensitive match of a JWS alg name; P11JWT_ALG_UNKNOWN if none
+ * ("none" included). */
+P11JWT_API p11jwt_alg p11jwt_alg_from_name(const char *name);
+P11JWT_API int p11jwt_alg_is_ec(p11jwt_alg alg);
+/* Length in bytes of a signature for alg: 64/96/132 for ES, 32/48/64 for HS. */
+P11JWT_API size_t p11jwt_alg_sig_len(p11jwt_alg alg);
+
+/* ---- token ------------------------------------------------------------ */
+
+typedef struct p11jwt_token p11jwt_token;
+
+/* A new, unopened token handle carrying options. NULL on out of memory. */
+P11JWT_API p11jwt_token *p11jwt_token_new(void);
+/* Logs out of nothing (the login is the process's), closes the pool's
+ * sessions, finalizes the module if this handle initialized it. */
+P11JWT_API void p11jwt_token_free(p11jwt_token *tok);
+
+/* PIN sources, tried in this order: --pin-file, --pin-env, the URI's
+ * pin-source=, the URI's pin-value=, a prompt on the controlling terminal
+ * (only if allowed). A PIN file loses one trailing newline. The PIN is read
+ * when a login is needed and wiped right after C_Login; a prompted PIN is
+ * kept in locked memory for re-login and wiped on free. */
+P11JWT_API p11jwt_rc p11jwt_token_set_pin_file(p11jwt_token *tok, const char *path);
+P11JWT_API p11jwt_rc p11jwt_token_set_pin_env(p11jwt_token *tok, const char *name);
+P11JWT_API void p11jwt_token_set_pin_prompt(p11jwt_token *tok, int allowed);
+/* Module used when the URI names none (default: $P11JWT_MODULE, else
+ * SoftHSM's module as Debian installs it). */
+P11JWT_API p11jwt_rc p11jwt_token_set_default_module(p11jwt_token *tok, const char *path);
+
+/* Parses the RFC 7512 URI, loads its module, finds the one token that
+ * matches. No login yet: the first operation that needs one logs in. */
+P11JWT_API p11jwt_rc p11jwt_token_open(p11jwt_token *tok, const char *uri);
+
+/* Logs in now (no-op when the process is already logged in). */
+P11JWT_API p11jwt_rc p11jwt_token_login(p11jwt_token *tok);
+
+/* The URI's object= / id= as a kid, when it names one; else NULL. Borrowed. */
+P11JWT_API const char *p11jwt_token_uri_kid(const p11jwt_token *tok);
+
+/* ---- keys ------------------------------------------------------------- */
+
+/* Generates a key in the token: an EC pair for ES*, a generic secret of the
+ * hash's length for HS*. kid NULL: the RFC 7638 thumbprint (EC) or 16 random
+ * bytes in base64url (HS). label NULL: the kid. Returns the kid in *kid_out
+ * (caller frees). Refuses a kid that exists. */
+P11JWT_API p11jwt_rc p11jwt_key_generate(p11jwt_token *tok, p11jwt_alg alg,
+                                         const char *kid, const char *label,
+                                         char **kid_out);
+
+/* Imports a provider-issued HMAC secret (its bytes as given) as a
+ * non-extractable, sensitive secret key pinned to alg. */
+P11JWT_API p11jwt_rc p11jwt_key_import_secret(p11jwt_token *tok, p11jwt_alg alg,
+                                              const char *kid, const char *label,
+                                              const unsigned char *secret,
+                                              size_t secret_len);
+
+/* Destroys every object (private, public, secret) with that kid. */
+P11JWT_API p11jwt_rc p11jwt_key_delete(p11jwt_token *tok, const char *kid);
+
+typedef enum p11jwt_key_class {
+    P11JWT_CLASS_PRIVATE = 1, /* an EC pair, shown by its private half */
+    P11JWT_CLASS_PUBLIC,      /* a public key with no private half here */
+    P11JWT_CLASS_SECRET,
+} p11jwt_key_class;
+
+P11JWT_API const char *p11jwt_key_class_name(p11jwt_key_class c);
+
+typedef struct p11jwt_key_info {
+    char *kid;
+    char *label;
+    p11jwt_alg alg;           /* P11JWT_ALG_UNKNOWN when the key pins none */
+    p11jwt_key_class klass;
+    int sensitive;
+    int extractable;
+} p11jwt_key_info;
+
+/* Lists the token's keys, one entry per key (an EC pair is one key). */
+P11JWT_API p11jwt_rc p11jwt_key_list(p11jwt_token *tok, p11jwt_key_info **out,
+                                     size_t *count);
+P11JWT_API void p11jwt_key_info_free(p11jwt_key_info *list, size_t count);
+
+/* A handle on one key in the token, found by kid once and cached. Borrows
+ * tok, which must outlive it. Thread-safe: many threads may sign at once. */
+typedef struct p11jwt_key p11jwt_key;
+
+P11JWT_API p11jwt_rc p11jwt_key_open(p11jwt_token *tok, const char *kid,
+                                     p11jwt_key **out);
+P11JWT_API void p11jwt_key_free(p11jwt_key *key);
+P11JWT_API p11jwt_alg p11jwt_key_alg(const p11jwt_key *key);
+P11JWT_API const char *p11jwt_key_kid(const p11jwt_key *key);
+
+/* Requires the key to be usable as alg: refuses with P11JWT_ERR_ALG and a
+ * message naming both when it is not (e.g. ES384 asked of a P-521 key). */
+P11JWT_API p11jwt_rc p11jwt_key_check_alg(const p11jwt_key *key, p11jwt_alg alg);
+
+/* Signs data as the key's alg in JWS form: ES* hashes on the host then
+ * CKM_ECDSA (raw r||s), HS* runs CKM_SHA*_HMAC in the token. *sig_len is
+ * in: capacity, out: length. */
+P11JWT_API p11jwt_rc p11jwt_key_sign(p11jwt_key *key, const unsigned char *data,
+                                     size_t len, unsigned char *sig,
+                                     size_t *sig_len);
+
+/* The EC public key as a JWK (kty, crv, x, y, kid, alg, use), compact JSON. */
+P11JWT_API p11jwt_rc p11jwt_key_jwk(p11jwt_key *key, char **json_out);
+
+/* A JWKS of the token's EC public keys: all of them when nkids is 0, else
+ * those kids (each must exist and be EC). Secret keys never appear. */
+P11JWT_API p11jwt_rc p11jwt_jwks_export(p11jwt_token *tok, const char *const *kids,
+                                        size_t nkids, char **json_out);
+
+/* ---- assertions ------------------------------------------------------- */
+
+typedef struct p11jwt_claims_params {
+    const char *iss;          /* required */
+    const char *aud;          /* required */
+    const char *sub;          /* optional */
+    int64_t ttl;              /* seconds, > 0 */
+    int64_t now;              /* 0: the current time */
+    int no_jti;               /* 1: leave out jti */
+    const char *extra_json;   /* NULL, or a JSON object of extra claims, added
+                                 after the standard ones; may not redefine
+                                 iss/aud/sub/iat/exp/jti */
+} p11jwt_claims_params;
+
+/* One compact JWS: header {alg, kid, typ:"JWT"}, claims iss, aud, sub, iat,
+ * exp, jti, then the extras. Caller frees *jws_out. */
+P11JWT_API p11jwt_rc p11jwt_assertion_sign(p11jwt_key *key,
+                                           const p11jwt_claims_params *params,
+                                           char **jws_out);
+
+/* ---- verification ----------------------------------------------------- */
+
+typedef struct p11jwt_verify_params {
+    const char *aud;          /* NULL: not checked */
+    const char *iss;          /* NULL: not checked */
+    int64_t leeway;           /* seconds allowed on exp/nbf/iat */
+    int64_t now;              /* 0: the current time */
+} p11jwt_verify_params;
+
+/* Each verifies one compact JWS and, when valid, returns its header and
+ * payload as compact JSON (caller frees; either out may be NULL). alg "none"
+ * and an alg the key does not pin are refused. */
+P11JWT_API p11jwt_rc p11jwt_verify_jwks(const char *jws, const char *jwks_json,
+                                        const p11jwt_verify_params *params,
+                                        char **header_out, char **payload_out);
+P11JWT_API p11jwt_rc p11jwt_verify_key(const char *jws, p11jwt_key *key,
+                                       const p11jwt_verify_params *params,
+                                       char **header_out, char **payload_out);
+P11JWT_API p11jwt_rc p11jwt_verify_secret(const char *jws, p11jwt_alg alg,
+                                          const unsigned char *secret,
+                                          size_t secret_len,
+                                          const p11jwt_verify_params *params,
+                                          char **header_out, char **payload_out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* P11JWT_H */

@@ -1,0 +1,90 @@
+/*
+ * err.c — error codes to text, and the per-thread message behind
+ * p11jwt_errmsg(). Thread-local rather than per-handle because one token
+ * handle serves every thread of a process.
+ */
+#include "err.h"
+
+#include <openssl/crypto.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define ERRMSG_MAX 512
+
+static _Thread_local char errmsg[ERRMSG_MAX];
+
+const char *p11jwt_strerror(p11jwt_rc rc)
+{
+    switch (rc) {
+    case P11JWT_OK: return "success";
+    case P11JWT_ERR_ARG: return "invalid argument";
+    case P11JWT_ERR_NOMEM: return "out of memory";
+    case P11JWT_ERR_URI: return "invalid PKCS#11 URI";
+    case P11JWT_ERR_MODULE: return "PKCS#11 module could not be loaded";
+    case P11JWT_ERR_TOKEN_NOT_FOUND: return "token not found";
+    case P11JWT_ERR_PIN: return "PIN missing or incorrect";
+    case P11JWT_ERR_PIN_LOCKED: return "PIN locked or on its final try";
+    case P11JWT_ERR_KEY_NOT_FOUND: return "key not found";
+    case P11JWT_ERR_KEY_EXISTS: return "key already exists";
+    case P11JWT_ERR_ALG: return "algorithm not supported or not matching the key";
+    case P11JWT_ERR_PKCS11: return "PKCS#11 operation failed";
+    case P11JWT_ERR_IO: return "input/output error";
+    case P11JWT_ERR_JSON: return "invalid JSON";
+    case P11JWT_ERR_CRYPTO: return "cryptographic operation failed";
+    case P11JWT_ERR_JWS_MALFORMED: return "malformed JWS";
+    case P11JWT_ERR_SIGNATURE: return "invalid signature";
+    case P11JWT_ERR_CLAIMS: return "claims check failed";
+    case P11JWT_ERR_SECRET: return "secret empty, too short or unreadable";
+    }
+    return "unknown error";
+}
+
+const char *p11jwt_errmsg(void)
+{
+    return errmsg;
+}
+
+void p11jwt_free(void *p)
+{
+    free(p);
+}
+
+p11jwt_rc err_set(p11jwt_rc rc, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(errmsg, sizeof errmsg, fmt, ap);
+    va_end(ap);
+    return rc;
+}
+
+p11jwt_rc err_wrap(p11jwt_rc rc, const char *fmt, ...)
+{
+    char prefix[ERRMSG_MAX];
+    char old[ERRMSG_MAX];
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    va_end(ap);
+    memcpy(old, errmsg, sizeof old);
+    if (old[0] != '\0')
+        snprintf(errmsg, sizeof errmsg, "%s: %s", prefix, old);
+    else
+        snprintf(errmsg, sizeof errmsg, "%s", prefix);
+    return rc;
+}
+
+void err_clear(void)
+{
+    errmsg[0] = '\0';
+}
+
+void secure_wipe(void *p, size_t n)
+{
+    if (p != NULL && n > 0)
+        OPENSSL_cleanse(p, n);
+}

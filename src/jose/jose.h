@@ -1,0 +1,139 @@
+/*
+ * jose.h — the JOSE layer: base64url, header and claims JSON, compact JWS
+ * over a signer, JWK/JWKS and RFC 7638 thumbprints, verification.
+ *
+ * This layer never sees PKCS#11 types. It asks a jose_signer for signature
+ * bytes and a jose_verifier to check them; where those bytes come from (a
+ * token, OpenSSL, a test vector) is the caller's business.
+ */
+#ifndef P11JWT_JOSE_H
+#define P11JWT_JOSE_H
+
+#include <jansson.h>
+#include <openssl/evp.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "p11jwt.h"
+
+/* ---- base64url (RFC 4648 §5, no padding) ------------------------------ */
+
+/* Encoded length of n bytes, without the terminating NUL. */
+size_t jose_b64url_len(size_t n);
+
+/* Writes jose_b64url_len(n) characters and a NUL to out; returns the count
+ * written (without the NUL). out must hold jose_b64url_len(n) + 1. */
+size_t jose_b64url_encode(const unsigned char *in, size_t n, char *out);
+
+/* Decodes exactly n characters; strict: no padding, no whitespace, no
+ * characters outside the url-safe alphabet, no non-zero trailing bits.
+ * *out is malloc'd (caller frees; NUL-terminated for convenience, the NUL not
+ * counted in *out_len). Returns P11JWT_ERR_JWS_MALFORMED on bad input. */
+p11jwt_rc jose_b64url_decode(const char *in, size_t n, unsigned char **out,
+                             size_t *out_len);
+
+/* ---- signing ---------------------------------------------------------- */
+
+/* Something that can sign: the alg it is pinned to, its kid, and a function
+ * that writes the JWS-form signature (raw r||s for ES, the MAC for HS) of
+ * data into sig (*sig_len: in capacity, out length). */
+typedef struct jose_signer {
+    p11jwt_alg alg;
+    const char *kid;
+    p11jwt_rc (*sign)(void *ctx, const unsigned char *data, size_t len,
+                      unsigned char *sig, size_t *sig_len);
+    void *ctx;
+} jose_signer;
+
+/* base64url of the compact JSON header {"alg":..,"kid":..,"typ":"JWT"} in
+ * that order (kid left out when NULL). Caller frees *out. */
+p11jwt_rc jose_header_b64(p11jwt_alg alg, const char *kid, char **out);
+
+/* Compact JSON of the claims: iss, aud, sub (if set), iat, exp, jti (unless
+ * no_jti; jti is the base64url of 16 random bytes from OpenSSL's RAND), then
+ * the extra claims in their given order. now == 0 means time(NULL). Refuses
+ * ttl <= 0, missing iss/aud, extra_json that is not an object, and extras
+ * that redefine a standard claim. Caller frees *out. */
+p11jwt_rc jose_claims_json(const p11jwt_claims_params *p, char **out);
+
+/* Compact JWS: header_b64 "." b64url(payload) "." b64url(signature). The
+ * signature length is checked against the alg (p11jwt_alg_sig_len). Caller
+ * frees *out. */
+p11jwt_rc jose_jws_sign(const jose_signer *s, const char *header_b64,
+                        const char *payload, size_t payload_len, char **out);
+
+/* ---- parsing and verification ----------------------------------------- */
+
+typedef struct jose_jws {
+    json_t *header;            /* owned */
+    json_t *payload;           /* owned; must be a JSON object */
+    p11jwt_alg alg;            /* from the header; UNKNOWN for none/other */
+    const char *alg_name;      /* borrowed from header */
+    const char *kid;           /* borrowed from header, or NULL */
+    const char *signing_input; /* borrowed from the caller's string */
+    size_t signing_input_len;
+    unsigned char *sig;        /* owned */
+    size_t sig_len;
+} jose_jws;
+
+/* Splits and decodes a compact JWS (surrounding whitespace tolerated). The
+ * jws string must outlive *out (signing_input points into it). */
+p11jwt_rc jose_jws_parse(const char *jws, jose_jws **out);
+void jose_jws_free(jose_jws *j);
+
+/* What can check a signature: an EC public key (pkey, borrowed) pinned to
+ * alg, or a MAC function (HS) pinned to alg. */
+typedef struct jose_verifier {
+    p11jwt_alg alg;
+    EVP_PKEY *pkey;
+    p11jwt_rc (*mac)(void *ctx, const unsigned char *data, size_t len,
+                     unsigned char *mac, size_t *mac_len);
+    void *ctx;
+} jose_verifier;
+
+/* Checks alg (refuses none and any alg other than v->alg) and the
+ * signature: ES via OpenSSL over r||s, HS by computing the MAC and comparing
+ * in constant time. P11JWT_ERR_ALG or P11JWT_ERR_SIGNATURE on failure. */
+p11jwt_rc jose_jws_verify(const jose_jws *j, const jose_verifier *v);
+
+/* Checks exp, nbf, iat (with leeway), aud (string or array) and iss.
+ * P11JWT_ERR_CLAIMS with the reason on failure. */
+p11jwt_rc jose_claims_check(const jose_jws *j, const p11jwt_verify_params *p);
+
+/* ---- EC keys and JWK -------------------------------------------------- */
+
+/* An EC public key in affine coordinates, each coord_len bytes (32/48/66),
+ * leading zeros kept (RFC 7518 §6.2.1.2). */
+typedef struct jose_ec_pub {
+    p11jwt_alg alg;            /* ES256/ES384/ES512, from the curve */
+    unsigned char x[66];
+    unsigned char y[66];
+    size_t coord_len;
+} jose_ec_pub;
+
+/* Coordinate length for an ES alg (32/48/66), 0 otherwise. */
+size_t jose_ec_coord_len(p11jwt_alg alg);
+/* "P-256"/"P-384"/"P-521" for an ES alg, else NULL. */
+const char *jose_ec_crv(p11jwt_alg alg);
+
+/* RFC 7638 thumbprint: base64url(SHA-256 of {"crv","kty","x","y"} in
+ * lexicographic order, no whitespace). out holds 44 bytes (43 + NUL). */
+p11jwt_rc jose_ec_thumbprint(const jose_ec_pub *pub, char out[44]);
+
+/* A new JWK object {kty, crv, x, y, kid, alg, use:"sig"} (kid left out when
+ * NULL). Caller owns the reference. */
+p11jwt_rc jose_ec_jwk(const jose_ec_pub *pub, const char *kid, json_t **out);
+
+/* An EVP_PKEY for the public key. Caller frees with EVP_PKEY_free. */
+p11jwt_rc jose_ec_pkey(const jose_ec_pub *pub, EVP_PKEY **out);
+
+/* Reads an EC JWK (kty "EC", crv P-256/384/521, full-length x and y) into
+ * *pub; the alg follows from crv, and a JWK "alg" member that disagrees is
+ * refused. */
+p11jwt_rc jose_ec_from_jwk(const json_t *jwk, jose_ec_pub *pub);
+
+/* Finds in a parsed JWKS the EC key a JWS names: by kid when the header has
+ * one, else the only key. P11JWT_ERR_KEY_NOT_FOUND when none matches. */
+p11jwt_rc jose_jwks_find(const json_t *jwks, const char *kid, jose_ec_pub *pub);
+
+#endif /* P11JWT_JOSE_H */
