@@ -1,0 +1,86 @@
+/*
+ * cli.h — what the p11jwt subcommands share: exit codes, error printing,
+ * the token options, small parsers. The CLI uses the public library API
+ * only (and jansson for its own JSON), never a layer's internals.
+ */
+#ifndef P11JWT_CLI_H
+#define P11JWT_CLI_H
+
+#include <getopt.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "p11jwt.h"
+
+enum { EXIT_OPERATION_FAILED = 1, EXIT_USAGE = 2 };
+
+/* Long-option values above any single character. */
+enum {
+    OPT_TOKEN = 256,
+    OPT_PIN_FILE,
+    OPT_PIN_ENV,
+    OPT_PIN,               /* refused: a PIN never comes from argv */
+    OPT_FIRST_COMMAND_OPTION,
+};
+
+#define CLI_TOKEN_OPTIONS                                                    \
+    { "token", required_argument, NULL, OPT_TOKEN },                         \
+    { "pin-file", required_argument, NULL, OPT_PIN_FILE },                   \
+    { "pin-env", required_argument, NULL, OPT_PIN_ENV },                     \
+    { "pin", required_argument, NULL, OPT_PIN },                             \
+    { "help", no_argument, NULL, 'h' }
+
+#define CLI_TOKEN_HELP                                                       \
+    "Token options:\n"                                                       \
+    "  --token URI        the token, as an RFC 7512 pkcs11: URI (token=, serial=,\n" \
+    "                     object=, id=, module-path=, module-name=, pin-source=);\n" \
+    "                     without a module: $P11JWT_MODULE, else SoftHSM's module\n" \
+    "  --pin-file PATH    read the user PIN from PATH (one trailing newline stripped)\n" \
+    "  --pin-env NAME     read the user PIN from environment variable NAME\n" \
+    "                     (neither: pin-source= in the URI, else a prompt on the\n" \
+    "                     terminal; a PIN is never accepted on the command line)\n"
+
+typedef struct cli_token_opts {
+    const char *uri;
+    const char *pin_file;
+    const char *pin_env;
+} cli_token_opts;
+
+/* Handles a token option; returns 1 when c was one (0 otherwise), or
+ * EXIT_USAGE after printing why (for --pin). */
+int cli_token_option(int c, const char *arg, cli_token_opts *o);
+
+/* Opens the token the options name; returns 0 or an exit code (message
+ * printed). */
+int cli_token_open(const char *cmd, const cli_token_opts *o, p11jwt_token **out);
+
+/* Prints "p11jwt: <cmd>: <message>" for a failed library call; returns 1. */
+int cli_fail(const char *cmd, p11jwt_rc rc);
+
+/* Prints "p11jwt: <cmd>: <message>" and a hint to --help; returns 2. */
+int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Prints "p11jwt: <cmd>: <message>"; returns 1. */
+int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* The usage error getopt_long's '?' or ':' stands for. */
+int cli_bad_option(const char *cmd, int c, char *const argv[]);
+
+/* Parses a decimal integer in [min, max]; returns 0 on success. */
+int cli_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
+
+/* Parses an alg name among the allowed ones ("ES256,ES384,..." style list
+ * checked by prefix class: ec_ok / hs_ok). */
+int cli_parse_alg(const char *s, int ec_ok, int hs_ok, p11jwt_alg *out);
+
+typedef int (*cli_command_fn)(int argc, char *argv[]);
+
+int cmd_keygen(int argc, char *argv[]);
+int cmd_import_secret(int argc, char *argv[]);
+int cmd_list(int argc, char *argv[]);
+int cmd_jwks(int argc, char *argv[]);
+int cmd_delete(int argc, char *argv[]);
+int cmd_sign(int argc, char *argv[]);
+int cmd_verify(int argc, char *argv[]);
+
+#endif

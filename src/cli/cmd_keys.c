@@ -1,0 +1,379 @@
+/*
+ * cmd_keys.c — the key-management subcommands: keygen, import-secret, list,
+ * jwks, delete. Each parses its options, opens the token, makes one library
+ * call and prints its result; the checks that protect keys (duplicate kid,
+ * flags, no half-made key) live in the library, not here.
+ */
+#include "cli.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum { OPT_ALG = OPT_FIRST_COMMAND_OPTION, OPT_KID, OPT_LABEL, OPT_SECRET_FILE, OPT_JSON, OPT_YES };
+
+/* A secret longer than this is not an HMAC key anyone issues. */
+#define SECRET_MAX 4096
+
+/* Prints JSON to stdout, two-space indented, and a newline. */
+static int print_json(const char *cmd, json_t *j)
+{
+    if (json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0 ||
+        fputc('\n', stdout) == EOF || fflush(stdout) != 0)
+        return cli_error(cmd, "cannot write to standard output");
+    return 0;
+}
+
+/* ---- keygen ----------------------------------------------------------- */
+
+static const char keygen_help[] =
+    "Usage: p11jwt keygen --token URI --alg ALG [--kid KID] [--label TEXT]\n\n"
+    "Generate a key in the token and print its kid.\n"
+    "  ES256|ES384|ES512  an EC key pair on P-256|P-384|P-521\n"
+    "  HS256|HS384|HS512  a generic secret of 32|48|64 bytes, pinned to that HMAC\n"
+    "The key is CKA_SENSITIVE, not CKA_EXTRACTABLE, CKA_PRIVATE and CKA_SIGN; it\n"
+    "never leaves the token.\n\n"
+    "Options:\n"
+    "  --alg ALG          the JWS alg the key will sign with (required)\n"
+    "  --kid KID          its kid, stored as CKA_ID (default: the RFC 7638 JWK\n"
+    "                     thumbprint for EC keys, 16 random bytes for HMAC keys)\n"
+    "  --label TEXT       its CKA_LABEL (default: the kid, so pkcs11-tool shows it)\n"
+    "  -h, --help         show this help\n" CLI_TOKEN_HELP;
+
+int cmd_keygen(int argc, char *argv[])
+{
+    static const struct option opts[] = {
+        CLI_TOKEN_OPTIONS,
+        { "alg", required_argument, NULL, OPT_ALG },
+        { "kid", required_argument, NULL, OPT_KID },
+        { "label", required_argument, NULL, OPT_LABEL },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *cmd = "keygen", *alg_name = NULL, *kid = NULL, *label = NULL;
+    cli_token_opts to = { 0 };
+    p11jwt_token *tok = NULL;
+    p11jwt_alg alg;
+    char *made = NULL;
+    p11jwt_rc rc;
+    int c, r;
+
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if ((r = cli_token_option(c, optarg, &to)) != 0) {
+            if (r == EXIT_USAGE)
+                return r;
+            continue;
+        }
+        switch (c) {
+        case 'h': fputs(keygen_help, stdout); return 0;
+        case OPT_ALG: alg_name = optarg; break;
+        case OPT_KID: kid = optarg; break;
+        case OPT_LABEL: label = optarg; break;
+        default: return cli_bad_option(cmd, c, argv);
+        }
+    }
+    if (optind < argc)
+        return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
+    if (alg_name == NULL)
+        return cli_usage(cmd, "--alg is required (ES256, ES384, ES512, HS256, HS384, HS512)");
+    if (cli_parse_alg(alg_name, 1, 1, &alg) != 0)
+        return cli_usage(cmd, "unknown alg '%s' (ES256, ES384, ES512, HS256, HS384, HS512)",
+                         alg_name);
+    if (kid != NULL && kid[0] == '\0')
+        return cli_usage(cmd, "--kid is empty");
+    if ((r = cli_token_open(cmd, &to, &tok)) != 0)
+        return r;
+    rc = p11jwt_key_generate(tok, alg, kid, label, &made);
+    if (rc == P11JWT_OK)
+        printf("%s\n", made);
+    else
+        r = cli_fail(cmd, rc);
+    p11jwt_free(made);
+    p11jwt_token_free(tok);
+    return r;
+}
+
+/* ---- import-secret ---------------------------------------------------- */
+
+static const char import_help[] =
+    "Usage: p11jwt import-secret --token URI --kid KID --alg HS256|HS384|HS512\n"
+    "                            [--secret-file PATH|-] [--label TEXT]\n\n"
+    "Import a provider-issued HMAC secret (dt, neowit...) into the token as a\n"
+    "sensitive, non-extractable key pinned to ALG, under the provider's key id.\n"
+    "The secret is its bytes as given (what PyJWT does with a str key), read from\n"
+    "standard input by default or from PATH; ONE trailing newline is stripped.\n"
+    "It is never taken from the command line. RFC 7518 requires at least 32/48/64\n"
+    "bytes for HS256/384/512.\n\n"
+    "Options:\n"
+    "  --kid KID          the provider's key id (required)\n"
+    "  --alg ALG          HS256, HS384 or HS512 (required)\n"
+    "  --secret-file PATH read the secret from PATH ('-': standard input, default)\n"
+    "  --label TEXT       its CKA_LABEL (default: the kid)\n"
+    "  -h, --help         show this help\n" CLI_TOKEN_HELP;
+
+int cmd_import_secret(int argc, char *argv[])
+{
+    static const struct option opts[] = {
+        CLI_TOKEN_OPTIONS,
+        { "alg", required_argument, NULL, OPT_ALG },
+        { "kid", required_argument, NULL, OPT_KID },
+        { "label", required_argument, NULL, OPT_LABEL },
+        { "secret-file", required_argument, NULL, OPT_SECRET_FILE },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *cmd = "import-secret", *alg_name = NULL, *kid = NULL, *label = NULL;
+    const char *secret_file = "-";
+    cli_token_opts to = { 0 };
+    p11jwt_token *tok = NULL;
+    p11jwt_alg alg;
+    unsigned char *secret = NULL;
+    size_t secret_len = 0;
+    p11jwt_rc rc;
+    int c, r;
+
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if ((r = cli_token_option(c, optarg, &to)) != 0) {
+            if (r == EXIT_USAGE)
+                return r;
+            continue;
+        }
+        switch (c) {
+        case 'h': fputs(import_help, stdout); return 0;
+        case OPT_ALG: alg_name = optarg; break;
+        case OPT_KID: kid = optarg; break;
+        case OPT_LABEL: label = optarg; break;
+        case OPT_SECRET_FILE: secret_file = optarg; break;
+        default: return cli_bad_option(cmd, c, argv);
+        }
+    }
+    if (optind < argc)
+        return cli_usage(cmd, "unexpected argument (the secret is read from --secret-file or "
+                              "standard input, never from the command line)");
+    if (kid == NULL || kid[0] == '\0')
+        return cli_usage(cmd, "--kid is required: the provider's key id");
+    if (alg_name == NULL)
+        return cli_usage(cmd, "--alg is required (HS256, HS384, HS512)");
+    if (cli_parse_alg(alg_name, 0, 1, &alg) != 0)
+        return cli_usage(cmd, "--alg must be HS256, HS384 or HS512, not '%s'", alg_name);
+    if ((r = cli_token_open(cmd, &to, &tok)) != 0)
+        return r;
+    /* Read after login would be nicer for a prompt, but the token is opened
+     * lazily: the first call below logs in. */
+    rc = p11jwt_secret_read_file(secret_file, SECRET_MAX, &secret, &secret_len);
+    if (rc == P11JWT_OK)
+        rc = p11jwt_key_import_secret(tok, alg, kid, label, secret, secret_len);
+    if (rc == P11JWT_OK)
+        printf("%s\n", kid);
+    else
+        r = cli_fail(cmd, rc);
+    p11jwt_secret_free(secret, secret_len);
+    p11jwt_token_free(tok);
+    return r;
+}
+
+/* ---- list ------------------------------------------------------------- */
+
+static const char list_help[] =
+    "Usage: p11jwt list --token URI [--json]\n\n"
+    "List the token's keys, one entry per key (an EC key pair is one entry, of\n"
+    "class private): kid, alg, label, class (private, public or secret),\n"
+    "sensitive, extractable.\n\n"
+    "Options:\n"
+    "  --json             a JSON array of objects with exactly those field names\n"
+    "                     (sensitive and extractable as booleans; alg null when the\n"
+    "                     key pins none)\n"
+    "  -h, --help         show this help\n" CLI_TOKEN_HELP;
+
+static json_t *info_json(const p11jwt_key_info *k)
+{
+    const char *alg = p11jwt_alg_name(k->alg);
+
+    return json_pack("{s:s, s:o, s:s, s:s, s:b, s:b}", "kid", k->kid, "alg",
+                     alg != NULL ? json_string(alg) : json_null(), "label", k->label, "class",
+                     p11jwt_key_class_name(k->klass), "sensitive", k->sensitive, "extractable",
+                     k->extractable);
+}
+
+int cmd_list(int argc, char *argv[])
+{
+    static const struct option opts[] = {
+        CLI_TOKEN_OPTIONS,
+        { "json", no_argument, NULL, OPT_JSON },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *cmd = "list";
+    cli_token_opts to = { 0 };
+    p11jwt_token *tok = NULL;
+    p11jwt_key_info *keys = NULL;
+    size_t n = 0;
+    int as_json = 0, c, r;
+    p11jwt_rc rc;
+
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if ((r = cli_token_option(c, optarg, &to)) != 0) {
+            if (r == EXIT_USAGE)
+                return r;
+            continue;
+        }
+        switch (c) {
+        case 'h': fputs(list_help, stdout); return 0;
+        case OPT_JSON: as_json = 1; break;
+        default: return cli_bad_option(cmd, c, argv);
+        }
+    }
+    if (optind < argc)
+        return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
+    if ((r = cli_token_open(cmd, &to, &tok)) != 0)
+        return r;
+    rc = p11jwt_key_list(tok, &keys, &n);
+    if (rc != P11JWT_OK) {
+        r = cli_fail(cmd, rc);
+    } else if (as_json) {
+        json_t *arr = json_array();
+
+        for (size_t i = 0; arr != NULL && i < n; i++)
+            if (json_array_append_new(arr, info_json(&keys[i])) != 0) {
+                json_decref(arr);
+                arr = NULL;
+            }
+        r = arr != NULL ? print_json(cmd, arr) : cli_error(cmd, "out of memory");
+        json_decref(arr);
+    } else {
+        printf("%-44s %-6s %-8s %-9s %-11s %s\n", "KID", "ALG", "CLASS", "SENSITIVE",
+               "EXTRACTABLE", "LABEL");
+        for (size_t i = 0; i < n; i++) {
+            const char *alg = p11jwt_alg_name(keys[i].alg);
+
+            printf("%-44s %-6s %-8s %-9s %-11s %s\n", keys[i].kid, alg != NULL ? alg : "-",
+                   p11jwt_key_class_name(keys[i].klass), keys[i].sensitive ? "yes" : "no",
+                   keys[i].extractable ? "yes" : "no", keys[i].label);
+        }
+    }
+    p11jwt_key_info_free(keys, n);
+    p11jwt_token_free(tok);
+    return r;
+}
+
+/* ---- jwks ------------------------------------------------------------- */
+
+static const char jwks_help[] =
+    "Usage: p11jwt jwks --token URI [--kid KID]...\n\n"
+    "Print a JWKS (RFC 7517) of the token's EC public keys, each with kty, crv,\n"
+    "x, y (full length, RFC 7518 6.2.1.2), kid, alg and use \"sig\": what an STS\n"
+    "needs to trust our assertions. Secret keys never appear. Public keys are\n"
+    "public objects: no PIN is needed unless --pin-file or --pin-env is given.\n\n"
+    "Options:\n"
+    "  --kid KID          only this key (repeatable; default: every EC key)\n"
+    "  -h, --help         show this help\n" CLI_TOKEN_HELP;
+
+int cmd_jwks(int argc, char *argv[])
+{
+    static const struct option opts[] = {
+        CLI_TOKEN_OPTIONS,
+        { "kid", required_argument, NULL, OPT_KID },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *cmd = "jwks";
+    cli_token_opts to = { 0 };
+    p11jwt_token *tok = NULL;
+    const char **kids = calloc((size_t)argc, sizeof *kids);
+    size_t nkids = 0;
+    char *out = NULL;
+    json_t *j = NULL;
+    p11jwt_rc rc;
+    int c, r = 0;
+
+    if (kids == NULL)
+        return cli_error(cmd, "out of memory");
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if ((r = cli_token_option(c, optarg, &to)) != 0) {
+            if (r == EXIT_USAGE)
+                goto out;
+            r = 0;
+            continue;
+        }
+        switch (c) {
+        case 'h': fputs(jwks_help, stdout); goto out;
+        case OPT_KID: kids[nkids++] = optarg; break;
+        default: r = cli_bad_option(cmd, c, argv); goto out;
+        }
+    }
+    if (optind < argc) {
+        r = cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
+        goto out;
+    }
+    if ((r = cli_token_open(cmd, &to, &tok)) != 0)
+        goto out;
+    rc = p11jwt_jwks_export(tok, kids, nkids, &out);
+    if (rc != P11JWT_OK) {
+        r = cli_fail(cmd, rc);
+        goto out;
+    }
+    j = json_loads(out, 0, NULL);
+    r = j != NULL ? print_json(cmd, j) : cli_error(cmd, "out of memory");
+out:
+    json_decref(j);
+    p11jwt_free(out);
+    p11jwt_token_free(tok);
+    free(kids);
+    return r;
+}
+
+/* ---- delete ----------------------------------------------------------- */
+
+static const char delete_help[] =
+    "Usage: p11jwt delete --token URI --kid KID --yes\n\n"
+    "Destroy every object (private, public, secret) of the key with this kid.\n"
+    "This cannot be undone: assertions signed with it can no longer be made,\n"
+    "and an STS that trusts only this key will reject everything.\n\n"
+    "Options:\n"
+    "  --kid KID          the key to destroy (required)\n"
+    "  --yes              confirm (required)\n"
+    "  -h, --help         show this help\n" CLI_TOKEN_HELP;
+
+int cmd_delete(int argc, char *argv[])
+{
+    static const struct option opts[] = {
+        CLI_TOKEN_OPTIONS,
+        { "kid", required_argument, NULL, OPT_KID },
+        { "yes", no_argument, NULL, OPT_YES },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *cmd = "delete", *kid = NULL;
+    cli_token_opts to = { 0 };
+    p11jwt_token *tok = NULL;
+    int yes = 0, c, r;
+    p11jwt_rc rc;
+
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        if ((r = cli_token_option(c, optarg, &to)) != 0) {
+            if (r == EXIT_USAGE)
+                return r;
+            continue;
+        }
+        switch (c) {
+        case 'h': fputs(delete_help, stdout); return 0;
+        case OPT_KID: kid = optarg; break;
+        case OPT_YES: yes = 1; break;
+        default: return cli_bad_option(cmd, c, argv);
+        }
+    }
+    if (optind < argc)
+        return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
+    if (kid == NULL || kid[0] == '\0')
+        return cli_usage(cmd, "--kid is required");
+    if (!yes)
+        return cli_usage(cmd, "refusing to destroy key '%s' without --yes", kid);
+    if ((r = cli_token_open(cmd, &to, &tok)) != 0)
+        return r;
+    rc = p11jwt_key_delete(tok, kid);
+    if (rc != P11JWT_OK)
+        r = cli_fail(cmd, rc);
+    p11jwt_token_free(tok);
+    return r;
+}

@@ -1,0 +1,59 @@
+/*
+ * main.c — p11jwt's entry point: picks the subcommand and hands it argv.
+ * Exit status everywhere: 0 success, 1 the operation failed (an invalid
+ * signature included), 2 usage error.
+ */
+#include "cli.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static const struct {
+    const char *name;
+    cli_command_fn fn;
+    const char *summary;
+} commands[] = {
+    { "keygen", cmd_keygen, "generate a key (EC pair or HMAC secret) in the token" },
+    { "import-secret", cmd_import_secret, "import a provider-issued HMAC secret into the token" },
+    { "list", cmd_list, "list the token's keys" },
+    { "jwks", cmd_jwks, "print the JWKS of the token's EC public keys" },
+    { "sign", cmd_sign, "sign a JWT assertion (or a batch of them) offline" },
+    { "verify", cmd_verify, "verify a JWS read on standard input" },
+    { "delete", cmd_delete, "destroy a key's objects in the token" },
+};
+
+static void usage(FILE *f)
+{
+    fprintf(f, "Usage: p11jwt COMMAND [OPTIONS]\n"
+               "       p11jwt --version | --help\n\n"
+               "Sign OAuth 2.0 JWT assertions (RFC 7523) with keys that never leave a\n"
+               "PKCS#11 token.\n\nCommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-14s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\nRun 'p11jwt COMMAND --help' for a command's options.\n"
+               "Exit status: 0 success, 1 the operation failed, 2 usage error.\n"
+               "Environment: P11JWT_MODULE (default PKCS#11 module), P11JWT_TRACE=1\n"
+               "(log every PKCS#11 call and its result to stderr).\n");
+}
+
+int main(int argc, char *argv[])
+{
+    if (argc < 2) {
+        usage(stderr);
+        return EXIT_USAGE;
+    }
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+        strcmp(argv[1], "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+        printf("p11jwt %s\n", P11JWT_VERSION);
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(argv[1], commands[i].name) == 0)
+            return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "p11jwt: unknown command '%s'\nTry 'p11jwt --help'.\n", argv[1]);
+    return EXIT_USAGE;
+}

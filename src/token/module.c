@@ -1,0 +1,163 @@
+/*
+ * module.c — loading PKCS#11 modules, once per process.
+ *
+ * Modules are loaded through p11-kit *unmanaged*: p11-kit finds and dlopens
+ * the module, we call C_Initialize ourselves. Unmanaged because a managed
+ * module gives every caller its own view of sessions, and we want the one
+ * process-wide state PKCS#11 defines (login shared by all sessions, a test
+ * able to close our sessions through the same module). A refcounted
+ * registry keeps one entry per path so handles do not finalize each other,
+ * and a module someone else initialised before us is left initialised.
+ */
+#include "token/tok.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+struct tok_module {
+    char *path;
+    CK_FUNCTION_LIST *fl;
+    unsigned refs;
+    int we_initialized;
+    unsigned long fork_gen;   /* generation this entry was initialised in */
+    struct tok_module *next;
+};
+
+static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tok_module *registry;
+static pthread_once_t once = PTHREAD_ONCE_INIT;
+
+atomic_ulong tok_fork_generation;
+
+static void on_fork_child(void)
+{
+    atomic_fetch_add(&tok_fork_generation, 1);
+}
+
+static void init_once(void)
+{
+    const char *trace = getenv("P11JWT_TRACE");
+
+    tok_trace_enabled = trace != NULL && trace[0] != '\0' && strcmp(trace, "0") != 0;
+    pthread_atfork(NULL, NULL, on_fork_child);
+}
+
+static CK_RV module_initialize(CK_FUNCTION_LIST *fl)
+{
+    CK_C_INITIALIZE_ARGS args;
+
+    memset(&args, 0, sizeof args);
+    args.flags = CKF_OS_LOCKING_OK;
+    return P11(fl, C_Initialize, &args);
+}
+
+p11jwt_rc tok_module_acquire(const char *path, tok_module **out)
+{
+    struct tok_module *m;
+    CK_RV rv;
+    p11jwt_rc rc = P11JWT_OK;
+
+    *out = NULL;
+    pthread_once(&once, init_once);
+    pthread_mutex_lock(&registry_lock);
+    for (m = registry; m != NULL; m = m->next) {
+        if (strcmp(m->path, path) == 0) {
+            m->refs++;
+            *out = m;
+            goto out;
+        }
+    }
+
+    m = calloc(1, sizeof *m);
+    if (m == NULL || (m->path = strdup(path)) == NULL) {
+        free(m);
+        rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    m->fl = p11_kit_module_load(path, P11_KIT_MODULE_UNMANAGED | P11_KIT_MODULE_CRITICAL);
+    if (m->fl == NULL) {
+        const char *why = p11_kit_message();
+        rc = err_set(P11JWT_ERR_MODULE, "cannot load PKCS#11 module %s: %s", path,
+                     why != NULL ? why : "unknown reason");
+        free(m->path);
+        free(m);
+        goto out;
+    }
+    rv = module_initialize(m->fl);
+    if (rv == CKR_OK) {
+        m->we_initialized = 1;
+    } else if (rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
+        char what[512];
+        snprintf(what, sizeof what, "cannot initialise PKCS#11 module %s", path);
+        rc = tok_fail(P11JWT_ERR_MODULE, rv, what);
+        p11_kit_module_release(m->fl);
+        free(m->path);
+        free(m);
+        goto out;
+    }
+    m->fork_gen = atomic_load(&tok_fork_generation);
+    m->refs = 1;
+    m->next = registry;
+    registry = m;
+    *out = m;
+out:
+    pthread_mutex_unlock(&registry_lock);
+    return rc;
+}
+
+void tok_module_release(tok_module *m)
+{
+    struct tok_module **pp;
+
+    if (m == NULL)
+        return;
+    pthread_mutex_lock(&registry_lock);
+    if (--m->refs == 0) {
+        for (pp = &registry; *pp != NULL; pp = &(*pp)->next) {
+            if (*pp == m) {
+                *pp = m->next;
+                break;
+            }
+        }
+        if (m->we_initialized)
+            P11(m->fl, C_Finalize, NULL);
+        p11_kit_module_release(m->fl);
+        free(m->path);
+        free(m);
+    }
+    pthread_mutex_unlock(&registry_lock);
+}
+
+CK_FUNCTION_LIST *tok_module_functions(const tok_module *m)
+{
+    return m->fl;
+}
+
+const char *tok_module_path(const tok_module *m)
+{
+    return m->path;
+}
+
+p11jwt_rc tok_module_after_fork(tok_module *m)
+{
+    unsigned long gen = atomic_load(&tok_fork_generation);
+    p11jwt_rc rc = P11JWT_OK;
+    CK_RV rv;
+
+    pthread_mutex_lock(&registry_lock);
+    if (m->fork_gen != gen) {
+        /* The child inherited the parent's module state: PKCS#11 asks for a
+         * fresh C_Initialize, which modules refuse while they believe they
+         * are initialised, so finalize first. */
+        P11(m->fl, C_Finalize, NULL);
+        rv = module_initialize(m->fl);
+        if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
+            rc = tok_fail(P11JWT_ERR_MODULE, rv, "cannot re-initialise the PKCS#11 module after fork");
+        else
+            m->we_initialized = 1;
+        m->fork_gen = gen;
+    }
+    pthread_mutex_unlock(&registry_lock);
+    return rc;
+}

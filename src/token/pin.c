@@ -1,0 +1,235 @@
+/*
+ * pin.c — where a PIN comes from, and reading secret files.
+ *
+ * A PIN is never taken from argv. It is read from its source at the moment a
+ * login needs it and wiped right after C_Login, so a re-login (after a
+ * C_Logout by someone else, or a fork) reads the source again. Only a PIN
+ * typed at a prompt cannot be read again; it is kept in locked memory and
+ * wiped when the token handle is freed.
+ */
+#include "token/tok.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <termios.h>
+#include <unistd.h>
+
+#define PIN_MAX 256
+
+void tok_pin_wipe(unsigned char *pin, size_t len)
+{
+    if (pin == NULL)
+        return;
+    secure_wipe(pin, len);
+    free(pin);
+}
+
+/* Grows buf to hold at least need bytes without leaving copies of the old
+ * contents behind in freed memory. */
+static int grow_wiped(unsigned char **buf, size_t *cap, size_t used, size_t need)
+{
+    size_t ncap = *cap ? *cap : 256;
+    unsigned char *nbuf;
+
+    while (ncap < need)
+        ncap *= 2;
+    if (ncap == *cap)
+        return 0;
+    nbuf = malloc(ncap);
+    if (nbuf == NULL)
+        return -1;
+    if (*buf != NULL) {
+        memcpy(nbuf, *buf, used);
+        secure_wipe(*buf, *cap);
+        free(*buf);
+    }
+    *buf = nbuf;
+    *cap = ncap;
+    return 0;
+}
+
+p11jwt_rc tok_read_secret_file(const char *path, size_t max, unsigned char **out,
+                               size_t *out_len)
+{
+    int fd;
+    unsigned char *buf = NULL;
+    size_t cap = 0, used = 0;
+    p11jwt_rc rc = P11JWT_OK;
+    const char *name = strcmp(path, "-") == 0 ? "standard input" : path;
+
+    *out = NULL;
+    *out_len = 0;
+    fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return err_set(P11JWT_ERR_IO, "cannot read %s: %s", name, strerror(errno));
+
+    for (;;) {
+        ssize_t n;
+
+        if (grow_wiped(&buf, &cap, used, used + 1) != 0) {
+            rc = err_set(P11JWT_ERR_NOMEM, "out of memory reading %s", name);
+            goto out;
+        }
+        n = read(fd, buf + used, cap - used);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = err_set(P11JWT_ERR_IO, "cannot read %s: %s", name, strerror(errno));
+            goto out;
+        }
+        if (n == 0)
+            break;
+        used += (size_t)n;
+        if (used > max + 1) {
+            rc = err_set(P11JWT_ERR_IO, "%s is larger than %zu bytes", name, max);
+            goto out;
+        }
+    }
+    if (used > 0 && buf[used - 1] == '\n')
+        used--;
+    if (used > max) {
+        rc = err_set(P11JWT_ERR_IO, "%s is larger than %zu bytes", name, max);
+        goto out;
+    }
+    *out = buf;
+    *out_len = used;
+    buf = NULL;
+out:
+    if (buf != NULL) {
+        secure_wipe(buf, cap);
+        free(buf);
+    }
+    if (fd != STDIN_FILENO)
+        close(fd);
+    return rc;
+}
+
+p11jwt_rc p11jwt_secret_read_file(const char *path, size_t max, unsigned char **out,
+                                  size_t *out_len)
+{
+    err_clear();
+    return tok_read_secret_file(path, max, out, out_len);
+}
+
+void p11jwt_secret_free(unsigned char *secret, size_t len)
+{
+    tok_pin_wipe(secret, len);
+}
+
+static p11jwt_rc dup_pin(const unsigned char *src, size_t len, unsigned char **out,
+                         size_t *out_len)
+{
+    *out = malloc(len + 1);
+    if (*out == NULL)
+        return err_set(P11JWT_ERR_NOMEM, "out of memory");
+    memcpy(*out, src, len);
+    (*out)[len] = '\0';
+    *out_len = len;
+    return P11JWT_OK;
+}
+
+/* Reads a PIN typed on the controlling terminal, echo off. */
+static p11jwt_rc prompt_pin(tok_pin *p, const char *label)
+{
+    struct termios old, quiet;
+    char buf[PIN_MAX + 2];
+    size_t len;
+    FILE *tty = fopen("/dev/tty", "r+e");
+    p11jwt_rc rc = P11JWT_OK;
+    int restored = 0;
+
+    if (tty == NULL)
+        return err_set(P11JWT_ERR_PIN, "no PIN for token '%s': give --pin-file or --pin-env "
+                       "(no terminal to prompt on)", label);
+    setvbuf(tty, NULL, _IONBF, 0);
+    if (tcgetattr(fileno(tty), &old) != 0) {
+        fclose(tty);
+        return err_set(P11JWT_ERR_PIN, "no PIN for token '%s': give --pin-file or --pin-env",
+                       label);
+    }
+    quiet = old;
+    quiet.c_lflag &= ~(tcflag_t)(ECHO | ECHONL);
+    fprintf(tty, "PIN for token '%s': ", label);
+    tcsetattr(fileno(tty), TCSAFLUSH, &quiet);
+    if (fgets(buf, sizeof buf, tty) == NULL) {
+        rc = err_set(P11JWT_ERR_PIN, "no PIN was entered for token '%s'", label);
+        goto out;
+    }
+    tcsetattr(fileno(tty), TCSAFLUSH, &old);
+    restored = 1;
+    fputc('\n', tty);
+    len = strcspn(buf, "\n");
+    p->prompted = mmap(NULL, PIN_MAX, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p->prompted == MAP_FAILED) {
+        p->prompted = NULL;
+        rc = err_set(P11JWT_ERR_NOMEM, "cannot allocate memory for the PIN");
+        goto out;
+    }
+    mlock(p->prompted, PIN_MAX);         /* best effort: keep it out of swap */
+    madvise(p->prompted, PIN_MAX, MADV_DONTDUMP);
+    memcpy(p->prompted, buf, len);
+    p->prompted_len = len;
+out:
+    if (!restored)
+        tcsetattr(fileno(tty), TCSAFLUSH, &old);
+    secure_wipe(buf, sizeof buf);
+    fclose(tty);
+    return rc;
+}
+
+p11jwt_rc tok_pin_read(tok_pin *p, const char *label, unsigned char **out,
+                       size_t *out_len, const char **where)
+{
+    p11jwt_rc rc;
+
+    *out = NULL;
+    *out_len = 0;
+    if (p->file != NULL) {
+        *where = "the PIN file";
+        rc = tok_read_secret_file(p->file, PIN_MAX, out, out_len);
+        if (rc != P11JWT_OK)
+            return err_wrap(P11JWT_ERR_PIN, "PIN file");
+        return P11JWT_OK;
+    }
+    if (p->env != NULL) {
+        const char *v = getenv(p->env);
+
+        *where = "the PIN environment variable";
+        if (v == NULL)
+            return err_set(P11JWT_ERR_PIN, "PIN environment variable %s is not set", p->env);
+        return dup_pin((const unsigned char *)v, strlen(v), out, out_len);
+    }
+    if (p->uri_value != NULL) {
+        *where = "the URI's pin-value";
+        return dup_pin((const unsigned char *)p->uri_value, strlen(p->uri_value), out, out_len);
+    }
+    if (p->prompted == NULL) {
+        if (!p->prompt_allowed)
+            return err_set(P11JWT_ERR_PIN, "no PIN for token '%s': give --pin-file or --pin-env",
+                           label);
+        rc = prompt_pin(p, label);
+        if (rc != P11JWT_OK)
+            return rc;
+    }
+    *where = "the PIN typed at the prompt";
+    return dup_pin(p->prompted, p->prompted_len, out, out_len);
+}
+
+void tok_pin_clear(tok_pin *p)
+{
+    free(p->file);
+    free(p->env);
+    if (p->uri_value != NULL) {
+        secure_wipe(p->uri_value, strlen(p->uri_value));
+        free(p->uri_value);
+    }
+    if (p->prompted != NULL) {
+        secure_wipe(p->prompted, PIN_MAX);
+        munmap(p->prompted, PIN_MAX);
+    }
+    memset(p, 0, sizeof *p);
+}

@@ -1,0 +1,92 @@
+/*
+ * sign.c — one signature in the token, with one retry after a recoverable
+ * failure.
+ *
+ * ES*: the JWS signing input is hashed on the host (SoftHSM has no
+ * CKM_ECDSA_SHA384 and friends) and CKM_ECDSA signs the digest; PKCS#11
+ * returns r||s with each half the curve order's length, which is already
+ * the JWS form (RFC 7518 §3.4), so there is no DER anywhere. HS*: the token
+ * runs CKM_SHA*_HMAC. The hot path borrows a pooled session and a cached
+ * object handle: no session open, no object search, no allocation.
+ */
+#include "token/tok.h"
+
+#include <openssl/evp.h>
+#include <string.h>
+
+/* One attempt: C_SignInit + C_Sign on a borrowed session. */
+static CK_RV sign_once(p11jwt_key *k, CK_SESSION_HANDLE s, const unsigned char *in,
+                       size_t in_len, unsigned char *sig, CK_ULONG *sig_len,
+                       p11jwt_rc *rc)
+{
+    CK_MECHANISM mech = { k->mech, NULL, 0 };
+    CK_OBJECT_HANDLE h;
+    CK_RV rv;
+
+    *rc = tok_key_handle(k, s, &h);
+    if (*rc != P11JWT_OK)
+        return CKR_OK;
+    rv = P11(k->tok->fl, C_SignInit, s, &mech, h);
+    if (rv != CKR_OK)
+        return rv;
+    return P11(k->tok->fl, C_Sign, s, (CK_BYTE_PTR)in, in_len, sig, sig_len);
+}
+
+p11jwt_rc p11jwt_key_sign(p11jwt_key *k, const unsigned char *data, size_t len,
+                          unsigned char *sig, size_t *sig_len)
+{
+    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned int digest_len = 0;
+    const unsigned char *in = data;
+    size_t in_len = len;
+    size_t want = p11jwt_alg_sig_len(k->alg);
+    p11jwt_rc rc = P11JWT_OK;
+    CK_RV rv = CKR_OK;
+
+    if (*sig_len < want)
+        return err_set(P11JWT_ERR_ARG, "signature buffer of %zu bytes, %s needs %zu", *sig_len,
+                       p11jwt_alg_name(k->alg), want);
+    if (k->cls == CKO_PUBLIC_KEY)
+        return err_set(P11JWT_ERR_KEY_NOT_FOUND,
+                       "key '%s' has only its public half in token '%s': it cannot sign",
+                       k->kid, k->tok->label);
+    if (k->md != NULL) {
+        if (EVP_Digest(data, len, digest, &digest_len, k->md, NULL) != 1)
+            return err_set(P11JWT_ERR_CRYPTO, "hashing the signing input failed");
+        in = digest;
+        in_len = digest_len;
+    }
+
+    for (int attempt = 0;; attempt++) {
+        CK_SESSION_HANDLE s;
+        CK_ULONG out_len = (CK_ULONG)*sig_len;
+
+        rc = tok_session_get(k->tok, 1, &s);
+        if (rc != P11JWT_OK)
+            return rc;
+        rv = sign_once(k, s, in, in_len, sig, &out_len, &rc);
+        if (rc != P11JWT_OK || rv == CKR_OK) {
+            tok_session_put(k->tok, s);
+            if (rc != P11JWT_OK)
+                return rc;
+            /* A short r||s would be silently wrong JWS: check, never pad. */
+            if (out_len != want)
+                return err_set(P11JWT_ERR_PKCS11,
+                               "the token returned a %lu-byte signature for %s (expected %zu)",
+                               (unsigned long)out_len, p11jwt_alg_name(k->alg), want);
+            *sig_len = out_len;
+            return P11JWT_OK;
+        }
+        if (attempt == 0 && tok_recover(k->tok, s, rv))
+            continue;                   /* s was given back or dropped */
+        if (tok_rv_session_lost(rv))
+            tok_session_lost(k->tok, s);
+        else
+            tok_session_put(k->tok, s);
+        break;
+    }
+    if (rv == CKR_KEY_FUNCTION_NOT_PERMITTED || rv == CKR_MECHANISM_INVALID ||
+        rv == CKR_KEY_TYPE_INCONSISTENT)
+        return tok_fail(P11JWT_ERR_ALG, rv, "the token refused to sign with this key");
+    return tok_fail(P11JWT_ERR_PKCS11, rv, "signing failed");
+}

@@ -1,0 +1,209 @@
+/*
+ * tok.h — the token layer's private interface: module registry, the one
+ * PKCS#11 call wrapper, PIN sources, the session pool, key lookup.
+ *
+ * Design decisions a reader must know:
+ *  - Modules are loaded unmanaged through p11-kit and shared process-wide in
+ *    a refcounted registry, so two token handles on one module do not
+ *    finalize each other, and a test can reach the very same SoftHSM
+ *    instance through dlopen.
+ *  - Sessions come from a per-token pool (opened once, reused); the login
+ *    state is the process's, shared by all sessions.
+ *  - After fork() the child re-initialises the module before its next call
+ *    (a generation counter bumped by a pthread_atfork handler), and every
+ *    cached object handle is re-found (the token's epoch changes).
+ */
+#ifndef P11JWT_TOKEN_TOK_H
+#define P11JWT_TOKEN_TOK_H
+
+#include <p11-kit/p11-kit.h>
+#include <p11-kit/pkcs11.h>
+#include <p11-kit/uri.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stddef.h>
+
+#include "core/err.h"
+#include "jose/jose.h"
+#include "p11jwt.h"
+
+/* ---- CK_RV and the call wrapper (ckrv.c) ------------------------------ */
+
+/* "CKR_PIN_INCORRECT"... or "CKR_0x%lx" for values not in the table
+ * (that one is in a thread-local buffer). */
+const char *tok_ckr_name(CK_RV rv);
+/* A short human explanation of rv, "" when the name says it all. */
+const char *tok_ckr_text(CK_RV rv);
+
+/* Set from $P11JWT_TRACE at first use: every wrapped call is logged to
+ * stderr with its name and CK_RV (never with its arguments). */
+extern int tok_trace_enabled;
+CK_RV tok_trace(const char *fn, CK_RV rv);
+
+/* Every PKCS#11 call goes through here: P11(fl, C_Sign, s, ...). */
+#define P11(fl, fn, ...)                                                     \
+    (tok_trace_enabled ? tok_trace(#fn, (fl)->fn(__VA_ARGS__))               \
+                       : (fl)->fn(__VA_ARGS__))
+
+/* Sets the error message "<what>: <CKR name> (<text>)" and returns rc. */
+p11jwt_rc tok_fail(p11jwt_rc rc, CK_RV rv, const char *what);
+
+/* True for the CK_RVs after which the session (or the whole token
+ * connection) must be reopened: handle invalid, closed, device removed,
+ * token not present. */
+int tok_rv_session_lost(CK_RV rv);
+
+/* ---- modules (module.c) ----------------------------------------------- */
+
+typedef struct tok_module tok_module;
+
+/* Loads (or finds already loaded) the module at path and initialises it.
+ * Returns a reference; release with tok_module_release. */
+p11jwt_rc tok_module_acquire(const char *path, tok_module **out);
+void tok_module_release(tok_module *m);
+CK_FUNCTION_LIST *tok_module_functions(const tok_module *m);
+const char *tok_module_path(const tok_module *m);
+
+/* Bumped in the child by a pthread_atfork handler. */
+extern atomic_ulong tok_fork_generation;
+/* In a forked child: finalize + initialize the module once per fork. */
+p11jwt_rc tok_module_after_fork(tok_module *m);
+
+/* ---- PIN sources (pin.c) ---------------------------------------------- */
+
+typedef struct tok_pin {
+    char *file;              /* --pin-file / pin-source= (a path) */
+    char *env;               /* --pin-env NAME */
+    char *uri_value;         /* pin-value= from the URI (wiped on free) */
+    int prompt_allowed;
+    unsigned char *prompted; /* a prompted PIN, kept for re-login, mlocked */
+    size_t prompted_len;
+} tok_pin;
+
+/* Reads the PIN into a new buffer (*out, wiped and freed by the caller with
+ * tok_pin_wipe). *where names the source for messages ("PIN file X"). */
+p11jwt_rc tok_pin_read(tok_pin *p, const char *token_label,
+                       unsigned char **out, size_t *out_len, const char **where);
+void tok_pin_wipe(unsigned char *pin, size_t len);
+void tok_pin_clear(tok_pin *p);
+
+/* Reads a whole file (or stdin for "-") into a new buffer, stripping one
+ * trailing newline ("\n" or "\r\n"). Capped at max bytes. Used for PIN and
+ * secret files; the buffer is the caller's to wipe and free. */
+p11jwt_rc tok_read_secret_file(const char *path, size_t max,
+                               unsigned char **out, size_t *out_len);
+
+/* ---- the token handle (token.c, session.c) ---------------------------- */
+
+struct p11jwt_token {
+    /* options */
+    tok_pin pin;
+    char *default_module;
+
+    /* what open() resolved */
+    P11KitUri *uri;
+    char *uri_kid;
+    tok_module *mod;
+    CK_FUNCTION_LIST *fl;
+    CK_SLOT_ID slot;
+    char label[33];          /* the token's label, trimmed */
+    int rw;                  /* sessions are opened read-write */
+
+    /* the session pool */
+    pthread_mutex_t lock;
+    pthread_cond_t freed;
+    CK_SESSION_HANDLE *idle;
+    size_t n_idle;
+    size_t cap_idle;
+    size_t n_open;
+    size_t max_open;         /* 0: no cap */
+    atomic_int logged_in;    /* we logged in (or found the process so) */
+
+    /* generations: a change means cached handles are stale */
+    unsigned long fork_gen;
+    atomic_ulong epoch;
+};
+
+/* Re-initialises after fork when needed; cheap when not (one atomic load).
+ * Every entry point calls this before touching the module. */
+p11jwt_rc tok_check_fork(p11jwt_token *t);
+
+/* Takes a session from the pool (opening one if none is idle). When
+ * need_login, makes sure the process is logged in. */
+p11jwt_rc tok_session_get(p11jwt_token *t, int need_login, CK_SESSION_HANDLE *out);
+/* Returns a healthy session to the pool. */
+void tok_session_put(p11jwt_token *t, CK_SESSION_HANDLE s);
+/* Discards a broken session and every idle one (they share its fate after
+ * C_CloseAllSessions or a device loss), and bumps the epoch. */
+void tok_session_lost(p11jwt_token *t, CK_SESSION_HANDLE s);
+
+/* Logs in on session s: refuses a locked / final-try PIN; treats
+ * CKR_USER_ALREADY_LOGGED_IN as success. */
+p11jwt_rc tok_login(p11jwt_token *t, CK_SESSION_HANDLE s);
+
+/* After a failure with rv on session s: decides whether one retry can fix
+ * it, and prepares it (session replaced, re-login, epoch bump). Returns 1
+ * when the caller should retry (s is then given back or dropped already),
+ * 0 when rv is final (s is still the caller's to put back). */
+int tok_recover(p11jwt_token *t, CK_SESSION_HANDLE s, CK_RV rv);
+
+/* ---- objects (keys.c) ------------------------------------------------- */
+
+struct p11jwt_key {
+    p11jwt_token *tok;
+    char *kid;
+    p11jwt_alg alg;
+    CK_OBJECT_CLASS cls;       /* private or secret; public: verify only */
+    CK_MECHANISM_TYPE mech;    /* CKM_ECDSA or CKM_SHA*_HMAC */
+    EVP_MD *md;                /* ES: the hash run on the host */
+    atomic_ulong handle;       /* cached; re-found when epoch moves */
+    atomic_ulong epoch;
+    pthread_mutex_t refind;
+    int has_pub;
+    jose_ec_pub pub;
+    char *header_b64;          /* the JWS header, encoded once */
+    size_t header_b64_len;
+};
+
+/* Re-finds the key's handle when the token's epoch moved; returns it. */
+p11jwt_rc tok_key_handle(p11jwt_key *k, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *out);
+
+/* Finds every object of class cls whose kid is kid: CKA_ID equal to its
+ * bytes, else (when none has that ID) CKA_LABEL equal. Fills up to max
+ * handles; *n is the number found (may exceed max). */
+CK_RV tok_find_by_kid(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls,
+                      const char *kid, CK_OBJECT_HANDLE *found, size_t max,
+                      size_t *n);
+
+/* Whether any key object (private, public or secret) has this kid. */
+p11jwt_rc tok_kid_exists(p11jwt_token *t, CK_SESSION_HANDLE s, const char *kid,
+                         int *exists);
+
+/* Reads an attribute of unknown length into a new buffer (NUL-terminated
+ * for convenience). CKR_ATTRIBUTE_TYPE_INVALID etc. are returned as is. */
+CK_RV tok_get_attr(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+                   CK_ATTRIBUTE_TYPE type, unsigned char **out, size_t *len);
+
+/* The alg a key object pins: from the curve (EC) or from the key type or
+ * CKA_ALLOWED_MECHANISMS (HMAC). P11JWT_ALG_UNKNOWN when it pins none. */
+p11jwt_alg tok_object_alg(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+                          CK_OBJECT_CLASS cls);
+
+/* The kid shown for an object: CKA_ID when printable, else the label, else
+ * the ID in hex. Caller frees. */
+char *tok_object_kid(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o);
+
+/* ---- EC public keys (ecpub.c) ----------------------------------------- */
+
+/* The alg of a DER curve OID (CKA_EC_PARAMS), or UNKNOWN. */
+p11jwt_alg tok_ec_params_alg(const unsigned char *der, size_t len);
+/* DER OID bytes for an ES alg's curve. */
+const unsigned char *tok_ec_params_der(p11jwt_alg alg, size_t *len);
+/* Reads CKA_EC_PARAMS and CKA_EC_POINT of a public key object into pub. */
+p11jwt_rc tok_ec_read_public(p11jwt_token *t, CK_SESSION_HANDLE s,
+                             CK_OBJECT_HANDLE o, jose_ec_pub *pub);
+
+/* HMAC mechanism for an HS alg, 0 otherwise. */
+CK_MECHANISM_TYPE tok_hmac_mech(p11jwt_alg alg);
+
+#endif /* P11JWT_TOKEN_TOK_H */

@@ -1,0 +1,307 @@
+/*
+ * token.c — the p11jwt_token handle: options, RFC 7512 URI, module and slot.
+ *
+ * p11-kit parses the URI (token attributes, object=/id=, module-path=,
+ * module-name=, pin-source=, pin-value=) and matches token infos; we only
+ * decide which module to load and insist that exactly one token matches, so
+ * a key is never made or used on a token the operator did not mean. The URI
+ * itself is never echoed in messages: it may carry a pin-value.
+ */
+#include "token/tok.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+p11jwt_token *p11jwt_token_new(void)
+{
+    p11jwt_token *t = calloc(1, sizeof *t);
+
+    if (t == NULL)
+        return NULL;
+    pthread_mutex_init(&t->lock, NULL);
+    pthread_cond_init(&t->freed, NULL);
+    t->fork_gen = atomic_load(&tok_fork_generation);
+    return t;
+}
+
+static void close_idle(p11jwt_token *t)
+{
+    for (size_t i = 0; i < t->n_idle; i++)
+        P11(t->fl, C_CloseSession, t->idle[i]);
+    t->n_open -= t->n_idle;
+    t->n_idle = 0;
+}
+
+void p11jwt_token_free(p11jwt_token *t)
+{
+    if (t == NULL)
+        return;
+    if (t->fl != NULL && t->fork_gen == atomic_load(&tok_fork_generation))
+        close_idle(t);
+    free(t->idle);
+    tok_module_release(t->mod);
+    if (t->uri != NULL)
+        p11_kit_uri_free(t->uri);
+    free(t->uri_kid);
+    free(t->default_module);
+    tok_pin_clear(&t->pin);
+    pthread_cond_destroy(&t->freed);
+    pthread_mutex_destroy(&t->lock);
+    free(t);
+}
+
+static p11jwt_rc set_string(char **slot, const char *value)
+{
+    char *copy = NULL;
+
+    if (value != NULL && (copy = strdup(value)) == NULL)
+        return err_set(P11JWT_ERR_NOMEM, "out of memory");
+    free(*slot);
+    *slot = copy;
+    return P11JWT_OK;
+}
+
+p11jwt_rc p11jwt_token_set_pin_file(p11jwt_token *t, const char *path)
+{
+    return set_string(&t->pin.file, path);
+}
+
+p11jwt_rc p11jwt_token_set_pin_env(p11jwt_token *t, const char *name)
+{
+    if (name != NULL && name[0] == '\0')
+        return err_set(P11JWT_ERR_ARG, "the PIN environment variable name is empty");
+    return set_string(&t->pin.env, name);
+}
+
+void p11jwt_token_set_pin_prompt(p11jwt_token *t, int allowed)
+{
+    t->pin.prompt_allowed = allowed;
+}
+
+p11jwt_rc p11jwt_token_set_default_module(p11jwt_token *t, const char *path)
+{
+    return set_string(&t->default_module, path);
+}
+
+const char *p11jwt_token_uri_kid(const p11jwt_token *t)
+{
+    return t->uri_kid;
+}
+
+/* Copies a blank-padded PKCS#11 string, trimmed. */
+static void trim_copy(char *dst, const unsigned char *src, size_t n)
+{
+    while (n > 0 && src[n - 1] == ' ')
+        n--;
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
+/* Finds the path of a module registered with p11-kit under this name. */
+static p11jwt_rc module_for_name(const char *name, char **path)
+{
+    CK_FUNCTION_LIST **mods = p11_kit_modules_load(NULL, P11_KIT_MODULE_UNMANAGED);
+    p11jwt_rc rc = err_set(P11JWT_ERR_MODULE,
+                           "no PKCS#11 module named '%s' is registered with p11-kit", name);
+
+    *path = NULL;
+    for (size_t i = 0; mods != NULL && mods[i] != NULL; i++) {
+        char *mname = p11_kit_module_get_name(mods[i]);
+
+        if (mname != NULL && strcmp(mname, name) == 0) {
+            *path = p11_kit_module_get_filename(mods[i]);
+            rc = *path != NULL ? P11JWT_OK
+                               : err_set(P11JWT_ERR_MODULE, "module '%s' has no file name", name);
+        }
+        free(mname);
+        if (*path != NULL)
+            break;
+    }
+    if (mods != NULL)
+        p11_kit_modules_release(mods);
+    return rc;
+}
+
+/* The kid an URI names through id= (when printable) or object=. */
+static p11jwt_rc uri_kid(p11jwt_token *t)
+{
+    CK_ATTRIBUTE *id = p11_kit_uri_get_attribute(t->uri, CKA_ID);
+    CK_ATTRIBUTE *label = p11_kit_uri_get_attribute(t->uri, CKA_LABEL);
+    const CK_ATTRIBUTE *use = NULL;
+
+    if (id != NULL && id->ulValueLen > 0) {
+        int printable = 1;
+        for (CK_ULONG i = 0; i < id->ulValueLen; i++)
+            if (!isgraph(((unsigned char *)id->pValue)[i]))
+                printable = 0;
+        if (printable)
+            use = id;
+    }
+    if (use == NULL && label != NULL && label->ulValueLen > 0)
+        use = label;
+    if (use == NULL)
+        return P11JWT_OK;
+    t->uri_kid = strndup(use->pValue, use->ulValueLen);
+    return t->uri_kid != NULL ? P11JWT_OK : err_set(P11JWT_ERR_NOMEM, "out of memory");
+}
+
+static p11jwt_rc parse_uri(p11jwt_token *t, const char *uri, char **module_path)
+{
+    int r;
+    const char *s;
+
+    *module_path = NULL;
+    if (strncmp(uri, "pkcs11:", 7) != 0)
+        return err_set(P11JWT_ERR_URI, "token URI must start with 'pkcs11:' (RFC 7512)");
+    t->uri = p11_kit_uri_new();
+    if (t->uri == NULL)
+        return err_set(P11JWT_ERR_NOMEM, "out of memory");
+    r = p11_kit_uri_parse(uri, P11_KIT_URI_FOR_ANY, t->uri);
+    if (r != P11_KIT_URI_OK)
+        return err_set(P11JWT_ERR_URI, "malformed token URI: %s", p11_kit_uri_message(r));
+
+    s = p11_kit_uri_get_pin_source(t->uri);
+    if (s != NULL && t->pin.file == NULL && t->pin.env == NULL) {
+        if (strncmp(s, "file://", 7) == 0)
+            s += 7;
+        else if (strncmp(s, "file:", 5) == 0)
+            s += 5;
+        else if (strchr(s, ':') != NULL)
+            return err_set(P11JWT_ERR_URI, "pin-source must be a file path or a file: URI");
+        if (set_string(&t->pin.file, s) != P11JWT_OK)
+            return P11JWT_ERR_NOMEM;
+    }
+    s = p11_kit_uri_get_pin_value(t->uri);
+    if (s != NULL && set_string(&t->pin.uri_value, s) != P11JWT_OK)
+        return P11JWT_ERR_NOMEM;
+    if (uri_kid(t) != P11JWT_OK)
+        return P11JWT_ERR_NOMEM;
+
+    s = p11_kit_uri_get_module_path(t->uri);
+    if (s != NULL)
+        return (*module_path = strdup(s)) != NULL ? P11JWT_OK
+                                                  : err_set(P11JWT_ERR_NOMEM, "out of memory");
+    s = p11_kit_uri_get_module_name(t->uri);
+    if (s != NULL)
+        return module_for_name(s, module_path);
+    s = t->default_module;
+    if (s == NULL)
+        s = getenv("P11JWT_MODULE");
+    if (s == NULL || s[0] == '\0')
+        s = P11JWT_DEFAULT_MODULE;
+    return (*module_path = strdup(s)) != NULL ? P11JWT_OK
+                                              : err_set(P11JWT_ERR_NOMEM, "out of memory");
+}
+
+/* The one slot whose token the URI matches. */
+static p11jwt_rc find_slot(p11jwt_token *t)
+{
+    CK_SLOT_ID *slots = NULL;
+    CK_ULONG n = 0;
+    CK_RV rv;
+    size_t matches = 0;
+    char seen[256] = "";
+    p11jwt_rc rc = P11JWT_OK;
+    CK_TOKEN_INFO info;
+
+    rv = P11(t->fl, C_GetSlotList, CK_TRUE, NULL, &n);
+    if (rv == CKR_OK && n > 0) {
+        slots = calloc(n, sizeof *slots);
+        if (slots == NULL)
+            return err_set(P11JWT_ERR_NOMEM, "out of memory");
+        rv = P11(t->fl, C_GetSlotList, CK_TRUE, slots, &n);
+    }
+    if (rv != CKR_OK) {
+        rc = tok_fail(P11JWT_ERR_PKCS11, rv, "cannot list the module's slots");
+        goto out;
+    }
+    for (CK_ULONG i = 0; i < n; i++) {
+        char label[33];
+
+        if (P11(t->fl, C_GetTokenInfo, slots[i], &info) != CKR_OK)
+            continue;
+        trim_copy(label, info.label, sizeof info.label);
+        if (strlen(seen) + strlen(label) + 4 < sizeof seen)
+            snprintf(seen + strlen(seen), sizeof seen - strlen(seen), "%s'%s'",
+                     seen[0] ? ", " : "", label);
+        if (p11_kit_uri_match_token_info(t->uri, &info) != 1)
+            continue;
+        if (matches++ == 0) {
+            t->slot = slots[i];
+            memcpy(t->label, label, sizeof label);
+            t->rw = !(info.flags & CKF_WRITE_PROTECTED);
+            t->max_open = info.ulMaxSessionCount == CK_EFFECTIVELY_INFINITE ||
+                                  info.ulMaxSessionCount == CK_UNAVAILABLE_INFORMATION
+                              ? 0
+                              : info.ulMaxSessionCount;
+        }
+    }
+    if (matches == 0) {
+        rc = err_set(P11JWT_ERR_TOKEN_NOT_FOUND,
+                     "no token matches the URI in module %s (tokens present: %s)",
+                     tok_module_path(t->mod), seen[0] ? seen : "none");
+    } else if (matches > 1) {
+        rc = err_set(P11JWT_ERR_TOKEN_NOT_FOUND,
+                     "%zu tokens match the URI (%s): name one with token= or serial=",
+                     matches, seen);
+    }
+out:
+    free(slots);
+    return rc;
+}
+
+p11jwt_rc p11jwt_token_open(p11jwt_token *t, const char *uri)
+{
+    char *module_path = NULL;
+    p11jwt_rc rc;
+
+    err_clear();
+    if (t->mod != NULL)
+        return err_set(P11JWT_ERR_ARG, "token handle is already open");
+    rc = parse_uri(t, uri, &module_path);
+    if (rc != P11JWT_OK)
+        goto out;
+    rc = tok_module_acquire(module_path, &t->mod);
+    if (rc != P11JWT_OK)
+        goto out;
+    t->fl = tok_module_functions(t->mod);
+    t->fork_gen = atomic_load(&tok_fork_generation);
+    rc = find_slot(t);
+out:
+    free(module_path);
+    return rc;
+}
+
+p11jwt_rc tok_check_fork(p11jwt_token *t)
+{
+    p11jwt_rc rc;
+
+    if (t->fork_gen == atomic_load_explicit(&tok_fork_generation, memory_order_relaxed))
+        return P11JWT_OK;
+    rc = tok_module_after_fork(t->mod);
+    if (rc != P11JWT_OK)
+        return rc;
+    pthread_mutex_lock(&t->lock);
+    /* The parent's sessions are not ours: forget them without closing. */
+    t->n_idle = 0;
+    t->n_open = 0;
+    t->logged_in = 0;
+    t->fork_gen = atomic_load(&tok_fork_generation);
+    atomic_fetch_add(&t->epoch, 1);
+    pthread_mutex_unlock(&t->lock);
+    return P11JWT_OK;
+}
+
+p11jwt_rc p11jwt_token_login(p11jwt_token *t)
+{
+    CK_SESSION_HANDLE s;
+    p11jwt_rc rc;
+
+    err_clear();
+    rc = tok_session_get(t, 1, &s);
+    if (rc == P11JWT_OK)
+        tok_session_put(t, s);
+    return rc;
+}
