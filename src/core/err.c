@@ -63,18 +63,25 @@ p11jwt_rc err_set(p11jwt_rc rc, const char *fmt, ...)
 
 p11jwt_rc err_wrap(p11jwt_rc rc, const char *fmt, ...)
 {
-    char prefix[ERRMSG_MAX];
     char old[ERRMSG_MAX];
+    size_t n, room, olen;
     va_list ap;
+    int len;
 
-    va_start(ap, fmt);
-    vsnprintf(prefix, sizeof prefix, fmt, ap);
-    va_end(ap);
     memcpy(old, errmsg, sizeof old);
-    if (old[0] != '\0')
-        snprintf(errmsg, sizeof errmsg, "%s: %s", prefix, old);
-    else
-        snprintf(errmsg, sizeof errmsg, "%s", prefix);
+    va_start(ap, fmt);
+    len = vsnprintf(errmsg, sizeof errmsg, fmt, ap);
+    va_end(ap);
+    n = len < 0 ? 0 : (size_t)len < sizeof errmsg ? (size_t)len : sizeof errmsg - 1;
+    /* "prefix: old", cut at the buffer's end like any long message. */
+    if (old[0] != '\0' && n + 2 < sizeof errmsg) {
+        memcpy(errmsg + n, ": ", 2);
+        n += 2;
+        room = sizeof errmsg - n - 1;
+        olen = strlen(old);
+        memcpy(errmsg + n, old, olen < room ? olen : room);
+        errmsg[n + (olen < room ? olen : room)] = '\0';
+    }
     return rc;
 }
 

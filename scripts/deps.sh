@@ -1,0 +1,31 @@
+#!/bin/sh
+# deps.sh — install every Debian package the build, the tests and the
+# quickstart need. Idempotent: when everything is present it only asks dpkg
+# and returns (well under a second); otherwise it runs apt-get once.
+set -eu
+
+PACKAGES="
+    build-essential cmake pkg-config
+    libssl-dev libp11-kit-dev p11-kit libp11-dev libengine-pkcs11-openssl
+    libcurl4-openssl-dev libjansson-dev libcmocka-dev
+    softhsm2 opensc
+    python3 python3-jwt python3-cryptography
+"
+
+missing=""
+for p in $PACKAGES; do
+    status=$(dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null || true)
+    [ "$status" = "installed" ] || missing="$missing $p"
+done
+
+[ -z "$missing" ] && exit 0
+
+echo "deps: installing:$missing" >&2
+if [ "$(id -u)" -ne 0 ]; then
+    echo "deps: need root to install packages (try: sudo $0)" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# shellcheck disable=SC2086  # word splitting of the list is intended
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

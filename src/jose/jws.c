@@ -1,0 +1,152 @@
+/*
+ * jws.c — compact JWS serialization (RFC 7515 §7.1): making one over a
+ * jose_signer, and splitting and decoding one for verification.
+ */
+#include "jose/jose.h"
+
+#include "core/err.h"
+
+#include <ctype.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* The largest JWS signature we make or accept: ES512's r||s. */
+#define MAX_SIG_LEN 132
+
+p11jwt_rc jose_jws_sign(const jose_signer *s, const char *header_b64, const char *payload,
+                        size_t payload_len, char **out)
+{
+    size_t want = p11jwt_alg_sig_len(s->alg);
+    size_t hlen = strlen(header_b64);
+    size_t plen = jose_b64url_len(payload_len);
+    unsigned char sig[MAX_SIG_LEN];
+    size_t sig_len = sizeof sig;
+    char *buf, *p;
+    p11jwt_rc rc;
+
+    *out = NULL;
+    if (want == 0)
+        return err_set(P11JWT_ERR_ALG, "key '%s' has no JWS alg", s->kid ? s->kid : "");
+    /* header "." payload "." signature NUL: one allocation, signed in place. */
+    buf = malloc(hlen + 1 + plen + 1 + jose_b64url_len(MAX_SIG_LEN) + 1);
+    if (buf == NULL)
+        return err_set(P11JWT_ERR_NOMEM, "out of memory");
+    memcpy(buf, header_b64, hlen);
+    p = buf + hlen;
+    *p++ = '.';
+    p += jose_b64url_encode((const unsigned char *)payload, payload_len, p);
+
+    rc = s->sign(s->ctx, (const unsigned char *)buf, (size_t)(p - buf), sig, &sig_len);
+    if (rc == P11JWT_OK && sig_len != want)
+        rc = err_set(P11JWT_ERR_CRYPTO, "%s signature is %zu bytes, expected %zu",
+                     p11jwt_alg_name(s->alg), sig_len, want);
+    if (rc != P11JWT_OK) {
+        free(buf);
+        return rc;
+    }
+    *p++ = '.';
+    jose_b64url_encode(sig, sig_len, p);
+    secure_wipe(sig, sizeof sig);
+    *out = buf;
+    return P11JWT_OK;
+}
+
+void jose_jws_free(jose_jws *j)
+{
+    if (j == NULL)
+        return;
+    json_decref(j->header);
+    json_decref(j->payload);
+    free(j->sig);
+    free(j);
+}
+
+/* Decodes one base64url part holding a JSON object. */
+static p11jwt_rc decode_json_part(const char *name, const char *s, size_t n, json_t **out)
+{
+    unsigned char *raw;
+    size_t raw_len;
+    json_error_t jerr;
+    p11jwt_rc rc = jose_b64url_decode(s, n, &raw, &raw_len);
+
+    if (rc != P11JWT_OK)
+        return err_wrap(rc, "JWS %s", name);
+    *out = json_loadb((const char *)raw, raw_len, JSON_REJECT_DUPLICATES, &jerr);
+    free(raw);
+    if (*out == NULL)
+        return err_set(P11JWT_ERR_JWS_MALFORMED, "JWS %s is not valid JSON: %s", name,
+                       jerr.text);
+    if (!json_is_object(*out)) {
+        json_decref(*out);
+        *out = NULL;
+        return err_set(P11JWT_ERR_JWS_MALFORMED, "JWS %s is not a JSON object", name);
+    }
+    return P11JWT_OK;
+}
+
+static p11jwt_rc read_header(jose_jws *j)
+{
+    json_t *alg = json_object_get(j->header, "alg");
+    json_t *kid = json_object_get(j->header, "kid");
+
+    if (!json_is_string(alg))
+        return err_set(P11JWT_ERR_JWS_MALFORMED, "JWS header has no \"alg\" string");
+    j->alg_name = json_string_value(alg);
+    j->alg = p11jwt_alg_from_name(j->alg_name);
+    if (kid != NULL && !json_is_string(kid))
+        return err_set(P11JWT_ERR_JWS_MALFORMED, "JWS header \"kid\" is not a string");
+    j->kid = kid != NULL ? json_string_value(kid) : NULL;
+    /* RFC 7515 §4.1.11: extensions we do not understand must be refused. */
+    if (json_object_get(j->header, "crit") != NULL)
+        return err_set(P11JWT_ERR_JWS_MALFORMED,
+                       "JWS header lists critical extensions (\"crit\"); none is supported");
+    return P11JWT_OK;
+}
+
+p11jwt_rc jose_jws_parse(const char *jws, jose_jws **out)
+{
+    const char *start = jws, *end, *dot1, *dot2;
+    jose_jws *j;
+    p11jwt_rc rc;
+
+    *out = NULL;
+    while (*start != '\0' && isspace((unsigned char)*start))
+        start++;
+    end = start + strlen(start);
+    while (end > start && isspace((unsigned char)end[-1]))
+        end--;
+    if (end == start)
+        return err_set(P11JWT_ERR_JWS_MALFORMED, "no JWS given (empty input)");
+
+    dot1 = memchr(start, '.', (size_t)(end - start));
+    dot2 = dot1 != NULL ? memchr(dot1 + 1, '.', (size_t)(end - dot1 - 1)) : NULL;
+    if (dot2 == NULL)
+        return err_set(P11JWT_ERR_JWS_MALFORMED,
+                       "not a compact JWS: expected three base64url parts separated by '.'");
+    if (memchr(dot2 + 1, '.', (size_t)(end - dot2 - 1)) != NULL)
+        return err_set(P11JWT_ERR_JWS_MALFORMED,
+                       "not a compact JWS: more than three parts (an encrypted JWE?)");
+
+    j = calloc(1, sizeof *j);
+    if (j == NULL)
+        return err_set(P11JWT_ERR_NOMEM, "out of memory");
+    j->signing_input = start;
+    j->signing_input_len = (size_t)(dot2 - start);
+
+    rc = decode_json_part("header", start, (size_t)(dot1 - start), &j->header);
+    if (rc == P11JWT_OK)
+        rc = read_header(j);
+    if (rc == P11JWT_OK)
+        rc = decode_json_part("payload", dot1 + 1, (size_t)(dot2 - dot1 - 1), &j->payload);
+    if (rc == P11JWT_OK) {
+        rc = jose_b64url_decode(dot2 + 1, (size_t)(end - dot2 - 1), &j->sig, &j->sig_len);
+        if (rc != P11JWT_OK)
+            err_wrap(rc, "JWS signature");
+    }
+    if (rc != P11JWT_OK) {
+        jose_jws_free(j);
+        return rc;
+    }
+    *out = j;
+    return P11JWT_OK;
+}
