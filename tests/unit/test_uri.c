@@ -1,0 +1,154 @@
+/*
+ * test_uri.c — what p11jwt_token_open makes of a token URI before and while
+ * it reaches a module: malformed URIs, a missing module, a pin-source of the
+ * wrong kind, object=/id= as the kid, and a token label that is not there.
+ * Runs SoftHSM on an empty token directory of its own (no key is made).
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "p11jwt.h"
+
+static char tmpdir[] = "/tmp/p11jwt-test-uri.XXXXXX";
+
+static int setup(void **state)
+{
+    char path[256];
+    FILE *f;
+
+    (void)state;
+    if (mkdtemp(tmpdir) == NULL)
+        return -1;
+    snprintf(path, sizeof path, "%s/softhsm2.conf", tmpdir);
+    f = fopen(path, "w");
+    if (f == NULL)
+        return -1;
+    fprintf(f, "directories.tokendir = %s\nobjectstore.backend = file\nlog.level = ERROR\n",
+            tmpdir);
+    fclose(f);
+    setenv("SOFTHSM2_CONF", path, 1);
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    char path[256];
+
+    (void)state;
+    snprintf(path, sizeof path, "%s/softhsm2.conf", tmpdir);
+    unlink(path);
+    rmdir(tmpdir);
+    return 0;
+}
+
+static p11jwt_rc open_uri(const char *uri)
+{
+    p11jwt_token *t = p11jwt_token_new();
+    p11jwt_rc rc;
+
+    assert_non_null(t);
+    rc = p11jwt_token_open(t, uri);
+    p11jwt_token_free(t);
+    return rc;
+}
+
+static int module_available(void)
+{
+    return access(P11JWT_TEST_MODULE, R_OK) == 0;
+}
+
+static void not_a_pkcs11_uri(void **state)
+{
+    (void)state;
+    assert_int_equal(open_uri("notauri"), P11JWT_ERR_URI);
+    assert_non_null(strstr(p11jwt_errmsg(), "pkcs11:"));
+    assert_int_equal(open_uri("token=x"), P11JWT_ERR_URI);
+}
+
+static void bad_percent_encoding(void **state)
+{
+    (void)state;
+    assert_int_equal(open_uri("pkcs11:token=%zz"), P11JWT_ERR_URI);
+    assert_non_null(strstr(p11jwt_errmsg(), "malformed"));
+}
+
+static void pin_source_must_be_a_file(void **state)
+{
+    (void)state;
+    assert_int_equal(open_uri("pkcs11:token=x?pin-source=https://example.invalid/pin"),
+                     P11JWT_ERR_URI);
+    assert_non_null(strstr(p11jwt_errmsg(), "pin-source"));
+}
+
+static void missing_module(void **state)
+{
+    (void)state;
+    assert_int_equal(open_uri("pkcs11:token=x?module-path=/nonexistent/libnothing.so"),
+                     P11JWT_ERR_MODULE);
+    assert_non_null(strstr(p11jwt_errmsg(), "/nonexistent/libnothing.so"));
+}
+
+static void pin_value_never_echoed(void **state)
+{
+    (void)state;
+    assert_int_equal(open_uri("pkcs11:token=x?module-path=/nonexistent/lib.so&pin-value=S3cr3tPIN"),
+                     P11JWT_ERR_MODULE);
+    assert_null(strstr(p11jwt_errmsg(), "S3cr3tPIN"));
+}
+
+static void token_label_not_found(void **state)
+{
+    char uri[256];
+
+    (void)state;
+    if (!module_available())
+        skip();
+    snprintf(uri, sizeof uri, "pkcs11:token=no-such-token?module-path=%s", P11JWT_TEST_MODULE);
+    assert_int_equal(open_uri(uri), P11JWT_ERR_TOKEN_NOT_FOUND);
+    assert_non_null(strstr(p11jwt_errmsg(), "no token matches"));
+}
+
+static void object_and_id_give_the_kid(void **state)
+{
+    p11jwt_token *t = p11jwt_token_new();
+    char uri[256];
+
+    (void)state;
+    if (!module_available())
+        skip();
+    /* The open fails (no such token) after the URI is parsed: the kid it
+     * names is known either way. */
+    snprintf(uri, sizeof uri, "pkcs11:token=none;object=my-label?module-path=%s",
+             P11JWT_TEST_MODULE);
+    p11jwt_token_open(t, uri);
+    assert_string_equal(p11jwt_token_uri_kid(t), "my-label");
+    p11jwt_token_free(t);
+
+    t = p11jwt_token_new();
+    snprintf(uri, sizeof uri, "pkcs11:token=none;object=lbl;id=%%6b%%31?module-path=%s",
+             P11JWT_TEST_MODULE);
+    p11jwt_token_open(t, uri);
+    assert_string_equal(p11jwt_token_uri_kid(t), "k1");
+    p11jwt_token_free(t);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(not_a_pkcs11_uri),
+        cmocka_unit_test(bad_percent_encoding),
+        cmocka_unit_test(pin_source_must_be_a_file),
+        cmocka_unit_test(missing_module),
+        cmocka_unit_test(pin_value_never_echoed),
+        cmocka_unit_test(token_label_not_found),
+        cmocka_unit_test(object_and_id_give_the_kid),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
