@@ -65,7 +65,8 @@ P11JWT_API void p11jwt_free(void *p);
 
 /* Reads a secret (PIN, HMAC secret, client secret) from a file, or from
  * standard input when path is "-": its bytes as given, less one trailing
- * newline ("\n"). At most max bytes. *out is the caller's; release it with
+ * newline ("\n"). At most max bytes. *out is NUL-terminated (the NUL not
+ * counted in *out_len) and the caller's; release it with
  * p11jwt_secret_free, which wipes it. */
 P11JWT_API p11jwt_rc p11jwt_secret_read_file(const char *path, size_t max,
                                              unsigned char **out, size_t *out_len);

@@ -95,6 +95,12 @@ p11jwt_rc tok_read_secret_file(const char *path, size_t max, unsigned char **out
         rc = err_set(P11JWT_ERR_IO, "%s is larger than %zu bytes", name, max);
         goto out;
     }
+    /* Callers may treat text input (a JWS, a JWKS) as a C string. */
+    if (grow_wiped(&buf, &cap, used, used + 1) != 0) {
+        rc = err_set(P11JWT_ERR_NOMEM, "out of memory reading %s", name);
+        goto out;
+    }
+    buf[used] = '\0';
     *out = buf;
     *out_len = used;
     buf = NULL;

@@ -220,7 +220,10 @@ static p11jwt_rc find_slot(p11jwt_token *t)
     for (CK_ULONG i = 0; i < n; i++) {
         char label[33];
 
-        if (P11(t->fl, C_GetTokenInfo, slots[i], &info) != CKR_OK)
+        /* An uninitialised token (SoftHSM's spare slot) has no label to
+         * match or to show. */
+        if (P11(t->fl, C_GetTokenInfo, slots[i], &info) != CKR_OK ||
+            !(info.flags & CKF_TOKEN_INITIALIZED))
             continue;
         trim_copy(label, info.label, sizeof info.label);
         if (strlen(seen) + strlen(label) + 4 < sizeof seen)
