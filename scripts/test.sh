@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# test.sh — install what is missing, build with warnings as errors, run the
+# whole suite with ctest; then build again with AddressSanitizer and
+# UndefinedBehaviorSanitizer and run the suite once more. CI runs this.
+#
+#   scripts/test.sh            both passes
+#   scripts/test.sh --quick    the WERROR pass only
+#
+# BUILD_DIR (default build-ci) and the ASan build next to it (BUILD_DIR-asan).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD_DIR:-$root/build-ci}
+quick=0
+case "${1:-}" in
+    --quick) quick=1 ;;
+    "") ;;
+    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "test.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
+esac
+jobs=$(nproc)
+
+"$root/scripts/deps.sh"
+
+run_suite() { # build-dir extra-cmake-args...
+    local dir=$1; shift
+    echo "== configure and build: $dir $*"
+    cmake -S "$root" -B "$dir" -DWERROR=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo "$@" >/dev/null
+    cmake --build "$dir" -j"$jobs"
+    echo "== ctest: $dir"
+    rm -rf "$dir/test-tmp"
+    (cd "$dir" && ctest -j"$jobs" --output-on-failure --timeout 300)
+}
+
+run_suite "$build"
+[ "$quick" = 1 ] && exit 0
+
+# Sanitizers. Leaks inside SoftHSM and p11-kit (loaded into our process)
+# are theirs; the suppressions file names only those libraries.
+export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1:strict_string_checks=1
+export LSAN_OPTIONS=suppressions=$root/tests/lsan.supp:print_suppressions=0
+export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+run_suite "$build-asan" -DSANITIZE='address;undefined'
+echo "== all passes green"
