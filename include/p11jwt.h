@@ -52,6 +52,9 @@ typedef enum p11jwt_rc {
     P11JWT_ERR_SIGNATURE,      /* signature does not verify */
     P11JWT_ERR_CLAIMS,         /* exp/nbf/iat/aud/iss check failed */
     P11JWT_ERR_SECRET,         /* secret empty, too short or unreadable */
+    P11JWT_ERR_CONFIG,         /* config file unreadable, or a bad line or key */
+    P11JWT_ERR_HTTP,           /* network, TLS, timeout, or an unusable answer */
+    P11JWT_ERR_OAUTH,          /* the STS refused: OAuth error (see errmsg) */
 } p11jwt_rc;
 
 P11JWT_API const char *p11jwt_strerror(p11jwt_rc rc);
@@ -200,7 +203,8 @@ P11JWT_API p11jwt_rc p11jwt_jwks_export(p11jwt_token *tok, const char *const *ki
 
 typedef struct p11jwt_claims_params {
     const char *iss;          /* required */
-    const char *aud;          /* required */
+    const char *aud;          /* NULL: left out (RFC 7523 wants one; some
+                                 STSs, e.g. noa's, expect none) */
     const char *sub;          /* optional */
     int64_t ttl;              /* seconds, > 0 */
     int64_t now;              /* 0: the current time */
@@ -210,7 +214,7 @@ typedef struct p11jwt_claims_params {
                                  iss/aud/sub/iat/exp/jti */
 } p11jwt_claims_params;
 
-/* One compact JWS: header {alg, kid, typ:"JWT"}, claims iss, aud, sub, iat,
+/* One compact JWS: header {alg, kid, typ:"JWT"}, claims iss, aud (if set), sub (if set), iat,
  * exp, jti, then the extras. Caller frees *jws_out. */
 P11JWT_API p11jwt_rc p11jwt_assertion_sign(p11jwt_key *key,
                                            const p11jwt_claims_params *params,
@@ -239,6 +243,88 @@ P11JWT_API p11jwt_rc p11jwt_verify_secret(const char *jws, p11jwt_alg alg,
                                           size_t secret_len,
                                           const p11jwt_verify_params *params,
                                           char **header_out, char **payload_out);
+
+
+/* ---- exchange: profiles, access tokens, the client ------------------- */
+
+/* A profile: one [profile NAME] section of a config file (see
+ * docs/exchange.md for every key). */
+typedef struct p11jwt_profile p11jwt_profile;
+
+/* Loads profile `name` from the config file at path; path NULL searches
+ * $P11JWT_CONFIG, ~/.config/p11jwt/config, /etc/p11jwt/config. Errors name
+ * the file, line and key (P11JWT_ERR_CONFIG). Caller frees *out. */
+P11JWT_API p11jwt_rc p11jwt_profile_load(const char *path, const char *name,
+                                         p11jwt_profile **out);
+P11JWT_API void p11jwt_profile_free(p11jwt_profile *p);
+/* The profile's name and the file it came from (borrowed). */
+P11JWT_API const char *p11jwt_profile_name(const p11jwt_profile *p);
+P11JWT_API const char *p11jwt_profile_path(const p11jwt_profile *p);
+
+/* An access token as the STS issued it. All strings are owned by the
+ * struct; release them with p11jwt_access_token_clear. */
+typedef struct p11jwt_access_token {
+    char *value;          /* the token itself: never log it */
+    char *type;           /* "Bearer", "JWT", ... */
+    char *scope;          /* NULL when the STS named none */
+    int64_t expires_at;   /* Unix time */
+} p11jwt_access_token;
+
+P11JWT_API void p11jwt_access_token_clear(p11jwt_access_token *t);
+
+/* A client: a profile bound to its token, key, HTTP connection and token
+ * cache. Thread-safe: any number of threads may ask it for tokens; one
+ * exchange is in flight at a time. Takes ownership of profile. */
+typedef struct p11jwt_client p11jwt_client;
+
+P11JWT_API p11jwt_rc p11jwt_client_new(p11jwt_profile *profile, p11jwt_client **out);
+P11JWT_API void p11jwt_client_free(p11jwt_client *c);
+
+/* A valid access token: the cached one until it nears expiry, else a fresh
+ * exchange (retried per the profile). *out is a copy the caller clears. */
+P11JWT_API p11jwt_rc p11jwt_client_token(p11jwt_client *c, p11jwt_access_token *out);
+
+/* Drops the cached token if its value equals `value` (or any cached token
+ * when value is NULL): what a caller does after a 401 from a resource, so
+ * that two threads seeing the same 401 cause one re-exchange, not two. */
+P11JWT_API void p11jwt_client_invalidate(p11jwt_client *c, const char *value);
+
+/* A fresh assertion for the profile, signed offline; nothing is sent.
+ * Caller frees *jws. */
+P11JWT_API p11jwt_rc p11jwt_client_assertion(p11jwt_client *c, char **jws);
+
+/* The Authorization header value for a resource call with token t, per
+ * the profile ("Bearer X" or "JWT X"). Caller frees *out. */
+P11JWT_API p11jwt_rc p11jwt_client_auth_value(p11jwt_client *c,
+                                              const p11jwt_access_token *t,
+                                              char **out);
+
+/* A response from a resource call. Owned strings; clear with
+ * p11jwt_response_clear. */
+typedef struct p11jwt_response {
+    long status;          /* HTTP status */
+    char *body;           /* NUL-terminated (body_len excludes the NUL) */
+    size_t body_len;
+} p11jwt_response;
+
+P11JWT_API void p11jwt_response_clear(p11jwt_response *r);
+
+/* Calls a protected resource with the profile's Authorization and header.*
+ * headers plus `headers` ("Name: value" each); on 401 invalidates the token,
+ * exchanges once more and retries once. method NULL: GET (POST when body is
+ * given). A non-2xx answer is still P11JWT_OK with out->status set; only
+ * failures to get an answer are errors. */
+P11JWT_API p11jwt_rc p11jwt_client_call(p11jwt_client *c, const char *method,
+                                        const char *url, const char *const *headers,
+                                        size_t nheaders, const char *body,
+                                        size_t body_len, p11jwt_response *out);
+
+/* Counters for tests and monitoring. */
+typedef struct p11jwt_client_stats {
+    uint64_t exchanges;   /* token requests sent to the STS (incl. retries) */
+    uint64_t hits;        /* tokens handed out from the cache */
+} p11jwt_client_stats;
+P11JWT_API void p11jwt_client_get_stats(p11jwt_client *c, p11jwt_client_stats *out);
 
 #ifdef __cplusplus
 }

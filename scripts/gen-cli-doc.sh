@@ -24,6 +24,8 @@ section() {
     printf '```\n'
 }
 section "p11jwt"
-for cmd in keygen import-secret list jwks sign verify delete; do
+# The command list comes from the binary itself, so a new command cannot be
+# left out of the reference.
+for cmd in $("$bin" --help | sed -n '/^Commands:/,/^$/s/^  \([a-z-]*\) .*/\1/p'); do
     section "p11jwt $cmd" "$cmd"
 done

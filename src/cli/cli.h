@@ -82,5 +82,8 @@ int cmd_jwks(int argc, char *argv[]);
 int cmd_delete(int argc, char *argv[]);
 int cmd_sign(int argc, char *argv[]);
 int cmd_verify(int argc, char *argv[]);
+int cmd_token(int argc, char *argv[]);
+int cmd_assertion(int argc, char *argv[]);
+int cmd_call(int argc, char *argv[]);
 
 #endif

@@ -20,6 +20,9 @@ static const struct {
     { "sign", cmd_sign, "sign a JWT assertion (or a batch of them) offline" },
     { "verify", cmd_verify, "verify a JWS read on standard input" },
     { "delete", cmd_delete, "destroy a key's objects in the token" },
+    { "token", cmd_token, "exchange an assertion for an access token (profile)" },
+    { "assertion", cmd_assertion, "print a profile's assertion, signed offline" },
+    { "call", cmd_call, "call a resource with a profile's access token" },
 };
 
 static void usage(FILE *f)
@@ -32,8 +35,9 @@ static void usage(FILE *f)
         fprintf(f, "  %-14s %s\n", commands[i].name, commands[i].summary);
     fprintf(f, "\nRun 'p11jwt COMMAND --help' for a command's options.\n"
                "Exit status: 0 success, 1 the operation failed, 2 usage error.\n"
-               "Environment: P11JWT_MODULE (default PKCS#11 module), P11JWT_TRACE=1\n"
-               "(log every PKCS#11 call and its result to stderr).\n");
+               "Environment: P11JWT_MODULE (default PKCS#11 module), P11JWT_CONFIG\n"
+               "(default config file), P11JWT_TRACE=1 (log every PKCS#11 call and its\n"
+               "result to stderr).\n");
 }
 
 int main(int argc, char *argv[])

@@ -37,6 +37,9 @@ const char *p11jwt_strerror(p11jwt_rc rc)
     case P11JWT_ERR_SIGNATURE: return "invalid signature";
     case P11JWT_ERR_CLAIMS: return "claims check failed";
     case P11JWT_ERR_SECRET: return "secret empty, too short or unreadable";
+    case P11JWT_ERR_CONFIG: return "configuration error";
+    case P11JWT_ERR_HTTP: return "HTTP exchange failed";
+    case P11JWT_ERR_OAUTH: return "the token service refused the request";
     }
     return "unknown error";
 }

@@ -129,8 +129,8 @@ p11jwt_rc jose_claims_json(const p11jwt_claims_params *p, char **out)
     *out = NULL;
     if (p->iss == NULL || p->iss[0] == '\0')
         return err_set(P11JWT_ERR_ARG, "the issuer (iss) is required");
-    if (p->aud == NULL || p->aud[0] == '\0')
-        return err_set(P11JWT_ERR_ARG, "the audience (aud) is required");
+    if (p->aud != NULL && p->aud[0] == '\0')
+        return err_set(P11JWT_ERR_ARG, "the audience (aud) is empty (leave it out instead)");
     if (p->ttl <= 0)
         return err_set(P11JWT_ERR_ARG, "ttl must be a positive number of seconds, not %lld",
                        (long long)p->ttl);
@@ -141,7 +141,7 @@ p11jwt_rc jose_claims_json(const p11jwt_claims_params *p, char **out)
     if (c == NULL)
         return err_set(P11JWT_ERR_NOMEM, "out of memory");
     rc = set_str(c, "iss", p->iss);
-    if (rc == P11JWT_OK)
+    if (rc == P11JWT_OK && p->aud != NULL)
         rc = set_str(c, "aud", p->aud);
     if (rc == P11JWT_OK && p->sub != NULL)
         rc = set_str(c, "sub", p->sub);

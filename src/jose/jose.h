@@ -49,10 +49,10 @@ typedef struct jose_signer {
  * that order (kid left out when NULL). Caller frees *out. */
 p11jwt_rc jose_header_b64(p11jwt_alg alg, const char *kid, char **out);
 
-/* Compact JSON of the claims: iss, aud, sub (if set), iat, exp, jti (unless
+/* Compact JSON of the claims: iss, aud and sub (each if set), iat, exp, jti (unless
  * no_jti; jti is the base64url of 16 random bytes from OpenSSL's RAND), then
  * the extra claims in their given order. now == 0 means time(NULL). Refuses
- * ttl <= 0, missing iss/aud, extra_json that is not an object, and extras
+ * ttl <= 0, a missing iss, an empty aud, extra_json that is not an object, and extras
  * that redefine a standard claim. Caller frees *out. */
 p11jwt_rc jose_claims_json(const p11jwt_claims_params *p, char **out);
 

@@ -45,6 +45,19 @@ static void claims_in_documented_order(void **state)
     free(c);
 }
 
+static void aud_may_be_left_out(void **state)
+{
+    p11jwt_claims_params p = { .iss = "fleet-backend", .ttl = 600, .now = 10, .no_jti = 1,
+                               .extra_json = "{\"organization\":\"o-1\"}" };
+    char *c = NULL;
+
+    (void)state;
+    assert_int_equal(jose_claims_json(&p, &c), P11JWT_OK);
+    assert_string_equal(c, "{\"iss\":\"fleet-backend\",\"iat\":10,\"exp\":610,"
+                           "\"organization\":\"o-1\"}");
+    free(c);
+}
+
 static void jti_is_random_and_url_safe(void **state)
 {
     p11jwt_claims_params p = { .iss = "i", .aud = "a", .ttl = 1 };
@@ -80,7 +93,7 @@ static void refusals(void **state)
         const char *msg;
     } cases[] = {
         { { .aud = "a", .ttl = 1 }, P11JWT_ERR_ARG, "iss" },
-        { { .iss = "i", .ttl = 1 }, P11JWT_ERR_ARG, "aud" },
+        { { .iss = "i", .aud = "", .ttl = 1 }, P11JWT_ERR_ARG, "aud" },
         { { .iss = "i", .aud = "a", .ttl = 0 }, P11JWT_ERR_ARG, "ttl" },
         { { .iss = "i", .aud = "a", .ttl = -5 }, P11JWT_ERR_ARG, "ttl" },
         { { .iss = "i", .aud = "a", .ttl = INT64_MAX }, P11JWT_ERR_ARG, "too large" },
@@ -168,6 +181,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(header_members_in_order),
         cmocka_unit_test(claims_in_documented_order),
+        cmocka_unit_test(aud_may_be_left_out),
         cmocka_unit_test(jti_is_random_and_url_safe),
         cmocka_unit_test(refusals),
         cmocka_unit_test(claims_check),

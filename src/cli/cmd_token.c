@@ -1,0 +1,287 @@
+/*
+ * cmd_token.c — the exchange commands: `token` (an access token for a
+ * profile), `assertion` (the profile's assertion, offline) and `call` (a
+ * resource request with the profile's Authorization).
+ */
+#include "cli.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define CONFIG_HELP                                                                    \
+    "Profile options:\n"                                                               \
+    "  --profile NAME     the [profile NAME] section to use (required)\n"             \
+    "  --config PATH      the config file (default: $P11JWT_CONFIG, else\n"           \
+    "                     ~/.config/p11jwt/config, else /etc/p11jwt/config)\n"        \
+    "  -h, --help         show this help\n"
+
+static const char token_help[] =
+    "Usage: p11jwt token --profile NAME [--config PATH] [--json]\n"
+    "\n"
+    "Exchange a freshly signed assertion (or client credentials) for an access\n"
+    "token at the profile's token service and print the token. Network errors,\n"
+    "5xx and 429 are retried with backoff (Retry-After honoured); an OAuth\n"
+    "refusal is shown with the provider's error, its description and a hint.\n"
+    "\n"
+    "Options:\n"
+    "  --json             print {access_token, token_type, expires_at, scope}\n"
+    CONFIG_HELP
+    "\n"
+    "Config file: INI sections [profile NAME] of 'key = value' lines; '#' and ';'\n"
+    "start comments. Durations are seconds or N s|m|h|d. Keys:\n"
+    "  dialect            dt | neowit | noa | jsa | rfc7523 | client-credentials |\n"
+    "                     private-key-jwt (required)\n"
+    "  token_url          the token endpoint: https, or http to loopback (required)\n"
+    "  token              the PKCS#11 token URI (dialects that sign)\n"
+    "  pin_file, pin_env  where the token's user PIN comes from\n"
+    "  kid                the signing key's kid (dialects that sign)\n"
+    "  iss, sub           issuer and subject claims (private-key-jwt: client_id)\n"
+    "  aud                audience claim (default: token_url; noa: none)\n"
+    "  ttl                assertion lifetime, exp - iat (default 300; dt: <= 3600)\n"
+    "  scope              scope to request\n"
+    "  claim.NAME         an extra string claim, e.g. claim.organization = UUID\n"
+    "  client_id          client id (client-credentials, jsa, private-key-jwt)\n"
+    "  client_secret_file, client_secret_env\n"
+    "                     where the client secret comes from (one trailing newline\n"
+    "                     stripped from a file)\n"
+    "  auth_method        get-query | basic | post-form, how the client secret is\n"
+    "                     sent (default: jsa get-query, client-credentials basic)\n"
+    "  resource_auth      Bearer | JWT, the Authorization scheme for resource calls\n"
+    "                     (default: noa JWT, else Bearer)\n"
+    "  header.NAME        an extra header on resource calls (noa default:\n"
+    "                     header.Accept = application/json; version=1.0)\n"
+    "  ca_file            CA bundle to verify the servers with (default: system)\n"
+    "  client_cert, client_key\n"
+    "                     TLS client certificate and key for the token endpoint;\n"
+    "                     client_key may be a pkcs11: URI (key stays in the token)\n"
+    "  default_lifetime   token lifetime when the answer gives none (default 1h)\n"
+    "  refresh_ahead      refresh this long before expiry (default: the earlier of\n"
+    "                     5 min before and 80% of the lifetime, with jitter)\n"
+    "  timeout            total time per HTTP request (default 30)\n"
+    "  connect_timeout    time to connect (default 10)\n"
+    "  max_retries        retries after the first attempt (default 3)\n"
+    "  retry_base         first backoff step in seconds (default 0.5)\n"
+    "  retry_max_delay    longest wait between attempts in seconds (default 30)\n"
+    "  iat_backdate       set iat this far in the past (clock skew; default 0)\n";
+
+static const char assertion_help[] =
+    "Usage: p11jwt assertion --profile NAME [--config PATH]\n"
+    "\n"
+    "Print a fresh assertion for the profile, exactly as `p11jwt token` would send\n"
+    "it (claims from iss, sub, aud, ttl, claim.*; signed with kid in token).\n"
+    "Nothing is sent anywhere. See `p11jwt token --help` for the config keys.\n"
+    "\n"
+    CONFIG_HELP;
+
+static const char call_help[] =
+    "Usage: p11jwt call --profile NAME [--config PATH] [-X METHOD]\n"
+    "                   [-H 'Name: value']... [-d DATA] URL\n"
+    "\n"
+    "Request URL with the profile's Authorization (\"Bearer TOKEN\" or \"JWT TOKEN\")\n"
+    "and its header.* headers, and print the response body. On 401 the token is\n"
+    "dropped, exchanged again and the request retried once. Exit 0 on a 2xx\n"
+    "answer, else 1 with the status. URL: https, or http to loopback only.\n"
+    "\n"
+    "Options:\n"
+    "  -X, --request METHOD  the method (default GET, or POST with -d)\n"
+    "  -H, --header LINE     an extra request header (repeatable)\n"
+    "  -d, --data DATA       the request body ('@PATH': the file's contents)\n"
+    CONFIG_HELP;
+
+enum { OPT_PROFILE = OPT_FIRST_COMMAND_OPTION, OPT_CONFIG, OPT_JSON };
+
+struct common {
+    const char *profile;
+    const char *config;
+};
+
+static int load_client(const char *cmd, const struct common *o, p11jwt_client **out)
+{
+    p11jwt_profile *p = NULL;
+    p11jwt_rc rc;
+
+    if (o->profile == NULL)
+        return cli_usage(cmd, "--profile is required");
+    rc = p11jwt_profile_load(o->config, o->profile, &p);
+    if (rc == P11JWT_OK)
+        rc = p11jwt_client_new(p, out);
+    return rc == P11JWT_OK ? 0 : cli_fail(cmd, rc);
+}
+
+int cmd_token(int argc, char *argv[])
+{
+    static const struct option opts[] = {
+        { "profile", required_argument, NULL, OPT_PROFILE },
+        { "config", required_argument, NULL, OPT_CONFIG },
+        { "json", no_argument, NULL, OPT_JSON },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *cmd = "token";
+    struct common o = { 0 };
+    p11jwt_client *c = NULL;
+    p11jwt_access_token t;
+    p11jwt_rc rc;
+    int json = 0, r, ch;
+
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (ch) {
+        case OPT_PROFILE: o.profile = optarg; break;
+        case OPT_CONFIG: o.config = optarg; break;
+        case OPT_JSON: json = 1; break;
+        case 'h': fputs(token_help, stdout); return 0;
+        default: return cli_bad_option(cmd, ch, argv);
+        }
+    }
+    if (optind < argc)
+        return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
+    if ((r = load_client(cmd, &o, &c)) != 0)
+        return r;
+    if ((rc = p11jwt_client_token(c, &t)) != P11JWT_OK) {
+        r = cli_fail(cmd, rc);
+        p11jwt_client_free(c);
+        return r;
+    }
+    if (json) {
+        json_t *j = json_pack("{s:s, s:s?, s:I, s:s?}", "access_token", t.value, "token_type",
+                              t.type, "expires_at", (json_int_t)t.expires_at, "scope", t.scope);
+
+        r = j != NULL && json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) == 0 ? 0 : 1;
+        json_decref(j);
+        putchar('\n');
+    } else {
+        r = printf("%s\n", t.value) < 0;
+    }
+    p11jwt_access_token_clear(&t);
+    p11jwt_client_free(c);
+    if (fflush(stdout) != 0 || r != 0)
+        return cli_error(cmd, "cannot write the token to standard output");
+    return 0;
+}
+
+int cmd_assertion(int argc, char *argv[])
+{
+    static const struct option opts[] = {
+        { "profile", required_argument, NULL, OPT_PROFILE },
+        { "config", required_argument, NULL, OPT_CONFIG },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *cmd = "assertion";
+    struct common o = { 0 };
+    p11jwt_client *c = NULL;
+    char *jws = NULL;
+    p11jwt_rc rc;
+    int r, ch;
+
+    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (ch) {
+        case OPT_PROFILE: o.profile = optarg; break;
+        case OPT_CONFIG: o.config = optarg; break;
+        case 'h': fputs(assertion_help, stdout); return 0;
+        default: return cli_bad_option(cmd, ch, argv);
+        }
+    }
+    if (optind < argc)
+        return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
+    if ((r = load_client(cmd, &o, &c)) != 0)
+        return r;
+    rc = p11jwt_client_assertion(c, &jws);
+    if (rc == P11JWT_OK)
+        r = printf("%s\n", jws) < 0 || fflush(stdout) != 0
+                ? cli_error(cmd, "cannot write to standard output")
+                : 0;
+    else
+        r = cli_fail(cmd, rc);
+    p11jwt_free(jws);
+    p11jwt_client_free(c);
+    return r;
+}
+
+/* -d @PATH reads the body from a file. */
+static int read_data(const char *cmd, const char *arg, char **out, size_t *len)
+{
+    unsigned char *buf;
+    p11jwt_rc rc;
+
+    if (arg[0] != '@') {
+        *out = strdup(arg);
+        *len = strlen(arg);
+        return *out != NULL ? 0 : cli_error(cmd, "out of memory");
+    }
+    rc = p11jwt_secret_read_file(arg + 1, 16u << 20, &buf, len);
+    if (rc != P11JWT_OK)
+        return cli_fail(cmd, rc);
+    *out = (char *)buf;
+    return 0;
+}
+
+int cmd_call(int argc, char *argv[])
+{
+    static const struct option opts[] = {
+        { "profile", required_argument, NULL, OPT_PROFILE },
+        { "config", required_argument, NULL, OPT_CONFIG },
+        { "request", required_argument, NULL, 'X' },
+        { "header", required_argument, NULL, 'H' },
+        { "data", required_argument, NULL, 'd' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *cmd = "call";
+    struct common o = { 0 };
+    const char *method = NULL, *data_arg = NULL, **headers;
+    size_t nheaders = 0, body_len = 0;
+    p11jwt_client *c = NULL;
+    p11jwt_response resp = { 0 };
+    char *body = NULL;
+    p11jwt_rc rc;
+    int r = 0, ch;
+
+    headers = calloc((size_t)argc, sizeof *headers);
+    if (headers == NULL)
+        return cli_error(cmd, "out of memory");
+    while ((ch = getopt_long(argc, argv, "hX:H:d:", opts, NULL)) != -1) {
+        switch (ch) {
+        case OPT_PROFILE: o.profile = optarg; break;
+        case OPT_CONFIG: o.config = optarg; break;
+        case 'X': method = optarg; break;
+        case 'H':
+            if (strchr(optarg, ':') == NULL || optarg[0] == ':') {
+                r = cli_usage(cmd, "-H '%s': expected 'Name: value'", optarg);
+                goto out;
+            }
+            headers[nheaders++] = optarg;
+            break;
+        case 'd': data_arg = optarg; break;
+        case 'h': fputs(call_help, stdout); goto out;
+        default: r = cli_bad_option(cmd, ch, argv); goto out;
+        }
+    }
+    if (optind != argc - 1) {
+        r = cli_usage(cmd, optind >= argc ? "a URL is required" : "one URL only");
+        goto out;
+    }
+    if (data_arg != NULL && (r = read_data(cmd, data_arg, &body, &body_len)) != 0)
+        goto out;
+    if ((r = load_client(cmd, &o, &c)) != 0)
+        goto out;
+    rc = p11jwt_client_call(c, method, argv[optind], headers, nheaders, body, body_len, &resp);
+    if (rc != P11JWT_OK) {
+        r = cli_fail(cmd, rc);
+        goto out;
+    }
+    if (resp.body_len > 0 && fwrite(resp.body, 1, resp.body_len, stdout) != resp.body_len)
+        r = cli_error(cmd, "cannot write the answer to standard output");
+    else if (fflush(stdout) != 0)
+        r = cli_error(cmd, "cannot write the answer to standard output");
+    else if (resp.status < 200 || resp.status > 299)
+        r = cli_error(cmd, "%s answered HTTP %ld", argv[optind], resp.status);
+out:
+    p11jwt_response_clear(&resp);
+    p11jwt_client_free(c);
+    free(body);
+    free(headers);
+    return r;
+}

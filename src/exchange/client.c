@@ -1,0 +1,590 @@
+/*
+ * client.c — a profile bound to its token, key and HTTP connection, and the
+ * access-token cache in front of them.
+ *
+ * The cache is one token per client behind a mutex. A caller gets the
+ * cached token until it is due for refresh; the first caller past the
+ * refresh time exchanges while everyone else keeps getting the still-valid
+ * token; callers with no valid token wait for the one exchange in flight
+ * (single flight) and share its result, success or failure. Retries (with
+ * capped exponential backoff and full jitter, honouring Retry-After) happen
+ * inside that one exchange, never in the waiters.
+ */
+#include "exchange/exch.h"
+
+#include "core/err.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <openssl/rand.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define SECRET_MAX 4096
+
+struct p11jwt_client {
+    p11jwt_profile *p;
+
+    /* Signing: the token is opened and the key found on first use. */
+    pthread_mutex_t key_mu;
+    p11jwt_token *tok;
+    p11jwt_key *key;
+
+    /* The STS connection; held by the one exchange in flight. */
+    pthread_mutex_t sts_mu;
+    exch_http sts;
+    /* The resource connection, for p11jwt_client_call. */
+    pthread_mutex_t res_mu;
+    exch_http res;
+
+    /* The cache. */
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    p11jwt_access_token cur;    /* value NULL: none */
+    int64_t refresh_at;
+    int inflight;
+    uint64_t generation;        /* bumped when an exchange ends */
+    p11jwt_rc last_rc;          /* of the last exchange, for its waiters */
+    char last_msg[512];
+
+    atomic_uint_fast64_t exchanges, hits;
+};
+
+static int64_t now_s(void)
+{
+    return (int64_t)time(NULL);
+}
+
+static double rand_unit(void)
+{
+    uint32_t r = 0;
+
+    if (RAND_bytes((unsigned char *)&r, sizeof r) != 1)
+        r = (uint32_t)clock();
+    return (double)r / 4294967296.0;
+}
+
+static void sleep_s(double s)
+{
+    struct timespec ts;
+
+    if (s <= 0)
+        return;
+    ts.tv_sec = (time_t)s;
+    ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
+}
+
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void curl_init(void)
+{
+    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+p11jwt_rc p11jwt_client_new(p11jwt_profile *profile, p11jwt_client **out)
+{
+    p11jwt_client *c;
+    p11jwt_rc rc;
+
+    err_clear();
+    *out = NULL;
+    /* libcurl's global set-up is not thread-safe: do it once, here. */
+    pthread_once(&curl_once, curl_init);
+    if (curl_init_rc != CURLE_OK) {
+        p11jwt_profile_free(profile);
+        return err_set(P11JWT_ERR_HTTP, "libcurl could not start: %s",
+                       curl_easy_strerror(curl_init_rc));
+    }
+    c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        p11jwt_profile_free(profile);
+        return err_set(P11JWT_ERR_NOMEM, "out of memory");
+    }
+    c->p = profile;
+    pthread_mutex_init(&c->key_mu, NULL);
+    pthread_mutex_init(&c->sts_mu, NULL);
+    pthread_mutex_init(&c->res_mu, NULL);
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    rc = exch_http_init(&c->sts);
+    if (rc == P11JWT_OK)
+        rc = exch_http_init(&c->res);
+    if (rc != P11JWT_OK) {
+        p11jwt_client_free(c);
+        return rc;
+    }
+    *out = c;
+    return P11JWT_OK;
+}
+
+void p11jwt_client_free(p11jwt_client *c)
+{
+    if (c == NULL)
+        return;
+    p11jwt_key_free(c->key);
+    p11jwt_token_free(c->tok);
+    exch_http_cleanup(&c->sts);
+    exch_http_cleanup(&c->res);
+    p11jwt_access_token_clear(&c->cur);
+    pthread_mutex_destroy(&c->key_mu);
+    pthread_mutex_destroy(&c->sts_mu);
+    pthread_mutex_destroy(&c->res_mu);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cv);
+    p11jwt_profile_free(c->p);
+    free(c);
+}
+
+void p11jwt_client_get_stats(p11jwt_client *c, p11jwt_client_stats *out)
+{
+    out->exchanges = atomic_load(&c->exchanges);
+    out->hits = atomic_load(&c->hits);
+}
+
+/* ---- assertions ---------------------------------------------------------- */
+
+static p11jwt_rc open_key(p11jwt_client *c)
+{
+    const p11jwt_profile *p = c->p;
+    p11jwt_rc rc = P11JWT_OK;
+
+    pthread_mutex_lock(&c->key_mu);
+    if (c->key != NULL)
+        goto out;
+    if (c->tok == NULL) {
+        c->tok = p11jwt_token_new();
+        if (c->tok == NULL) {
+            rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
+            goto out;
+        }
+        if (p->pin_file != NULL)
+            rc = p11jwt_token_set_pin_file(c->tok, p->pin_file);
+        if (rc == P11JWT_OK && p->pin_env != NULL)
+            rc = p11jwt_token_set_pin_env(c->tok, p->pin_env);
+        if (rc == P11JWT_OK)
+            rc = p11jwt_token_open(c->tok, p->token);
+        if (rc != P11JWT_OK) {
+            p11jwt_token_free(c->tok);
+            c->tok = NULL;
+            err_wrap(rc, "profile '%s': token", p->name);
+            goto out;
+        }
+    }
+    rc = p11jwt_key_open(c->tok, p->kid, &c->key);
+    if (rc != P11JWT_OK)
+        err_wrap(rc, "profile '%s'", p->name);
+out:
+    pthread_mutex_unlock(&c->key_mu);
+    return rc;
+}
+
+/* The profile's claim.NAME entries as a JSON object (strings). */
+static p11jwt_rc extra_claims(const p11jwt_profile *p, char **out)
+{
+    json_t *o = json_object();
+
+    *out = NULL;
+    if (o == NULL)
+        return err_set(P11JWT_ERR_NOMEM, "out of memory");
+    for (size_t i = 0; i < p->nclaims; i++)
+        if (json_object_set_new(o, p->claims[i].name, json_string(p->claims[i].value)) != 0) {
+            json_decref(o);
+            return err_set(P11JWT_ERR_CONFIG, "profile '%s': claim.%s is not valid UTF-8",
+                           p->name, p->claims[i].name);
+        }
+    *out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    json_decref(o);
+    return *out != NULL ? P11JWT_OK : err_set(P11JWT_ERR_NOMEM, "out of memory");
+}
+
+p11jwt_rc p11jwt_client_assertion(p11jwt_client *c, char **jws)
+{
+    const p11jwt_profile *p = c->p;
+    p11jwt_claims_params cp = { 0 };
+    char *extra = NULL;
+    p11jwt_rc rc;
+
+    err_clear();
+    *jws = NULL;
+    if (!exch_dialect_signs(p->dialect))
+        return err_set(P11JWT_ERR_ARG,
+                       "profile '%s' (dialect %s) sends a client secret, not an assertion",
+                       p->name, exch_dialect_name(p->dialect));
+    rc = open_key(c);
+    if (rc == P11JWT_OK)
+        rc = extra_claims(p, &extra);
+    if (rc != P11JWT_OK)
+        return rc;
+    if (p->dialect == EXCH_PRIVATE_KEY_JWT) {
+        cp.iss = p->client_id; /* RFC 7523 §3: iss = sub = client_id */
+        cp.sub = p->client_id;
+    } else {
+        cp.iss = p->iss;
+        cp.sub = p->sub;
+    }
+    cp.aud = p->aud;
+    cp.ttl = p->ttl;
+    cp.now = now_s() - p->iat_backdate;
+    cp.extra_json = p->nclaims > 0 ? extra : NULL;
+    rc = p11jwt_assertion_sign(c->key, &cp, jws);
+    free(extra);
+    return rc;
+}
+
+/* ---- one exchange, with its retries -------------------------------------- */
+
+/* Reads the client secret (client credentials) or the token PIN (mTLS
+ * engine) for one exchange; wiped by the caller. */
+static p11jwt_rc read_secret(const p11jwt_profile *p, const char *file, const char *env,
+                             const char *what, unsigned char **out, size_t *len)
+{
+    *out = NULL;
+    *len = 0;
+    if (file != NULL) {
+        p11jwt_rc rc = p11jwt_secret_read_file(file, SECRET_MAX, out, len);
+
+        return rc == P11JWT_OK ? rc : err_wrap(rc, "profile '%s': %s", p->name, what);
+    }
+    if (env != NULL) {
+        const char *v = getenv(env);
+
+        if (v == NULL || v[0] == '\0')
+            return err_set(P11JWT_ERR_SECRET, "profile '%s': %s: environment variable %s is %s",
+                           p->name, what, env, v == NULL ? "not set" : "empty");
+        *len = strlen(v);
+        *out = (unsigned char *)strdup(v);
+        return *out != NULL ? P11JWT_OK : err_set(P11JWT_ERR_NOMEM, "out of memory");
+    }
+    return P11JWT_OK;
+}
+
+static double backoff(const p11jwt_profile *p, int attempt)
+{
+    double cap = p->retry_base;
+
+    for (int i = 0; i < attempt && cap < p->retry_max_delay; i++)
+        cap *= 2;
+    if (cap > p->retry_max_delay)
+        cap = p->retry_max_delay;
+    return cap * rand_unit(); /* full jitter */
+}
+
+/* One HTTP request to the token endpoint with a freshly made body. */
+static p11jwt_rc attempt(p11jwt_client *c, const char *secret, const char *pin,
+                         exch_response *rs, int *retryable)
+{
+    const p11jwt_profile *p = c->p;
+    exch_inputs in = { NULL, secret };
+    exch_built b;
+    exch_request rq = { 0 };
+    char *assertion = NULL;
+    p11jwt_rc rc;
+
+    if (exch_dialect_signs(p->dialect)) {
+        /* A fresh iat and jti for every attempt: a retried assertion would
+         * be a replay to the STS. */
+        rc = p11jwt_client_assertion(c, &assertion);
+        if (rc != P11JWT_OK)
+            return rc;
+        in.assertion = assertion;
+    }
+    rc = exch_dialect_build(p, c->sts.curl, &in, &b);
+    if (rc == P11JWT_OK) {
+        rq.method = b.method;
+        rq.url = b.url;
+        rq.headers = b.headers;
+        rq.body = b.body;
+        rq.body_len = b.body != NULL ? strlen(b.body) : 0;
+        rq.basic_user = b.basic_user;
+        rq.basic_pass = b.basic_pass;
+        rq.sts = 1;
+        atomic_fetch_add(&c->exchanges, 1);
+        rc = exch_http_perform(&c->sts, p, pin, &rq, rs, retryable);
+        exch_built_clear(&b);
+    }
+    free(assertion);
+    return rc;
+}
+
+static p11jwt_rc exchange(p11jwt_client *c, p11jwt_access_token *out)
+{
+    const p11jwt_profile *p = c->p;
+    unsigned char *secret = NULL, *pin = NULL;
+    size_t secret_len = 0, pin_len = 0;
+    exch_response rs = { .retry_after = -1 };
+    int reminted = 0;
+    p11jwt_rc rc;
+
+    memset(out, 0, sizeof *out);
+    rc = read_secret(p, p->client_secret_file, p->client_secret_env, "client secret", &secret,
+                     &secret_len);
+    if (rc == P11JWT_OK && p->client_key != NULL && strncmp(p->client_key, "pkcs11:", 7) == 0)
+        rc = read_secret(p, p->pin_file, p->pin_env, "PIN for the TLS client key", &pin,
+                         &pin_len);
+    if (rc != P11JWT_OK)
+        goto out;
+
+    pthread_mutex_lock(&c->sts_mu);
+    for (int n = 0;; n++) {
+        int retryable = 0, timing = 0;
+        double delay;
+
+        rc = attempt(c, (const char *)secret, (const char *)pin, &rs, &retryable);
+        if (rc == P11JWT_OK && rs.status >= 200 && rs.status < 300) {
+            rc = exch_dialect_parse(p, &rs, now_s(), out);
+            break;
+        }
+        if (rc == P11JWT_OK) {
+            rc = exch_oauth_error(p, &rs, &timing);
+            retryable = rs.status >= 500 || rs.status == 429;
+            /* The assertion is re-made on each attempt anyway; a timing
+             * complaint earns exactly one more (a clock step, a slow HSM). */
+            if (timing && !reminted) {
+                reminted = 1;
+                continue;
+            }
+        }
+        if (!retryable || n >= p->max_retries)
+            break;
+        delay = rs.retry_after >= 0 ? (double)rs.retry_after : backoff(p, n);
+        if (delay > p->retry_max_delay)
+            delay = p->retry_max_delay;
+        sleep_s(delay);
+    }
+    pthread_mutex_unlock(&c->sts_mu);
+out:
+    exch_response_clear(&rs);
+    if (secret != NULL)
+        p11jwt_secret_free(secret, secret_len);
+    if (pin != NULL)
+        p11jwt_secret_free(pin, pin_len);
+    if (rc != P11JWT_OK)
+        err_wrap(rc, "profile '%s': %s", p->name, p->token_url);
+    return rc;
+}
+
+/* ---- the cache ----------------------------------------------------------- */
+
+static p11jwt_rc copy_token(const p11jwt_access_token *src, p11jwt_access_token *dst)
+{
+    memset(dst, 0, sizeof *dst);
+    dst->value = strdup(src->value);
+    dst->type = src->type ? strdup(src->type) : NULL;
+    dst->scope = src->scope ? strdup(src->scope) : NULL;
+    dst->expires_at = src->expires_at;
+    if (dst->value == NULL || (src->type && !dst->type) || (src->scope && !dst->scope)) {
+        p11jwt_access_token_clear(dst);
+        return err_set(P11JWT_ERR_NOMEM, "out of memory");
+    }
+    return P11JWT_OK;
+}
+
+/* When to start refreshing a token obtained at `now`: refresh_ahead before
+ * expiry if set, else the earlier of 5 minutes before expiry and 80% of the
+ * lifetime, moved earlier by up to 5% of the lifetime so a fleet that
+ * started together does not refresh together. */
+static int64_t refresh_time(const p11jwt_profile *p, int64_t now, int64_t expires_at)
+{
+    int64_t life = expires_at - now, at;
+
+    if (life <= 0)
+        return now;
+    if (p->refresh_ahead >= 0)
+        return expires_at - p->refresh_ahead;
+    at = expires_at - 300;
+    if (now + life * 8 / 10 < at)
+        at = now + life * 8 / 10;
+    return at - (int64_t)(rand_unit() * (double)life * 0.05);
+}
+
+/* Usable: not yet expired. A token is never handed out in its last second. */
+static int usable(const p11jwt_access_token *t, int64_t now)
+{
+    return t->value != NULL && now < t->expires_at;
+}
+
+p11jwt_rc p11jwt_client_token(p11jwt_client *c, p11jwt_access_token *out)
+{
+    p11jwt_access_token fresh;
+    uint64_t gen;
+    p11jwt_rc rc;
+    int64_t now;
+
+    err_clear();
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        now = now_s();
+        if (usable(&c->cur, now) && (now < c->refresh_at || c->inflight)) {
+            rc = copy_token(&c->cur, out);
+            atomic_fetch_add(&c->hits, 1);
+            pthread_mutex_unlock(&c->mu);
+            return rc;
+        }
+        if (!c->inflight)
+            break;
+        /* No usable token and an exchange in flight: wait for its result. */
+        gen = c->generation;
+        while (c->inflight && c->generation == gen)
+            pthread_cond_wait(&c->cv, &c->mu);
+        if (!usable(&c->cur, now_s()) && c->last_rc != P11JWT_OK) {
+            rc = err_set(c->last_rc, "%s", c->last_msg);
+            pthread_mutex_unlock(&c->mu);
+            return rc;
+        }
+    }
+    c->inflight = 1;
+    pthread_mutex_unlock(&c->mu);
+
+    rc = exchange(c, &fresh);
+
+    pthread_mutex_lock(&c->mu);
+    c->inflight = 0;
+    c->generation++;
+    c->last_rc = rc;
+    snprintf(c->last_msg, sizeof c->last_msg, "%s", rc != P11JWT_OK ? p11jwt_errmsg() : "");
+    if (rc == P11JWT_OK) {
+        now = now_s();
+        p11jwt_access_token_clear(&c->cur);
+        c->cur = fresh;
+        c->refresh_at = refresh_time(c->p, now, fresh.expires_at);
+        rc = copy_token(&c->cur, out);
+    } else if (usable(&c->cur, now_s())) {
+        /* Early refresh failed; the old token is still good. Try again on
+         * the next call rather than in a tight loop now. */
+        rc = copy_token(&c->cur, out);
+    }
+    pthread_cond_broadcast(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    return rc;
+}
+
+void p11jwt_client_invalidate(p11jwt_client *c, const char *value)
+{
+    pthread_mutex_lock(&c->mu);
+    if (c->cur.value != NULL && (value == NULL || strcmp(c->cur.value, value) == 0))
+        p11jwt_access_token_clear(&c->cur);
+    pthread_mutex_unlock(&c->mu);
+}
+
+p11jwt_rc p11jwt_client_auth_value(p11jwt_client *c, const p11jwt_access_token *t, char **out)
+{
+    size_t n = strlen(c->p->resource_auth) + 1 + strlen(t->value) + 1;
+
+    *out = malloc(n);
+    if (*out == NULL)
+        return err_set(P11JWT_ERR_NOMEM, "out of memory");
+    snprintf(*out, n, "%s %s", c->p->resource_auth, t->value);
+    return P11JWT_OK;
+}
+
+/* ---- resource calls ------------------------------------------------------ */
+
+void p11jwt_response_clear(p11jwt_response *r)
+{
+    if (r == NULL)
+        return;
+    free(r->body);
+    memset(r, 0, sizeof *r);
+}
+
+static p11jwt_rc call_once(p11jwt_client *c, const char *method, const char *url,
+                           const char *const *headers, size_t nheaders, const char *body,
+                           size_t body_len, const p11jwt_access_token *t, exch_response *rs)
+{
+    const p11jwt_profile *p = c->p;
+    struct curl_slist *hl = NULL, *n;
+    exch_request rq = { 0 };
+    char *auth = NULL, *line = NULL;
+    int retryable;
+    p11jwt_rc rc = p11jwt_client_auth_value(c, t, &auth);
+
+    /* Profile headers first, then the caller's, then Authorization. */
+    for (size_t i = 0; rc == P11JWT_OK && i < p->nheaders + nheaders; i++) {
+        const char *h = headers != NULL && i >= p->nheaders ? headers[i - p->nheaders] : NULL;
+        size_t len;
+
+        if (h == NULL) {
+            len = strlen(p->headers[i].name) + 2 + strlen(p->headers[i].value) + 1;
+            if ((line = malloc(len)) != NULL)
+                snprintf(line, len, "%s: %s", p->headers[i].name, p->headers[i].value);
+            h = line;
+        }
+        if (h == NULL || (n = curl_slist_append(hl, h)) == NULL)
+            rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
+        else
+            hl = n;
+        free(line);
+        line = NULL;
+    }
+    if (rc == P11JWT_OK) {
+        size_t len = strlen("Authorization: ") + strlen(auth) + 1;
+
+        if ((line = malloc(len)) != NULL)
+            snprintf(line, len, "Authorization: %s", auth);
+        if (line == NULL || (n = curl_slist_append(hl, line)) == NULL)
+            rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
+        else
+            hl = n;
+    }
+    if (rc == P11JWT_OK) {
+        rq.method = method != NULL ? method : body != NULL ? "POST" : "GET";
+        rq.url = url;
+        rq.headers = hl;
+        rq.body = body;
+        rq.body_len = body_len;
+        pthread_mutex_lock(&c->res_mu);
+        rc = exch_http_perform(&c->res, p, NULL, &rq, rs, &retryable);
+        pthread_mutex_unlock(&c->res_mu);
+    }
+    if (line != NULL)
+        secure_wipe(line, strlen(line));
+    free(line);
+    if (auth != NULL)
+        secure_wipe(auth, strlen(auth));
+    free(auth);
+    curl_slist_free_all(hl); /* curl copied nothing of ours it still needs */
+    return rc;
+}
+
+p11jwt_rc p11jwt_client_call(p11jwt_client *c, const char *method, const char *url,
+                             const char *const *headers, size_t nheaders, const char *body,
+                             size_t body_len, p11jwt_response *out)
+{
+    exch_response rs = { .retry_after = -1 };
+    p11jwt_access_token t;
+    p11jwt_rc rc;
+
+    err_clear();
+    memset(out, 0, sizeof *out);
+    for (int tries = 0;; tries++) {
+        rc = p11jwt_client_token(c, &t);
+        if (rc != P11JWT_OK)
+            return rc;
+        rc = call_once(c, method, url, headers, nheaders, body, body_len, &t, &rs);
+        if (rc == P11JWT_OK && rs.status == 401 && tries == 0) {
+            /* The resource no longer accepts this token (revoked, rotated
+             * key, clock): drop it, get a new one, try once more. */
+            p11jwt_client_invalidate(c, t.value);
+            p11jwt_access_token_clear(&t);
+            continue;
+        }
+        p11jwt_access_token_clear(&t);
+        break;
+    }
+    if (rc == P11JWT_OK) {
+        out->status = rs.status;
+        out->body = rs.body;
+        out->body_len = rs.len;
+        rs.body = NULL;
+    }
+    exch_response_clear(&rs);
+    return rc;
+}

@@ -1,0 +1,313 @@
+/*
+ * dialect.c — how each provider wants its token request and what its
+ * answer looks like (DESIGN.md's dialect table is the contract):
+ *
+ *   dt, neowit, rfc7523   POST form grant_type=jwt-bearer&assertion=...
+ *   noa                   POST JSON {"assertion": ...}        → {"jwt": ...}
+ *   neowit                                                    → {"accessToken": ...}
+ *   jsa                   GET ?grant_type=client_credentials&client_id=&client_secret=
+ *   client-credentials    RFC 6749 §4.4 with HTTP Basic, form secret or query
+ *   private-key-jwt       client_credentials + client_assertion (RFC 7523 §2.2)
+ *
+ * Everything else (RFC 6749 §5.1 answers) is shared.
+ */
+#include "exchange/exch.h"
+
+#include "core/err.h"
+#include "jose/jose.h"
+
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define GRANT_JWT_BEARER "urn:ietf:params:oauth:grant-type:jwt-bearer"
+#define ASSERTION_TYPE_JWT "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
+
+void exch_built_clear(exch_built *b)
+{
+    free(b->url);
+    if (b->body != NULL) /* may carry a client secret */
+        secure_wipe(b->body, strlen(b->body));
+    free(b->body);
+    curl_slist_free_all(b->headers);
+    free(b->basic_user);
+    if (b->basic_pass != NULL)
+        secure_wipe(b->basic_pass, strlen(b->basic_pass));
+    free(b->basic_pass);
+    memset(b, 0, sizeof *b);
+}
+
+/* A growing application/x-www-form-urlencoded string. */
+struct form {
+    char *s;
+    size_t len;
+    int failed;
+};
+
+static void form_add(struct form *f, CURL *curl, const char *name, const char *value)
+{
+    char *ev;
+    size_t need;
+    char *ns;
+
+    if (f->failed || value == NULL)
+        return;
+    ev = curl_easy_escape(curl, value, 0);
+    if (ev == NULL) {
+        f->failed = 1;
+        return;
+    }
+    need = f->len + (f->len ? 1 : 0) + strlen(name) + 1 + strlen(ev) + 1;
+    ns = malloc(need);
+    if (ns == NULL) {
+        f->failed = 1;
+    } else {
+        snprintf(ns, need, "%s%s%s=%s", f->s ? f->s : "", f->len ? "&" : "", name, ev);
+        if (f->s != NULL)
+            secure_wipe(f->s, f->len);
+        free(f->s);
+        f->s = ns;
+        f->len = need - 1;
+    }
+    secure_wipe(ev, strlen(ev));
+    curl_free(ev);
+}
+
+static p11jwt_rc add_header(exch_built *b, const char *h)
+{
+    struct curl_slist *n = curl_slist_append(b->headers, h);
+
+    if (n == NULL)
+        return err_set(P11JWT_ERR_NOMEM, "out of memory");
+    b->headers = n;
+    return P11JWT_OK;
+}
+
+static p11jwt_rc finish_form(exch_built *b, struct form *f)
+{
+    if (f->failed) {
+        free(f->s);
+        return err_set(P11JWT_ERR_NOMEM, "out of memory");
+    }
+    b->body = f->s;
+    b->method = "POST";
+    return add_header(b, "Content-Type: application/x-www-form-urlencoded");
+}
+
+static p11jwt_rc build_jwt_bearer(const p11jwt_profile *p, CURL *curl, const exch_inputs *in,
+                                  exch_built *b)
+{
+    struct form f = { 0 };
+
+    form_add(&f, curl, "grant_type", GRANT_JWT_BEARER);
+    form_add(&f, curl, "assertion", in->assertion);
+    if (p->scope != NULL)
+        form_add(&f, curl, "scope", p->scope);
+    return finish_form(b, &f);
+}
+
+static p11jwt_rc build_noa(const p11jwt_profile *p, const exch_inputs *in, exch_built *b)
+{
+    json_t *o = json_pack("{s:s}", "assertion", in->assertion);
+    p11jwt_rc rc;
+
+    (void)p;
+    if (o == NULL || (b->body = json_dumps(o, JSON_COMPACT)) == NULL) {
+        json_decref(o);
+        return err_set(P11JWT_ERR_NOMEM, "out of memory");
+    }
+    json_decref(o);
+    b->method = "POST";
+    rc = add_header(b, "Content-Type: application/json");
+    if (rc == P11JWT_OK)
+        rc = add_header(b, "Accept: application/json");
+    return rc;
+}
+
+static p11jwt_rc build_client_credentials(const p11jwt_profile *p, CURL *curl,
+                                          const exch_inputs *in, exch_built *b)
+{
+    struct form f = { 0 };
+
+    form_add(&f, curl, "grant_type", "client_credentials");
+    if (p->scope != NULL)
+        form_add(&f, curl, "scope", p->scope);
+    switch (p->auth_method) {
+    case EXCH_AUTH_GET_QUERY: {
+        /* JSA/QRadar qoauth: everything in the query string of a GET. */
+        size_t need;
+
+        form_add(&f, curl, "client_id", p->client_id);
+        form_add(&f, curl, "client_secret", in->client_secret);
+        if (f.failed) {
+            free(f.s);
+            return err_set(P11JWT_ERR_NOMEM, "out of memory");
+        }
+        need = strlen(p->token_url) + 1 + f.len + 1;
+        b->url = malloc(need);
+        if (b->url != NULL)
+            snprintf(b->url, need, "%s%c%s", p->token_url,
+                     strchr(p->token_url, '?') ? '&' : '?', f.s);
+        secure_wipe(f.s, f.len);
+        free(f.s);
+        b->method = "GET";
+        return b->url != NULL ? P11JWT_OK : err_set(P11JWT_ERR_NOMEM, "out of memory");
+    }
+    case EXCH_AUTH_POST_FORM:
+        form_add(&f, curl, "client_id", p->client_id);
+        form_add(&f, curl, "client_secret", in->client_secret);
+        break;
+    default: /* RFC 6749 §2.3.1: HTTP Basic is what every server must accept */
+        b->basic_user = strdup(p->client_id);
+        b->basic_pass = strdup(in->client_secret);
+        if (b->basic_user == NULL || b->basic_pass == NULL) {
+            free(f.s);
+            return err_set(P11JWT_ERR_NOMEM, "out of memory");
+        }
+        break;
+    }
+    return finish_form(b, &f);
+}
+
+static p11jwt_rc build_private_key_jwt(const p11jwt_profile *p, CURL *curl,
+                                       const exch_inputs *in, exch_built *b)
+{
+    struct form f = { 0 };
+
+    form_add(&f, curl, "grant_type", "client_credentials");
+    form_add(&f, curl, "client_id", p->client_id);
+    form_add(&f, curl, "client_assertion_type", ASSERTION_TYPE_JWT);
+    form_add(&f, curl, "client_assertion", in->assertion);
+    if (p->scope != NULL)
+        form_add(&f, curl, "scope", p->scope);
+    return finish_form(b, &f);
+}
+
+p11jwt_rc exch_dialect_build(const p11jwt_profile *p, CURL *curl, const exch_inputs *in,
+                             exch_built *out)
+{
+    p11jwt_rc rc;
+
+    memset(out, 0, sizeof *out);
+    switch (p->dialect) {
+    case EXCH_DT:
+    case EXCH_NEOWIT:
+    case EXCH_RFC7523:
+        rc = build_jwt_bearer(p, curl, in, out);
+        break;
+    case EXCH_NOA:
+        rc = build_noa(p, in, out);
+        break;
+    case EXCH_JSA:
+    case EXCH_CLIENT_CREDENTIALS:
+        rc = build_client_credentials(p, curl, in, out);
+        break;
+    case EXCH_PRIVATE_KEY_JWT:
+        rc = build_private_key_jwt(p, curl, in, out);
+        break;
+    default:
+        rc = err_set(P11JWT_ERR_ARG, "unknown dialect");
+    }
+    if (rc == P11JWT_OK && out->url == NULL && (out->url = strdup(p->token_url)) == NULL)
+        rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
+    if (rc == P11JWT_OK && p->dialect != EXCH_NOA)
+        rc = add_header(out, "Accept: application/json");
+    if (rc != P11JWT_OK)
+        exch_built_clear(out);
+    return rc;
+}
+
+int64_t exch_jwt_exp(const char *token)
+{
+    const char *dot1 = strchr(token, '.'), *dot2;
+    unsigned char *raw = NULL;
+    size_t raw_len;
+    json_t *payload, *exp;
+    int64_t out = -1;
+
+    if (dot1 == NULL || (dot2 = strchr(dot1 + 1, '.')) == NULL)
+        return -1;
+    if (jose_b64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), &raw, &raw_len) != P11JWT_OK)
+        return -1;
+    payload = json_loadb((const char *)raw, raw_len, 0, NULL);
+    free(raw);
+    exp = json_object_get(payload, "exp");
+    if (json_is_integer(exp))
+        out = (int64_t)json_integer_value(exp);
+    else if (json_is_real(exp))
+        out = (int64_t)json_real_value(exp);
+    json_decref(payload);
+    return out;
+}
+
+static p11jwt_rc dup_or_null(const char *s, char **out)
+{
+    *out = NULL;
+    if (s == NULL)
+        return P11JWT_OK;
+    *out = strdup(s);
+    return *out != NULL ? P11JWT_OK : err_set(P11JWT_ERR_NOMEM, "out of memory");
+}
+
+p11jwt_rc exch_dialect_parse(const p11jwt_profile *p, const exch_response *rs, int64_t now,
+                             p11jwt_access_token *t)
+{
+    json_error_t jerr;
+    json_t *o = json_loadb(rs->body, rs->len, 0, &jerr);
+    const char *value_key = p->dialect == EXCH_NOA      ? "jwt"
+                            : p->dialect == EXCH_NEOWIT ? "accessToken"
+                                                        : "access_token";
+    const char *value, *type;
+    json_t *expires_in;
+    int64_t exp;
+    p11jwt_rc rc;
+
+    memset(t, 0, sizeof *t);
+    if (o == NULL || !json_is_object(o)) {
+        json_decref(o);
+        return err_set(P11JWT_ERR_HTTP,
+                       "the STS answered %ld with a body that is not a JSON object%s%s", rs->status,
+                       o == NULL ? ": " : "", o == NULL ? jerr.text : "");
+    }
+    value = json_string_value(json_object_get(o, value_key));
+    /* neowit documents accessToken; accept the RFC name too. */
+    if (value == NULL && p->dialect == EXCH_NEOWIT)
+        value = json_string_value(json_object_get(o, "access_token"));
+    if (value == NULL || value[0] == '\0') {
+        json_decref(o);
+        return err_set(P11JWT_ERR_HTTP, "the STS answered %ld without a \"%s\" string",
+                       rs->status, value_key);
+    }
+    type = json_string_value(json_object_get(o, "token_type"));
+    rc = dup_or_null(value, &t->value);
+    if (rc == P11JWT_OK)
+        rc = dup_or_null(type != NULL ? type : p->resource_auth, &t->type);
+    if (rc == P11JWT_OK)
+        rc = dup_or_null(json_string_value(json_object_get(o, "scope")), &t->scope);
+
+    expires_in = json_object_get(o, "expires_in");
+    if (json_is_integer(expires_in) && json_integer_value(expires_in) > 0)
+        t->expires_at = now + (int64_t)json_integer_value(expires_in);
+    else if (json_is_string(expires_in) && atoll(json_string_value(expires_in)) > 0)
+        t->expires_at = now + atoll(json_string_value(expires_in)); /* seen in the wild */
+    else if ((exp = exch_jwt_exp(value)) > 0)
+        t->expires_at = exp;
+    else
+        t->expires_at = now + p->default_lifetime;
+    json_decref(o);
+    if (rc != P11JWT_OK)
+        p11jwt_access_token_clear(t);
+    return rc;
+}
+
+void p11jwt_access_token_clear(p11jwt_access_token *t)
+{
+    if (t == NULL)
+        return;
+    if (t->value != NULL)
+        secure_wipe(t->value, strlen(t->value));
+    free(t->value);
+    free(t->type);
+    free(t->scope);
+    memset(t, 0, sizeof *t);
+}

@@ -1,0 +1,145 @@
+/*
+ * exch.h — the exchange layer's private interface: profiles (config.c), the
+ * dialects that turn an assertion into a token request and an answer into a
+ * token (dialect.c), OAuth error text (oauth_error.c), HTTP over libcurl
+ * (http.c). client.c ties them to the token cache.
+ *
+ * The exchange never sees keys: it asks client.c for a fresh assertion.
+ */
+#ifndef P11JWT_EXCH_H
+#define P11JWT_EXCH_H
+
+#include <curl/curl.h>
+#include <stdint.h>
+
+#include "p11jwt.h"
+
+typedef enum exch_dialect_id {
+    EXCH_DT,
+    EXCH_NEOWIT,
+    EXCH_NOA,
+    EXCH_JSA,
+    EXCH_RFC7523,
+    EXCH_CLIENT_CREDENTIALS,
+    EXCH_PRIVATE_KEY_JWT,
+} exch_dialect_id;
+
+typedef enum exch_auth_method {
+    EXCH_AUTH_DEFAULT = 0,
+    EXCH_AUTH_GET_QUERY,
+    EXCH_AUTH_BASIC,
+    EXCH_AUTH_POST_FORM,
+} exch_auth_method;
+
+struct exch_kv {
+    char *name;
+    char *value;
+};
+
+struct p11jwt_profile {
+    char *name;
+    char *path;
+    int line;                   /* of the [profile NAME] header */
+    exch_dialect_id dialect;
+    char *token;                /* pkcs11: URI */
+    char *pin_file, *pin_env;
+    char *kid;
+    char *token_url;
+    char *iss, *sub, *aud;      /* aud NULL: none (noa) */
+    int64_t ttl;
+    char *scope;
+    struct exch_kv *claims;
+    size_t nclaims;
+    char *client_id;
+    char *client_secret_file, *client_secret_env;
+    exch_auth_method auth_method;
+    char *resource_auth;        /* "Bearer" or "JWT" */
+    struct exch_kv *headers;
+    size_t nheaders;
+    char *ca_file, *client_cert, *client_key;
+    int64_t default_lifetime;
+    int64_t refresh_ahead;      /* -1: automatic */
+    int64_t timeout, connect_timeout;
+    int64_t iat_backdate;
+    int max_retries;
+    double retry_base, retry_max_delay;
+};
+
+const char *exch_dialect_name(exch_dialect_id d);
+/* 1 when the dialect sends a signed assertion (all but client credentials). */
+int exch_dialect_signs(exch_dialect_id d);
+
+/* ---- HTTP ---------------------------------------------------------------- */
+
+#define EXCH_MAX_BODY (1024 * 1024)
+
+typedef struct exch_http {
+    CURL *curl;
+    char errbuf[CURL_ERROR_SIZE];
+} exch_http;
+
+typedef struct exch_request {
+    const char *method;         /* "GET", "POST", ... */
+    const char *url;
+    struct curl_slist *headers; /* borrowed */
+    const char *body;
+    size_t body_len;
+    const char *basic_user, *basic_pass;
+    int sts;                    /* 1: the token endpoint (client cert applies) */
+} exch_request;
+
+typedef struct exch_response {
+    long status;
+    char *body;                 /* NUL-terminated */
+    size_t len;
+    int64_t retry_after;        /* seconds; -1 when absent */
+    int truncated;              /* more than EXCH_MAX_BODY was sent */
+} exch_response;
+
+p11jwt_rc exch_http_init(exch_http *h);
+void exch_http_cleanup(exch_http *h);
+void exch_response_clear(exch_response *r);
+
+/* Refuses anything but https, or http to a loopback host. */
+p11jwt_rc exch_url_check(const char *url, const char *what);
+
+/* Performs one request with the profile's TLS settings and timeouts. On a
+ * transport failure returns P11JWT_ERR_HTTP and sets *retryable. */
+p11jwt_rc exch_http_perform(exch_http *h, const p11jwt_profile *p, const char *pin,
+                            const exch_request *rq, exch_response *rs, int *retryable);
+
+/* ---- dialects ------------------------------------------------------------ */
+
+/* What a dialect needs to build its request. */
+typedef struct exch_inputs {
+    const char *assertion;      /* NULL for client credentials */
+    const char *client_secret;  /* client credentials only */
+} exch_inputs;
+
+/* A request built by a dialect; free with exch_built_clear. */
+typedef struct exch_built {
+    char *url;
+    const char *method;
+    char *body;
+    struct curl_slist *headers;
+    char *basic_user, *basic_pass;
+} exch_built;
+
+p11jwt_rc exch_dialect_build(const p11jwt_profile *p, CURL *curl, const exch_inputs *in,
+                             exch_built *out);
+void exch_built_clear(exch_built *b);
+
+/* Parses a 2xx answer into *t; expiry from expires_in, else a JWT-shaped
+ * token's exp, else the profile's default lifetime. */
+p11jwt_rc exch_dialect_parse(const p11jwt_profile *p, const exch_response *rs, int64_t now,
+                             p11jwt_access_token *t);
+
+/* Sets the message for a non-2xx answer from the STS: status, the OAuth
+ * error and description, a hint where the provider documents one. Returns
+ * P11JWT_ERR_OAUTH. *timing is set when the STS complains about iat/exp. */
+p11jwt_rc exch_oauth_error(const p11jwt_profile *p, const exch_response *rs, int *timing);
+
+/* The "exp" of a JWT-shaped string (not verified), or -1. */
+int64_t exch_jwt_exp(const char *token);
+
+#endif

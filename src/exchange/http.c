@@ -1,0 +1,250 @@
+/*
+ * http.c — one libcurl easy handle per connection user, kept for reuse so
+ * the TLS session and TCP connection survive between exchanges.
+ *
+ * What is fixed here and not configurable: TLS peer and host verification
+ * are always on, plain http is allowed only to loopback hosts, redirects
+ * are not followed (an assertion must not be forwarded anywhere), only http
+ * and https are spoken, and an answer larger than 1 MiB is cut off with an
+ * error rather than buffered.
+ */
+#include "exchange/exch.h"
+
+#include "core/err.h"
+
+#include <arpa/inet.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+p11jwt_rc exch_http_init(exch_http *h)
+{
+    memset(h, 0, sizeof *h);
+    h->curl = curl_easy_init();
+    return h->curl != NULL ? P11JWT_OK : err_set(P11JWT_ERR_NOMEM, "libcurl could not start");
+}
+
+void exch_http_cleanup(exch_http *h)
+{
+    if (h->curl != NULL)
+        curl_easy_cleanup(h->curl);
+    h->curl = NULL;
+}
+
+void exch_response_clear(exch_response *r)
+{
+    free(r->body);
+    memset(r, 0, sizeof *r);
+    r->retry_after = -1;
+}
+
+static int is_loopback(const char *host)
+{
+    struct in_addr a4;
+    struct in6_addr a6;
+    char buf[64];
+    size_t n = strlen(host);
+
+    if (strcasecmp(host, "localhost") == 0)
+        return 1;
+    if (inet_pton(AF_INET, host, &a4) == 1)
+        return (ntohl(a4.s_addr) >> 24) == 127;
+    /* curl hands IPv6 hosts back in brackets. */
+    if (n >= 2 && n < sizeof buf && host[0] == '[' && host[n - 1] == ']') {
+        memcpy(buf, host + 1, n - 2);
+        buf[n - 2] = '\0';
+        host = buf;
+    }
+    return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
+}
+
+p11jwt_rc exch_url_check(const char *url, const char *what)
+{
+    CURLU *u = curl_url();
+    char *scheme = NULL, *host = NULL;
+    p11jwt_rc rc = P11JWT_OK;
+
+    if (u == NULL)
+        return err_set(P11JWT_ERR_NOMEM, "out of memory");
+    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
+        rc = err_set(P11JWT_ERR_CONFIG, "%s '%s' is not a valid URL", what, url);
+    else if (strcmp(scheme, "https") != 0 && strcmp(scheme, "http") != 0)
+        rc = err_set(P11JWT_ERR_CONFIG, "%s '%s': only https (or http to loopback) is spoken",
+                     what, url);
+    else if (strcmp(scheme, "http") == 0 && !is_loopback(host))
+        rc = err_set(P11JWT_ERR_CONFIG,
+                     "%s '%s': plain http is refused for non-loopback host '%s'; use https",
+                     what, url, host);
+    curl_free(scheme);
+    curl_free(host);
+    curl_url_cleanup(u);
+    return rc;
+}
+
+static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
+{
+    exch_response *rs = userp;
+    size_t n = size * nmemb;
+    char *nb;
+
+    if (rs->len + n > EXCH_MAX_BODY) {
+        rs->truncated = 1;
+        return 0; /* makes curl stop with CURLE_WRITE_ERROR */
+    }
+    nb = realloc(rs->body, rs->len + n + 1);
+    if (nb == NULL)
+        return 0;
+    memcpy(nb + rs->len, data, n);
+    rs->len += n;
+    nb[rs->len] = '\0';
+    rs->body = nb;
+    return n;
+}
+
+static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
+{
+    exch_response *rs = userp;
+    size_t n = size * nmemb;
+    static const char name[] = "retry-after:";
+
+    /* Retry-After in seconds; the HTTP-date form is treated as absent. */
+    if (n > sizeof name - 1 && strncasecmp(data, name, sizeof name - 1) == 0) {
+        char buf[32];
+        size_t vl = n - (sizeof name - 1);
+        char *end;
+        long long v;
+
+        if (vl >= sizeof buf)
+            vl = sizeof buf - 1;
+        memcpy(buf, data + sizeof name - 1, vl);
+        buf[vl] = '\0';
+        v = strtoll(buf, &end, 10);
+        while (*end == ' ' || *end == '\r' || *end == '\n')
+            end++;
+        if (end != buf && *end == '\0' && v >= 0)
+            rs->retry_after = v;
+    }
+    return n;
+}
+
+/* Sets the options every request shares; the handle keeps its connection
+ * cache across curl_easy_reset. */
+static CURLcode setup(exch_http *h, const p11jwt_profile *p, const char *pin,
+                      const exch_request *rq, exch_response *rs)
+{
+    CURL *c = h->curl;
+    CURLcode e = CURLE_OK;
+
+#define SET(opt, val)                                   \
+    do {                                                \
+        if (e == CURLE_OK)                              \
+            e = curl_easy_setopt(c, opt, val);          \
+    } while (0)
+    curl_easy_reset(c);
+    h->errbuf[0] = '\0';
+    SET(CURLOPT_ERRORBUFFER, h->errbuf);
+    SET(CURLOPT_URL, rq->url);
+    SET(CURLOPT_PROTOCOLS_STR, "http,https");
+    SET(CURLOPT_FOLLOWLOCATION, 0L);
+    SET(CURLOPT_NOSIGNAL, 1L);
+    SET(CURLOPT_SSL_VERIFYPEER, 1L);
+    SET(CURLOPT_SSL_VERIFYHOST, 2L);
+    SET(CURLOPT_CONNECTTIMEOUT, (long)p->connect_timeout);
+    SET(CURLOPT_TIMEOUT, (long)p->timeout);
+    SET(CURLOPT_USERAGENT, "p11jwt/" P11JWT_VERSION);
+    SET(CURLOPT_WRITEFUNCTION, on_body);
+    SET(CURLOPT_WRITEDATA, rs);
+    SET(CURLOPT_HEADERFUNCTION, on_header);
+    SET(CURLOPT_HEADERDATA, rs);
+    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)EXCH_MAX_BODY);
+    if (p->ca_file != NULL)
+        SET(CURLOPT_CAINFO, p->ca_file);
+    if (rq->sts && p->client_cert != NULL) {
+        SET(CURLOPT_SSLCERT, p->client_cert);
+        if (strncmp(p->client_key, "pkcs11:", 7) == 0) {
+            /* The key stays in the token: libp11's engine signs the TLS
+             * handshake; the PIN reaches it through curl's key password. */
+            SET(CURLOPT_SSLENGINE, "pkcs11");
+            SET(CURLOPT_SSLKEYTYPE, "ENG");
+            if (pin != NULL)
+                SET(CURLOPT_KEYPASSWD, pin);
+        }
+        SET(CURLOPT_SSLKEY, p->client_key);
+    }
+    if (rq->headers != NULL)
+        SET(CURLOPT_HTTPHEADER, rq->headers);
+    if (rq->basic_user != NULL) {
+        SET(CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        SET(CURLOPT_USERNAME, rq->basic_user);
+        SET(CURLOPT_PASSWORD, rq->basic_pass);
+    }
+    if (rq->body != NULL) {
+        SET(CURLOPT_POSTFIELDS, rq->body);
+        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
+    }
+    if (strcmp(rq->method, "GET") == 0)
+        SET(CURLOPT_HTTPGET, 1L);
+    else if (strcmp(rq->method, "POST") != 0 || rq->body == NULL)
+        SET(CURLOPT_CUSTOMREQUEST, rq->method);
+#undef SET
+    return e;
+}
+
+p11jwt_rc exch_http_perform(exch_http *h, const p11jwt_profile *p, const char *pin,
+                            const exch_request *rq, exch_response *rs, int *retryable)
+{
+    CURLcode e;
+    p11jwt_rc rc;
+
+    *retryable = 0;
+    exch_response_clear(rs);
+    rc = exch_url_check(rq->url, "URL");
+    if (rc != P11JWT_OK)
+        return err_set(P11JWT_ERR_HTTP, "%s", p11jwt_errmsg());
+    e = setup(h, p, pin, rq, rs);
+    if (e != CURLE_OK)
+        return err_set(P11JWT_ERR_HTTP, "libcurl refused an option: %s", curl_easy_strerror(e));
+    e = curl_easy_perform(h->curl);
+    if (pin != NULL) /* curl keeps a copy of the PIN until told otherwise */
+        curl_easy_setopt(h->curl, CURLOPT_KEYPASSWD, NULL);
+    if (e == CURLE_OK) {
+        curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &rs->status);
+        if (rs->body == NULL && (rs->body = calloc(1, 1)) == NULL)
+            return err_set(P11JWT_ERR_NOMEM, "out of memory");
+        return P11JWT_OK;
+    }
+    switch (e) {
+    case CURLE_WRITE_ERROR:
+    case CURLE_FILESIZE_EXCEEDED:
+        if (rs->truncated || e == CURLE_FILESIZE_EXCEEDED)
+            return err_set(P11JWT_ERR_HTTP, "%s: the answer is larger than %d bytes; refused",
+                           rq->url, EXCH_MAX_BODY);
+        return err_set(P11JWT_ERR_NOMEM, "out of memory reading the answer from %s", rq->url);
+    case CURLE_OPERATION_TIMEDOUT:
+        *retryable = 1;
+        return err_set(P11JWT_ERR_HTTP, "%s: no answer within %lld s (timeout)", rq->url,
+                       (long long)p->timeout);
+    case CURLE_GOT_NOTHING:
+        *retryable = 1;
+        return err_set(P11JWT_ERR_HTTP, "%s: the server closed the connection without answering",
+                       rq->url);
+    case CURLE_COULDNT_CONNECT:
+    case CURLE_COULDNT_RESOLVE_HOST:
+    case CURLE_SEND_ERROR:
+    case CURLE_RECV_ERROR:
+    case CURLE_PARTIAL_FILE:
+        *retryable = 1;
+        break;
+    case CURLE_PEER_FAILED_VERIFICATION:
+        return err_set(P11JWT_ERR_HTTP,
+                       "%s: TLS: the server's certificate is not trusted (%s); set ca_file to "
+                       "the CA that issued it",
+                       rq->url, h->errbuf[0] ? h->errbuf : curl_easy_strerror(e));
+    default:
+        break;
+    }
+    return err_set(P11JWT_ERR_HTTP, "%s: %s", rq->url, h->errbuf[0] ? h->errbuf
+                                                                     : curl_easy_strerror(e));
+}
