@@ -73,6 +73,14 @@ int cli_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
  * checked by prefix class: ec_ok / hs_ok). */
 int cli_parse_alg(const char *s, int ec_ok, int hs_ok, p11jwt_alg *out);
 
+/* sign --batch: signs each line's claims with nthreads threads (1 to
+ * CLI_BATCH_MAX_THREADS), writes the JWS in input order. Returns an exit
+ * code. */
+#define CLI_BATCH_MAX_THREADS 64
+struct json_t;
+int cli_sign_batch(const char *cmd, p11jwt_key *key, const p11jwt_claims_params *params,
+                   const struct json_t *base, int nthreads);
+
 typedef int (*cli_command_fn)(int argc, char *argv[]);
 
 int cmd_keygen(int argc, char *argv[]);

@@ -21,6 +21,7 @@ enum {
     OPT_CLAIMS_FILE,
     OPT_NO_JTI,
     OPT_BATCH,
+    OPT_THREADS,
     OPT_ALG,
 };
 
@@ -29,7 +30,8 @@ enum {
 static const char sign_help[] =
     "Usage: p11jwt sign --token URI --kid KID --iss ISS --aud AUD [--sub SUB]\n"
     "                   [--ttl SECONDS] [--claim NAME=STRING | --claim NAME:=JSON]...\n"
-    "                   [--claims-file PATH|-] [--no-jti] [--batch] [--alg ALG]\n\n"
+    "                   [--claims-file PATH|-] [--no-jti] [--batch [--threads N]]\n"
+    "                   [--alg ALG]\n\n"
     "Sign a JWT assertion (RFC 7523) with a key in the token and print the\n"
     "compact JWS. Nothing is sent anywhere. Header: {alg, kid, typ:\"JWT\"}, the\n"
     "alg following from the key. Claims, in this order: iss, aud, sub (if given),\n"
@@ -48,6 +50,8 @@ static const char sign_help[] =
     "  --batch              read one JSON object of extra claims per line on\n"
     "                       standard input, write one JWS per line, in order; each\n"
     "                       gets its own iat, exp and jti\n"
+    "  --threads N          with --batch: sign with N threads (default 1); the\n"
+    "                       output keeps the input's order\n"
     "  -h, --help           show this help\n" CLI_TOKEN_HELP;
 
 /* Adds one --claim NAME=STRING or NAME:=JSON to obj. */
@@ -130,43 +134,6 @@ static int sign_one(const char *cmd, p11jwt_key *key, p11jwt_claims_params *p,
     return r;
 }
 
-static int sign_batch(const char *cmd, p11jwt_key *key, p11jwt_claims_params *p,
-                      json_t *base)
-{
-    static char outbuf[1 << 16];
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t len;
-    unsigned long lineno = 0;
-    int r = 0;
-
-    setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
-    while (r == 0 && (len = getline(&line, &cap, stdin)) != -1) {
-        json_error_t jerr;
-        json_t *obj, *extras;
-
-        lineno++;
-        obj = json_loadb(line, (size_t)len, JSON_REJECT_DUPLICATES, &jerr);
-        if (obj == NULL || !json_is_object(obj)) {
-            r = cli_error(cmd, "line %lu: %s", lineno,
-                          obj == NULL ? jerr.text : "claims JSON must be an object");
-            json_decref(obj);
-            break;
-        }
-        extras = json_deep_copy(base);
-        if (extras == NULL || json_object_update(extras, obj) != 0)
-            r = cli_error(cmd, "out of memory");
-        else if ((r = sign_one(cmd, key, p, extras)) != 0)
-            fprintf(stderr, "p11jwt: %s: stopped at line %lu\n", cmd, lineno);
-        json_decref(extras);
-        json_decref(obj);
-    }
-    free(line);
-    if (fflush(stdout) != 0 && r == 0)
-        r = cli_error(cmd, "cannot write to standard output");
-    return r;
-}
-
 int cmd_sign(int argc, char *argv[])
 {
     static const struct option opts[] = {
@@ -181,6 +148,7 @@ int cmd_sign(int argc, char *argv[])
         { "claim-file", required_argument, NULL, OPT_CLAIMS_FILE },
         { "no-jti", no_argument, NULL, OPT_NO_JTI },
         { "batch", no_argument, NULL, OPT_BATCH },
+        { "threads", required_argument, NULL, OPT_THREADS },
         { "alg", required_argument, NULL, OPT_ALG },
         { NULL, 0, NULL, 0 },
     };
@@ -191,6 +159,7 @@ int cmd_sign(int argc, char *argv[])
     p11jwt_key *key = NULL;
     json_t *extras = json_object(), *from_file = NULL;
     int batch = 0, c, r = 0;
+    int64_t threads = 0;
     p11jwt_alg want_alg = P11JWT_ALG_UNKNOWN;
     p11jwt_rc rc;
 
@@ -224,6 +193,13 @@ int cmd_sign(int argc, char *argv[])
         case OPT_CLAIMS_FILE: claims_file = optarg; break;
         case OPT_NO_JTI: p.no_jti = 1; break;
         case OPT_BATCH: batch = 1; break;
+        case OPT_THREADS:
+            if (cli_parse_int(optarg, 1, CLI_BATCH_MAX_THREADS, &threads) != 0) {
+                r = cli_usage(cmd, "--threads must be a whole number from 1 to %d",
+                              CLI_BATCH_MAX_THREADS);
+                goto out;
+            }
+            break;
         case OPT_ALG: alg_name = optarg; break;
         default: r = cli_bad_option(cmd, c, argv); goto out;
         }
@@ -234,6 +210,8 @@ int cmd_sign(int argc, char *argv[])
         r = cli_usage(cmd, "--iss is required");
     else if (p.aud == NULL || p.aud[0] == '\0')
         r = cli_usage(cmd, "--aud is required");
+    else if (threads != 0 && !batch)
+        r = cli_usage(cmd, "--threads applies to --batch only");
     else if (batch && claims_file != NULL && strcmp(claims_file, "-") == 0)
         r = cli_usage(cmd, "--batch reads standard input: --claims-file cannot be '-'");
     else if (alg_name != NULL && cli_parse_alg(alg_name, 1, 1, &want_alg) != 0)
@@ -269,7 +247,8 @@ int cmd_sign(int argc, char *argv[])
         r = cli_fail(cmd, rc);
         goto out;
     }
-    r = batch ? sign_batch(cmd, key, &p, extras) : sign_one(cmd, key, &p, extras);
+    r = batch ? cli_sign_batch(cmd, key, &p, extras, threads > 0 ? (int)threads : 1)
+              : sign_one(cmd, key, &p, extras);
 out:
     json_decref(extras);
     json_decref(from_file);
