@@ -284,6 +284,13 @@ P11JWT_API void p11jwt_client_free(p11jwt_client *c);
  * exchange (retried per the profile). *out is a copy the caller clears. */
 P11JWT_API p11jwt_rc p11jwt_client_token(p11jwt_client *c, p11jwt_access_token *out);
 
+/* The same without a copy: *out is this thread's own copy of the token,
+ * borrowed; it stays valid until this thread's next peek or token call on
+ * any client, or the client's free. The hit path takes no lock and
+ * allocates nothing: for callers that ask per request. */
+P11JWT_API p11jwt_rc p11jwt_client_token_peek(p11jwt_client *c,
+                                              const p11jwt_access_token **out);
+
 /* Drops the cached token if its value equals `value` (or any cached token
  * when value is NULL): what a caller does after a 401 from a resource, so
  * that two threads seeing the same 401 cause one re-exchange, not two. */
@@ -322,7 +329,6 @@ P11JWT_API p11jwt_rc p11jwt_client_call(p11jwt_client *c, const char *method,
 /* Counters for tests and monitoring. */
 typedef struct p11jwt_client_stats {
     uint64_t exchanges;   /* token requests sent to the STS (incl. retries) */
-    uint64_t hits;        /* tokens handed out from the cache */
 } p11jwt_client_stats;
 P11JWT_API void p11jwt_client_get_stats(p11jwt_client *c, p11jwt_client_stats *out);
 

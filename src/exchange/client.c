@@ -9,6 +9,12 @@
  * (single flight) and share its result, success or failure. Retries (with
  * capped exponential backoff and full jitter, honouring Retry-After) happen
  * inside that one exchange, never in the waiters.
+ *
+ * The hit path takes no lock and writes no shared memory: each thread keeps
+ * its own copy of the token, tagged with the client's generation (bumped
+ * whenever the cached token changes or is invalidated). A copy whose
+ * generation is current and whose refresh time has not come is handed out
+ * as is; anything else goes through the mutex.
  */
 #include "exchange/exch.h"
 
@@ -28,6 +34,7 @@
 
 struct p11jwt_client {
     p11jwt_profile *p;
+    uint64_t id;                /* unique per process, never reused */
 
     /* Signing: the token is opened and the key found on first use. */
     pthread_mutex_t key_mu;
@@ -48,11 +55,15 @@ struct p11jwt_client {
     int64_t refresh_at;
     int inflight;
     uint64_t generation;        /* bumped when an exchange ends */
+    atomic_uint_fast64_t token_gen; /* bumped when cur changes: per-thread
+                                       copies of another generation are stale */
     p11jwt_rc last_rc;          /* of the last exchange, for its waiters */
     char last_msg[512];
 
-    atomic_uint_fast64_t exchanges, hits;
+    atomic_uint_fast64_t exchanges;
 };
+
+static atomic_uint_fast64_t next_client_id = 1;
 
 static int64_t now_s(void)
 {
@@ -78,6 +89,62 @@ static void sleep_s(double s)
     ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
         ;
+}
+
+/* ---- per-thread copies ----------------------------------------------- */
+
+#define TL_SLOTS 4
+
+struct tl_slot {
+    uint64_t client_id;         /* 0: empty */
+    uint64_t gen;
+    int64_t refresh_at;
+    p11jwt_access_token tok;
+};
+
+struct tl_cache {
+    struct tl_slot slot[TL_SLOTS];
+    unsigned next;              /* round-robin victim */
+};
+
+static pthread_key_t tl_key;
+static pthread_once_t tl_once = PTHREAD_ONCE_INIT;
+static _Thread_local struct tl_cache *tl;
+
+static void tl_destroy(void *p)
+{
+    struct tl_cache *tc = p;
+
+    for (int i = 0; i < TL_SLOTS; i++)
+        p11jwt_access_token_clear(&tc->slot[i].tok);
+    free(tc);
+}
+
+static void tl_init(void)
+{
+    pthread_key_create(&tl_key, tl_destroy);
+}
+
+/* This thread's slot for client c, made or recycled if needed. */
+static struct tl_slot *tl_slot_for(const p11jwt_client *c)
+{
+    struct tl_slot *s;
+
+    if (tl == NULL) {
+        pthread_once(&tl_once, tl_init);
+        tl = calloc(1, sizeof *tl);
+        if (tl == NULL)
+            return NULL;
+        pthread_setspecific(tl_key, tl); /* freed when the thread exits */
+    }
+    for (int i = 0; i < TL_SLOTS; i++)
+        if (tl->slot[i].client_id == c->id)
+            return &tl->slot[i];
+    s = &tl->slot[tl->next++ % TL_SLOTS];
+    p11jwt_access_token_clear(&s->tok);
+    s->client_id = c->id;
+    s->gen = 0;
+    return s;
 }
 
 static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
@@ -108,6 +175,7 @@ p11jwt_rc p11jwt_client_new(p11jwt_profile *profile, p11jwt_client **out)
         return err_set(P11JWT_ERR_NOMEM, "out of memory");
     }
     c->p = profile;
+    c->id = atomic_fetch_add(&next_client_id, 1);
     pthread_mutex_init(&c->key_mu, NULL);
     pthread_mutex_init(&c->sts_mu, NULL);
     pthread_mutex_init(&c->res_mu, NULL);
@@ -128,6 +196,13 @@ void p11jwt_client_free(p11jwt_client *c)
 {
     if (c == NULL)
         return;
+    /* This thread's copy goes now; other threads' copies go when their
+     * slots are reused or the threads exit. */
+    for (int i = 0; tl != NULL && i < TL_SLOTS; i++)
+        if (tl->slot[i].client_id == c->id) {
+            p11jwt_access_token_clear(&tl->slot[i].tok);
+            tl->slot[i].client_id = 0;
+        }
     p11jwt_key_free(c->key);
     p11jwt_token_free(c->tok);
     exch_http_cleanup(&c->sts);
@@ -145,7 +220,6 @@ void p11jwt_client_free(p11jwt_client *c)
 void p11jwt_client_get_stats(p11jwt_client *c, p11jwt_client_stats *out)
 {
     out->exchanges = atomic_load(&c->exchanges);
-    out->hits = atomic_load(&c->hits);
 }
 
 /* ---- assertions ---------------------------------------------------------- */
@@ -410,24 +484,29 @@ static int usable(const p11jwt_access_token *t, int64_t now)
     return t->value != NULL && now < t->expires_at;
 }
 
-p11jwt_rc p11jwt_client_token(p11jwt_client *c, p11jwt_access_token *out)
+static int64_t now_coarse(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_REALTIME_COARSE, &ts);
+    return (int64_t)ts.tv_sec;
+}
+
+/* The slow path: under the mutex, hand out the cached token, or exchange
+ * (single flight), or wait for the exchange in flight. On success the
+ * thread's slot holds a copy tagged with the generation it belongs to. */
+static p11jwt_rc token_slow(p11jwt_client *c, struct tl_slot *slot)
 {
     p11jwt_access_token fresh;
     uint64_t gen;
     p11jwt_rc rc;
     int64_t now;
 
-    err_clear();
-    memset(out, 0, sizeof *out);
     pthread_mutex_lock(&c->mu);
     for (;;) {
         now = now_s();
-        if (usable(&c->cur, now) && (now < c->refresh_at || c->inflight)) {
-            rc = copy_token(&c->cur, out);
-            atomic_fetch_add(&c->hits, 1);
-            pthread_mutex_unlock(&c->mu);
-            return rc;
-        }
+        if (usable(&c->cur, now) && (now < c->refresh_at || c->inflight))
+            goto hand_out;
         if (!c->inflight)
             break;
         /* No usable token and an exchange in flight: wait for its result. */
@@ -450,27 +529,74 @@ p11jwt_rc p11jwt_client_token(p11jwt_client *c, p11jwt_access_token *out)
     c->generation++;
     c->last_rc = rc;
     snprintf(c->last_msg, sizeof c->last_msg, "%s", rc != P11JWT_OK ? p11jwt_errmsg() : "");
+    pthread_cond_broadcast(&c->cv);
     if (rc == P11JWT_OK) {
-        now = now_s();
         p11jwt_access_token_clear(&c->cur);
         c->cur = fresh;
-        c->refresh_at = refresh_time(c->p, now, fresh.expires_at);
-        rc = copy_token(&c->cur, out);
-    } else if (usable(&c->cur, now_s())) {
-        /* Early refresh failed; the old token is still good. Try again on
-         * the next call rather than in a tight loop now. */
-        rc = copy_token(&c->cur, out);
+        c->refresh_at = refresh_time(c->p, now_s(), fresh.expires_at);
+        atomic_fetch_add(&c->token_gen, 1);
+    } else if (!usable(&c->cur, now_s())) {
+        pthread_mutex_unlock(&c->mu);
+        return rc;
     }
-    pthread_cond_broadcast(&c->cv);
+    /* else: an early refresh failed and the old token is still good; the
+     * next call past refresh_at tries again. */
+
+hand_out:
+    if (slot->gen != atomic_load(&c->token_gen) || slot->tok.value == NULL) {
+        p11jwt_access_token_clear(&slot->tok);
+        rc = copy_token(&c->cur, &slot->tok);
+        if (rc != P11JWT_OK) {
+            pthread_mutex_unlock(&c->mu);
+            return rc;
+        }
+        slot->gen = atomic_load(&c->token_gen);
+    }
+    /* Past the cache's refresh time (a refresh in flight, or one that just
+     * failed) the copy is good only for this call. */
+    slot->refresh_at = c->refresh_at < c->cur.expires_at ? c->refresh_at : c->cur.expires_at;
     pthread_mutex_unlock(&c->mu);
+    return P11JWT_OK;
+}
+
+p11jwt_rc p11jwt_client_token_peek(p11jwt_client *c, const p11jwt_access_token **out)
+{
+    struct tl_slot *slot = tl_slot_for(c);
+    p11jwt_rc rc;
+
+    *out = NULL;
+    if (slot == NULL)
+        return err_set(P11JWT_ERR_NOMEM, "out of memory");
+    /* The hit path: this thread's copy, still the client's current token
+     * and not yet due for refresh. */
+    if (slot->gen == atomic_load_explicit(&c->token_gen, memory_order_acquire) &&
+        slot->tok.value != NULL && now_coarse() < slot->refresh_at) {
+        *out = &slot->tok;
+        return P11JWT_OK;
+    }
+    err_clear();
+    rc = token_slow(c, slot);
+    if (rc == P11JWT_OK)
+        *out = &slot->tok;
     return rc;
+}
+
+p11jwt_rc p11jwt_client_token(p11jwt_client *c, p11jwt_access_token *out)
+{
+    const p11jwt_access_token *t;
+    p11jwt_rc rc = p11jwt_client_token_peek(c, &t);
+
+    memset(out, 0, sizeof *out);
+    return rc == P11JWT_OK ? copy_token(t, out) : rc;
 }
 
 void p11jwt_client_invalidate(p11jwt_client *c, const char *value)
 {
     pthread_mutex_lock(&c->mu);
-    if (c->cur.value != NULL && (value == NULL || strcmp(c->cur.value, value) == 0))
+    if (c->cur.value != NULL && (value == NULL || strcmp(c->cur.value, value) == 0)) {
         p11jwt_access_token_clear(&c->cur);
+        atomic_fetch_add(&c->token_gen, 1);
+    }
     pthread_mutex_unlock(&c->mu);
 }
 
