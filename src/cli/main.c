@@ -43,7 +43,7 @@ static void usage(FILE *f)
 int main(int argc, char *argv[])
 {
     if (argc < 2) {
-        usage(stderr);
+        fputs("p11jwt: a command is required (see 'p11jwt --help')\n", stderr);
         return EXIT_USAGE;
     }
     if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
@@ -58,6 +58,6 @@ int main(int argc, char *argv[])
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "p11jwt: unknown command '%s'\nTry 'p11jwt --help'.\n", argv[1]);
+    fprintf(stderr, "p11jwt: unknown command '%s' (see 'p11jwt --help')\n", argv[1]);
     return EXIT_USAGE;
 }

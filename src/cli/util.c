@@ -30,12 +30,14 @@ int cli_error(const char *cmd, const char *fmt, ...)
 
 int cli_usage(const char *cmd, const char *fmt, ...)
 {
+    char msg[512];
     va_list ap;
 
+    /* One line, like every error: the cause, then where the usage is. */
     va_start(ap, fmt);
-    vprint(cmd, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "Try 'p11jwt %s --help'.\n", cmd);
+    fprintf(stderr, "p11jwt: %s: %s (see 'p11jwt %s --help')\n", cmd, msg, cmd);
     return EXIT_USAGE;
 }
 

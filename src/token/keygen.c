@@ -20,6 +20,14 @@
 
 static const CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 
+/* A signing key signs and does nothing else: tokens (SoftHSM among them)
+ * default decrypt, unwrap and derive to TRUE, which would let an EC key do
+ * ECDH and a secret key unwrap other keys. */
+#define NOT_FOR_ANYTHING_ELSE                                   \
+    { CKA_DECRYPT, (void *)&no, sizeof no },                    \
+    { CKA_UNWRAP, (void *)&no, sizeof no },                     \
+    { CKA_DERIVE, (void *)&no, sizeof no }
+
 /* Refuses a kid some key already has. */
 static p11jwt_rc check_new_kid(p11jwt_token *t, CK_SESSION_HANDLE s, const char *kid)
 {
@@ -28,6 +36,10 @@ static p11jwt_rc check_new_kid(p11jwt_token *t, CK_SESSION_HANDLE s, const char 
 
     if (kid[0] == '\0')
         return err_set(P11JWT_ERR_ARG, "the kid is empty");
+    if (!tok_kid_is_text((const unsigned char *)kid, strlen(kid)))
+        return err_set(P11JWT_ERR_ARG,
+                       "the kid must be UTF-8 text without control characters (it goes into "
+                       "JSON headers and JWKS)");
     rc = tok_kid_exists(t, s, kid, &exists);
     if (rc == P11JWT_OK && exists)
         rc = err_set(P11JWT_ERR_KEY_EXISTS, "a key with kid '%s' already exists in token '%s'",
@@ -95,6 +107,9 @@ static p11jwt_rc generate_ec(p11jwt_token *t, CK_SESSION_HANDLE s, p11jwt_alg al
             { CKA_TOKEN, (void *)&yes, sizeof yes },
             { CKA_PRIVATE, (void *)&no, sizeof no },
             { CKA_VERIFY, (void *)&yes, sizeof yes },
+            { CKA_ENCRYPT, (void *)&no, sizeof no },
+            { CKA_WRAP, (void *)&no, sizeof no },
+            { CKA_DERIVE, (void *)&no, sizeof no },
             { CKA_EC_PARAMS, (void *)params, params_len },
             { CKA_ID, (void *)id, strlen(id) },
             { CKA_LABEL, (void *)lbl, strlen(lbl) },
@@ -105,6 +120,7 @@ static p11jwt_rc generate_ec(p11jwt_token *t, CK_SESSION_HANDLE s, p11jwt_alg al
             { CKA_SENSITIVE, (void *)&yes, sizeof yes },
             { CKA_EXTRACTABLE, (void *)&no, sizeof no },
             { CKA_SIGN, (void *)&yes, sizeof yes },
+            NOT_FOR_ANYTHING_ELSE,
             { CKA_ID, (void *)id, strlen(id) },
             { CKA_LABEL, (void *)lbl, strlen(lbl) },
         };
@@ -172,6 +188,9 @@ static p11jwt_rc generate_hmac(p11jwt_token *t, CK_SESSION_HANDLE s, p11jwt_alg 
         { CKA_SENSITIVE, (void *)&yes, sizeof yes },
         { CKA_EXTRACTABLE, (void *)&no, sizeof no },
         { CKA_SIGN, (void *)&yes, sizeof yes },
+        NOT_FOR_ANYTHING_ELSE,
+        { CKA_ENCRYPT, (void *)&no, sizeof no },
+        { CKA_WRAP, (void *)&no, sizeof no },
         { CKA_VALUE_LEN, &len, sizeof len },
         { CKA_ALLOWED_MECHANISMS, &allowed, sizeof allowed },
         { CKA_ID, (void *)kid, strlen(kid) },
@@ -282,6 +301,9 @@ p11jwt_rc p11jwt_key_import_secret(p11jwt_token *t, p11jwt_alg alg, const char *
             { CKA_SENSITIVE, (void *)&yes, sizeof yes },
             { CKA_EXTRACTABLE, (void *)&no, sizeof no },
             { CKA_SIGN, (void *)&yes, sizeof yes },
+            NOT_FOR_ANYTHING_ELSE,
+            { CKA_ENCRYPT, (void *)&no, sizeof no },
+            { CKA_WRAP, (void *)&no, sizeof no },
             { CKA_ALLOWED_MECHANISMS, &allowed, sizeof allowed },
             { CKA_VALUE, (void *)secret, secret_len },
             { CKA_ID, (void *)kid, strlen(kid) },

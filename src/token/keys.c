@@ -176,12 +176,32 @@ p11jwt_alg tok_object_alg(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE
     return alg;
 }
 
-static int all_printable(const unsigned char *p, size_t n)
+int tok_kid_is_text(const unsigned char *p, size_t n)
 {
-    for (size_t i = 0; i < n; i++)
-        if (!isgraph(p[i]))
+    size_t i = 0;
+
+    if (n == 0)
+        return 0;
+    while (i < n) {
+        unsigned char c = p[i];
+        size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
+                                  : (c & 0xf8) == 0xf0 ? 4 : 0;
+
+        if (len == 0 || i + len > n || (len == 1 && (c < 0x20 || c == 0x7f)))
             return 0;
-    return n > 0;
+        /* Overlong forms, surrogates and values past U+10FFFF are not text. */
+        if ((len == 2 && c < 0xc2) || (len == 4 && c > 0xf4))
+            return 0;
+        for (size_t k = 1; k < len; k++)
+            if ((p[i + k] & 0xc0) != 0x80)
+                return 0;
+        if (len == 3 && ((c == 0xe0 && p[i + 1] < 0xa0) || (c == 0xed && p[i + 1] >= 0xa0)))
+            return 0;
+        if (len == 4 && ((c == 0xf0 && p[i + 1] < 0x90) || (c == 0xf4 && p[i + 1] >= 0x90)))
+            return 0;
+        i += len;
+    }
+    return 1;
 }
 
 char *tok_object_kid(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o)
@@ -191,7 +211,7 @@ char *tok_object_kid(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o)
     char *kid = NULL;
 
     tok_get_attr(t, s, o, CKA_ID, &id, &id_len);
-    if (all_printable(id, id_len)) {
+    if (tok_kid_is_text(id, id_len)) {
         kid = (char *)id;
         id = NULL;
     } else if (tok_get_attr(t, s, o, CKA_LABEL, &label, &label_len) == CKR_OK &&

@@ -88,7 +88,7 @@ void tok_pin_wipe(unsigned char *pin, size_t len);
 void tok_pin_clear(tok_pin *p);
 
 /* Reads a whole file (or stdin for "-") into a new buffer, stripping one
- * trailing newline ("\n" or "\r\n"). Capped at max bytes. Used for PIN and
+ * trailing newline ("\n"). Capped at max bytes. Used for PIN and
  * secret files; the buffer is the caller's to wipe and free. */
 p11jwt_rc tok_read_secret_file(const char *path, size_t max,
                                unsigned char **out, size_t *out_len);
@@ -191,6 +191,10 @@ p11jwt_alg tok_object_alg(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE
 
 /* The kid shown for an object: CKA_ID when printable, else the label, else
  * the ID in hex. Caller frees. */
+/* 1 when n bytes are a usable kid: non-empty UTF-8 without control
+ * characters. A CKA_ID that is not is shown by its label, else in hex. */
+int tok_kid_is_text(const unsigned char *p, size_t n);
+
 char *tok_object_kid(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o);
 
 /* ---- EC public keys (ecpub.c) ----------------------------------------- */

@@ -124,21 +124,15 @@ static p11jwt_rc module_for_name(const char *name, char **path)
     return rc;
 }
 
-/* The kid an URI names through id= (when printable) or object=. */
+/* The kid an URI names through id= (when it is text) or object=. */
 static p11jwt_rc uri_kid(p11jwt_token *t)
 {
     CK_ATTRIBUTE *id = p11_kit_uri_get_attribute(t->uri, CKA_ID);
     CK_ATTRIBUTE *label = p11_kit_uri_get_attribute(t->uri, CKA_LABEL);
     const CK_ATTRIBUTE *use = NULL;
 
-    if (id != NULL && id->ulValueLen > 0) {
-        int printable = 1;
-        for (CK_ULONG i = 0; i < id->ulValueLen; i++)
-            if (!isgraph(((unsigned char *)id->pValue)[i]))
-                printable = 0;
-        if (printable)
-            use = id;
-    }
+    if (id != NULL && tok_kid_is_text(id->pValue, id->ulValueLen))
+        use = id;
     if (use == NULL && label != NULL && label->ulValueLen > 0)
         use = label;
     if (use == NULL)
