@@ -1,0 +1,99 @@
+#!/usr/bin/env bash
+# batch.sh — `p11jwt sign --batch`: 1000 lines of extra claims in, 1000 JWS
+# out, one per line, in order, each valid, each with its own jti. All 1000
+# are verified by PyJWT in ONE python process. Then the failure modes: a bad
+# line stops the batch at that line with what came before it intact.
+set -euo pipefail
+source "$(dirname "$0")/lib.sh"
+
+AUD=https://sts.example.invalid/token
+N=1000
+
+expect_exit 0 p11jwt keygen "${TOK[@]}" --alg ES256
+kid=$OUT
+export_jwks "$T/jwks.json" "$kid"
+
+# Line i carries {"n": i}; every 7th line one claim more, every 100th a
+# claim that overrides the --claim given on the command line.
+"$PYTHON" - "$N" >"$T/in.jsonl" <<'PY'
+import json, sys
+for i in range(int(sys.argv[1])):
+    line = {"n": i}
+    if i % 7 == 0:
+        line["seventh"] = True
+    if i % 100 == 0:
+        line["fixed"] = "overridden"
+    print(json.dumps(line))
+PY
+
+step "ES256: $N lines"
+start=$(date +%s)
+p11jwt sign "${TOK[@]}" --kid "$kid" --iss batch --aud "$AUD" --ttl 900 --claim fixed=cli \
+    --batch <"$T/in.jsonl" >"$T/out.jws" 2>"$T/err" || fail "sign --batch failed: $(cat "$T/err")"
+end=$(date +%s)
+[[ ! -s $T/err ]] || fail "sign --batch wrote to stderr: $(cat "$T/err")"
+[[ $(wc -l <"$T/out.jws") -eq $N ]] || fail "sign --batch: $(wc -l <"$T/out.jws") lines out for $N in"
+
+pyverify --jwks "$T/jwks.json" --aud "$AUD" --iss batch --lines <"$T/out.jws" >"$T/decoded.jsonl" ||
+    fail "PyJWT rejects a JWS of the batch"
+pycheck "$T/decoded.jsonl" "$T/out.jws" "$N" "$kid" "$start" "$end" <<'PY'
+import sys
+from itlib import *
+decoded_path, jws_path, n, kid, start, end = sys.argv[1:7]
+n, start, end = int(n), int(start), int(end)
+decoded = load_json_lines(decoded_path)
+check(len(decoded) == n, f"PyJWT decoded {len(decoded)} of {n}")
+jtis = set()
+for i, d in enumerate(decoded):
+    h, p = d["header"], d["payload"]
+    check(h == {"alg": "ES256", "kid": kid, "typ": "JWT"}, f"line {i + 1}: header {h}")
+    check(p.get("n") == i, f"line {i + 1} carries n={p.get('n')}: output out of order")
+    check(p["exp"] - p["iat"] == 900 and start - 1 <= p["iat"] <= end + 1, f"line {i + 1}: iat/exp {p}")
+    check(p.get("seventh") is (True if i % 7 == 0 else None), f"line {i + 1}: seventh {p.get('seventh')}")
+    check(p["fixed"] == ("overridden" if i % 100 == 0 else "cli"), f"line {i + 1}: fixed {p['fixed']}")
+    check("jti" in p, f"line {i + 1}: no jti")
+    jtis.add(p["jti"])
+check(len(jtis) == n, f"only {len(jtis)} distinct jti in {n} JWS")
+PY
+
+step "p11jwt verifies the first and the last of them too"
+expect_exit 0 p11jwt verify --jwks "$T/jwks.json" --aud "$AUD" <<<"$(head -n 1 "$T/out.jws")"
+expect_exit 0 p11jwt verify "${TOK[@]}" --kid "$kid" --aud "$AUD" <<<"$(tail -n 1 "$T/out.jws")"
+
+step "HS256 batch of 200, checked with the token's own MAC and in order"
+(umask 077 && head -c 32 /dev/urandom | base64 | tr -d '\n' >"$T/hs.secret")
+expect_exit 0 p11jwt import-secret "${TOK[@]}" --kid hs-batch --alg HS256 --secret-file "$T/hs.secret"
+head -n 200 "$T/in.jsonl" |
+    p11jwt sign "${TOK[@]}" --kid hs-batch --iss batch --aud "$AUD" --no-jti --batch >"$T/hs.jws" ||
+    fail "HS256 sign --batch failed"
+pyverify --secret-file "$T/hs.secret" --alg HS256 --aud "$AUD" --lines <"$T/hs.jws" >"$T/hs.jsonl" ||
+    fail "PyJWT rejects a JWS of the HS256 batch"
+pycheck "$T/hs.jsonl" <<'PY'
+import sys
+from itlib import *
+decoded = load_json_lines(sys.argv[1])
+check([d["payload"]["n"] for d in decoded] == list(range(200)), "HS256 batch out of order or short")
+check(all("jti" not in d["payload"] for d in decoded), "--no-jti ignored in --batch")
+PY
+
+step "a bad line stops the batch there; the lines before it are out and valid"
+printf '{"n":0}\n{"n":1}\n{"n":2}\n{"n":3}\n{"n": oops}\n{"n":5}\n' >"$T/bad.jsonl"
+expect_exit 1 p11jwt sign "${TOK[@]}" --kid "$kid" --iss batch --aud "$AUD" --batch <"$T/bad.jsonl"
+expect_err_matches 'line 5'
+[[ $(wc -l <"$T/out") -eq 4 ]] || fail "after a bad line 5: $(wc -l <"$T/out") JWS out, want 4"
+pyverify --jwks "$T/jwks.json" --aud "$AUD" --lines <"$T/out" >/dev/null ||
+    fail "the JWS before the bad line are not valid"
+
+printf '{"n":0}\n[1,2]\n{"n":2}\n' >"$T/array.jsonl"
+expect_exit 1 p11jwt sign "${TOK[@]}" --kid "$kid" --iss batch --aud "$AUD" --batch <"$T/array.jsonl"
+expect_err_matches 'line 2'
+[[ $(wc -l <"$T/out") -eq 1 ]] || fail "after an array on line 2: $(wc -l <"$T/out") JWS out, want 1"
+
+step "--batch reads standard input, so --claims-file - is a usage error"
+expect_exit 2 p11jwt sign "${TOK[@]}" --kid "$kid" --iss batch --aud "$AUD" --batch --claims-file - </dev/null
+
+step "an empty batch signs nothing and succeeds"
+expect_exit 0 p11jwt sign "${TOK[@]}" --kid "$kid" --iss batch --aud "$AUD" --batch </dev/null
+[[ ! -s $T/out ]] || fail "an empty batch printed '$OUT'"
+
+echo "batch: all checks passed (ES256 x$N in $((end - start))s)"
