@@ -55,6 +55,7 @@ typedef enum p11jwt_rc {
     P11JWT_ERR_CONFIG,         /* config file unreadable, or a bad line or key */
     P11JWT_ERR_HTTP,           /* network, TLS, timeout, or an unusable answer */
     P11JWT_ERR_OAUTH,          /* the STS refused: OAuth error (see errmsg) */
+    P11JWT_ERR_CONFLICT,       /* someone else changed the same state first */
 } p11jwt_rc;
 
 P11JWT_API const char *p11jwt_strerror(p11jwt_rc rc);
@@ -199,6 +200,20 @@ P11JWT_API p11jwt_rc p11jwt_key_jwk(p11jwt_key *key, char **json_out);
 P11JWT_API p11jwt_rc p11jwt_jwks_export(p11jwt_token *tok, const char *const *kids,
                                         size_t nkids, char **json_out);
 
+/* ---- keyring state in the token ------------------------------------- */
+
+/* The current state of keyring `name` as its writer stored it (JSON, see
+ * docs/rotation.md), and its version; *json_out NULL and version 0 when the
+ * token holds none. Caller frees *json_out. */
+P11JWT_API p11jwt_rc p11jwt_keyring_read(p11jwt_token *tok, const char *name,
+                                         char **json_out, uint64_t *version);
+
+/* Stores a new state made from version base_version. P11JWT_ERR_CONFLICT
+ * when another writer stored a state from the same (or a later) version
+ * first: nothing was changed; read again and decide again. */
+P11JWT_API p11jwt_rc p11jwt_keyring_write(p11jwt_token *tok, const char *name,
+                                          uint64_t base_version, const char *json);
+
 /* ---- assertions ------------------------------------------------------- */
 
 typedef struct p11jwt_claims_params {
@@ -244,6 +259,16 @@ P11JWT_API p11jwt_rc p11jwt_verify_secret(const char *jws, p11jwt_alg alg,
                                           const p11jwt_verify_params *params,
                                           char **header_out, char **payload_out);
 
+
+/* ---- logging ---------------------------------------------------------- */
+
+enum { P11JWT_LOG_WARNING = 4, P11JWT_LOG_NOTICE = 5, P11JWT_LOG_INFO = 6 };
+typedef void (*p11jwt_log_fn)(int level, const char *msg, void *userdata);
+
+/* Where the library's notices go (key fallback during rotation, audit
+ * write failures): fn, or one "p11jwt: ..." line on stderr when fn is
+ * NULL (the default). Messages never hold a PIN, secret or token. */
+P11JWT_API void p11jwt_set_logger(p11jwt_log_fn fn, void *userdata);
 
 /* ---- exchange: profiles, access tokens, the client ------------------- */
 
@@ -325,6 +350,27 @@ P11JWT_API p11jwt_rc p11jwt_client_call(p11jwt_client *c, const char *method,
                                         const char *url, const char *const *headers,
                                         size_t nheaders, const char *body,
                                         size_t body_len, p11jwt_response *out);
+
+/* ---- key rotation (docs/rotation.md) -------------------------------- */
+
+/* The profile's keyring: {keyring, version, active, next, previous} as
+ * indented JSON, each key {kid, alg, since}. Caller frees. */
+P11JWT_API p11jwt_rc p11jwt_rotate_status(p11jwt_client *c, char **json_out);
+/* Makes the next key: generated in the token like the active one (EC), or
+ * the provider's new secret imported under kid (HS*). Returns the JWKS of
+ * active + next (EC keys) to register at the STS. */
+P11JWT_API p11jwt_rc p11jwt_rotate_stage(p11jwt_client *c, const unsigned char *secret,
+                                         size_t secret_len, const char *kid,
+                                         char **jwks_out);
+/* next -> active -> previous. *report says what was done. */
+P11JWT_API p11jwt_rc p11jwt_rotate_promote(p11jwt_client *c, char **report);
+/* Destroys previous keys older than the profile's grace (kid NULL) or the
+ * previous key kid. Refuses the active and the next key. */
+P11JWT_API p11jwt_rc p11jwt_rotate_retire(p11jwt_client *c, const char *kid, char **report);
+/* One idempotent policy step (stage, promote, retire when due). */
+P11JWT_API p11jwt_rc p11jwt_rotate_auto(p11jwt_client *c, char **report);
+/* JWKS of every non-retired EC key of the keyring. */
+P11JWT_API p11jwt_rc p11jwt_rotate_jwks(p11jwt_client *c, char **jwks_out);
 
 /* Counters for tests and monitoring. */
 typedef struct p11jwt_client_stats {

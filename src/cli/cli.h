@@ -81,6 +81,10 @@ struct json_t;
 int cli_sign_batch(const char *cmd, p11jwt_key *key, const p11jwt_claims_params *params,
                    const struct json_t *base, int nthreads);
 
+/* Loads a profile and makes its client; returns 0 or an exit code. */
+int cli_client_open(const char *cmd, const char *config, const char *profile,
+                    p11jwt_client **out);
+
 typedef int (*cli_command_fn)(int argc, char *argv[]);
 
 int cmd_keygen(int argc, char *argv[]);
@@ -93,5 +97,6 @@ int cmd_verify(int argc, char *argv[]);
 int cmd_token(int argc, char *argv[]);
 int cmd_assertion(int argc, char *argv[]);
 int cmd_call(int argc, char *argv[]);
+int cmd_rotate(int argc, char *argv[]);
 
 #endif

@@ -11,7 +11,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum { OPT_ALG = OPT_FIRST_COMMAND_OPTION, OPT_KID, OPT_LABEL, OPT_SECRET_FILE, OPT_JSON, OPT_YES };
+enum {
+    OPT_ALG = OPT_FIRST_COMMAND_OPTION,
+    OPT_KID,
+    OPT_LABEL,
+    OPT_SECRET_FILE,
+    OPT_JSON,
+    OPT_YES,
+    OPT_PROFILE,
+    OPT_CONFIG,
+};
 
 /* A secret longer than this is not an HMAC key anyone issues. */
 #define SECRET_MAX 4096
@@ -260,13 +269,18 @@ int cmd_list(int argc, char *argv[])
 /* ---- jwks ------------------------------------------------------------- */
 
 static const char jwks_help[] =
-    "Usage: p11jwt jwks --token URI [--kid KID]...\n\n"
+    "Usage: p11jwt jwks --token URI [--kid KID]...\n"
+    "       p11jwt jwks --profile NAME [--config PATH]\n\n"
     "Print a JWKS (RFC 7517) of the token's EC public keys, each with kty, crv,\n"
     "x, y (full length, RFC 7518 6.2.1.2), kid, alg and use \"sig\": what an STS\n"
     "needs to trust our assertions. Secret keys never appear. Public keys are\n"
     "public objects: no PIN is needed unless --pin-file or --pin-env is given.\n\n"
+    "With --profile: the EC keys of the profile's keyring that are not retired\n"
+    "(active, next, previous): what the STS should trust during a rotation.\n\n"
     "Options:\n"
     "  --kid KID          only this key (repeatable; default: every EC key)\n"
+    "  --profile NAME     the keyring of this profile (see p11jwt rotate --help)\n"
+    "  --config PATH      the config file (default: $P11JWT_CONFIG, ...)\n"
     "  -h, --help         show this help\n" CLI_TOKEN_HELP;
 
 int cmd_jwks(int argc, char *argv[])
@@ -274,9 +288,11 @@ int cmd_jwks(int argc, char *argv[])
     static const struct option opts[] = {
         CLI_TOKEN_OPTIONS,
         { "kid", required_argument, NULL, OPT_KID },
+        { "profile", required_argument, NULL, OPT_PROFILE },
+        { "config", required_argument, NULL, OPT_CONFIG },
         { NULL, 0, NULL, 0 },
     };
-    const char *cmd = "jwks";
+    const char *cmd = "jwks", *profile = NULL, *config = NULL;
     cli_token_opts to = { 0 };
     p11jwt_token *tok = NULL;
     const char **kids = calloc((size_t)argc, sizeof *kids);
@@ -299,6 +315,8 @@ int cmd_jwks(int argc, char *argv[])
         switch (c) {
         case 'h': fputs(jwks_help, stdout); goto out;
         case OPT_KID: kids[nkids++] = optarg; break;
+        case OPT_PROFILE: profile = optarg; break;
+        case OPT_CONFIG: config = optarg; break;
         default: r = cli_bad_option(cmd, c, argv); goto out;
         }
     }
@@ -306,9 +324,22 @@ int cmd_jwks(int argc, char *argv[])
         r = cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
         goto out;
     }
-    if ((r = cli_token_open(cmd, &to, &tok)) != 0)
-        goto out;
-    rc = p11jwt_jwks_export(tok, kids, nkids, &out);
+    if (profile != NULL) {
+        p11jwt_client *cl = NULL;
+
+        if (to.uri != NULL || nkids > 0) {
+            r = cli_usage(cmd, "--profile takes the token and kids from the profile");
+            goto out;
+        }
+        if ((r = cli_client_open(cmd, config, profile, &cl)) != 0)
+            goto out;
+        rc = p11jwt_rotate_jwks(cl, &out);
+        p11jwt_client_free(cl);
+    } else {
+        if ((r = cli_token_open(cmd, &to, &tok)) != 0)
+            goto out;
+        rc = p11jwt_jwks_export(tok, kids, nkids, &out);
+    }
     if (rc != P11JWT_OK) {
         r = cli_fail(cmd, rc);
         goto out;

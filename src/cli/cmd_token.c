@@ -64,7 +64,12 @@ static const char token_help[] =
     "  max_retries        retries after the first attempt (default 3)\n"
     "  retry_base         first backoff step in seconds (default 0.5)\n"
     "  retry_max_delay    longest wait between attempts in seconds (default 30)\n"
-    "  iat_backdate       set iat this far in the past (clock skew; default 0)\n";
+    "  iat_backdate       set iat this far in the past (clock skew; default 0)\n"
+    "  keyring, rotate_after, overlap, grace, publish_command\n"
+    "                     key rotation (see p11jwt rotate --help); the keyring's\n"
+    "                     active kid, once stored in the token, replaces kid\n"
+    "  audit              off | syslog | file:/PATH: one JSON line per signature\n"
+    "                     and per rotation step (default off)\n";
 
 static const char assertion_help[] =
     "Usage: p11jwt assertion --profile NAME [--config PATH]\n"
@@ -97,17 +102,24 @@ struct common {
     const char *config;
 };
 
-static int load_client(const char *cmd, const struct common *o, p11jwt_client **out)
+int cli_client_open(const char *cmd, const char *config, const char *profile,
+                    p11jwt_client **out)
 {
     p11jwt_profile *p = NULL;
     p11jwt_rc rc;
 
-    if (o->profile == NULL)
+    *out = NULL;
+    if (profile == NULL)
         return cli_usage(cmd, "--profile is required");
-    rc = p11jwt_profile_load(o->config, o->profile, &p);
+    rc = p11jwt_profile_load(config, profile, &p);
     if (rc == P11JWT_OK)
         rc = p11jwt_client_new(p, out);
     return rc == P11JWT_OK ? 0 : cli_fail(cmd, rc);
+}
+
+static int load_client(const char *cmd, const struct common *o, p11jwt_client **out)
+{
+    return cli_client_open(cmd, o->config, o->profile, out);
 }
 
 int cmd_token(int argc, char *argv[])

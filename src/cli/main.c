@@ -23,6 +23,7 @@ static const struct {
     { "token", cmd_token, "exchange an assertion for an access token (profile)" },
     { "assertion", cmd_assertion, "print a profile's assertion, signed offline" },
     { "call", cmd_call, "call a resource with a profile's access token" },
+    { "rotate", cmd_rotate, "rotate a profile's signing key by kid (keyring in the token)" },
 };
 
 static void usage(FILE *f)

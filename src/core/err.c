@@ -40,6 +40,7 @@ const char *p11jwt_strerror(p11jwt_rc rc)
     case P11JWT_ERR_CONFIG: return "configuration error";
     case P11JWT_ERR_HTTP: return "HTTP exchange failed";
     case P11JWT_ERR_OAUTH: return "the token service refused the request";
+    case P11JWT_ERR_CONFLICT: return "changed by someone else at the same time";
     }
     return "unknown error";
 }

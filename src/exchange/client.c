@@ -36,10 +36,13 @@ struct p11jwt_client {
     p11jwt_profile *p;
     uint64_t id;                /* unique per process, never reused */
 
-    /* Signing: the token is opened and the key found on first use. */
+    /* Signing: the token is opened and keys found on first use. Keys are
+     * kept until the client is freed (a thread may be signing with one
+     * while rotation moves the active kid on). */
     pthread_mutex_t key_mu;
     p11jwt_token *tok;
-    p11jwt_key *key;
+    p11jwt_key **keys;
+    size_t nkeys;
 
     /* The STS connection; held by the one exchange in flight. */
     pthread_mutex_t sts_mu;
@@ -203,7 +206,9 @@ void p11jwt_client_free(p11jwt_client *c)
             p11jwt_access_token_clear(&tl->slot[i].tok);
             tl->slot[i].client_id = 0;
         }
-    p11jwt_key_free(c->key);
+    for (size_t i = 0; i < c->nkeys; i++)
+        p11jwt_key_free(c->keys[i]);
+    free(c->keys);
     p11jwt_token_free(c->tok);
     exch_http_cleanup(&c->sts);
     exch_http_cleanup(&c->res);
@@ -224,37 +229,78 @@ void p11jwt_client_get_stats(p11jwt_client *c, p11jwt_client_stats *out)
 
 /* ---- assertions ---------------------------------------------------------- */
 
-static p11jwt_rc open_key(p11jwt_client *c)
+static p11jwt_rc open_token_locked(p11jwt_client *c)
 {
     const p11jwt_profile *p = c->p;
     p11jwt_rc rc = P11JWT_OK;
 
-    pthread_mutex_lock(&c->key_mu);
-    if (c->key != NULL)
-        goto out;
-    if (c->tok == NULL) {
-        c->tok = p11jwt_token_new();
-        if (c->tok == NULL) {
-            rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
-            goto out;
-        }
-        if (p->pin_file != NULL)
-            rc = p11jwt_token_set_pin_file(c->tok, p->pin_file);
-        if (rc == P11JWT_OK && p->pin_env != NULL)
-            rc = p11jwt_token_set_pin_env(c->tok, p->pin_env);
-        if (rc == P11JWT_OK)
-            rc = p11jwt_token_open(c->tok, p->token);
-        if (rc != P11JWT_OK) {
-            p11jwt_token_free(c->tok);
-            c->tok = NULL;
-            err_wrap(rc, "profile '%s': token", p->name);
-            goto out;
-        }
+    if (c->tok != NULL)
+        return P11JWT_OK;
+    if (p->token == NULL)
+        return err_set(P11JWT_ERR_CONFIG, "profile '%s' names no token", p->name);
+    c->tok = p11jwt_token_new();
+    if (c->tok == NULL)
+        return err_set(P11JWT_ERR_NOMEM, "out of memory");
+    if (p->pin_file != NULL)
+        rc = p11jwt_token_set_pin_file(c->tok, p->pin_file);
+    if (rc == P11JWT_OK && p->pin_env != NULL)
+        rc = p11jwt_token_set_pin_env(c->tok, p->pin_env);
+    if (rc == P11JWT_OK)
+        rc = p11jwt_token_open(c->tok, p->token);
+    if (rc != P11JWT_OK) {
+        p11jwt_token_free(c->tok);
+        c->tok = NULL;
+        err_wrap(rc, "profile '%s': token", p->name);
     }
-    rc = p11jwt_key_open(c->tok, p->kid, &c->key);
-    if (rc != P11JWT_OK)
-        err_wrap(rc, "profile '%s'", p->name);
-out:
+    return rc;
+}
+
+p11jwt_rc exch_client_open_token(p11jwt_client *c, p11jwt_token **tok)
+{
+    p11jwt_rc rc;
+
+    pthread_mutex_lock(&c->key_mu);
+    rc = open_token_locked(c);
+    *tok = c->tok;
+    pthread_mutex_unlock(&c->key_mu);
+    return rc;
+}
+
+const p11jwt_profile *exch_client_profile(const p11jwt_client *c)
+{
+    return c->p;
+}
+
+void exch_client_keyring_changed(p11jwt_client *c)
+{
+    /* Tokens were obtained with the old active kid: drop them. */
+    p11jwt_client_invalidate(c, NULL);
+}
+
+/* The key with this kid, opened once per client. */
+static p11jwt_rc open_key(p11jwt_client *c, const char *kid, p11jwt_key **out)
+{
+    p11jwt_key **nk;
+    p11jwt_rc rc;
+
+    pthread_mutex_lock(&c->key_mu);
+    for (size_t i = 0; i < c->nkeys; i++)
+        if (strcmp(p11jwt_key_kid(c->keys[i]), kid) == 0) {
+            *out = c->keys[i];
+            pthread_mutex_unlock(&c->key_mu);
+            return P11JWT_OK;
+        }
+    rc = open_token_locked(c);
+    if (rc == P11JWT_OK && (nk = realloc(c->keys, (c->nkeys + 1) * sizeof *nk)) == NULL)
+        rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
+    if (rc == P11JWT_OK) {
+        c->keys = nk;
+        rc = p11jwt_key_open(c->tok, kid, &c->keys[c->nkeys]);
+        if (rc == P11JWT_OK)
+            *out = c->keys[c->nkeys++];
+        else
+            err_wrap(rc, "profile '%s'", c->p->name);
+    }
     pthread_mutex_unlock(&c->key_mu);
     return rc;
 }
@@ -278,20 +324,17 @@ static p11jwt_rc extra_claims(const p11jwt_profile *p, char **out)
     return *out != NULL ? P11JWT_OK : err_set(P11JWT_ERR_NOMEM, "out of memory");
 }
 
-p11jwt_rc p11jwt_client_assertion(p11jwt_client *c, char **jws)
+/* Signs the profile's assertion with the key `kid`. */
+static p11jwt_rc assertion_with(p11jwt_client *c, const char *kid, char **jws)
 {
     const p11jwt_profile *p = c->p;
     p11jwt_claims_params cp = { 0 };
+    p11jwt_key *key = NULL;
     char *extra = NULL;
     p11jwt_rc rc;
 
-    err_clear();
     *jws = NULL;
-    if (!exch_dialect_signs(p->dialect))
-        return err_set(P11JWT_ERR_ARG,
-                       "profile '%s' (dialect %s) sends a client secret, not an assertion",
-                       p->name, exch_dialect_name(p->dialect));
-    rc = open_key(c);
+    rc = open_key(c, kid, &key);
     if (rc == P11JWT_OK)
         rc = extra_claims(p, &extra);
     if (rc != P11JWT_OK)
@@ -307,8 +350,32 @@ p11jwt_rc p11jwt_client_assertion(p11jwt_client *c, char **jws)
     cp.ttl = p->ttl;
     cp.now = now_s() - p->iat_backdate;
     cp.extra_json = p->nclaims > 0 ? extra : NULL;
-    rc = p11jwt_assertion_sign(c->key, &cp, jws);
+    rc = p11jwt_assertion_sign(key, &cp, jws);
     free(extra);
+    if (rc == P11JWT_OK)
+        exch_audit_signature(p, kid, *jws);
+    return rc;
+}
+
+p11jwt_rc p11jwt_client_assertion(p11jwt_client *c, char **jws)
+{
+    const p11jwt_profile *p = c->p;
+    char *active = NULL, *fallback = NULL;
+    p11jwt_rc rc;
+
+    err_clear();
+    *jws = NULL;
+    if (!exch_dialect_signs(p->dialect))
+        return err_set(P11JWT_ERR_ARG,
+                       "profile '%s' (dialect %s) sends a client secret, not an assertion",
+                       p->name, exch_dialect_name(p->dialect));
+    /* The keyring in the token names the active kid (the profile's kid
+     * until a rotation stored a state). */
+    rc = exch_keyring_kids(c, &active, &fallback, NULL);
+    if (rc == P11JWT_OK)
+        rc = assertion_with(c, active, jws);
+    free(active);
+    free(fallback);
     return rc;
 }
 
@@ -351,8 +418,8 @@ static double backoff(const p11jwt_profile *p, int attempt)
 }
 
 /* One HTTP request to the token endpoint with a freshly made body. */
-static p11jwt_rc attempt(p11jwt_client *c, const char *secret, const char *pin,
-                         exch_response *rs, int *retryable)
+static p11jwt_rc attempt(p11jwt_client *c, const char *kid, const char *secret,
+                         const char *pin, exch_response *rs, int *retryable)
 {
     const p11jwt_profile *p = c->p;
     exch_inputs in = { NULL, secret };
@@ -364,7 +431,7 @@ static p11jwt_rc attempt(p11jwt_client *c, const char *secret, const char *pin,
     if (exch_dialect_signs(p->dialect)) {
         /* A fresh iat and jti for every attempt: a retried assertion would
          * be a replay to the STS. */
-        rc = p11jwt_client_assertion(c, &assertion);
+        rc = assertion_with(c, kid, &assertion);
         if (rc != P11JWT_OK)
             return rc;
         in.assertion = assertion;
@@ -393,7 +460,9 @@ static p11jwt_rc exchange(p11jwt_client *c, p11jwt_access_token *out)
     unsigned char *secret = NULL, *pin = NULL;
     size_t secret_len = 0, pin_len = 0;
     exch_response rs = { .retry_after = -1 };
-    int reminted = 0;
+    char *active = NULL, *fallback = NULL, first_refusal[512] = "";
+    const char *kid = NULL;
+    int reminted = 0, fell_back = 0, fallback_is_next = 0;
     p11jwt_rc rc;
 
     memset(out, 0, sizeof *out);
@@ -402,21 +471,35 @@ static p11jwt_rc exchange(p11jwt_client *c, p11jwt_access_token *out)
     if (rc == P11JWT_OK && p->client_key != NULL && strncmp(p->client_key, "pkcs11:", 7) == 0)
         rc = read_secret(p, p->pin_file, p->pin_env, "PIN for the TLS client key", &pin,
                          &pin_len);
+    if (rc == P11JWT_OK && exch_dialect_signs(p->dialect)) {
+        /* Read the keyring once per exchange: the active kid may have moved
+         * on (promoted on another host), and it names the fallback. */
+        rc = exch_keyring_kids(c, &active, &fallback, &fallback_is_next);
+        kid = active;
+    }
     if (rc != P11JWT_OK)
         goto out;
 
     pthread_mutex_lock(&c->sts_mu);
     for (int n = 0;; n++) {
-        int retryable = 0, timing = 0;
+        int retryable = 0, timing = 0, keyish = 0;
         double delay;
 
-        rc = attempt(c, (const char *)secret, (const char *)pin, &rs, &retryable);
+        rc = attempt(c, kid, (const char *)secret, (const char *)pin, &rs, &retryable);
         if (rc == P11JWT_OK && rs.status >= 200 && rs.status < 300) {
             rc = exch_dialect_parse(p, &rs, now_s(), out);
+            if (rc == P11JWT_OK && fell_back)
+                exch_log(P11JWT_LOG_NOTICE,
+                         "profile '%s': the STS refused kid '%s' and accepted kid '%s'%s", p->name,
+                         active, kid,
+                         fallback_is_next ? ": it already trusts the next key, so "
+                                            "'p11jwt rotate promote' is safe"
+                                          : " (the newest previous key): has the STS been "
+                                            "given the active key's JWKS?");
             break;
         }
         if (rc == P11JWT_OK) {
-            rc = exch_oauth_error(p, &rs, &timing);
+            rc = exch_oauth_error(p, &rs, &timing, &keyish);
             retryable = rs.status >= 500 || rs.status == 429;
             /* The assertion is re-made on each attempt anyway; a timing
              * complaint earns exactly one more (a clock step, a slow HSM). */
@@ -424,6 +507,20 @@ static p11jwt_rc exchange(p11jwt_client *c, p11jwt_access_token *out)
                 reminted = 1;
                 continue;
             }
+            /* Mid-rotation the STS may trust only the other key: one try
+             * with it (next, else the newest previous). */
+            if (keyish && fallback != NULL && !fell_back) {
+                snprintf(first_refusal, sizeof first_refusal, "%s", p11jwt_errmsg());
+                exch_log(P11JWT_LOG_NOTICE,
+                         "profile '%s': the STS refused kid '%s'; trying kid '%s' once", p->name,
+                         active, fallback);
+                fell_back = 1;
+                kid = fallback;
+                continue;
+            }
+            if (keyish && fell_back)
+                rc = err_set(rc, "the STS refused both kid '%s' (%s) and kid '%s' (%s)", active,
+                             first_refusal, fallback, p11jwt_errmsg());
         }
         if (!retryable || n >= p->max_retries)
             break;
@@ -435,6 +532,8 @@ static p11jwt_rc exchange(p11jwt_client *c, p11jwt_access_token *out)
     pthread_mutex_unlock(&c->sts_mu);
 out:
     exch_response_clear(&rs);
+    free(active);
+    free(fallback);
     if (secret != NULL)
         p11jwt_secret_free(secret, secret_len);
     if (pin != NULL)

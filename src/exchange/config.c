@@ -54,7 +54,8 @@ void p11jwt_profile_free(p11jwt_profile *p)
     char **strs[] = { &p->name, &p->path, &p->token, &p->pin_file, &p->pin_env, &p->kid,
                       &p->token_url, &p->iss, &p->sub, &p->aud, &p->scope, &p->client_id,
                       &p->client_secret_file, &p->client_secret_env, &p->resource_auth,
-                      &p->ca_file, &p->client_cert, &p->client_key };
+                      &p->ca_file, &p->client_cert, &p->client_key, &p->keyring,
+                      &p->publish_command, &p->audit };
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         free(*strs[i]);
     for (size_t i = 0; i < p->nclaims; i++) {
@@ -191,6 +192,12 @@ static const struct key_def keys[] = {
     { "retry_base", K_REAL, F(retry_base) },
     { "retry_max_delay", K_REAL, F(retry_max_delay) },
     { "iat_backdate", K_DURATION, F(iat_backdate) },
+    { "keyring", K_STR, F(keyring) },
+    { "rotate_after", K_DURATION, F(rotate_after) },
+    { "overlap", K_DURATION, F(overlap) },
+    { "grace", K_DURATION, F(grace) },
+    { "publish_command", K_STR, F(publish_command) },
+    { "audit", K_STR, F(audit) },
 };
 #undef F
 
@@ -368,6 +375,11 @@ static p11jwt_rc finish(struct parser *ps)
         return cfg_err(ps, "ttl", "must be at least 1 second");
     if (p->dialect == EXCH_DT && p->ttl > 3600)
         return cfg_err(ps, "ttl", "dt refuses assertions with exp - iat over 3600 s");
+    if (p->keyring == NULL && (p->keyring = strdup(p->name)) == NULL)
+        return err_set(P11JWT_ERR_NOMEM, "out of memory");
+    if (p->audit != NULL && strcmp(p->audit, "off") != 0 && strcmp(p->audit, "syslog") != 0 &&
+        (strncmp(p->audit, "file:", 5) != 0 || p->audit[5] != '/'))
+        return cfg_err(ps, "audit", "'%s' is not off, syslog or file:/ABSOLUTE/PATH", p->audit);
     if (p->timeout == 0 || p->connect_timeout == 0)
         return cfg_err(ps, "timeout", "timeouts must be at least 1 second");
     return P11JWT_OK;
@@ -488,6 +500,9 @@ p11jwt_rc p11jwt_profile_load(const char *path, const char *name, p11jwt_profile
     p->max_retries = 3;
     p->retry_base = 0.5;
     p->retry_max_delay = 30;
+    p->rotate_after = 90 * 86400;
+    p->overlap = 86400;
+    p->grace = 7 * 86400;
     p->name = strdup(name);
     rc = path != NULL ? ((p->path = strdup(path)) ? P11JWT_OK
                                                    : err_set(P11JWT_ERR_NOMEM, "out of memory"))

@@ -10,6 +10,7 @@
 #define P11JWT_EXCH_H
 
 #include <curl/curl.h>
+#include <jansson.h>
 #include <stdint.h>
 
 #include "p11jwt.h"
@@ -63,6 +64,12 @@ struct p11jwt_profile {
     int64_t iat_backdate;
     int max_retries;
     double retry_base, retry_max_delay;
+
+    /* rotation (docs/rotation.md) */
+    char *keyring;              /* default: the profile's name */
+    int64_t rotate_after, overlap, grace;
+    char *publish_command;
+    char *audit;                /* "off", "syslog" or "file:PATH" */
 };
 
 const char *exch_dialect_name(exch_dialect_id d);
@@ -136,10 +143,37 @@ p11jwt_rc exch_dialect_parse(const p11jwt_profile *p, const exch_response *rs, i
 
 /* Sets the message for a non-2xx answer from the STS: status, the OAuth
  * error and description, a hint where the provider documents one. Returns
- * P11JWT_ERR_OAUTH. *timing is set when the STS complains about iat/exp. */
-p11jwt_rc exch_oauth_error(const p11jwt_profile *p, const exch_response *rs, int *timing);
+ * P11JWT_ERR_OAUTH. *timing is set when the STS complains about iat/exp,
+ * *keyish when about the key or signature (a rotation fallback may help). */
+p11jwt_rc exch_oauth_error(const p11jwt_profile *p, const exch_response *rs, int *timing,
+                           int *keyish);
 
 /* The "exp" of a JWT-shaped string (not verified), or -1. */
 int64_t exch_jwt_exp(const char *token);
+
+/* ---- the client, for rotate.c ------------------------------------------ */
+
+const p11jwt_profile *exch_client_profile(const p11jwt_client *c);
+/* The client's token, opened on first use (borrowed). */
+p11jwt_rc exch_client_open_token(p11jwt_client *c, p11jwt_token **tok);
+/* The keyring changed: drop tokens obtained with the old active kid. */
+void exch_client_keyring_changed(p11jwt_client *c);
+/* The kid to sign with (the keyring's active one, else the profile's) and
+ * the one to fall back to (next, else the newest previous; NULL if none).
+ * Caller frees both. */
+p11jwt_rc exch_keyring_kids(p11jwt_client *c, char **active, char **fallback, int *is_next);
+
+/* ---- audit and log (audit.c) ------------------------------------------- */
+
+/* Writes one audit line (a JSON object, compact) per the profile's audit
+ * setting; a failure to write is logged, never fatal. obj is consumed. */
+void exch_audit(const p11jwt_profile *p, json_t *obj);
+/* The audit record of one signature: time, profile, kid, alg, jti, aud,
+ * sha256 of the signing input. */
+void exch_audit_signature(const p11jwt_profile *p, const char *kid, const char *jws);
+/* An audit record {time, event} to fill and hand to exch_audit. */
+json_t *exch_audit_event(const char *event);
+/* A warning or notice through the library's logger. */
+void exch_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

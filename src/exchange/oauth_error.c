@@ -76,7 +76,8 @@ static const char *find_hint(const struct hint *h, size_t n, const char *error,
     return NULL;
 }
 
-p11jwt_rc exch_oauth_error(const p11jwt_profile *p, const exch_response *rs, int *timing)
+p11jwt_rc exch_oauth_error(const p11jwt_profile *p, const exch_response *rs, int *timing,
+                           int *keyish)
 {
     json_t *o = json_loadb(rs->body, rs->len, 0, NULL);
     const char *error = json_string_value(json_object_get(o, "error"));
@@ -85,6 +86,8 @@ p11jwt_rc exch_oauth_error(const p11jwt_profile *p, const exch_response *rs, int
     char e[128], d[256];
 
     *timing = 0;
+    /* A 401 from a token endpoint is about the client's credentials. */
+    *keyish = rs->status == 401;
     sanitize(e, sizeof e, error);
     sanitize(d, sizeof d, desc);
     if (error == NULL) {
@@ -95,6 +98,10 @@ p11jwt_rc exch_oauth_error(const p11jwt_profile *p, const exch_response *rs, int
                        d[0] ? ": " : "", d);
     }
     *timing = desc != NULL && contains_ci(desc, "timing");
+    *keyish |= strcmp(error, "invalid_client") == 0 ||
+               (strcmp(error, "invalid_grant") == 0 && desc != NULL &&
+                (contains_ci(desc, "signature") || contains_ci(desc, "untrusted") ||
+                 contains_ci(desc, "key")));
     if (p->dialect == EXCH_DT || p->dialect == EXCH_NEOWIT)
         hint = find_hint(dt_hints, sizeof dt_hints / sizeof dt_hints[0], error, desc);
     if (hint == NULL)

@@ -1,0 +1,189 @@
+/*
+ * cmd_rotate.c — `p11jwt rotate status|stage|promote|retire|auto`: key
+ * rotation by kid for a profile's keyring, whose state lives in the token
+ * (docs/rotation.md).
+ */
+#include "cli.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define SECRET_MAX 4096
+
+static const char rotate_help[] =
+    "Usage: p11jwt rotate status  --profile NAME [--config PATH] [--json]\n"
+    "       p11jwt rotate stage   --profile NAME [--config PATH] [--kid KID]\n"
+    "                             [--secret-file PATH|-]\n"
+    "       p11jwt rotate promote --profile NAME [--config PATH]\n"
+    "       p11jwt rotate retire  --profile NAME [--config PATH] [--kid KID] --yes\n"
+    "       p11jwt rotate auto    --profile NAME [--config PATH]\n"
+    "\n"
+    "Rotate the profile's signing key by kid. The keyring (one active key, at\n"
+    "most one next key, previous keys) is stored in the token next to the keys,\n"
+    "so every host using the token agrees on the active kid.\n"
+    "\n"
+    "  status   the active, next and previous kids with their algs and dates\n"
+    "  stage    make the next key: EC, generated in the token like the active\n"
+    "           one (--kid: its kid, default the thumbprint); HS*, the provider's\n"
+    "           new secret imported under its new kid (--secret-file, --kid).\n"
+    "           Prints the JWKS of active + next (EC) to register at the STS\n"
+    "  promote  next becomes active, active becomes previous\n"
+    "  retire   destroy previous keys older than the grace period, or the\n"
+    "           previous key --kid (never the active or next key); needs --yes\n"
+    "  auto     one policy step for a timer: stage when the active key is older\n"
+    "           than rotate_after (EC only), promote when next was staged more\n"
+    "           than overlap ago, retire previous keys older than grace; runs\n"
+    "           publish_command with the JWKS after stage and promote\n"
+    "\n"
+    "Options:\n"
+    "  --profile NAME       the profile (required)\n"
+    "  --config PATH        the config file (default: $P11JWT_CONFIG, else\n"
+    "                       ~/.config/p11jwt/config, else /etc/p11jwt/config)\n"
+    "  --json               status: as JSON\n"
+    "  --kid KID            stage: the new key's kid; retire: the key to retire\n"
+    "  --secret-file PATH   stage (HS*, required there): the new secret ('-':\n"
+    "                       standard input); one trailing newline stripped\n"
+    "  --yes                retire: confirm\n"
+    "  -h, --help           show this help\n"
+    "\n"
+    "Profile keys: keyring (default: the profile name), rotate_after (90d),\n"
+    "overlap (1d), grace (7d), publish_command, audit (off | syslog |\n"
+    "file:PATH); see docs/rotation.md.\n";
+
+enum { OPT_PROFILE = OPT_FIRST_COMMAND_OPTION, OPT_CONFIG, OPT_JSON, OPT_KID, OPT_SECRET_FILE,
+       OPT_YES };
+
+static int print_text_status(const char *json)
+{
+    json_t *o = json_loads(json, 0, NULL), *prev, *k;
+    size_t i;
+
+    if (o == NULL)
+        return 1;
+    printf("keyring %s (version %lld%s)\n", json_string_value(json_object_get(o, "keyring")),
+           (long long)json_integer_value(json_object_get(o, "version")),
+           json_is_false(json_object_get(o, "stored")) ? ", not stored yet: the profile's kid"
+                                                       : "");
+#define ROW(state, e)                                                                    \
+    printf("  %-9s %-44s %-6s since %lld\n", state,                                       \
+           json_string_value(json_object_get(e, "kid")),                                  \
+           json_string_value(json_object_get(e, "alg")),                                  \
+           (long long)json_integer_value(json_object_get(e, "since")))
+    ROW("active", json_object_get(o, "active"));
+    if (json_is_object(json_object_get(o, "next")))
+        ROW("next", json_object_get(o, "next"));
+    prev = json_object_get(o, "previous");
+    json_array_foreach(prev, i, k)
+        ROW("previous", k);
+#undef ROW
+    json_decref(o);
+    return 0;
+}
+
+int cmd_rotate(int argc, char *argv[])
+{
+    static const struct option opts[] = {
+        { "profile", required_argument, NULL, OPT_PROFILE },
+        { "config", required_argument, NULL, OPT_CONFIG },
+        { "json", no_argument, NULL, OPT_JSON },
+        { "kid", required_argument, NULL, OPT_KID },
+        { "secret-file", required_argument, NULL, OPT_SECRET_FILE },
+        { "yes", no_argument, NULL, OPT_YES },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *cmd = "rotate", *sub, *profile = NULL, *config = NULL, *kid = NULL;
+    const char *secret_file = NULL;
+    int json = 0, yes = 0, r = 0, c;
+    p11jwt_client *cl = NULL;
+    unsigned char *secret = NULL;
+    size_t secret_len = 0;
+    char *out = NULL;
+    p11jwt_rc rc;
+
+    if (argc >= 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        fputs(rotate_help, stdout);
+        return 0;
+    }
+    if (argc < 2 || argv[1][0] == '-')
+        return cli_usage(cmd, "a subcommand is required: status, stage, promote, retire, auto");
+    sub = argv[1];
+    argc--;
+    argv++;
+    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_PROFILE: profile = optarg; break;
+        case OPT_CONFIG: config = optarg; break;
+        case OPT_JSON: json = 1; break;
+        case OPT_KID: kid = optarg; break;
+        case OPT_SECRET_FILE: secret_file = optarg; break;
+        case OPT_YES: yes = 1; break;
+        case 'h': fputs(rotate_help, stdout); return 0;
+        default: return cli_bad_option(cmd, c, argv);
+        }
+    }
+    if (optind < argc)
+        return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
+    if (strcmp(sub, "status") != 0 && strcmp(sub, "stage") != 0 && strcmp(sub, "promote") != 0 &&
+        strcmp(sub, "retire") != 0 && strcmp(sub, "auto") != 0)
+        return cli_usage(cmd, "unknown subcommand '%s' (status, stage, promote, retire, auto)",
+                         sub);
+    if (json && strcmp(sub, "status") != 0)
+        return cli_usage(cmd, "--json applies to status");
+    if (secret_file != NULL && strcmp(sub, "stage") != 0)
+        return cli_usage(cmd, "--secret-file applies to stage");
+    if (kid != NULL && strcmp(sub, "stage") != 0 && strcmp(sub, "retire") != 0)
+        return cli_usage(cmd, "--kid applies to stage and retire");
+    if (strcmp(sub, "retire") == 0 && !yes)
+        return cli_usage(cmd, "retire destroys keys: confirm with --yes");
+
+    if ((r = cli_client_open(cmd, config, profile, &cl)) != 0)
+        return r;
+    if (strcmp(sub, "status") == 0) {
+        rc = p11jwt_rotate_status(cl, &out);
+        if (rc == P11JWT_OK)
+            r = json ? (puts(out) < 0) : print_text_status(out);
+    } else if (strcmp(sub, "stage") == 0) {
+        /* An HS* stage needs the provider's new secret; EC stages take none
+         * (the library says which is missing or extra). */
+        if (secret_file != NULL) {
+            rc = p11jwt_secret_read_file(secret_file, SECRET_MAX, &secret, &secret_len);
+            if (rc != P11JWT_OK) {
+                r = cli_fail(cmd, rc);
+                goto out;
+            }
+        }
+        rc = p11jwt_rotate_stage(cl, secret, secret_len, kid, &out);
+        if (rc == P11JWT_OK) {
+            json_t *j = json_loads(out, 0, NULL);
+
+            r = j == NULL || json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0 ||
+                putchar('\n') == EOF;
+            json_decref(j);
+        }
+    } else if (strcmp(sub, "promote") == 0) {
+        rc = p11jwt_rotate_promote(cl, &out);
+        if (rc == P11JWT_OK)
+            r = fputs(out, stdout) < 0;
+    } else if (strcmp(sub, "retire") == 0) {
+        rc = p11jwt_rotate_retire(cl, kid, &out);
+        if (rc == P11JWT_OK)
+            r = fputs(out, stdout) < 0;
+    } else {
+        rc = p11jwt_rotate_auto(cl, &out);
+        if (rc == P11JWT_OK)
+            r = fputs(out, stdout) < 0;
+    }
+    if (rc != P11JWT_OK)
+        r = cli_fail(cmd, rc);
+    else if (r != 0 || fflush(stdout) != 0)
+        r = cli_error(cmd, "cannot write to standard output");
+out:
+    p11jwt_free(out);
+    if (secret != NULL)
+        p11jwt_secret_free(secret, secret_len);
+    p11jwt_client_free(cl);
+    return r;
+}
