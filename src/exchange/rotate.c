@@ -13,12 +13,21 @@
  *
  * Without a state in the token, the profile's `kid` is the active key; the
  * first change writes the state.
+ *
+ * Between processes of one host, rotation steps on a keyring also take an
+ * advisory lock (a file in $XDG_RUNTIME_DIR or /tmp): the versioned state
+ * keeps hosts consistent, but SoftHSM's file store fails (CKR_GENERAL_ERROR)
+ * when one process reads a token another is rewriting, so local steps are
+ * simply taken one at a time.
  */
 #include "exchange/exch.h"
 
 #include "core/err.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
+#include <sys/file.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -205,9 +214,43 @@ static void audit_change(const p11jwt_profile *p, const char *op, const struct k
     exch_audit(p, o);
 }
 
+/* Takes this host's lock on the profile's keyring; returns the file
+ * descriptor to close, or -1 when no lock file can be made (the versioned
+ * state still keeps the keyring consistent). */
+static int keyring_lock(const p11jwt_profile *p)
+{
+    const char *dir = getenv("XDG_RUNTIME_DIR");
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a over token URI and name */
+    char path[512];
+    int fd;
+
+    for (const char *s = p->token ? p->token : ""; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    h = (h ^ '\n') * 1099511628211ULL;
+    for (const char *s = p->keyring; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    snprintf(path, sizeof path, "%s/p11jwt-keyring-%016" PRIx64 ".lock",
+             dir != NULL && dir[0] == '/' ? dir : "/tmp", h);
+    fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0)
+        return -1;
+    while (flock(fd, LOCK_EX) != 0)
+        if (errno != EINTR) {
+            close(fd);
+            return -1;
+        }
+    return fd;
+}
+
+static void keyring_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd);
+}
+
 /* ---- status and JWKS ------------------------------------------------------ */
 
-p11jwt_rc p11jwt_rotate_status(p11jwt_client *c, char **json_out)
+static p11jwt_rc rotate_status_unlocked(p11jwt_client *c, char **json_out)
 {
     struct keyring kr;
     json_t *o;
@@ -254,7 +297,7 @@ static p11jwt_rc kr_jwks(p11jwt_client *c, const struct keyring *kr, int with_pr
     return p11jwt_jwks_export(tok, kids, n, out);
 }
 
-p11jwt_rc p11jwt_rotate_jwks(p11jwt_client *c, char **jwks_out)
+static p11jwt_rc rotate_jwks_unlocked(p11jwt_client *c, char **jwks_out)
 {
     struct keyring kr;
     p11jwt_rc rc;
@@ -293,17 +336,17 @@ static void say(char **report, const char *fmt, ...)
     *report = n;
 }
 
-static p11jwt_rc stage_once(p11jwt_client *c, const unsigned char *secret, size_t secret_len,
-                            const char *kid, char **jwks_out, char **report)
+/* Stages a next key into the keyring as loaded in kr (consumed). */
+static p11jwt_rc stage_from(p11jwt_client *c, struct keyring *krp, const unsigned char *secret,
+                            size_t secret_len, const char *kid, char **jwks_out, char **report)
 {
     const p11jwt_profile *p = exch_client_profile(c);
-    struct keyring kr;
+    struct keyring kr = *krp;
     p11jwt_token *tok;
     char *made = NULL;
-    p11jwt_rc rc = kr_load(c, &kr);
+    p11jwt_rc rc;
 
-    if (rc != P11JWT_OK)
-        return rc;
+    memset(krp, 0, sizeof *krp);
     if (kr.next.kid != NULL) {
         rc = err_set(P11JWT_ERR_ARG,
                      "keyring '%s' already has a next key ('%s', staged): promote it or "
@@ -363,7 +406,16 @@ out:
     return rc;
 }
 
-p11jwt_rc p11jwt_rotate_stage(p11jwt_client *c, const unsigned char *secret, size_t secret_len,
+static p11jwt_rc stage_once(p11jwt_client *c, const unsigned char *secret, size_t secret_len,
+                            const char *kid, char **jwks_out, char **report)
+{
+    struct keyring kr;
+    p11jwt_rc rc = kr_load(c, &kr);
+
+    return rc == P11JWT_OK ? stage_from(c, &kr, secret, secret_len, kid, jwks_out, report) : rc;
+}
+
+static p11jwt_rc rotate_stage_unlocked(p11jwt_client *c, const unsigned char *secret, size_t secret_len,
                               const char *kid, char **jwks_out)
 {
     char *report = NULL;
@@ -379,16 +431,16 @@ p11jwt_rc p11jwt_rotate_stage(p11jwt_client *c, const unsigned char *secret, siz
     return rc;
 }
 
-static p11jwt_rc promote_once(p11jwt_client *c, char **report)
+/* Promotes in the keyring as loaded in kr (consumed). */
+static p11jwt_rc promote_from(p11jwt_client *c, struct keyring *krp, char **report)
 {
     const p11jwt_profile *p = exch_client_profile(c);
-    struct keyring kr;
+    struct keyring kr = *krp;
     struct kr_key *np;
     int64_t now = (int64_t)time(NULL);
-    p11jwt_rc rc = kr_load(c, &kr);
+    p11jwt_rc rc = P11JWT_OK;
 
-    if (rc != P11JWT_OK)
-        return rc;
+    memset(krp, 0, sizeof *krp);
     if (kr.next.kid == NULL) {
         rc = err_set(P11JWT_ERR_ARG, "keyring '%s' has no next key to promote (stage one first)",
                      p->keyring);
@@ -420,7 +472,15 @@ out:
     return rc;
 }
 
-p11jwt_rc p11jwt_rotate_promote(p11jwt_client *c, char **report)
+static p11jwt_rc promote_once(p11jwt_client *c, char **report)
+{
+    struct keyring kr;
+    p11jwt_rc rc = kr_load(c, &kr);
+
+    return rc == P11JWT_OK ? promote_from(c, &kr, report) : rc;
+}
+
+static p11jwt_rc rotate_promote_unlocked(p11jwt_client *c, char **report)
 {
     p11jwt_rc rc = P11JWT_ERR_CONFLICT;
     char *jwks = NULL;
@@ -430,7 +490,7 @@ p11jwt_rc p11jwt_rotate_promote(p11jwt_client *c, char **report)
     for (int i = 0; i < MAX_ATTEMPTS && rc == P11JWT_ERR_CONFLICT; i++)
         rc = promote_once(c, report);
     if (rc == P11JWT_OK && exch_client_profile(c)->publish_command != NULL) {
-        rc = p11jwt_rotate_jwks(c, &jwks);
+        rc = rotate_jwks_unlocked(c, &jwks);
         if (rc == P11JWT_OK)
             rc = run_publish(exch_client_profile(c), jwks, report);
         free(jwks);
@@ -519,7 +579,7 @@ out:
     return rc;
 }
 
-p11jwt_rc p11jwt_rotate_retire(p11jwt_client *c, const char *kid, char **report)
+static p11jwt_rc rotate_retire_unlocked(p11jwt_client *c, const char *kid, char **report)
 {
     p11jwt_rc rc = P11JWT_ERR_CONFLICT;
 
@@ -552,17 +612,16 @@ static p11jwt_rc run_publish(const p11jwt_profile *p, const char *jwks, char **r
     return P11JWT_OK;
 }
 
-p11jwt_rc p11jwt_rotate_auto(p11jwt_client *c, char **report)
+/* One decision on the keyring as it is now: adopt, promote or stage when
+ * due; *changed when a stage or promote was stored (publish then). */
+static p11jwt_rc auto_step(p11jwt_client *c, char **report, int *changed)
 {
     const p11jwt_profile *p = exch_client_profile(c);
     struct keyring kr;
     int64_t now = (int64_t)time(NULL);
-    p11jwt_rc rc;
-    char *jwks = NULL;
+    p11jwt_rc rc = kr_load(c, &kr);
 
-    err_clear();
-    *report = NULL;
-    rc = kr_load(c, &kr);
+    *changed = 0;
     if (rc != P11JWT_OK)
         return rc;
     if (kr.version == 0) {
@@ -573,31 +632,45 @@ p11jwt_rc p11jwt_rotate_auto(p11jwt_client *c, char **report)
             say(report, "adopted '%s' as the active key of keyring '%s' (version %" PRIu64 ")",
                 kr.active.kid, p->keyring, kr.version);
     } else if (kr.next.kid != NULL && kr.next.since + p->overlap <= now) {
-        kr_clear(&kr);
-        rc = p11jwt_rotate_promote(c, report);
-        goto retire;
+        rc = promote_from(c, &kr, report);
+        *changed = rc == P11JWT_OK;
     } else if (kr.next.kid == NULL && kr.active.since + p->rotate_after <= now) {
         if (!p11jwt_alg_is_ec(kr.active.alg)) {
             say(report, "active key '%s' is due for rotation, but its secret is issued by the "
                         "provider: stage it with 'p11jwt rotate stage --secret-file'",
                 kr.active.kid);
         } else {
-            rc = stage_once(c, NULL, 0, NULL, &jwks, report);
-            if (rc == P11JWT_ERR_CONFLICT) {
-                rc = P11JWT_OK;
-                say(report, "another host changed the keyring at the same time; nothing done");
-            } else if (rc == P11JWT_OK && p->publish_command != NULL) {
-                rc = run_publish(p, jwks, report);
-            }
-            free(jwks);
+            rc = stage_from(c, &kr, NULL, 0, NULL, NULL, report);
+            *changed = rc == P11JWT_OK;
         }
     }
     kr_clear(&kr);
-retire:
+    return rc;
+}
+
+static p11jwt_rc rotate_auto_unlocked(p11jwt_client *c, char **report)
+{
+    const p11jwt_profile *p = exch_client_profile(c);
+    p11jwt_rc rc = P11JWT_ERR_CONFLICT;
+    int changed = 0;
+    char *jwks = NULL;
+
+    err_clear();
+    *report = NULL;
+    /* A lost race means another host acted on the same state: decide again
+     * on what it wrote (often: nothing is due any more). */
+    for (int i = 0; i < MAX_ATTEMPTS && rc == P11JWT_ERR_CONFLICT; i++)
+        rc = auto_step(c, report, &changed);
+    if (rc == P11JWT_OK && changed && p->publish_command != NULL) {
+        rc = rotate_jwks_unlocked(c, &jwks);
+        if (rc == P11JWT_OK)
+            rc = run_publish(p, jwks, report);
+        free(jwks);
+    }
     if (rc == P11JWT_OK) {
         char *r2 = NULL;
 
-        rc = p11jwt_rotate_retire(c, NULL, &r2);
+        rc = rotate_retire_unlocked(c, NULL, &r2);
         if (rc == P11JWT_OK && r2 != NULL && strncmp(r2, "nothing", 7) != 0)
             say(report, "%s", r2);
         free(r2);
@@ -631,4 +704,45 @@ p11jwt_rc exch_keyring_kids(p11jwt_client *c, char **active, char **fallback, in
     }
     kr_clear(&kr);
     return P11JWT_OK;
+}
+
+/* ---- the public entry points: one keyring step at a time on this host --- */
+
+#define LOCKED(call)                                                   \
+    do {                                                               \
+        int fd_ = keyring_lock(exch_client_profile(c));                \
+        p11jwt_rc rc_ = (call);                                        \
+        keyring_unlock(fd_);                                           \
+        return rc_;                                                    \
+    } while (0)
+
+p11jwt_rc p11jwt_rotate_status(p11jwt_client *c, char **json_out)
+{
+    LOCKED(rotate_status_unlocked(c, json_out));
+}
+
+p11jwt_rc p11jwt_rotate_jwks(p11jwt_client *c, char **jwks_out)
+{
+    LOCKED(rotate_jwks_unlocked(c, jwks_out));
+}
+
+p11jwt_rc p11jwt_rotate_stage(p11jwt_client *c, const unsigned char *secret, size_t secret_len,
+                              const char *kid, char **jwks_out)
+{
+    LOCKED(rotate_stage_unlocked(c, secret, secret_len, kid, jwks_out));
+}
+
+p11jwt_rc p11jwt_rotate_promote(p11jwt_client *c, char **report)
+{
+    LOCKED(rotate_promote_unlocked(c, report));
+}
+
+p11jwt_rc p11jwt_rotate_retire(p11jwt_client *c, const char *kid, char **report)
+{
+    LOCKED(rotate_retire_unlocked(c, kid, report));
+}
+
+p11jwt_rc p11jwt_rotate_auto(p11jwt_client *c, char **report)
+{
+    LOCKED(rotate_auto_unlocked(c, report));
 }

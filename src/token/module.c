@@ -139,6 +139,22 @@ const char *tok_module_path(const tok_module *m)
     return m->path;
 }
 
+p11jwt_rc tok_module_reload(tok_module *m)
+{
+    p11jwt_rc rc = P11JWT_OK;
+    CK_RV rv;
+
+    pthread_mutex_lock(&registry_lock);
+    if (m->we_initialized) {
+        P11(m->fl, C_Finalize, NULL);
+        rv = module_initialize(m->fl);
+        if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
+            rc = tok_fail(P11JWT_ERR_MODULE, rv, "cannot re-initialise the PKCS#11 module");
+    }
+    pthread_mutex_unlock(&registry_lock);
+    return rc;
+}
+
 p11jwt_rc tok_module_after_fork(tok_module *m)
 {
     unsigned long gen = atomic_load(&tok_fork_generation);

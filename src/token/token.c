@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 p11jwt_token *p11jwt_token_new(void)
 {
@@ -124,6 +125,19 @@ static p11jwt_rc module_for_name(const char *name, char **path)
     return rc;
 }
 
+/* C_GetTokenInfo, noting CKR_GENERAL_ERROR: SoftHSM's file store answers
+ * that when it read the token's files while another process rewrote them
+ * (seen with two `rotate auto` at once); its view of that token stays
+ * broken until the module is initialised again. */
+static CK_RV token_info(p11jwt_token *t, CK_SLOT_ID slot, CK_TOKEN_INFO *info, int *troubled)
+{
+    CK_RV rv = P11(t->fl, C_GetTokenInfo, slot, info);
+
+    if (rv == CKR_GENERAL_ERROR)
+        *troubled = 1;
+    return rv;
+}
+
 /* The kid an URI names through id= (when it is text) or object=. */
 static p11jwt_rc uri_kid(p11jwt_token *t)
 {
@@ -190,7 +204,7 @@ static p11jwt_rc parse_uri(p11jwt_token *t, const char *uri, char **module_path)
 }
 
 /* The one slot whose token the URI matches. */
-static p11jwt_rc find_slot(p11jwt_token *t)
+static p11jwt_rc find_slot_once(p11jwt_token *t, int *troubled)
 {
     CK_SLOT_ID *slots = NULL;
     CK_ULONG n = 0;
@@ -216,7 +230,7 @@ static p11jwt_rc find_slot(p11jwt_token *t)
 
         /* An uninitialised token (SoftHSM's spare slot) has no label to
          * match or to show. */
-        if (P11(t->fl, C_GetTokenInfo, slots[i], &info) != CKR_OK ||
+        if (token_info(t, slots[i], &info, troubled) != CKR_OK ||
             !(info.flags & CKF_TOKEN_INITIALIZED))
             continue;
         trim_copy(label, info.label, sizeof info.label);
@@ -246,6 +260,26 @@ static p11jwt_rc find_slot(p11jwt_token *t)
     }
 out:
     free(slots);
+    return rc;
+}
+
+/* Finds the token, reloading the module when its view of the tokens was
+ * read mid-rewrite by another process (a few times, briefly). */
+static p11jwt_rc find_slot(p11jwt_token *t)
+{
+    p11jwt_rc rc = P11JWT_OK;
+
+    for (int attempt = 0; attempt < 10; attempt++) {
+        struct timespec ts = { 0, 20 * 1000 * 1000 };
+        int troubled = 0;
+
+        rc = find_slot_once(t, &troubled);
+        if (rc != P11JWT_ERR_TOKEN_NOT_FOUND || !troubled)
+            break;
+        nanosleep(&ts, NULL);
+        if (tok_module_reload(t->mod) != P11JWT_OK)
+            break;
+    }
     return rc;
 }
 
