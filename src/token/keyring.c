@@ -21,10 +21,14 @@
  * the same base and creates its object within those few milliseconds with
  * a smaller nonce. Readers stay consistent (one state, one active kid);
  * the overtaken change is simply not in effect, as `rotate status` shows.
+ * Within one process the store's operations are serialised (a mutex), and
+ * the rotation steps serialise the processes of one host (rotate.c), so
+ * that window is only ever open between hosts.
  */
 #include "token/tok.h"
 
 #include <inttypes.h>
+#include <pthread.h>
 #include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +39,12 @@
 #define MAX_STATES 64
 #define ID_LEN (20 + 1 + 32)    /* "%020" PRIu64 ":" 32 hex digits */
 #define MAX_NAME 100
+
+/* One keyring operation at a time in this process: threads racing
+ * read-modify-write would otherwise overtake each other (see above), and
+ * SoftHSM fails (CKR_GENERAL_ERROR) when one thread destroys an object
+ * another is creating or reading in the same token. */
+static pthread_mutex_t store_mu = PTHREAD_MUTEX_INITIALIZER;
 
 struct state_obj {
     CK_OBJECT_HANDLE h;
@@ -129,7 +139,7 @@ static p11jwt_rc read_value(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HAND
     return out != NULL ? P11JWT_OK : err_set(P11JWT_ERR_NOMEM, "out of memory");
 }
 
-p11jwt_rc p11jwt_keyring_read(p11jwt_token *t, const char *name, char **json_out,
+static p11jwt_rc keyring_read(p11jwt_token *t, const char *name, char **json_out,
                               uint64_t *version)
 {
     struct state_obj objs[MAX_STATES];
@@ -155,7 +165,7 @@ p11jwt_rc p11jwt_keyring_read(p11jwt_token *t, const char *name, char **json_out
     return rc;
 }
 
-p11jwt_rc p11jwt_keyring_write(p11jwt_token *t, const char *name, uint64_t base_version,
+static p11jwt_rc keyring_write(p11jwt_token *t, const char *name, uint64_t base_version,
                                const char *json)
 {
     struct state_obj objs[MAX_STATES];
@@ -229,5 +239,27 @@ p11jwt_rc p11jwt_keyring_write(p11jwt_token *t, const char *name, uint64_t base_
             P11(t->fl, C_DestroyObject, s, objs[i].h); /* history; failure is harmless */
 out:
     tok_session_put(t, s);
+    return rc;
+}
+
+p11jwt_rc p11jwt_keyring_read(p11jwt_token *t, const char *name, char **json_out,
+                              uint64_t *version)
+{
+    p11jwt_rc rc;
+
+    pthread_mutex_lock(&store_mu);
+    rc = keyring_read(t, name, json_out, version);
+    pthread_mutex_unlock(&store_mu);
+    return rc;
+}
+
+p11jwt_rc p11jwt_keyring_write(p11jwt_token *t, const char *name, uint64_t base_version,
+                               const char *json)
+{
+    p11jwt_rc rc;
+
+    pthread_mutex_lock(&store_mu);
+    rc = keyring_write(t, name, base_version, json);
+    pthread_mutex_unlock(&store_mu);
     return rc;
 }
