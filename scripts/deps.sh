@@ -8,7 +8,7 @@ PACKAGES="
     build-essential cmake pkg-config
     libssl-dev libp11-kit-dev p11-kit libp11-dev libengine-pkcs11-openssl
     libcurl4-openssl-dev libjansson-dev libcmocka-dev
-    softhsm2 opensc
+    softhsm2 opensc openssl curl
     python3 python3-jwt python3-cryptography
 "
 

@@ -112,7 +112,8 @@ int cmd_rotate(int argc, char *argv[])
     sub = argv[1];
     argc--;
     argv++;
-    while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (c) {
         case OPT_PROFILE: profile = optarg; break;
         case OPT_CONFIG: config = optarg; break;

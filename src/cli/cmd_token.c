@@ -138,7 +138,8 @@ int cmd_token(int argc, char *argv[])
     p11jwt_rc rc;
     int json = 0, r, ch;
 
-    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (ch) {
         case OPT_PROFILE: o.profile = optarg; break;
         case OPT_CONFIG: o.config = optarg; break;
@@ -188,7 +189,8 @@ int cmd_assertion(int argc, char *argv[])
     p11jwt_rc rc;
     int r, ch;
 
-    while ((ch = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
         switch (ch) {
         case OPT_PROFILE: o.profile = optarg; break;
         case OPT_CONFIG: o.config = optarg; break;
@@ -254,7 +256,8 @@ int cmd_call(int argc, char *argv[])
     headers = calloc((size_t)argc, sizeof *headers);
     if (headers == NULL)
         return cli_error(cmd, "out of memory");
-    while ((ch = getopt_long(argc, argv, "hX:H:d:", opts, NULL)) != -1) {
+    opterr = 0;
+    while ((ch = getopt_long(argc, argv, ":hX:H:d:", opts, NULL)) != -1) {
         switch (ch) {
         case OPT_PROFILE: o.profile = optarg; break;
         case OPT_CONFIG: o.config = optarg; break;

@@ -64,6 +64,7 @@ struct p11jwt_client {
     char last_msg[512];
 
     atomic_uint_fast64_t exchanges;
+    int client_key_ok;          /* the pkcs11: client_key was found once */
 };
 
 static atomic_uint_fast64_t next_client_id = 1;
@@ -419,7 +420,7 @@ static double backoff(const p11jwt_profile *p, int attempt)
 
 /* One HTTP request to the token endpoint with a freshly made body. */
 static p11jwt_rc attempt(p11jwt_client *c, const char *kid, const char *secret,
-                         const char *pin, exch_response *rs, int *retryable)
+                         const char *pin, int fresh, exch_response *rs, int *retryable)
 {
     const p11jwt_profile *p = c->p;
     exch_inputs in = { NULL, secret };
@@ -446,11 +447,49 @@ static p11jwt_rc attempt(p11jwt_client *c, const char *kid, const char *secret,
         rq.basic_user = b.basic_user;
         rq.basic_pass = b.basic_pass;
         rq.sts = 1;
+        rq.fresh = fresh;
         atomic_fetch_add(&c->exchanges, 1);
         rc = exch_http_perform(&c->sts, p, pin, &rq, rs, retryable);
         exch_built_clear(&b);
     }
     free(assertion);
+    return rc;
+}
+
+/* A pkcs11: client_key must name a key before it goes to libp11's engine,
+ * which would otherwise print its own complaints to stderr and leave curl
+ * with a bare "could not load the key". Checked once per client. */
+static p11jwt_rc check_client_key(p11jwt_client *c)
+{
+    const p11jwt_profile *p = c->p;
+    p11jwt_token *t;
+    p11jwt_key *k = NULL;
+    const char *kid;
+    p11jwt_rc rc = P11JWT_OK;
+
+    if (c->client_key_ok || p->client_key == NULL || strncmp(p->client_key, "pkcs11:", 7) != 0)
+        return P11JWT_OK;
+    t = p11jwt_token_new();
+    if (t == NULL)
+        return err_set(P11JWT_ERR_NOMEM, "out of memory");
+    if (p->pin_file != NULL)
+        rc = p11jwt_token_set_pin_file(t, p->pin_file);
+    if (rc == P11JWT_OK && p->pin_env != NULL)
+        rc = p11jwt_token_set_pin_env(t, p->pin_env);
+    if (rc == P11JWT_OK)
+        rc = p11jwt_token_open(t, p->client_key);
+    if (rc == P11JWT_OK) {
+        kid = p11jwt_token_uri_kid(t);
+        rc = kid == NULL ? err_set(P11JWT_ERR_CONFIG, "client_key '%s' names no key (object= or "
+                                                      "id=)", p->client_key)
+                         : p11jwt_key_open(t, kid, &k);
+    }
+    if (rc == P11JWT_OK)
+        c->client_key_ok = 1;
+    else
+        err_wrap(rc, "profile '%s': client_key", p->name);
+    p11jwt_key_free(k);
+    p11jwt_token_free(t);
     return rc;
 }
 
@@ -468,9 +507,12 @@ static p11jwt_rc exchange(p11jwt_client *c, p11jwt_access_token *out)
     memset(out, 0, sizeof *out);
     rc = read_secret(p, p->client_secret_file, p->client_secret_env, "client secret", &secret,
                      &secret_len);
-    if (rc == P11JWT_OK && p->client_key != NULL && strncmp(p->client_key, "pkcs11:", 7) == 0)
-        rc = read_secret(p, p->pin_file, p->pin_env, "PIN for the TLS client key", &pin,
-                         &pin_len);
+    if (rc == P11JWT_OK && p->client_key != NULL && strncmp(p->client_key, "pkcs11:", 7) == 0) {
+        rc = check_client_key(c);
+        if (rc == P11JWT_OK)
+            rc = read_secret(p, p->pin_file, p->pin_env, "PIN for the TLS client key", &pin,
+                             &pin_len);
+    }
     if (rc == P11JWT_OK && exch_dialect_signs(p->dialect)) {
         /* Read the keyring once per exchange: the active kid may have moved
          * on (promoted on another host), and it names the fallback. */
@@ -485,7 +527,8 @@ static p11jwt_rc exchange(p11jwt_client *c, p11jwt_access_token *out)
         int retryable = 0, timing = 0, keyish = 0;
         double delay;
 
-        rc = attempt(c, kid, (const char *)secret, (const char *)pin, &rs, &retryable);
+        rc = attempt(c, kid, (const char *)secret, (const char *)pin, n > 0 || reminted ||
+                     fell_back, &rs, &retryable);
         if (rc == P11JWT_OK && rs.status >= 200 && rs.status < 300) {
             rc = exch_dialect_parse(p, &rs, now_s(), out);
             if (rc == P11JWT_OK && fell_back)
@@ -539,7 +582,7 @@ out:
     if (pin != NULL)
         p11jwt_secret_free(pin, pin_len);
     if (rc != P11JWT_OK)
-        err_wrap(rc, "profile '%s': %s", p->name, p->token_url);
+        err_wrap(rc, "profile '%s'", p->name);
     return rc;
 }
 
@@ -789,6 +832,14 @@ p11jwt_rc p11jwt_client_call(p11jwt_client *c, const char *method, const char *u
 
     err_clear();
     memset(out, 0, sizeof *out);
+    /* Refuse a URL we would never call before spending an exchange on it. */
+    rc = exch_url_check(url, "URL");
+    if (rc != P11JWT_OK) {
+        char msg[512];
+
+        snprintf(msg, sizeof msg, "%s", p11jwt_errmsg());
+        return err_set(P11JWT_ERR_HTTP, "%s", msg);
+    }
     for (int tries = 0;; tries++) {
         rc = p11jwt_client_token(c, &t);
         if (rc != P11JWT_OK)

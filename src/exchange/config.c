@@ -310,6 +310,16 @@ static p11jwt_rc set_key(struct parser *ps, const char *key, const char *value)
     return cfg_err(ps, key, "internal: unhandled key kind");
 }
 
+/* Points the parser at the line that set key (the profile's header line
+ * when the key was not set), for messages about its value. */
+static void at_key(struct parser *ps, const char *key)
+{
+    ps->line = ps->p->line;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (strcmp(keys[i].name, key) == 0 && ps->seen[i] != 0)
+            ps->line = ps->seen[i];
+}
+
 /* Checks what the dialect needs and fills in its defaults. */
 static p11jwt_rc finish(struct parser *ps)
 {
@@ -328,8 +338,10 @@ static p11jwt_rc finish(struct parser *ps)
         return cfg_err(ps, NULL, "profile '%s' needs key 'dialect'", p->name);
     NEED(token_url, "token_url");
     rc = exch_url_check(p->token_url, "token_url");
-    if (rc != P11JWT_OK)
-        return err_wrap(rc, "%s:%d: profile '%s'", ps->path, p->line, p->name);
+    if (rc != P11JWT_OK) {
+        at_key(ps, "token_url");
+        return err_wrap(rc, "%s:%d: profile '%s'", ps->path, ps->line, p->name);
+    }
 
     if (exch_dialect_signs(p->dialect)) {
         NEED(token, "token");
@@ -348,6 +360,7 @@ static p11jwt_rc finish(struct parser *ps)
                            p->name, exch_dialect_name(p->dialect));
     }
 #undef NEED
+    at_key(ps, p->client_cert != NULL ? "client_cert" : "client_key");
     if (p->client_cert != NULL && p->client_key == NULL)
         return cfg_err(ps, NULL, "profile '%s': client_cert needs client_key", p->name);
     if (p->client_key != NULL && p->client_cert == NULL)
@@ -371,17 +384,21 @@ static p11jwt_rc finish(struct parser *ps)
     }
     if (p->auth_method == EXCH_AUTH_DEFAULT)
         p->auth_method = p->dialect == EXCH_JSA ? EXCH_AUTH_GET_QUERY : EXCH_AUTH_BASIC;
+    at_key(ps, "ttl");
     if (p->ttl == 0)
         return cfg_err(ps, "ttl", "must be at least 1 second");
     if (p->dialect == EXCH_DT && p->ttl > 3600)
         return cfg_err(ps, "ttl", "dt refuses assertions with exp - iat over 3600 s");
     if (p->keyring == NULL && (p->keyring = strdup(p->name)) == NULL)
         return err_set(P11JWT_ERR_NOMEM, "out of memory");
+    at_key(ps, "audit");
     if (p->audit != NULL && strcmp(p->audit, "off") != 0 && strcmp(p->audit, "syslog") != 0 &&
         (strncmp(p->audit, "file:", 5) != 0 || p->audit[5] != '/'))
         return cfg_err(ps, "audit", "'%s' is not off, syslog or file:/ABSOLUTE/PATH", p->audit);
+    at_key(ps, p->timeout == 0 ? "timeout" : "connect_timeout");
     if (p->timeout == 0 || p->connect_timeout == 0)
-        return cfg_err(ps, "timeout", "timeouts must be at least 1 second");
+        return cfg_err(ps, p->timeout == 0 ? "timeout" : "connect_timeout",
+                       "must be at least 1 second");
     return P11JWT_OK;
 }
 

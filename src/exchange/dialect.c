@@ -157,14 +157,25 @@ static p11jwt_rc build_client_credentials(const p11jwt_profile *p, CURL *curl,
         form_add(&f, curl, "client_id", p->client_id);
         form_add(&f, curl, "client_secret", in->client_secret);
         break;
-    default: /* RFC 6749 §2.3.1: HTTP Basic is what every server must accept */
-        b->basic_user = strdup(p->client_id);
-        b->basic_pass = strdup(in->client_secret);
+    default: {
+        /* RFC 6749 §2.3.1: HTTP Basic is what every server must accept, with
+         * id and secret form-encoded first (a secret with ':' or '%' would
+         * otherwise reach the server changed). */
+        char *u = curl_easy_escape(curl, p->client_id, 0);
+        char *pw = curl_easy_escape(curl, in->client_secret, 0);
+
+        b->basic_user = u != NULL ? strdup(u) : NULL;
+        b->basic_pass = pw != NULL ? strdup(pw) : NULL;
+        if (pw != NULL)
+            secure_wipe(pw, strlen(pw));
+        curl_free(u);
+        curl_free(pw);
         if (b->basic_user == NULL || b->basic_pass == NULL) {
             free(f.s);
             return err_set(P11JWT_ERR_NOMEM, "out of memory");
         }
         break;
+    }
     }
     return finish_form(b, &f);
 }

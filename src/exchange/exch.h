@@ -93,6 +93,7 @@ typedef struct exch_request {
     size_t body_len;
     const char *basic_user, *basic_pass;
     int sts;                    /* 1: the token endpoint (client cert applies) */
+    int fresh;                  /* 1: never on a reused connection (retries) */
 } exch_request;
 
 typedef struct exch_response {

@@ -148,6 +148,10 @@ static CURLcode setup(exch_http *h, const p11jwt_profile *p, const char *pin,
     SET(CURLOPT_URL, rq->url);
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_FOLLOWLOCATION, 0L);
+    /* A retry goes out on a new connection: libcurl resends a request by
+     * itself when a reused connection turns out dead, and a resent
+     * assertion is a replay to an STS that did see the first copy. */
+    SET(CURLOPT_FRESH_CONNECT, rq->fresh ? 1L : 0L);
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_SSL_VERIFYPEER, 1L);
     SET(CURLOPT_SSL_VERIFYHOST, 2L);
@@ -201,8 +205,12 @@ p11jwt_rc exch_http_perform(exch_http *h, const p11jwt_profile *p, const char *p
     *retryable = 0;
     exch_response_clear(rs);
     rc = exch_url_check(rq->url, "URL");
-    if (rc != P11JWT_OK)
-        return err_set(P11JWT_ERR_HTTP, "%s", p11jwt_errmsg());
+    if (rc != P11JWT_OK) {
+        char msg[512];
+
+        snprintf(msg, sizeof msg, "%s", p11jwt_errmsg()); /* not from the buffer into itself */
+        return err_set(P11JWT_ERR_HTTP, "%s", msg);
+    }
     e = setup(h, p, pin, rq, rs);
     if (e != CURLE_OK)
         return err_set(P11JWT_ERR_HTTP, "libcurl refused an option: %s", curl_easy_strerror(e));
