@@ -3,7 +3,9 @@
 # install what is missing, build, make a development token under tokens/dev/
 # (ignored by git, remade on every run), generate an ES512 key, import an
 # HS256 secret, sign one assertion with each, print them decoded, print the
-# JWKS, and verify both with p11jwt and with PyJWT.
+# JWKS, and verify both with p11jwt and with PyJWT. Then exchange: start the
+# project's test STS on loopback, get access tokens and call a protected
+# resource with a noa-style (ES512) and a dt-style (HS256) profile.
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -91,5 +93,50 @@ echo "ES512: valid (PyJWT, JWKS)"
     --alg HS256 --aud "$token_url" <<<"$hs_jws" >/dev/null
 echo "HS256: valid (PyJWT, the provider's secret)"
 
+step "exchange: the project's test STS on 127.0.0.1 (tests/sts/sts.py)"
+rm -f "$dev/sts.port"
+/usr/bin/python3 "$root/tests/sts/sts.py" --port-file "$dev/sts.port" \
+    --jwks "$dev/jwks.json" --secret "$hs_kid=$dev/hs256.secret" 2>"$dev/sts.log" &
+sts_pid=$!
+trap 'kill $sts_pid 2>/dev/null || true' EXIT
+for _ in $(seq 100); do [ -s "$dev/sts.port" ] && break; sleep 0.1; done
+[ -s "$dev/sts.port" ] || { echo "the test STS did not start; see $dev/sts.log" >&2; exit 1; }
+sts=http://127.0.0.1:$(cat "$dev/sts.port")
+echo "STS: $sts"
+cat > "$dev/config" <<CONF
+# Profiles for the quickstart's test STS (see docs/exchange.md).
+[profile noa]
+dialect = noa
+token = $token
+pin_file = $dev/pin
+kid = $es_kid
+iss = my shiny backend
+claim.organization = 0b7c1f0e-5f2a-4d3c-9a58-2f9c1b6d7e41
+token_url = $sts/noa/token
+ttl = 10m
+
+[profile dt]
+dialect = dt
+token = $token
+pin_file = $dev/pin
+kid = $hs_kid
+iss = svc@example.invalid
+token_url = $sts/dt/token
+ttl = 3600
+CONF
+for profile in noa dt; do
+    echo "-- profile $profile ($dev/config)"
+    # The token is a credential: show its start and length only.
+    p11jwt token --config "$dev/config" --profile "$profile" --json |
+        /usr/bin/python3 -c 'import json, sys; t = json.load(sys.stdin)
+t["access_token"] = "%s... (%d chars)" % (t["access_token"][:8], len(t["access_token"]))
+print("token:", json.dumps(t))'
+    printf 'call %s/%s/resource: ' "$sts" "$profile"
+    p11jwt call --config "$dev/config" --profile "$profile" "$sts/$profile/resource" |
+        /usr/bin/python3 -c 'import json, sys; r = json.load(sys.stdin)
+print("HTTP 2xx", {k: r[k] for k in ("ok", "dialect", "method")})'
+done
+
 step "done"
 echo "Try: SOFTHSM2_CONF=$SOFTHSM2_CONF $build/p11jwt sign --token '$token' --pin-file $dev/pin --kid $es_kid --iss me --aud you"
+echo "     SOFTHSM2_CONF=$SOFTHSM2_CONF $build/p11jwt assertion --config $dev/config --profile noa"

@@ -32,7 +32,7 @@ P11JWT_SRC=${P11JWT_SRC:-$(cd "$IT_DIR/../.." && pwd)}
 P11JWT_BIN=${P11JWT_BIN:-$P11JWT_SRC/build/p11jwt}
 PYTHON=/usr/bin/python3         # the distribution's python, where python3-jwt lives
 SOFTHSM_MODULE=/usr/lib/softhsm/libsofthsm2.so
-TEST_NAME=$(basename "${BASH_SOURCE[1]:-$0}" .sh)
+TEST_NAME=$(basename "$0" .sh)
 
 # ---- reporting -------------------------------------------------------------
 

@@ -1,0 +1,65 @@
+#!/usr/bin/env bash
+# mtls.sh — mutual TLS to an STS that requires a client certificate, with
+# the client key in the token (client_key = a pkcs11: URI; libp11's engine
+# signs the handshake in SoftHSM): works with the certificate, fails
+# without it. The certificate is issued per run by the test CA for a key
+# generated in this test's token.
+set -euo pipefail
+source "$(dirname "$0")/../integration/lib.sh"
+source "$(dirname "$0")/lib.sh"
+
+command -v openssl >/dev/null 2>&1 || skip "openssl is not installed"
+[[ -r /usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so || -n $(find /usr/lib -name pkcs11.so -path '*engines*' 2>/dev/null | head -1) ]] ||
+    skip "libengine-pkcs11-openssl (libp11's OpenSSL engine) is not installed"
+
+bash "$MKCERTS" "$T/pki" || fail "mkcerts.sh failed"
+expect_exit 0 p11jwt keygen "${TOK[@]}" --alg ES256 --kid sig-1
+expect_exit 0 p11jwt keygen "${TOK[@]}" --alg ES256 --kid tls-client
+KEY_URI="pkcs11:token=$TOKEN_LABEL;object=tls-client;type=private"
+bash "$MKCERTS" --client "$T/pki" "$KEY_URI" "$PIN_FILE" "$T/client.pem" p11jwt-mtls-client ||
+    fail "could not issue the client certificate for the key in the token"
+export_jwks "$T/jwks.json" sig-1
+
+start_sts mtls --tls-cert "$T/pki/server.pem" --tls-key "$T/pki/server.key" \
+    --client-ca "$T/pki/ca.pem" --jwks "$T/jwks.json" --iss-allowed mtls-backend
+
+prof() {   # prof NAME [extra line]...
+    printf '\n[profile %s]\ndialect = rfc7523\ntoken = %s\npin_file = %s\nkid = sig-1\n' \
+        "$1" "$TOKEN" "$PIN_FILE" >>"$CONF"
+    printf 'token_url = %s/rfc7523/token\niss = mtls-backend\nca_file = %s\nmax_retries = 0\n' \
+        "$STS" "$T/pki/ca.pem" >>"$CONF"
+    shift
+    (($# == 0)) || printf '%s\n' "$@" >>"$CONF"
+}
+prof mtls "client_cert = $T/client.pem" "client_key = $KEY_URI"
+prof mtls-nocert
+prof mtls-wrong-key "client_cert = $T/client.pem" \
+    "client_key = pkcs11:token=$TOKEN_LABEL;object=no-such-key;type=private"
+
+step "with the client certificate (key in the token): works"
+expect_exit 0 x token --config "$CONF" --profile mtls --json
+sts_stats >"$T/stats.json"
+pycheck "$T/stats.json" <<'PY'
+import json, sys
+from itlib import *
+r = [q for q in json.load(open(sys.argv[1]))["requests"] if q["path"] == "/rfc7523/token"][-1]
+check(r["status"] == 200, f"{r}")
+check(r["peer_cn"] == "p11jwt-mtls-client", f"the STS saw client certificate {r['peer_cn']!r}")
+PY
+expect_exit 0 x token --config "$CONF" --profile mtls
+
+step "without a client certificate: the handshake is refused"
+before=$(calls /rfc7523/token)
+expect_exit 1 x token --config "$CONF" --profile mtls-nocert
+expect_err_matches 'certificate|ssl|tls|handshake|alert|reset|recv|send'
+step "$ERR"
+[[ $(calls /rfc7523/token) == "$before" ]] || fail "a token request got through without a client certificate"
+
+step "a client_key URI naming no key: a clear failure"
+expect_exit 1 x token --config "$CONF" --profile mtls-wrong-key
+step "$ERR"
+
+step "the PIN is not on any command line, nor in the STS log"
+pin=$(cat "$PIN_FILE")
+grep -qF -- "$pin" "$STS_LOG" && fail "the PIN appears in the STS log"
+true
