@@ -56,42 +56,173 @@ p11jwt_rc jose_header_b64(p11jwt_alg alg, const char *kid, char **out)
     return P11JWT_OK;
 }
 
-static p11jwt_rc set_str(json_t *obj, const char *name, const char *value)
-{
-    json_t *s = json_string(value);
+/* ---- the claims set, written directly ------------------------------------
+ *
+ * One assertion per signature means the claims are built at the token's
+ * rate (80 k/s for HS256 in SoftHSM): jansson's object tree cost 3 µs of
+ * the 12 µs an HMAC takes. The standard claims are therefore written
+ * straight into a buffer, in the same compact form jansson would give;
+ * only extra claims, which come from outside, go through jansson to be
+ * checked and re-serialised.
+ */
 
-    if (s == NULL)
-        return err_set(P11JWT_ERR_ARG, "claim '%s' is not valid UTF-8", name);
-    if (json_object_set_new(obj, name, s) != 0)
-        return err_set(P11JWT_ERR_NOMEM, "out of memory");
-    return P11JWT_OK;
+struct buf {
+    char *s;
+    size_t len, cap;
+    int failed;
+};
+
+static void buf_grow(struct buf *b, size_t more)
+{
+    size_t cap = b->cap ? b->cap : 256;
+    char *n;
+
+    if (b->failed || b->len + more + 1 <= b->cap)
+        return;
+    while (cap < b->len + more + 1)
+        cap *= 2;
+    n = realloc(b->s, cap);
+    if (n == NULL) {
+        b->failed = 1;
+        return;
+    }
+    b->s = n;
+    b->cap = cap;
 }
 
-static p11jwt_rc set_int(json_t *obj, const char *name, int64_t value)
+static void buf_add(struct buf *b, const char *s, size_t n)
 {
-    if (json_object_set_new(obj, name, json_integer((json_int_t)value)) != 0)
-        return err_set(P11JWT_ERR_NOMEM, "out of memory");
-    return P11JWT_OK;
+    buf_grow(b, n);
+    if (b->failed)
+        return;
+    memcpy(b->s + b->len, s, n);
+    b->len += n;
+    b->s[b->len] = '\0';
 }
 
-static p11jwt_rc set_jti(json_t *obj)
+static void buf_str(struct buf *b, const char *s)
 {
-    unsigned char raw[16];
-    char b64[23];
+    buf_add(b, s, strlen(s));
+}
 
-    if (RAND_bytes(raw, sizeof raw) != 1)
-        return err_set(P11JWT_ERR_CRYPTO, "OpenSSL's RAND_bytes failed for jti");
-    jose_b64url_encode(raw, sizeof raw, b64);
-    return set_str(obj, "jti", b64);
+/* Length of the UTF-8 sequence at p (at most n bytes), 0 if invalid. */
+static size_t utf8_len(const unsigned char *p, size_t n)
+{
+    unsigned char c = p[0];
+    size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
+               : (c & 0xf8) == 0xf0 ? 4 : 0;
+
+    if (len == 0 || len > n || (len == 2 && c < 0xc2) || (len == 4 && c > 0xf4))
+        return 0;
+    for (size_t k = 1; k < len; k++)
+        if ((p[k] & 0xc0) != 0x80)
+            return 0;
+    if (len == 3 && ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0)))
+        return 0;
+    if (len == 4 && ((c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] >= 0x90)))
+        return 0;
+    return len;
+}
+
+/* ,"name": (no comma before the first member) */
+static void buf_key(struct buf *b, const char *name)
+{
+    if (b->len > 1)
+        buf_add(b, ",", 1);
+    buf_add(b, "\"", 1);
+    buf_str(b, name);
+    buf_add(b, "\":", 2);
+}
+
+/* "name":"value" with JSON escaping as jansson does it (short escapes,
+ * \u00XX for other controls, UTF-8 kept); -1 when value is not UTF-8. */
+static int buf_member_str(struct buf *b, const char *name, const char *value)
+{
+    const unsigned char *v = (const unsigned char *)value;
+    size_t n = strlen(value), run = 0;
+
+    buf_key(b, name);
+    buf_add(b, "\"", 1);
+    for (size_t i = 0; i < n;) {
+        unsigned char c = v[i];
+        const char *esc = NULL;
+        char ubuf[8];
+
+        if (c >= 0x80) {
+            size_t l = utf8_len(v + i, n - i);
+
+            if (l == 0)
+                return -1;
+            i += l;
+            run += l;
+            continue;
+        }
+        switch (c) {
+        case '"': esc = "\\\""; break;
+        case '\\': esc = "\\\\"; break;
+        case '\b': esc = "\\b"; break;
+        case '\f': esc = "\\f"; break;
+        case '\n': esc = "\\n"; break;
+        case '\r': esc = "\\r"; break;
+        case '\t': esc = "\\t"; break;
+        default:
+            if (c < 0x20) {
+                snprintf(ubuf, sizeof ubuf, "\\u%04X", c);
+                esc = ubuf;
+            }
+        }
+        if (esc == NULL) {
+            i++;
+            run++;
+            continue;
+        }
+        buf_add(b, value + i - run, run);
+        buf_str(b, esc);
+        run = 0;
+        i++;
+    }
+    buf_add(b, value + n - run, run);
+    buf_add(b, "\"", 1);
+    return 0;
+}
+
+static void buf_member_int(struct buf *b, const char *name, int64_t v)
+{
+    char num[24];
+    int n = snprintf(num, sizeof num, "%lld", (long long)v);
+
+    buf_key(b, name);
+    buf_add(b, num, (size_t)n);
+}
+
+/* jti: 16 random bytes. OpenSSL's RAND costs ~0.9 µs a call, so each
+ * thread draws 1 KiB at a time and hands out 16 bytes per jti, wiping
+ * what it hands out. */
+#define JTI_POOL 1024
+static _Thread_local unsigned char jti_pool[JTI_POOL];
+static _Thread_local size_t jti_left;
+
+static p11jwt_rc jti_bytes(unsigned char out[16])
+{
+    if (jti_left < 16) {
+        if (RAND_bytes(jti_pool, JTI_POOL) != 1)
+            return err_set(P11JWT_ERR_CRYPTO, "OpenSSL's RAND_bytes failed for jti");
+        jti_left = JTI_POOL;
+    }
+    jti_left -= 16;
+    memcpy(out, jti_pool + jti_left, 16);
+    secure_wipe(jti_pool + jti_left, 16);
+    return P11JWT_OK;
 }
 
 /* Appends the members of extra_json, refusing what redefines ours. */
-static p11jwt_rc add_extras(json_t *claims, const char *extra_json)
+static p11jwt_rc add_extras(struct buf *b, const char *extra_json)
 {
     json_error_t jerr;
     json_t *extra = json_loads(extra_json, JSON_REJECT_DUPLICATES, &jerr);
     const char *name;
     json_t *value;
+    char *text;
     p11jwt_rc rc = P11JWT_OK;
 
     if (extra == NULL)
@@ -110,11 +241,18 @@ static p11jwt_rc add_extras(json_t *claims, const char *extra_json)
                              name);
                 goto out;
             }
-        if (json_object_set(claims, name, value) != 0) {
-            rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
-            goto out;
-        }
     }
+    /* Re-serialised compact, in the given order; its outer braces go. */
+    text = json_dumps(extra, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    if (text == NULL) {
+        rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    if (strlen(text) > 2) {
+        buf_add(b, ",", 1);
+        buf_add(b, text + 1, strlen(text) - 2);
+    }
+    free(text);
 out:
     json_decref(extra);
     return rc;
@@ -123,8 +261,8 @@ out:
 p11jwt_rc jose_claims_json(const p11jwt_claims_params *p, char **out)
 {
     int64_t now = p->now != 0 ? p->now : (int64_t)time(NULL);
-    json_t *c;
-    p11jwt_rc rc;
+    struct buf b = { 0 };
+    p11jwt_rc rc = P11JWT_OK;
 
     *out = NULL;
     if (p->iss == NULL || p->iss[0] == '\0')
@@ -137,25 +275,37 @@ p11jwt_rc jose_claims_json(const p11jwt_claims_params *p, char **out)
     if (p->ttl > INT64_MAX - now)
         return err_set(P11JWT_ERR_ARG, "ttl %lld is too large", (long long)p->ttl);
 
-    c = json_object();
-    if (c == NULL)
-        return err_set(P11JWT_ERR_NOMEM, "out of memory");
-    rc = set_str(c, "iss", p->iss);
-    if (rc == P11JWT_OK && p->aud != NULL)
-        rc = set_str(c, "aud", p->aud);
-    if (rc == P11JWT_OK && p->sub != NULL)
-        rc = set_str(c, "sub", p->sub);
-    if (rc == P11JWT_OK)
-        rc = set_int(c, "iat", now);
-    if (rc == P11JWT_OK)
-        rc = set_int(c, "exp", now + p->ttl);
-    if (rc == P11JWT_OK && !p->no_jti)
-        rc = set_jti(c);
+    buf_add(&b, "{", 1);
+    if (buf_member_str(&b, "iss", p->iss) != 0)
+        rc = err_set(P11JWT_ERR_ARG, "claim 'iss' is not valid UTF-8");
+    else if (p->aud != NULL && buf_member_str(&b, "aud", p->aud) != 0)
+        rc = err_set(P11JWT_ERR_ARG, "claim 'aud' is not valid UTF-8");
+    else if (p->sub != NULL && buf_member_str(&b, "sub", p->sub) != 0)
+        rc = err_set(P11JWT_ERR_ARG, "claim 'sub' is not valid UTF-8");
+    if (rc == P11JWT_OK) {
+        buf_member_int(&b, "iat", now);
+        buf_member_int(&b, "exp", now + p->ttl);
+    }
+    if (rc == P11JWT_OK && !p->no_jti) {
+        unsigned char raw[16];
+        char jti[23];
+
+        rc = jti_bytes(raw);
+        if (rc == P11JWT_OK) {
+            jose_b64url_encode(raw, sizeof raw, jti);
+            buf_member_str(&b, "jti", jti);
+        }
+        secure_wipe(raw, sizeof raw);
+    }
     if (rc == P11JWT_OK && p->extra_json != NULL)
-        rc = add_extras(c, p->extra_json);
+        rc = add_extras(&b, p->extra_json);
+    buf_add(&b, "}", 1);
+    if (rc == P11JWT_OK && b.failed)
+        rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
     if (rc != P11JWT_OK) {
-        json_decref(c);
+        free(b.s);
         return rc;
     }
-    return dump(c, out);
+    *out = b.s;
+    return P11JWT_OK;
 }
