@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # test.sh — install what is missing, build with warnings as errors, run the
-# whole suite with ctest; then build again with AddressSanitizer and
-# UndefinedBehaviorSanitizer and run the suite once more. CI runs this.
+# whole suite with ctest; run the benchmark once as a smoke check; then build
+# again with AddressSanitizer and UndefinedBehaviorSanitizer and run the
+# suite once more. CI runs this.
 #
-#   scripts/test.sh            both passes
+#   scripts/test.sh            all of it
 #   scripts/test.sh --quick    the WERROR pass only
 #
 # BUILD_DIR (default build-ci) and the ASan build next to it (BUILD_DIR-asan).
@@ -15,7 +16,7 @@ quick=0
 case "${1:-}" in
     --quick) quick=1 ;;
     "") ;;
-    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "test.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
 esac
 jobs=$(nproc)
@@ -34,6 +35,11 @@ run_suite() { # build-dir extra-cmake-args...
 
 run_suite "$build"
 [ "$quick" = 1 ] && exit 0
+
+# The benchmark, as a smoke check that it runs (1 s per row; it asserts
+# nothing about speed). scripts/bench.sh writes the real numbers.
+echo "== benchmark smoke run (scripts/bench.sh --quick)"
+BUILD_DIR="$build-bench" "$root/scripts/bench.sh" --quick
 
 # Sanitizers. Leaks inside SoftHSM and p11-kit (loaded into our process)
 # are theirs; the suppressions file names only those libraries.

@@ -188,11 +188,18 @@ static int buf_member_str(struct buf *b, const char *name, const char *value)
 
 static void buf_member_int(struct buf *b, const char *name, int64_t v)
 {
-    char num[24];
-    int n = snprintf(num, sizeof num, "%lld", (long long)v);
+    char num[24], *e = num + sizeof num, *d = e;
+    uint64_t u = v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v;
 
+    /* Digits from the right: snprintf was a third of the claims' cost. */
+    do {
+        *--d = (char)('0' + u % 10);
+        u /= 10;
+    } while (u != 0);
+    if (v < 0)
+        *--d = '-';
     buf_key(b, name);
-    buf_add(b, num, (size_t)n);
+    buf_add(b, d, (size_t)(e - d));
 }
 
 /* jti: 16 random bytes. OpenSSL's RAND costs ~0.9 µs a call, so each
@@ -213,6 +220,22 @@ static p11jwt_rc jti_bytes(unsigned char out[16])
     memcpy(out, jti_pool + jti_left, 16);
     secure_wipe(jti_pool + jti_left, 16);
     return P11JWT_OK;
+}
+
+/* "{}" (with any whitespace): a batch line that adds nothing, no parse. */
+static int empty_object(const char *s)
+{
+    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+        s++;
+    if (*s++ != '{')
+        return 0;
+    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+        s++;
+    if (*s++ != '}')
+        return 0;
+    while (*s == ' ' || *s == '\t' || *s == '\r' || *s == '\n')
+        s++;
+    return *s == '\0';
 }
 
 /* Appends the members of extra_json, refusing what redefines ours. */
@@ -297,7 +320,7 @@ p11jwt_rc jose_claims_json(const p11jwt_claims_params *p, char **out)
         }
         secure_wipe(raw, sizeof raw);
     }
-    if (rc == P11JWT_OK && p->extra_json != NULL)
+    if (rc == P11JWT_OK && p->extra_json != NULL && !empty_object(p->extra_json))
         rc = add_extras(&b, p->extra_json);
     buf_add(&b, "}", 1);
     if (rc == P11JWT_OK && b.failed)

@@ -60,6 +60,20 @@ static void aud_may_be_left_out(void **state)
 
 /* The claims writer escapes exactly as jansson serialises (its compact
  * form is what the writer replaced): compare the two on awkward strings. */
+static void empty_extras_add_nothing(void **state)
+{
+    p11jwt_claims_params p = { .iss = "i", .aud = "a", .ttl = 1, .now = 7, .no_jti = 1,
+                               .extra_json = " {\t} \n" };
+    char *c = NULL;
+
+    (void)state;
+    assert_int_equal(jose_claims_json(&p, &c), P11JWT_OK);
+    assert_string_equal(c, "{\"iss\":\"i\",\"aud\":\"a\",\"iat\":7,\"exp\":8}");
+    free(c);
+    p.extra_json = "{}x";
+    assert_int_equal(jose_claims_json(&p, &c), P11JWT_ERR_JSON);
+}
+
 static void escaping_matches_jansson(void **state)
 {
     static const char *const values[] = {
@@ -209,6 +223,7 @@ int main(void)
         cmocka_unit_test(claims_in_documented_order),
         cmocka_unit_test(aud_may_be_left_out),
         cmocka_unit_test(escaping_matches_jansson),
+        cmocka_unit_test(empty_extras_add_nothing),
         cmocka_unit_test(jti_is_random_and_url_safe),
         cmocka_unit_test(refusals),
         cmocka_unit_test(claims_check),

@@ -1,0 +1,403 @@
+#!/usr/bin/env bash
+# bench.sh — build in Release, make a fresh SoftHSM token, and measure:
+#   - tests/bench's p11jwt-bench: the token's raw C_SignInit+C_Sign ceiling
+#     against complete assertions through the library (ES256, ES384, ES512,
+#     HS256; 1 and 2 threads), and the exchange's cached-token hand-out;
+#   - `p11jwt sign --batch` on many lines (ES512, HS256; also --threads 2
+#     when the CLI has it), as a ratio to the library loop;
+#   - the seeds' own approaches: PyJWT with an in-memory key, PyJWT reading
+#     the PEM on every call (the Noa sample), pkcs11-tool --sign per process.
+# Writes the table (medians over the runs) to docs/performance.md and prints it.
+#
+#   scripts/bench.sh            3 s per row, 20,000 batch lines, one run
+#   scripts/bench.sh --runs 3   three runs; every run's summary, then medians
+#   scripts/bench.sh --quick    1 s per row, 2,000 lines: the CI smoke check
+#                               (asserts nothing about speed; fails only when
+#                               something fails); table to BUILD/performance-quick.md
+#   --output PATH               write the table there instead
+#
+# BUILD_DIR (default build-bench). P11JWT_KEEP_TMP=1 keeps the token dir.
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+build=${BUILD_DIR:-$root/build-bench}
+PYTHON=/usr/bin/python3
+MODULE=/usr/lib/softhsm/libsofthsm2.so
+quick=0
+runs=1
+output=
+
+die() { echo "bench.sh: $*" >&2; exit 1; }
+usage_die() { echo "bench.sh: $* (try --help)" >&2; exit 2; }
+
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --quick) quick=1 ;;
+        --runs)
+            [ $# -ge 2 ] || usage_die "--runs needs a number"
+            runs=$2; shift
+            [[ $runs =~ ^[1-9][0-9]*$ ]] || usage_die "--runs wants a positive whole number"
+            ;;
+        --output)
+            [ $# -ge 2 ] || usage_die "--output needs a path"
+            output=$2; shift
+            ;;
+        -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) usage_die "unknown option '$1'" ;;
+    esac
+    shift
+done
+
+if [ "$quick" = 1 ]; then
+    seconds=1 batch_lines=2000 p11tool_runs=5
+    output=${output:-$build/performance-quick.md}
+else
+    seconds=3 batch_lines=20000 p11tool_runs=30
+    output=${output:-$root/docs/performance.md}
+fi
+
+for tool in cmake softhsm2-util pkcs11-tool openssl; do
+    command -v "$tool" >/dev/null 2>&1 || die "$tool is not installed (scripts/deps.sh)"
+done
+[ -r "$MODULE" ] || die "SoftHSM module $MODULE is missing"
+"$PYTHON" -c 'import jwt, cryptography' 2>/dev/null ||
+    die "$PYTHON with PyJWT and cryptography (python3-jwt) is needed"
+
+# ---- build -------------------------------------------------------------------
+
+echo "== build (Release): $build"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cli=$build/p11jwt
+bench=$build/tests/bench/p11jwt-bench
+cmake --build "$build" -j"$(nproc)" --target p11jwt_cli p11jwt_bench >/dev/null
+[ -x "$cli" ] || die "no CLI at $cli"
+[ -x "$bench" ] || die "no benchmark program at $bench"
+
+# ---- a fresh token -------------------------------------------------------------
+
+T=$(mktemp -d "${TMPDIR:-/tmp}/p11jwt-bench.XXXXXX")
+chmod 700 "$T"
+cleanup() {
+    local rc=$?
+    if [ "${P11JWT_KEEP_TMP:-0}" = 1 ] || [ $rc -ne 0 ]; then
+        echo "bench.sh: token and files kept in $T" >&2
+    else
+        rm -rf "$T"
+    fi
+    exit $rc
+}
+trap cleanup EXIT
+
+unset P11JWT_TRACE P11JWT_CONFIG
+export P11JWT_MODULE=$MODULE
+# The loopback STS in p11jwt-bench must never be reached through a proxy.
+export NO_PROXY=127.0.0.1,localhost no_proxy=127.0.0.1,localhost
+mkdir -m 700 "$T/tokendir"
+sed "s|@TOKENDIR@|$T/tokendir|" "$root/tokens/softhsm2.conf.in" >"$T/softhsm2.conf"
+export SOFTHSM2_CONF=$T/softhsm2.conf
+rand_hex() { od -An -N"$1" -tx1 /dev/urandom | tr -d ' \n'; }
+(umask 077 && rand_hex 8 >"$T/pin")
+label="bench-$(rand_hex 4)"
+softhsm2-util --init-token --free --label "$label" --pin "$(cat "$T/pin")" \
+    --so-pin "$(rand_hex 8)" >"$T/init.log" 2>&1 || die "softhsm2-util: $(cat "$T/init.log")"
+TOKEN="pkcs11:token=$label"
+TOK=(--token "$TOKEN" --pin-file "$T/pin")
+
+declare -A kid
+for alg in ES256 ES384 ES512 HS256; do
+    kid[$alg]=$("$cli" keygen "${TOK[@]}" --alg "$alg" --label "bench-${alg,,}")
+done
+
+# ---- inputs for the comparisons ------------------------------------------------
+
+ISS=bench-client
+AUD=https://sts.example.com/oauth2/token
+yes '{}' | head -n "$batch_lines" >"$T/batch.in" || true
+echo '{}' >"$T/one.in"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-521 -out "$T/es512.pem" 2>/dev/null
+chmod 600 "$T/es512.pem"
+# pkcs11-tool signs prepared input: the SHA-512 of a signing input (SoftHSM
+# has no CKM_ECDSA_SHA512) for ES512, the signing input itself for HS256.
+"$cli" sign "${TOK[@]}" --kid "${kid[HS256]}" --iss "$ISS" --aud "$AUD" |
+    sed 's/\.[^.]*$//' | tr -d '\n' >"$T/signing-input"
+openssl dgst -sha512 -binary "$T/signing-input" >"$T/signing-input.sha512"
+threads_opt=0
+"$cli" sign --help | grep -q -- '--threads' && threads_opt=1
+
+now() { date +%s.%N; }
+rate() { awk -v n="$1" -v a="$2" -v b="$3" 'BEGIN { printf "%.1f", n / (b - a) }'; }
+
+# batch_rate ALG THREADS -> "lines/s startup_ms steady_lines/s": the whole
+# process, the time of a 1-line batch (startup), and the rate with that
+# startup taken off.
+batch_rate() {
+    local alg=$1 threads=$2 t0 t1 t2 n
+    local -a extra=()
+    [ "$threads" -gt 1 ] && extra=(--threads "$threads")
+    local -a cmd=("$cli" sign "${TOK[@]}" --kid "${kid[$alg]}" --iss "$ISS" --aud "$AUD"
+                  --ttl 300 --batch "${extra[@]}")
+    t0=$(now)
+    "${cmd[@]}" <"$T/one.in" >"$T/one.out" || die "sign --batch $alg failed (1 line)"
+    t1=$(now)
+    "${cmd[@]}" <"$T/batch.in" >"$T/batch.out" || die "sign --batch $alg failed"
+    t2=$(now)
+    n=$(wc -l <"$T/batch.out")
+    [ "$n" -eq "$batch_lines" ] || die "sign --batch $alg wrote $n lines, not $batch_lines"
+    awk -v n="$batch_lines" -v a="$t0" -v b="$t1" -v c="$t2" \
+        'BEGIN { s = (c - b) - (b - a); printf "%.1f %.1f %.1f\n", n / (c - b), (b - a) * 1000, (s > 0 ? n / s : 0) }'
+}
+
+# lib_rate ALG THREADS -> ops/s of the library loop (p11jwt-bench's p11jwt row),
+# measured now: the batch is compared with it measured just before and after,
+# not with the row of minutes ago, so that load from elsewhere on a shared
+# machine does not land on one side of the ratio only.
+lib_rate() {
+    local alg=$1 threads=$2 v
+    v=$("$bench" --module "$MODULE" --token-label "$label" --pin-file "$T/pin" \
+        --seconds "$seconds" --kid "${alg,,}=${kid[$alg]}" --only "${alg,,}" --path p11jwt \
+        --threads "$threads" | awk -v a="$alg" -v t="$threads" \
+        '$1 == a && $2 == "p11jwt" && $3 == t { print $4 }') || die "p11jwt-bench failed"
+    [ -n "$v" ] || die "p11jwt-bench printed no $alg $threads-thread row"
+    echo "$v"
+}
+
+# p11tool_rate ALG -> signatures/s, one pkcs11-tool process per signature
+p11tool_rate() {
+    local alg=$1 mech input t0 t1 id
+    case $alg in
+        ES512) mech=ECDSA input=$T/signing-input.sha512 ;;
+        HS256) mech=SHA256-HMAC input=$T/signing-input ;;
+    esac
+    id=$(printf '%s' "${kid[$alg]}" | od -An -tx1 | tr -d ' \n')
+    t0=$(now)
+    for ((i = 0; i < p11tool_runs; i++)); do
+        pkcs11-tool --module "$MODULE" --token-label "$label" --login --pin "$(cat "$T/pin")" \
+            --sign -m "$mech" --id "$id" -i "$input" -o "$T/p11tool.sig" >/dev/null 2>&1 ||
+            die "pkcs11-tool --sign $alg failed"
+    done
+    t1=$(now)
+    rate "$p11tool_runs" "$t0" "$t1"
+}
+
+# others_busy -> how many CPUs other work kept busy over the last second,
+# measured while we do nothing (/proc/stat: busy = total - idle - iowait).
+others_busy() {
+    local a b
+    a=$(head -1 /proc/stat)
+    sleep 1
+    b=$(head -1 /proc/stat)
+    awk -v a="$a" -v b="$b" -v n="$(nproc)" 'BEGIN {
+        na = split(a, x); split(b, y); t = 0
+        for (i = 2; i <= na; i++) t += y[i] - x[i]
+        idle = (y[5] - x[5]) + (y[6] - x[6])
+        printf "%.2f", (t > 0 ? (t - idle) / t * n : 0) }'
+}
+
+# ---- the runs -------------------------------------------------------------------
+
+results=$T/results.tsv     # run \t row-key \t value
+: >"$results"
+put() { printf '%s\t%s\t%s\n' "$run" "$1" "$2" >>"$results"; }
+
+summaries=()
+for ((run = 1; run <= runs; run++)); do
+    load=$(others_busy)
+    put "load" "$load"
+    awk -v l="$load" 'BEGIN { exit !(l > 0.3) }' &&
+        echo "bench.sh: other work keeps $load CPUs busy at the start of run $run: it disturbs the rows (2-thread ones most)" >&2
+    echo "== run $run/$runs: p11jwt-bench (${seconds} s per row; other work: $load CPUs busy)"
+    "$bench" --module "$MODULE" --token-label "$label" --pin-file "$T/pin" \
+        --seconds "$seconds" --kid es256="${kid[ES256]}" --kid es384="${kid[ES384]}" \
+        --kid es512="${kid[ES512]}" --kid hs256="${kid[HS256]}" | tee "$T/bench.$run.out" ||
+        die "p11jwt-bench failed (run $run)"
+    summary=$(grep '^summary: ' "$T/bench.$run.out") || die "p11jwt-bench printed no summary"
+    summaries+=("$summary")
+    while read -r what path threads ops ratio; do
+        case $what in '#'*|summary:) continue ;; esac
+        put "bench $what $path $threads" "$ops"
+        [ "$path" = p11jwt ] && [ "$ratio" != - ] && put "ratio $what $threads" "$ratio"
+    done <"$T/bench.$run.out"
+
+    echo "== run $run/$runs: p11jwt sign --batch, $batch_lines lines"
+    for alg in ES512 HS256; do
+        for threads in 1 2; do
+            if [ "$threads" -gt 1 ] && [ "$threads_opt" = 0 ]; then
+                continue
+            fi
+            before=$(lib_rate "$alg" "$threads") || exit 1
+            out=$(batch_rate "$alg" "$threads") || die "sign --batch $alg (threads $threads) failed"
+            after=$(lib_rate "$alg" "$threads") || exit 1
+            read -r lps startup steady <<<"$out"
+            [ -n "${steady:-}" ] || die "sign --batch $alg: no rate measured"
+            ref=$(awk -v a="$before" -v b="$after" 'BEGIN { printf "%.1f", (a + b) / 2 }')
+            r=$(awk -v a="$lps" -v b="$ref" 'BEGIN { printf "%.3f", a / b }')
+            r2=$(awk -v a="$steady" -v b="$ref" 'BEGIN { printf "%.3f", a / b }')
+            printf '%-6s  batch    %7d  %14s  %10s  (library loop around it %s/s; startup %s ms; without it %s lines/s, %s)\n' \
+                "$alg" "$threads" "$lps" "$r" "$ref" "$startup" "$steady" "$r2"
+            put "batchref $alg $threads" "$ref"
+            put "batch $alg $threads" "$lps"
+            put "batchratio $alg $threads" "$r"
+            put "startup $alg $threads" "$startup"
+            put "steadyratio $alg $threads" "$r2"
+        done
+    done
+    [ "$threads_opt" = 1 ] || echo "   (p11jwt sign has no --threads yet: 2-thread batch rows skipped)"
+
+    echo "== run $run/$runs: PyJWT (${seconds} s each) and pkcs11-tool ($p11tool_runs processes each)"
+    for mode in es512-mem es512-pem hs256-mem; do
+        out=$("$PYTHON" "$root/tests/bench/pyjwt_bench.py" "$mode" "$seconds" \
+            "$T/es512.pem") || die "pyjwt_bench.py $mode failed"
+        read -r _ ops <<<"$out"
+        printf '%-10s  %14s\n' "pyjwt-$mode" "$ops"
+        put "pyjwt $mode" "$ops"
+    done
+    for alg in ES512 HS256; do
+        ops=$(p11tool_rate "$alg") || die "pkcs11-tool --sign $alg failed"
+        printf '%-10s  %14s\n' "pkcs11-tool-$alg" "$ops"
+        put "p11tool $alg" "$ops"
+    done
+done
+
+# ---- the table (medians over the runs) ------------------------------------------
+
+cpu=$(grep -m1 '^model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//') || cpu=unknown
+ncpu=$(nproc)
+softhsm_v=$(softhsm2-util --version 2>/dev/null || echo '?')
+openssl_v=$(openssl version | awk '{print $2}')
+pyjwt_v=$("$PYTHON" -c 'import jwt; print(jwt.__version__)')
+commit=$(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?')
+[ -n "$(git -C "$root" status --porcelain -- src include 2>/dev/null)" ] && commit="$commit (+ local changes)"
+
+mkdir -p "$(dirname "$output")"
+"$PYTHON" - "$results" "$runs" "$seconds" "$batch_lines" "$p11tool_runs" "$threads_opt" \
+    "$cpu" "$ncpu" "$(date -u '+%Y-%m-%d %H:%M UTC')" "$softhsm_v" "$openssl_v" "$pyjwt_v" \
+    "$commit" "$quick" >"$output" <<'PY'
+import statistics, sys
+(path, runs, seconds, lines, p11runs, threads_opt, cpu, ncpu, date, softhsm, openssl,
+ pyjwt, commit, quick) = sys.argv[1:]
+vals = {}
+for line in open(path):
+    _, key, v = line.rstrip("\n").split("\t")
+    vals.setdefault(key, []).append(float(v))
+med = lambda k: statistics.median(vals[k]) if k in vals else None
+def ops(k):
+    v = med(k)
+    return "n/a" if v is None else f"{v:,.0f}"
+def ratio(k):
+    v = med(k)
+    return "n/a" if v is None else f"{v:.2f}"
+
+out = []
+p = out.append
+p("# Performance")
+p("")
+p("Generated by `scripts/bench.sh%s` — do not edit by hand." % (" --quick" if quick == "1" else
+  (f" --runs {runs}" if runs != "1" else "")))
+p("")
+p(f"- Date: {date}; commit {commit}")
+p(f"- CPU: {cpu} ({ncpu} CPUs online)")
+p(f"- SoftHSM {softhsm}, OpenSSL {openssl}, PyJWT {pyjwt}; Release build")
+p(f"- {seconds} s per measurement after a short warm-up; medians of {runs} run(s)")
+p("- CPUs kept busy by other work in the second before each run: "
+  + ", ".join(f"{v:.2f}" for v in vals.get("load", []))
+  + f" of {ncpu} (such work lowers the 2-thread rows most)")
+p("")
+p("## Library against the token's ceiling")
+p("")
+p("raw: C_SignInit + C_Sign in a loop on one logged-in session per thread with a")
+p("found key handle (ES: SHA-2 on the host, then CKM_ECDSA; HS256: CKM_SHA256_HMAC")
+p("in the token), over the signing input of one of our assertions. p11jwt: complete")
+p("assertions through `p11jwt_assertion_sign` (iss, aud, ttl; iat, exp, jti; JSON,")
+p("base64url, hash, sign, compact form), one `p11jwt_key` shared by the threads.")
+p("The two alternate in 10 slices per row (raw, p11jwt, p11jwt, raw, ...), so load")
+p("from elsewhere on the machine weighs on both sides of the ratio alike.")
+p("")
+p("| alg | threads | raw ops/s | p11jwt ops/s | p11jwt/raw |")
+p("| --- | ---: | ---: | ---: | ---: |")
+for alg in ("ES256", "ES384", "ES512", "HS256"):
+    for t in (1, 2):
+        p(f"| {alg} | {t} | {ops(f'bench {alg} raw {t}')} | {ops(f'bench {alg} p11jwt {t}')} "
+          f"| {ratio(f'ratio {alg} {t}')} |")
+p("")
+p("## Cached access token (exchange, warm cache)")
+p("")
+p("`p11jwt_client_token` + `p11jwt_access_token_clear` in a loop; the cache was")
+p("filled by one exchange with a loopback STS and no STS call happens while measuring.")
+p("")
+p("| threads | hand-outs/s |")
+p("| ---: | ---: |")
+for t in (1, 2):
+    p(f"| {t} | {ops(f'bench cache p11jwt {t}')} |")
+c1, c2 = med("bench cache p11jwt 1"), med("bench cache p11jwt 2")
+if c1 and c2:
+    p("")
+    p(f"2 threads / 1 thread: {c2 / c1:.2f}×")
+p("")
+p("## CLI batch against the library loop")
+p("")
+p(f"`p11jwt sign --batch` on {int(lines):,} lines of `{{}}` (same claims as the library")
+p("loop), wall clock of the whole process, against the library loop (the p11jwt row")
+p("of the same alg and thread count) measured just before and just after it. Startup:")
+p("the time of a 1-line batch (process start, module load, login, key lookup); the")
+p("last column is the ratio with that time taken off.")
+p("")
+p("| alg | threads | lines/s | library loop ops/s | batch/library | startup ms | batch/library without startup |")
+p("| --- | ---: | ---: | ---: | ---: | ---: | ---: |")
+for alg in ("ES512", "HS256"):
+    for t in (1, 2):
+        if t == 2 and threads_opt != "1":
+            p(f"| {alg} | 2 | n/a (no `--threads` yet) | | | | |")
+            continue
+        p(f"| {alg} | {t} | {ops(f'batch {alg} {t}')} | {ops(f'batchref {alg} {t}')} "
+          f"| {ratio(f'batchratio {alg} {t}')} "
+          f"| {med(f'startup {alg} {t}'):.1f} | {ratio(f'steadyratio {alg} {t}')} |")
+p("")
+p("## The seeds' approaches, for comparison")
+p("")
+p("Same claims, one thread. PyJWT via /usr/bin/python3 with the key in process memory")
+p("(not in a token); the Noa sample reads the PEM on every call. pkcs11-tool signs a")
+p(f"prepared input (no JSON, no base64url; ES512 pre-hashed), one process per signature,")
+p(f"{p11runs} processes.")
+p("")
+p("| approach | ops/s | p11jwt 1-thread / it |")
+p("| --- | ---: | ---: |")
+def vs(k, alg):
+    a, b = med(f"bench {alg} p11jwt 1"), med(k)
+    return "n/a" if not a or not b else f"{a / b:.1f}×"
+rows = [("PyJWT ES512, key object in memory", "pyjwt es512-mem", "ES512"),
+        ("PyJWT ES512, PEM read per call (Noa sample)", "pyjwt es512-pem", "ES512"),
+        ("PyJWT HS256, secret in memory", "pyjwt hs256-mem", "HS256"),
+        ("pkcs11-tool --sign ES512, per process", "p11tool ES512", "ES512"),
+        ("pkcs11-tool --sign HS256, per process", "p11tool HS256", "HS256")]
+for name, k, alg in rows:
+    p(f"| {name} | {ops(k)} | {vs(k, alg)} |")
+p("")
+def r2(k):
+    v = med(k)
+    return "na" if v is None else f"{v:.2f}"
+p("## Summary lines")
+p("")
+p("The medians over the runs, then each run's own line from p11jwt-bench")
+p("(R = p11jwt/raw; cache_mops = million hand-outs/s at 1 thread; scaling = 2/1 threads).")
+p("")
+p("```")
+p(f"median of {runs}: es256={r2('ratio ES256 1')} es384={r2('ratio ES384 1')} "
+  f"es512={r2('ratio ES512 1')} hs256={r2('ratio HS256 1')} es512_t2={r2('ratio ES512 2')} "
+  f"hs256_t2={r2('ratio HS256 2')} "
+  f"cache_mops={(c1 / 1e6 if c1 else 0):.2f} cache_t2_scaling={(c2 / c1 if c1 and c2 else 0):.2f} "
+  f"batch_es512={r2('batchratio ES512 1')} batch_hs256={r2('batchratio HS256 1')} "
+  f"batch_es512_t2={r2('batchratio ES512 2')} batch_hs256_t2={r2('batchratio HS256 2')}")
+print("\n".join(out))
+PY
+# The summary lines close the document's code block.
+{
+    for s in "${summaries[@]}"; do echo "$s"; done
+    echo '```'
+} >>"$output"
+
+echo
+echo "== summary of each run"
+for s in "${summaries[@]}"; do echo "$s"; done
+echo
+echo "== $output"
+cat "$output"
