@@ -5,6 +5,7 @@
  */
 #include "token/tok.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -14,18 +15,41 @@ static p11jwt_rc key_sign_cb(void *ctx, const unsigned char *data, size_t len,
     return p11jwt_key_sign(ctx, data, len, sig, sig_len);
 }
 
+/* Each thread's claims buffer, kept between assertions: the JWS handed
+ * back is the only allocation per signature. Freed at thread exit. */
+static pthread_key_t claims_key;
+static pthread_once_t claims_once = PTHREAD_ONCE_INIT;
+static _Thread_local struct claims_buf {
+    char *s;
+    size_t cap;
+} claims_tl;
+
+static void claims_free(void *p)
+{
+    free(p);
+}
+
+static void claims_init(void)
+{
+    pthread_key_create(&claims_key, claims_free);
+}
+
 p11jwt_rc p11jwt_assertion_sign(p11jwt_key *key, const p11jwt_claims_params *params,
                                 char **jws_out)
 {
     jose_signer signer = { key->alg, key->kid, key_sign_cb, key };
-    char *claims = NULL;
+    char *old = claims_tl.s;
+    size_t len;
     p11jwt_rc rc;
 
     err_clear();
     *jws_out = NULL;
-    rc = jose_claims_json(params, &claims);
+    rc = jose_claims_write(params, &claims_tl.s, &claims_tl.cap, &len);
+    if (claims_tl.s != old) {
+        pthread_once(&claims_once, claims_init);
+        pthread_setspecific(claims_key, claims_tl.s);
+    }
     if (rc == P11JWT_OK)
-        rc = jose_jws_sign(&signer, key->header_b64, claims, strlen(claims), jws_out);
-    free(claims);
+        rc = jose_jws_sign(&signer, key->header_b64, claims_tl.s, len, jws_out);
     return rc;
 }

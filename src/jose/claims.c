@@ -281,13 +281,14 @@ out:
     return rc;
 }
 
-p11jwt_rc jose_claims_json(const p11jwt_claims_params *p, char **out)
+p11jwt_rc jose_claims_write(const p11jwt_claims_params *p, char **buf, size_t *cap,
+                            size_t *len)
 {
     int64_t now = p->now != 0 ? p->now : (int64_t)time(NULL);
-    struct buf b = { 0 };
+    struct buf b = { *buf, 0, *cap, 0 };
     p11jwt_rc rc = P11JWT_OK;
 
-    *out = NULL;
+    *len = 0;
     if (p->iss == NULL || p->iss[0] == '\0')
         return err_set(P11JWT_ERR_ARG, "the issuer (iss) is required");
     if (p->aud != NULL && p->aud[0] == '\0')
@@ -325,10 +326,25 @@ p11jwt_rc jose_claims_json(const p11jwt_claims_params *p, char **out)
     buf_add(&b, "}", 1);
     if (rc == P11JWT_OK && b.failed)
         rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
+    /* The buffer stays the caller's, grown or not, whatever happened. */
+    *buf = b.s;
+    *cap = b.cap;
+    if (rc == P11JWT_OK)
+        *len = b.len;
+    return rc;
+}
+
+p11jwt_rc jose_claims_json(const p11jwt_claims_params *p, char **out)
+{
+    char *buf = NULL;
+    size_t cap = 0, len;
+    p11jwt_rc rc = jose_claims_write(p, &buf, &cap, &len);
+
+    *out = NULL;
     if (rc != P11JWT_OK) {
-        free(b.s);
+        free(buf);
         return rc;
     }
-    *out = b.s;
+    *out = buf;
     return P11JWT_OK;
 }

@@ -56,6 +56,11 @@ p11jwt_rc jose_header_b64(p11jwt_alg alg, const char *kid, char **out);
  * that redefine a standard claim. Caller frees *out. */
 p11jwt_rc jose_claims_json(const p11jwt_claims_params *p, char **out);
 
+/* The same into a buffer the caller keeps between calls (*buf and *cap, grown
+ * with realloc as needed; start with NULL/0); *len is the JSON's length. */
+p11jwt_rc jose_claims_write(const p11jwt_claims_params *p, char **buf, size_t *cap,
+                            size_t *len);
+
 /* Compact JWS: header_b64 "." b64url(payload) "." b64url(signature). The
  * signature length is checked against the alg (p11jwt_alg_sig_len). Caller
  * frees *out. */
