@@ -60,6 +60,9 @@ int cli_fail(const char *cmd, p11jwt_rc rc);
 /* Prints "p11jwt: <cmd>: <message>" and a hint to --help; returns 2. */
 int cli_usage(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* Flushes stdout; 0, or 1 after saying it could not be written. */
+int cli_flush(const char *cmd);
+
 /* Prints "p11jwt: <cmd>: <message>"; returns 1. */
 int cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

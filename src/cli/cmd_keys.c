@@ -94,10 +94,14 @@ int cmd_keygen(int argc, char *argv[])
     if ((r = cli_token_open(cmd, &to, &tok)) != 0)
         return r;
     rc = p11jwt_key_generate(tok, alg, kid, label, &made);
-    if (rc == P11JWT_OK)
+    if (rc == P11JWT_OK) {
         printf("%s\n", made);
-    else
+        if (ferror(stdout) || fflush(stdout) != 0)
+            r = cli_error(cmd, "key '%s' was generated, but its kid could not be written to "
+                               "standard output", made);
+    } else {
         r = cli_fail(cmd, rc);
+    }
     p11jwt_free(made);
     p11jwt_token_free(tok);
     return r;
@@ -173,10 +177,12 @@ int cmd_import_secret(int argc, char *argv[])
     rc = p11jwt_secret_read_file(secret_file, SECRET_MAX, &secret, &secret_len);
     if (rc == P11JWT_OK)
         rc = p11jwt_key_import_secret(tok, alg, kid, label, secret, secret_len);
-    if (rc == P11JWT_OK)
+    if (rc == P11JWT_OK) {
         printf("%s\n", kid);
-    else
+        r = cli_flush(cmd);
+    } else {
         r = cli_fail(cmd, rc);
+    }
     p11jwt_secret_free(secret, secret_len);
     p11jwt_token_free(tok);
     return r;
@@ -260,6 +266,7 @@ int cmd_list(int argc, char *argv[])
                    p11jwt_key_class_name(keys[i].klass), keys[i].sensitive ? "yes" : "no",
                    keys[i].extractable ? "yes" : "no", keys[i].label);
         }
+        r = cli_flush(cmd);
     }
     p11jwt_key_info_free(keys, n);
     p11jwt_token_free(tok);

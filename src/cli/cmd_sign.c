@@ -129,6 +129,8 @@ static int sign_one(const char *cmd, p11jwt_key *key, p11jwt_claims_params *p,
         r = cli_fail(cmd, rc);
     else if (fputs(jws, stdout) == EOF || fputc('\n', stdout) == EOF)
         r = cli_error(cmd, "cannot write to standard output");
+    else
+        r = cli_flush(cmd);
     p11jwt_free(jws);
     free(extra_json);
     return r;

@@ -41,6 +41,13 @@ int cli_usage(const char *cmd, const char *fmt, ...)
     return EXIT_USAGE;
 }
 
+int cli_flush(const char *cmd)
+{
+    if (ferror(stdout) || fflush(stdout) != 0)
+        return cli_error(cmd, "cannot write to standard output");
+    return 0;
+}
+
 int cli_fail(const char *cmd, p11jwt_rc rc)
 {
     const char *msg = p11jwt_errmsg();

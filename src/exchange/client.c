@@ -299,8 +299,6 @@ static p11jwt_rc open_key(p11jwt_client *c, const char *kid, p11jwt_key **out)
         rc = p11jwt_key_open(c->tok, kid, &c->keys[c->nkeys]);
         if (rc == P11JWT_OK)
             *out = c->keys[c->nkeys++];
-        else
-            err_wrap(rc, "profile '%s'", c->p->name);
     }
     pthread_mutex_unlock(&c->key_mu);
     return rc;
@@ -480,14 +478,14 @@ static p11jwt_rc check_client_key(p11jwt_client *c)
         rc = p11jwt_token_open(t, p->client_key);
     if (rc == P11JWT_OK) {
         kid = p11jwt_token_uri_kid(t);
-        rc = kid == NULL ? err_set(P11JWT_ERR_CONFIG, "client_key '%s' names no key (object= or "
-                                                      "id=)", p->client_key)
+        /* The URI itself is not echoed: it may carry pin-value. */
+        rc = kid == NULL ? err_set(P11JWT_ERR_CONFIG, "the URI names no key (object= or id=)")
                          : p11jwt_key_open(t, kid, &k);
     }
     if (rc == P11JWT_OK)
         c->client_key_ok = 1;
     else
-        err_wrap(rc, "profile '%s': client_key", p->name);
+        err_wrap(rc, "client_key");
     p11jwt_key_free(k);
     p11jwt_token_free(t);
     return rc;
@@ -553,17 +551,19 @@ static p11jwt_rc exchange(p11jwt_client *c, p11jwt_access_token *out)
             /* Mid-rotation the STS may trust only the other key: one try
              * with it (next, else the newest previous). */
             if (keyish && fallback != NULL && !fell_back) {
+                /* Said afterwards: the kid accepted, or one error naming both. */
                 snprintf(first_refusal, sizeof first_refusal, "%s", p11jwt_errmsg());
-                exch_log(P11JWT_LOG_NOTICE,
-                         "profile '%s': the STS refused kid '%s'; trying kid '%s' once", p->name,
-                         active, fallback);
                 fell_back = 1;
                 kid = fallback;
                 continue;
             }
-            if (keyish && fell_back)
+            if (keyish && fell_back) {
+                char second[512];
+
+                snprintf(second, sizeof second, "%s", p11jwt_errmsg()); /* not into itself */
                 rc = err_set(rc, "the STS refused both kid '%s' (%s) and kid '%s' (%s)", active,
-                             first_refusal, fallback, p11jwt_errmsg());
+                             first_refusal, fallback, second);
+            }
         }
         if (!retryable || n >= p->max_retries)
             break;
@@ -681,8 +681,14 @@ static p11jwt_rc token_slow(p11jwt_client *c, struct tl_slot *slot)
         pthread_mutex_unlock(&c->mu);
         return rc;
     }
-    /* else: an early refresh failed and the old token is still good; the
-     * next call past refresh_at tries again. */
+    else {
+        /* An early refresh failed and the old token is still good: try
+         * again a tenth of the remaining life later, not on every call
+         * (each failed exchange already retried). */
+        int64_t left = c->cur.expires_at - now_s();
+
+        c->refresh_at = now_s() + (left / 10 > 1 ? left / 10 : 1);
+    }
 
 hand_out:
     if (slot->gen != atomic_load(&c->token_gen) || slot->tok.value == NULL) {

@@ -21,10 +21,13 @@
 #include <string.h>
 
 #define GRANT_JWT_BEARER "urn:ietf:params:oauth:grant-type:jwt-bearer"
+#define MAX_LIFETIME ((int64_t)366 * 86400)
 #define ASSERTION_TYPE_JWT "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
 
 void exch_built_clear(exch_built *b)
 {
+    if (b->url != NULL) /* a jsa URL carries the client secret */
+        secure_wipe(b->url, strlen(b->url));
     free(b->url);
     if (b->body != NULL) /* may carry a client secret */
         secure_wipe(b->body, strlen(b->body));
@@ -245,7 +248,7 @@ int64_t exch_jwt_exp(const char *token)
     exp = json_object_get(payload, "exp");
     if (json_is_integer(exp))
         out = (int64_t)json_integer_value(exp);
-    else if (json_is_real(exp))
+    else if (json_is_real(exp) && json_real_value(exp) > 0 && json_real_value(exp) < 9e18)
         out = (int64_t)json_real_value(exp);
     json_decref(payload);
     return out;
@@ -296,13 +299,19 @@ p11jwt_rc exch_dialect_parse(const p11jwt_profile *p, const exch_response *rs, i
     if (rc == P11JWT_OK)
         rc = dup_or_null(json_string_value(json_object_get(o, "scope")), &t->scope);
 
+    /* A lifetime past a year is treated as a year: nothing an STS says may
+     * overflow the arithmetic or pin a token for ever. */
     expires_in = json_object_get(o, "expires_in");
     if (json_is_integer(expires_in) && json_integer_value(expires_in) > 0)
-        t->expires_at = now + (int64_t)json_integer_value(expires_in);
+        t->expires_at = now + (json_integer_value(expires_in) < MAX_LIFETIME
+                                   ? (int64_t)json_integer_value(expires_in)
+                                   : MAX_LIFETIME);
     else if (json_is_string(expires_in) && atoll(json_string_value(expires_in)) > 0)
-        t->expires_at = now + atoll(json_string_value(expires_in)); /* seen in the wild */
+        t->expires_at = now + (atoll(json_string_value(expires_in)) < MAX_LIFETIME
+                                   ? (int64_t)atoll(json_string_value(expires_in))
+                                   : MAX_LIFETIME); /* a string: seen in the wild */
     else if ((exp = exch_jwt_exp(value)) > 0)
-        t->expires_at = exp;
+        t->expires_at = exp < now + MAX_LIFETIME ? exp : now + MAX_LIFETIME;
     else
         t->expires_at = now + p->default_lifetime;
     json_decref(o);

@@ -148,6 +148,11 @@ static CURLcode setup(exch_http *h, const p11jwt_profile *p, const char *pin,
     SET(CURLOPT_URL, rq->url);
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_FOLLOWLOCATION, 0L);
+    /* Plain http goes to loopback only: never through a proxy from the
+     * environment, which could be anywhere. https may use one (the TLS
+     * session is end to end). */
+    if (strncmp(rq->url, "http://", 7) == 0)
+        SET(CURLOPT_NOPROXY, "*");
     /* A retry goes out on a new connection: libcurl resends a request by
      * itself when a reused connection turns out dead, and a resent
      * assertion is a replay to an STS that did see the first copy. */
@@ -199,9 +204,13 @@ static CURLcode setup(exch_http *h, const p11jwt_profile *p, const char *pin,
 p11jwt_rc exch_http_perform(exch_http *h, const p11jwt_profile *p, const char *pin,
                             const exch_request *rq, exch_response *rs, int *retryable)
 {
+    /* Messages name the URL without its query: a jsa request carries the
+     * client secret there. */
+    char shown[512];
     CURLcode e;
     p11jwt_rc rc;
 
+    snprintf(shown, sizeof shown, "%.*s", (int)strcspn(rq->url, "?"), rq->url);
     *retryable = 0;
     exch_response_clear(rs);
     rc = exch_url_check(rq->url, "URL");
@@ -229,15 +238,15 @@ p11jwt_rc exch_http_perform(exch_http *h, const p11jwt_profile *p, const char *p
         if (rs->truncated || e == CURLE_FILESIZE_EXCEEDED)
             return err_set(P11JWT_ERR_HTTP, "%s: the answer is larger than %d bytes; refused",
                            rq->url, EXCH_MAX_BODY);
-        return err_set(P11JWT_ERR_NOMEM, "out of memory reading the answer from %s", rq->url);
+        return err_set(P11JWT_ERR_NOMEM, "out of memory reading the answer from %s", shown);
     case CURLE_OPERATION_TIMEDOUT:
         *retryable = 1;
-        return err_set(P11JWT_ERR_HTTP, "%s: no answer within %lld s (timeout)", rq->url,
+        return err_set(P11JWT_ERR_HTTP, "%s: no answer within %lld s (timeout)", shown,
                        (long long)p->timeout);
     case CURLE_GOT_NOTHING:
         *retryable = 1;
         return err_set(P11JWT_ERR_HTTP, "%s: the server closed the connection without answering",
-                       rq->url);
+                       shown);
     case CURLE_COULDNT_CONNECT:
     case CURLE_COULDNT_RESOLVE_HOST:
     case CURLE_SEND_ERROR:
@@ -253,6 +262,6 @@ p11jwt_rc exch_http_perform(exch_http *h, const p11jwt_profile *p, const char *p
     default:
         break;
     }
-    return err_set(P11JWT_ERR_HTTP, "%s: %s", rq->url, h->errbuf[0] ? h->errbuf
+    return err_set(P11JWT_ERR_HTTP, "%s: %s", shown, h->errbuf[0] ? h->errbuf
                                                                      : curl_easy_strerror(e));
 }

@@ -122,8 +122,10 @@ static p11jwt_rc kr_load(p11jwt_client *c, struct keyring *kr)
         if (kr->active.kid == NULL)
             return err_set(P11JWT_ERR_NOMEM, "out of memory");
         rc = key_alg(tok, p->kid, &kr->active.alg);
-        if (rc != P11JWT_OK)
-            err_wrap(rc, "profile '%s': the active key (kid in the profile)", p->name);
+        if (rc != P11JWT_OK) {
+            err_wrap(rc, "the active key (kid in the profile)");
+            kr_clear(kr);
+        }
         return rc;
     }
     o = json_loads(json, 0, &jerr);
@@ -229,8 +231,10 @@ static int keyring_lock(const p11jwt_profile *p)
     h = (h ^ '\n') * 1099511628211ULL;
     for (const char *s = p->keyring; *s; s++)
         h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    snprintf(path, sizeof path, "%s/p11jwt-keyring-%016" PRIx64 ".lock",
-             dir != NULL && dir[0] == '/' ? dir : "/tmp", h);
+    /* Per user: a lock file another user made in /tmp could be held for
+     * ever. */
+    snprintf(path, sizeof path, "%s/p11jwt-keyring-%u-%016" PRIx64 ".lock",
+             dir != NULL && dir[0] == '/' ? dir : "/tmp", (unsigned)getuid(), h);
     fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
     if (fd < 0)
         return -1;
@@ -425,8 +429,16 @@ static p11jwt_rc rotate_stage_unlocked(p11jwt_client *c, const unsigned char *se
     *jwks_out = NULL;
     for (int i = 0; i < MAX_ATTEMPTS && rc == P11JWT_ERR_CONFLICT; i++)
         rc = stage_once(c, secret, secret_len, kid, jwks_out, &report);
-    if (rc == P11JWT_OK && exch_client_profile(c)->publish_command != NULL)
-        rc = run_publish(exch_client_profile(c), *jwks_out, &report);
+    if (rc == P11JWT_OK && exch_client_profile(c)->publish_command != NULL) {
+        /* Publish what the STS should trust now: previous keys included
+         * (the JWKS printed is active + next, to register). */
+        char *all = NULL;
+
+        rc = rotate_jwks_unlocked(c, &all);
+        if (rc == P11JWT_OK)
+            rc = run_publish(exch_client_profile(c), all, &report);
+        free(all);
+    }
     free(report);
     return rc;
 }
@@ -606,8 +618,10 @@ static p11jwt_rc run_publish(const p11jwt_profile *p, const char *jwks, char **r
     fputc('\n', f);
     status = pclose(f);
     if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        return err_set(P11JWT_ERR_IO, "publish_command '%s' failed (exit %d)",
-                       p->publish_command, WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+        return err_set(P11JWT_ERR_IO,
+                       "the change is stored in the token, but publish_command '%s' failed "
+                       "(exit %d): publish 'p11jwt jwks --profile %s' by hand",
+                       p->publish_command, WIFEXITED(status) ? WEXITSTATUS(status) : -1, p->name);
     say(report, "published the JWKS with: %s", p->publish_command);
     return P11JWT_OK;
 }

@@ -145,6 +145,12 @@ p11jwt_rc tok_module_reload(tok_module *m)
     CK_RV rv;
 
     pthread_mutex_lock(&registry_lock);
+    /* Only a module nobody else in this process holds: C_Finalize would
+     * pull the sessions from under another handle's signature. */
+    if (m->refs > 1) {
+        pthread_mutex_unlock(&registry_lock);
+        return err_set(P11JWT_ERR_MODULE, "the module is in use by another token handle");
+    }
     if (m->we_initialized) {
         P11(m->fl, C_Finalize, NULL);
         rv = module_initialize(m->fl);

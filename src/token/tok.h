@@ -69,8 +69,8 @@ extern atomic_ulong tok_fork_generation;
 /* In a forked child: finalize + initialize the module once per fork. */
 p11jwt_rc tok_module_after_fork(tok_module *m);
 /* Finalizes and initializes again a module this process initialized (its
- * view of the tokens was read while another process rewrote them). Every
- * session of every handle on it is gone afterwards. */
+ * view of the tokens was read while another process rewrote them), when no
+ * other handle holds it; refused otherwise. */
 p11jwt_rc tok_module_reload(tok_module *m);
 
 /* ---- PIN sources (pin.c) ---------------------------------------------- */
