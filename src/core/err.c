@@ -57,11 +57,14 @@ void p11jwt_free(void *p)
 
 p11jwt_rc err_set(p11jwt_rc rc, const char *fmt, ...)
 {
+    char msg[ERRMSG_MAX];
     va_list ap;
 
+    /* Through a copy, so the old message may be an argument of the new. */
     va_start(ap, fmt);
-    vsnprintf(errmsg, sizeof errmsg, fmt, ap);
+    vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
+    memcpy(errmsg, msg, sizeof errmsg);
     return rc;
 }
 

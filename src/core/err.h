@@ -9,7 +9,8 @@
 #include "p11jwt.h"
 
 /* Sets this thread's message (printf format) and returns rc, so a failure
- * reads `return err_set(P11JWT_ERR_IO, "cannot read %s: %s", path, ...);` */
+ * reads `return err_set(P11JWT_ERR_IO, "cannot read %s: %s", path, ...);`.
+ * The current message (p11jwt_errmsg()) may be one of the arguments. */
 p11jwt_rc err_set(p11jwt_rc rc, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 

@@ -557,13 +557,9 @@ static p11jwt_rc exchange(p11jwt_client *c, p11jwt_access_token *out)
                 kid = fallback;
                 continue;
             }
-            if (keyish && fell_back) {
-                char second[512];
-
-                snprintf(second, sizeof second, "%s", p11jwt_errmsg()); /* not into itself */
+            if (keyish && fell_back)
                 rc = err_set(rc, "the STS refused both kid '%s' (%s) and kid '%s' (%s)", active,
-                             first_refusal, fallback, second);
-            }
+                             first_refusal, fallback, p11jwt_errmsg());
         }
         if (!retryable || n >= p->max_retries)
             break;
@@ -839,13 +835,9 @@ p11jwt_rc p11jwt_client_call(p11jwt_client *c, const char *method, const char *u
     err_clear();
     memset(out, 0, sizeof *out);
     /* Refuse a URL we would never call before spending an exchange on it. */
-    rc = exch_url_check(url, "URL");
-    if (rc != P11JWT_OK) {
-        char msg[512];
-
-        snprintf(msg, sizeof msg, "%s", p11jwt_errmsg());
-        return err_set(P11JWT_ERR_HTTP, "%s", msg);
-    }
+    rc = exch_url_check(url, "URL", P11JWT_ERR_HTTP);
+    if (rc != P11JWT_OK)
+        return rc;
     for (int tries = 0;; tries++) {
         rc = p11jwt_client_token(c, &t);
         if (rc != P11JWT_OK)

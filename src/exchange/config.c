@@ -337,7 +337,7 @@ static p11jwt_rc finish(struct parser *ps)
     if (!dialect_set)
         return cfg_err(ps, NULL, "profile '%s' needs key 'dialect'", p->name);
     NEED(token_url, "token_url");
-    rc = exch_url_check(p->token_url, "token_url");
+    rc = exch_url_check(p->token_url, "token_url", P11JWT_ERR_CONFIG);
     if (rc != P11JWT_OK) {
         at_key(ps, "token_url");
         return err_wrap(rc, "%s:%d: profile '%s'", ps->path, ps->line, p->name);

@@ -108,8 +108,9 @@ p11jwt_rc exch_http_init(exch_http *h);
 void exch_http_cleanup(exch_http *h);
 void exch_response_clear(exch_response *r);
 
-/* Refuses anything but https, or http to a loopback host. */
-p11jwt_rc exch_url_check(const char *url, const char *what);
+/* Refuses anything but https, or http to a loopback host, with rc fail and
+ * a message naming `what` (the config key, or "URL"). */
+p11jwt_rc exch_url_check(const char *url, const char *what, p11jwt_rc fail);
 
 /* Performs one request with the profile's TLS settings and timeouts. On a
  * transport failure returns P11JWT_ERR_HTTP and sets *retryable. */

@@ -58,7 +58,7 @@ static int is_loopback(const char *host)
     return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
 }
 
-p11jwt_rc exch_url_check(const char *url, const char *what)
+p11jwt_rc exch_url_check(const char *url, const char *what, p11jwt_rc fail)
 {
     CURLU *u = curl_url();
     char *scheme = NULL, *host = NULL;
@@ -69,12 +69,12 @@ p11jwt_rc exch_url_check(const char *url, const char *what)
     if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
         curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
-        rc = err_set(P11JWT_ERR_CONFIG, "%s '%s' is not a valid URL", what, url);
+        rc = err_set(fail, "%s '%s' is not a valid URL", what, url);
     else if (strcmp(scheme, "https") != 0 && strcmp(scheme, "http") != 0)
-        rc = err_set(P11JWT_ERR_CONFIG, "%s '%s': only https (or http to loopback) is spoken",
+        rc = err_set(fail, "%s '%s': only https (or http to loopback) is spoken",
                      what, url);
     else if (strcmp(scheme, "http") == 0 && !is_loopback(host))
-        rc = err_set(P11JWT_ERR_CONFIG,
+        rc = err_set(fail,
                      "%s '%s': plain http is refused for non-loopback host '%s'; use https",
                      what, url, host);
     curl_free(scheme);
@@ -213,13 +213,9 @@ p11jwt_rc exch_http_perform(exch_http *h, const p11jwt_profile *p, const char *p
     snprintf(shown, sizeof shown, "%.*s", (int)strcspn(rq->url, "?"), rq->url);
     *retryable = 0;
     exch_response_clear(rs);
-    rc = exch_url_check(rq->url, "URL");
-    if (rc != P11JWT_OK) {
-        char msg[512];
-
-        snprintf(msg, sizeof msg, "%s", p11jwt_errmsg()); /* not from the buffer into itself */
-        return err_set(P11JWT_ERR_HTTP, "%s", msg);
-    }
+    rc = exch_url_check(rq->url, "URL", P11JWT_ERR_HTTP);
+    if (rc != P11JWT_OK)
+        return rc;
     e = setup(h, p, pin, rq, rs);
     if (e != CURLE_OK)
         return err_set(P11JWT_ERR_HTTP, "libcurl refused an option: %s", curl_easy_strerror(e));
