@@ -105,8 +105,7 @@ static void buf_str(struct buf *b, const char *s)
     buf_add(b, s, strlen(s));
 }
 
-/* Length of the UTF-8 sequence at p (at most n bytes), 0 if invalid. */
-static size_t utf8_len(const unsigned char *p, size_t n)
+size_t jose_utf8_len(const unsigned char *p, size_t n)
 {
     unsigned char c = p[0];
     size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
@@ -149,7 +148,7 @@ static int buf_member_str(struct buf *b, const char *name, const char *value)
         char ubuf[8];
 
         if (c >= 0x80) {
-            size_t l = utf8_len(v + i, n - i);
+            size_t l = jose_utf8_len(v + i, n - i);
 
             if (l == 0)
                 return -1;

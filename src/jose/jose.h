@@ -32,6 +32,10 @@ size_t jose_b64url_encode(const unsigned char *in, size_t n, char *out);
 p11jwt_rc jose_b64url_decode(const char *in, size_t n, unsigned char **out,
                              size_t *out_len);
 
+/* Length of the well-formed UTF-8 sequence at p (at most n bytes): 1 to 4,
+ * or 0 when it is not one (overlong, surrogate, past U+10FFFF, cut off). */
+size_t jose_utf8_len(const unsigned char *p, size_t n);
+
 /* ---- signing ---------------------------------------------------------- */
 
 /* Something that can sign: the alg it is pinned to, its kid, and a function

@@ -178,28 +178,12 @@ p11jwt_alg tok_object_alg(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE
 
 int tok_kid_is_text(const unsigned char *p, size_t n)
 {
-    size_t i = 0;
-
     if (n == 0)
         return 0;
-    while (i < n) {
-        unsigned char c = p[i];
-        size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
-                                  : (c & 0xf8) == 0xf0 ? 4 : 0;
-
-        if (len == 0 || i + len > n || (len == 1 && (c < 0x20 || c == 0x7f)))
+    for (size_t i = 0, len; i < n; i += len) {
+        len = jose_utf8_len(p + i, n - i);
+        if (len == 0 || (len == 1 && (p[i] < 0x20 || p[i] == 0x7f)))
             return 0;
-        /* Overlong forms, surrogates and values past U+10FFFF are not text. */
-        if ((len == 2 && c < 0xc2) || (len == 4 && c > 0xf4))
-            return 0;
-        for (size_t k = 1; k < len; k++)
-            if ((p[i + k] & 0xc0) != 0x80)
-                return 0;
-        if (len == 3 && ((c == 0xe0 && p[i + 1] < 0xa0) || (c == 0xed && p[i + 1] >= 0xa0)))
-            return 0;
-        if (len == 4 && ((c == 0xf0 && p[i + 1] < 0x90) || (c == 0xf4 && p[i + 1] >= 0x90)))
-            return 0;
-        i += len;
     }
     return 1;
 }
