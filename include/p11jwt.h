@@ -322,7 +322,9 @@ P11JWT_API p11jwt_rc p11jwt_client_token_peek(p11jwt_client *c,
 P11JWT_API void p11jwt_client_invalidate(p11jwt_client *c, const char *value);
 
 /* A fresh assertion for the profile, signed offline; nothing is sent.
- * Caller frees *jws. */
+ * Reads the keyring state in the token first (one object search) to sign
+ * with its active kid: for bulk signing, use p11jwt_key_open once and
+ * p11jwt_assertion_sign. Caller frees *jws. */
 P11JWT_API p11jwt_rc p11jwt_client_assertion(p11jwt_client *c, char **jws);
 
 /* The Authorization header value for a resource call with token t, per

@@ -101,7 +101,10 @@ static p11jwt_rc key_alg(p11jwt_token *tok, const char *kid, p11jwt_alg *alg)
     return rc;
 }
 
-static p11jwt_rc kr_load(p11jwt_client *c, struct keyring *kr)
+/* Reads the keyring. Without a stored state the profile's kid is the
+ * active key; its alg is then looked up in the token when with_alg (status
+ * and the rotation steps need it, the signer opens the key anyway). */
+static p11jwt_rc kr_load(p11jwt_client *c, struct keyring *kr, int with_alg)
 {
     const p11jwt_profile *p = exch_client_profile(c);
     p11jwt_token *tok;
@@ -121,6 +124,8 @@ static p11jwt_rc kr_load(p11jwt_client *c, struct keyring *kr)
         kr->active.kid = strdup(p->kid);
         if (kr->active.kid == NULL)
             return err_set(P11JWT_ERR_NOMEM, "out of memory");
+        if (!with_alg)
+            return P11JWT_OK;
         rc = key_alg(tok, p->kid, &kr->active.alg);
         if (rc != P11JWT_OK) {
             err_wrap(rc, "the active key (kid in the profile)");
@@ -262,7 +267,7 @@ static p11jwt_rc rotate_status_unlocked(p11jwt_client *c, char **json_out)
 
     err_clear();
     *json_out = NULL;
-    rc = kr_load(c, &kr);
+    rc = kr_load(c, &kr, 1);
     if (rc != P11JWT_OK)
         return rc;
     o = kr_to_json(exch_client_profile(c), &kr, "status");
@@ -308,7 +313,7 @@ static p11jwt_rc rotate_jwks_unlocked(p11jwt_client *c, char **jwks_out)
 
     err_clear();
     *jwks_out = NULL;
-    rc = kr_load(c, &kr);
+    rc = kr_load(c, &kr, 1);
     if (rc == P11JWT_OK)
         rc = kr_jwks(c, &kr, 1, jwks_out);
     kr_clear(&kr);
@@ -414,7 +419,7 @@ static p11jwt_rc stage_once(p11jwt_client *c, const unsigned char *secret, size_
                             const char *kid, char **jwks_out, char **report)
 {
     struct keyring kr;
-    p11jwt_rc rc = kr_load(c, &kr);
+    p11jwt_rc rc = kr_load(c, &kr, 1);
 
     return rc == P11JWT_OK ? stage_from(c, &kr, secret, secret_len, kid, jwks_out, report) : rc;
 }
@@ -487,7 +492,7 @@ out:
 static p11jwt_rc promote_once(p11jwt_client *c, char **report)
 {
     struct keyring kr;
-    p11jwt_rc rc = kr_load(c, &kr);
+    p11jwt_rc rc = kr_load(c, &kr, 1);
 
     return rc == P11JWT_OK ? promote_from(c, &kr, report) : rc;
 }
@@ -520,7 +525,7 @@ static p11jwt_rc retire_once(p11jwt_client *c, const char *kid, char **report)
     size_t ngone = 0, keep = 0;
     int64_t now = (int64_t)time(NULL);
     p11jwt_token *tok;
-    p11jwt_rc rc = kr_load(c, &kr);
+    p11jwt_rc rc = kr_load(c, &kr, 1);
 
     if (rc != P11JWT_OK)
         return rc;
@@ -561,7 +566,7 @@ static p11jwt_rc retire_once(p11jwt_client *c, const char *kid, char **report)
      * either (a racing writer), then destroy. */
     rc = exch_client_open_token(c, &tok);
     if (rc == P11JWT_OK)
-        rc = kr_load(c, &again);
+        rc = kr_load(c, &again, 1);
     for (size_t i = 0; rc == P11JWT_OK && i < ngone; i++) {
         int named = strcmp(again.active.kid, gone[i].kid) == 0 ||
                     (again.next.kid && strcmp(again.next.kid, gone[i].kid) == 0);
@@ -633,7 +638,7 @@ static p11jwt_rc auto_step(p11jwt_client *c, char **report, int *changed)
     const p11jwt_profile *p = exch_client_profile(c);
     struct keyring kr;
     int64_t now = (int64_t)time(NULL);
-    p11jwt_rc rc = kr_load(c, &kr);
+    p11jwt_rc rc = kr_load(c, &kr, 1);
 
     *changed = 0;
     if (rc != P11JWT_OK)
@@ -699,7 +704,7 @@ static p11jwt_rc rotate_auto_unlocked(p11jwt_client *c, char **report)
 p11jwt_rc exch_keyring_kids(p11jwt_client *c, char **active, char **fallback, int *is_next)
 {
     struct keyring kr;
-    p11jwt_rc rc = kr_load(c, &kr);
+    p11jwt_rc rc = kr_load(c, &kr, 0);
 
     *active = NULL;
     *fallback = NULL;
