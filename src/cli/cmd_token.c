@@ -117,11 +117,6 @@ int cli_client_open(const char *cmd, const char *config, const char *profile,
     return rc == P11JWT_OK ? 0 : cli_fail(cmd, rc);
 }
 
-static int load_client(const char *cmd, const struct common *o, p11jwt_client **out)
-{
-    return cli_client_open(cmd, o->config, o->profile, out);
-}
-
 int cmd_token(int argc, char *argv[])
 {
     static const struct option opts[] = {
@@ -150,7 +145,7 @@ int cmd_token(int argc, char *argv[])
     }
     if (optind < argc)
         return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
-    if ((r = load_client(cmd, &o, &c)) != 0)
+    if ((r = cli_client_open(cmd, o.config, o.profile, &c)) != 0)
         return r;
     if ((rc = p11jwt_client_token(c, &t)) != P11JWT_OK) {
         r = cli_fail(cmd, rc);
@@ -200,7 +195,7 @@ int cmd_assertion(int argc, char *argv[])
     }
     if (optind < argc)
         return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
-    if ((r = load_client(cmd, &o, &c)) != 0)
+    if ((r = cli_client_open(cmd, o.config, o.profile, &c)) != 0)
         return r;
     rc = p11jwt_client_assertion(c, &jws);
     if (rc == P11JWT_OK)
@@ -280,7 +275,7 @@ int cmd_call(int argc, char *argv[])
     }
     if (data_arg != NULL && (r = read_data(cmd, data_arg, &body, &body_len)) != 0)
         goto out;
-    if ((r = load_client(cmd, &o, &c)) != 0)
+    if ((r = cli_client_open(cmd, o.config, o.profile, &c)) != 0)
         goto out;
     rc = p11jwt_client_call(c, method, argv[optind], headers, nheaders, body, body_len, &resp);
     if (rc != P11JWT_OK) {

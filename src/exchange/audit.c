@@ -88,7 +88,7 @@ void exch_audit(const p11jwt_profile *p, json_t *obj)
     free(line);
 }
 
-static json_t *audit_base(const char *event)
+json_t *exch_audit_event(const char *event)
 {
     struct timespec ts;
     char when[40];
@@ -123,7 +123,7 @@ void exch_audit_signature(const p11jwt_profile *p, const char *kid, const char *
         claims = json_loadb((const char *)payload, plen, 0, NULL);
     if (jose_b64url_decode(jws, (size_t)(dot1 - jws), &hraw, &hlen) == P11JWT_OK)
         header = json_loadb((const char *)hraw, hlen, 0, NULL);
-    obj = audit_base("sign");
+    obj = exch_audit_event("sign");
     if (obj != NULL) {
         json_object_set_new(obj, "kid", json_string(kid));
         json_object_set(obj, "alg", json_object_get(header, "alg"));
@@ -136,9 +136,4 @@ void exch_audit_signature(const p11jwt_profile *p, const char *kid, const char *
     json_decref(header);
     free(payload);
     free(hraw);
-}
-
-json_t *exch_audit_event(const char *event)
-{
-    return audit_base(event);
 }
