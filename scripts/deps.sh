@@ -10,6 +10,7 @@ PACKAGES="
     libcurl4-openssl-dev libjansson-dev libcmocka-dev
     softhsm2 opensc openssl curl
     python3 python3-jwt python3-cryptography
+    scdoc mandoc bash-completion
 "
 
 missing=""
