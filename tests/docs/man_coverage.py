@@ -32,6 +32,7 @@ p11jwt.conf(5), man/p11jwt.conf.5.scd
     line starting `*key*`, under `# KEYS`; and no definition names a key
     the parser does not know;
   - every dialect of the parser's table appears as `*name*:`;
+  - the example profiles (EXAMPLES) set only keys the parser knows;
   - every key and dialect is also in `p11jwt token --help` and
     docs/exchange.md, the two other places an operator looks.
 libp11jwt(3), man/libp11jwt.3.scd
@@ -363,6 +364,16 @@ else:
         if f"*{d}*:" not in conf_text:
             gap(conf_rel, f"dialect '{d}' (src/exchange/config.c) is not described under "
                           f"'# KEYS': add '*{d}*: ...' to the dialect key")
+
+    # The example profiles use keys the parser knows.
+    for n, t in conf.literal.get("EXAMPLES", []):
+        m = re.match(r"^([A-Za-z_][A-Za-z0-9_.-]*)\s*=", t)    # not "$ ..." nor indented
+        if m:
+            k = m.group(1)
+            if k not in keys and not any(k.startswith(p) and len(k) > len(p)
+                                         for p in prefixes):
+                gap(f"{conf_rel}:{n}", f"example profile sets '{k}', which the parser "
+                                       f"does not know")
 
 token_help = helps.get("token").text if "token" in helps else ""
 exchange_md = read(os.path.join(SRC, "docs", "exchange.md"))
