@@ -19,6 +19,7 @@
 #include "exchange/exch.h"
 
 #include "core/err.h"
+#include "token/engine.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -486,6 +487,9 @@ static p11jwt_rc check_client_key(p11jwt_client *c)
         rc = kid == NULL ? err_set(P11JWT_ERR_CONFIG, "the URI names no key (object= or id=)")
                          : p11jwt_key_open(t, kid, &k);
     }
+    /* The engine loads the URI's own module, not p11-kit's proxy. */
+    if (rc == P11JWT_OK)
+        rc = tok_engine_use_token(t);
     if (rc == P11JWT_OK)
         c->client_key_ok = 1;
     else

@@ -169,6 +169,11 @@ const char *tok_module_path(const tok_module *m)
     return m->path;
 }
 
+const char *tok_module_args(const tok_module *m)
+{
+    return m->args;
+}
+
 p11jwt_rc tok_module_reload(tok_module *m)
 {
     p11jwt_rc rc = P11JWT_OK;

@@ -65,6 +65,8 @@ p11jwt_rc tok_module_acquire(const char *path, const char *args, tok_module **ou
 void tok_module_release(tok_module *m);
 CK_FUNCTION_LIST *tok_module_functions(const tok_module *m);
 const char *tok_module_path(const tok_module *m);
+/* The arguments it was initialised with (NULL: none). */
+const char *tok_module_args(const tok_module *m);
 
 /* Bumped in the child by a pthread_atfork handler. */
 extern atomic_ulong tok_fork_generation;
