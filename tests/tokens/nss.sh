@@ -103,6 +103,39 @@ expect_exit 0 p11jwt assertion --config "$T/p11jwt.conf" --profile nss
 pyverify --jwks "$T/jwks-ES256.json" --aud "$AUD" --iss nss-profile <<<"$OUT" >/dev/null ||
     fail "PyJWT rejects the profile's assertion"
 
+step "module-name=: the module's p11-kit x-init-reserved is its arguments"
+# p11-kit reads a user's own module configs (~/.config/pkcs11/modules) but
+# not root's: as root (CI), this step runs p11jwt as nobody, with a HOME and
+# an NSS database of its own; as anyone else, as that user.
+xdir=$T/x-init
+mkdir -p "$xdir/home/.config/pkcs11/modules" "$xdir/nssdb"
+cp "$PIN_FILE" "$xdir/pin"
+certutil -N -d "sql:$xdir/nssdb" -f "$xdir/pin" >/dev/null 2>&1 || fail "certutil -N $xdir/nssdb failed"
+printf '%s\n' "module: $NSS_MODULE" "critical: no" \
+    "x-init-reserved: configdir='sql:$xdir/nssdb' certPrefix='' keyPrefix='' secmod='secmod.db' flags=optimizeSpace" \
+    >"$xdir/home/.config/pkcs11/modules/p11jwt-test-nss.module"
+as_user=()
+if [[ $(id -u) -eq 0 ]]; then
+    command -v setpriv >/dev/null 2>&1 || skip "setpriv (util-linux) is needed to run as nobody"
+    chmod 711 "$T"
+    chown -R 65534:65534 "$xdir"
+    as_user=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+fi
+XTOKEN="pkcs11:token=NSS%20Certificate%20DB?module-name=p11jwt-test-nss"
+expect_exit 0 "${as_user[@]}" env HOME="$xdir/home" "$P11JWT_BIN" keygen --token "$XTOKEN" \
+    --pin-file "$xdir/pin" --alg ES384 --kid x-init
+expect_exit 0 "${as_user[@]}" env HOME="$xdir/home" "$P11JWT_BIN" sign --token "$XTOKEN" \
+    --pin-file "$xdir/pin" --kid x-init --iss x --aud "$AUD"
+jws=$OUT
+expect_exit 0 "${as_user[@]}" env HOME="$xdir/home" "$P11JWT_BIN" jwks --token "$XTOKEN" --kid x-init
+printf '%s\n' "$OUT" >"$T/jwks-x.json"
+pyverify --jwks "$T/jwks-x.json" --aud "$AUD" <<<"$jws" >/dev/null || fail "PyJWT rejects it"
+step "given arguments win over x-init-reserved (here: a database that does not exist)"
+expect_exit 1 "${as_user[@]}" env HOME="$xdir/home" "$P11JWT_BIN" list --token "$XTOKEN" \
+    --pin-file "$xdir/pin" --module-args "configdir='sql:$xdir/none' certPrefix='' keyPrefix='' secmod='secmod.db' flags=optimizeSpace"
+expect_err_matches 'with the module arguments given'
+[[ $(id -u) -ne 0 ]] || chmod 700 "$T"
+
 step "sign --batch: 300 lines, 4 threads, all verified by PyJWT in order"
 "$PYTHON" -c 'import json
 for i in range(300): print(json.dumps({"n": i}))' >"$T/in.jsonl"
