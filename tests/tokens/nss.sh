@@ -103,6 +103,20 @@ expect_exit 0 p11jwt assertion --config "$T/p11jwt.conf" --profile nss
 pyverify --jwks "$T/jwks-ES256.json" --aud "$AUD" --iss nss-profile <<<"$OUT" >/dev/null ||
     fail "PyJWT rejects the profile's assertion"
 
+step "one module, one set of arguments per process: other arguments are refused"
+[[ -n ${MODULE_ARGS_BIN:-} && -x $MODULE_ARGS_BIN ]] || fail "MODULE_ARGS_BIN is not set to the built module_args program"
+"$MODULE_ARGS_BIN" "$TOKEN" "$PIN_FILE" "$MODULE_ARGS" \
+    "configdir='sql:$T/no-such-db' certPrefix='' keyPrefix='' secmod='secmod.db' flags=optimizeSpace" \
+    >"$T/module_args.out" 2>"$T/module_args.err" ||
+    fail "module_args: $(cat "$T/module_args.err")"$'\n'"$(cat "$T/module_args.out")"
+cat "$T/module_args.out"
+grep -q '^ok - other arguments refused: PKCS#11 module .* is already initialised in this process with other module arguments' \
+    "$T/module_args.out" || fail "the refusal does not say why"
+grep -qF "$T/no-such-db" "$T/module_args.out" "$T/module_args.err" &&
+    fail "the module arguments were echoed"
+grep -q '^ok - after every handle was freed, other arguments reach C_Initialize: .*with the module arguments given' \
+    "$T/module_args.out" || fail "after the last handle, the module was not initialised anew"
+
 step "module-name=: the module's p11-kit x-init-reserved is its arguments"
 # p11-kit reads a user's own module configs (~/.config/pkcs11/modules) but
 # not root's: as root (CI), this step runs p11jwt as nobody, with a HOME and
