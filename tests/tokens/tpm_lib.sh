@@ -51,6 +51,11 @@ done
 "$PYTHON" -c 'import tpm2_pytss, yaml, pyasn1_modules, bcrypt' 2>/dev/null ||
     skip "tpm2_ptool's python modules are missing (python3-tpm2-pytss, -yaml, -pyasn1-modules, -bcrypt)"
 
+# Under LeakSanitizer, a leak inside the module (libcrypto called from
+# libtpm2_pkcs11.so) shows its module frame, which tests/lsan.supp names,
+# only with the slow unwinder.
+[[ -z ${ASAN_OPTIONS:-} ]] || export ASAN_OPTIONS=$ASAN_OPTIONS:fast_unwind_on_malloc=0
+
 # ---- the daemons, stopped on every exit path ------------------------------------
 
 TPM_PIDS=()
