@@ -118,6 +118,14 @@ P11JWT_API void p11jwt_token_set_pin_prompt(p11jwt_token *tok, int allowed);
 /* Module used when the URI names none (default: $P11JWT_MODULE, else
  * SoftHSM's module as Debian installs it). */
 P11JWT_API p11jwt_rc p11jwt_token_set_default_module(p11jwt_token *tok, const char *path);
+/* Arguments for the module's C_Initialize (CK_C_INITIALIZE_ARGS.pReserved),
+ * e.g. NSS softokn's "configdir='sql:DIR' certPrefix='' keyPrefix=''
+ * secmod='secmod.db' flags=optimizeSpace". Not set (NULL): $P11JWT_MODULE_ARGS,
+ * else, for a module-name= URI, the x-init-reserved option of that module's
+ * p11-kit config, else none; "" means none. Set before p11jwt_token_open. A
+ * module is initialised once per process: opening a token on a module this
+ * process already initialised with other arguments fails. */
+P11JWT_API p11jwt_rc p11jwt_token_set_module_args(p11jwt_token *tok, const char *args);
 
 /* Parses the RFC 7512 URI, loads its module, finds the one token that
  * matches. No login yet: the first operation that needs one logs in. */

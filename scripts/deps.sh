@@ -1,7 +1,8 @@
 #!/bin/sh
 # deps.sh — install every Debian package the build, the tests and the
-# quickstart need. Idempotent: when everything is present it only asks dpkg
-# and returns (well under a second); otherwise it runs apt-get once.
+# quickstart need, tests/tokens' NSS softokn and tpm2-pkcs11-on-swtpm
+# included. Idempotent: when everything is present it only asks dpkg and
+# returns (well under a second); otherwise it runs apt-get once.
 set -eu
 
 PACKAGES="
@@ -11,6 +12,9 @@ PACKAGES="
     softhsm2 opensc openssl curl
     python3 python3-jwt python3-cryptography
     scdoc mandoc bash-completion
+    libnss3 libnss3-tools
+    libtpm2-pkcs11-1 libtpm2-pkcs11-tools swtpm swtpm-tools
+    tpm2-abrmd libtss2-tcti-tabrmd0 tpm2-tools dbus-daemon
 "
 
 missing=""

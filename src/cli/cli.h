@@ -20,6 +20,7 @@ enum {
     OPT_PIN_FILE,
     OPT_PIN_ENV,
     OPT_PIN,               /* refused: a PIN never comes from argv */
+    OPT_MODULE_ARGS,
     OPT_FIRST_COMMAND_OPTION,
 };
 
@@ -28,6 +29,7 @@ enum {
     { "pin-file", required_argument, NULL, OPT_PIN_FILE },                   \
     { "pin-env", required_argument, NULL, OPT_PIN_ENV },                     \
     { "pin", required_argument, NULL, OPT_PIN },                             \
+    { "module-args", required_argument, NULL, OPT_MODULE_ARGS },             \
     { "help", no_argument, NULL, 'h' }
 
 #define CLI_TOKEN_HELP                                                       \
@@ -38,12 +40,18 @@ enum {
     "  --pin-file PATH    read the user PIN from PATH (one trailing newline stripped)\n" \
     "  --pin-env NAME     read the user PIN from environment variable NAME\n" \
     "                     (neither: pin-source= in the URI, else a prompt on the\n" \
-    "                     terminal; a PIN is never accepted on the command line)\n"
+    "                     terminal; a PIN is never accepted on the command line)\n" \
+    "  --module-args STR  arguments for the module's C_Initialize (pReserved), e.g.\n" \
+    "                     NSS: \"configdir='sql:DIR' certPrefix='' keyPrefix=''\n" \
+    "                     secmod='secmod.db' flags=optimizeSpace\"; default:\n" \
+    "                     $P11JWT_MODULE_ARGS, else with module-name= the module's\n" \
+    "                     p11-kit option x-init-reserved\n"
 
 typedef struct cli_token_opts {
     const char *uri;
     const char *pin_file;
     const char *pin_env;
+    const char *module_args;
 } cli_token_opts;
 
 /* Handles a token option; returns 1 when c was one (0 otherwise), or

@@ -36,6 +36,8 @@ static const char token_help[] =
     "  token_url          the token endpoint: https, or http to loopback (required)\n"
     "  token              the PKCS#11 token URI (dialects that sign)\n"
     "  pin_file, pin_env  where the token's user PIN comes from\n"
+    "  module_args        arguments for the token module's C_Initialize (as\n"
+    "                     --module-args; also for a pkcs11: client_key)\n"
     "  kid                the signing key's kid (dialects that sign)\n"
     "  iss, sub           issuer and subject claims (private-key-jwt: client_id)\n"
     "  aud                audience claim (default: token_url; noa: none)\n"

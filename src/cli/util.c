@@ -72,6 +72,7 @@ int cli_token_option(int c, const char *arg, cli_token_opts *o)
     case OPT_TOKEN: o->uri = arg; return 1;
     case OPT_PIN_FILE: o->pin_file = arg; return 1;
     case OPT_PIN_ENV: o->pin_env = arg; return 1;
+    case OPT_MODULE_ARGS: o->module_args = arg; return 1;
     case OPT_PIN:
         fprintf(stderr, "p11jwt: --pin is not accepted: a PIN on the command line is visible "
                         "to every user of this machine; use --pin-file or --pin-env\n");
@@ -96,6 +97,8 @@ int cli_token_open(const char *cmd, const cli_token_opts *o, p11jwt_token **out)
     rc = p11jwt_token_set_pin_file(t, o->pin_file);
     if (rc == P11JWT_OK)
         rc = p11jwt_token_set_pin_env(t, o->pin_env);
+    if (rc == P11JWT_OK && o->module_args != NULL)
+        rc = p11jwt_token_set_module_args(t, o->module_args);
     p11jwt_token_set_pin_prompt(t, 1);
     if (rc == P11JWT_OK)
         rc = p11jwt_token_open(t, o->uri);

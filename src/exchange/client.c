@@ -19,6 +19,7 @@
 #include "exchange/exch.h"
 
 #include "core/err.h"
+#include "token/engine.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -246,6 +247,8 @@ static p11jwt_rc open_token_locked(p11jwt_client *c)
         rc = p11jwt_token_set_pin_file(c->tok, p->pin_file);
     if (rc == P11JWT_OK && p->pin_env != NULL)
         rc = p11jwt_token_set_pin_env(c->tok, p->pin_env);
+    if (rc == P11JWT_OK && p->module_args != NULL)
+        rc = p11jwt_token_set_module_args(c->tok, p->module_args);
     if (rc == P11JWT_OK)
         rc = p11jwt_token_open(c->tok, p->token);
     if (rc != P11JWT_OK) {
@@ -474,6 +477,8 @@ static p11jwt_rc check_client_key(p11jwt_client *c)
         rc = p11jwt_token_set_pin_file(t, p->pin_file);
     if (rc == P11JWT_OK && p->pin_env != NULL)
         rc = p11jwt_token_set_pin_env(t, p->pin_env);
+    if (rc == P11JWT_OK && p->module_args != NULL)
+        rc = p11jwt_token_set_module_args(t, p->module_args);
     if (rc == P11JWT_OK)
         rc = p11jwt_token_open(t, p->client_key);
     if (rc == P11JWT_OK) {
@@ -482,6 +487,9 @@ static p11jwt_rc check_client_key(p11jwt_client *c)
         rc = kid == NULL ? err_set(P11JWT_ERR_CONFIG, "the URI names no key (object= or id=)")
                          : p11jwt_key_open(t, kid, &k);
     }
+    /* The engine loads the URI's own module, not p11-kit's proxy. */
+    if (rc == P11JWT_OK)
+        rc = tok_engine_use_token(t);
     if (rc == P11JWT_OK)
         c->client_key_ok = 1;
     else

@@ -51,7 +51,7 @@ void p11jwt_profile_free(p11jwt_profile *p)
 {
     if (p == NULL)
         return;
-    char **strs[] = { &p->name, &p->path, &p->token, &p->pin_file, &p->pin_env, &p->kid,
+    char **strs[] = { &p->name, &p->path, &p->token, &p->pin_file, &p->pin_env, &p->module_args, &p->kid,
                       &p->token_url, &p->iss, &p->sub, &p->aud, &p->scope, &p->client_id,
                       &p->client_secret_file, &p->client_secret_env, &p->resource_auth,
                       &p->ca_file, &p->client_cert, &p->client_key, &p->keyring,
@@ -169,6 +169,7 @@ static const struct key_def keys[] = {
     { "token", K_STR, F(token) },
     { "pin_file", K_STR, F(pin_file) },
     { "pin_env", K_STR, F(pin_env) },
+    { "module_args", K_STR, F(module_args) },
     { "kid", K_STR, F(kid) },
     { "token_url", K_STR, F(token_url) },
     { "iss", K_STR, F(iss) },

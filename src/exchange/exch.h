@@ -44,6 +44,7 @@ struct p11jwt_profile {
     exch_dialect_id dialect;
     char *token;                /* pkcs11: URI */
     char *pin_file, *pin_env;
+    char *module_args;          /* C_Initialize pReserved (token, client_key) */
     char *kid;
     char *token_url;
     char *iss, *sub, *aud;      /* aud NULL: none (noa) */

@@ -8,6 +8,9 @@
  * able to close our sessions through the same module). A refcounted
  * registry keeps one entry per path so handles do not finalize each other,
  * and a module someone else initialised before us is left initialised.
+ * Module arguments (C_Initialize's pReserved, NSS's configdir) belong to
+ * that one initialisation: a second handle asking for the same module with
+ * different arguments is refused, never silently given the first's.
  */
 #include "token/tok.h"
 
@@ -17,6 +20,7 @@
 
 struct tok_module {
     char *path;
+    char *args;               /* pReserved at C_Initialize; NULL: none */
     CK_FUNCTION_LIST *fl;
     unsigned refs;
     int we_initialized;
@@ -43,16 +47,29 @@ static void init_once(void)
     pthread_atfork(NULL, NULL, on_fork_child);
 }
 
-static CK_RV module_initialize(CK_FUNCTION_LIST *fl)
+static CK_RV module_initialize(const struct tok_module *m)
 {
     CK_C_INITIALIZE_ARGS args;
 
     memset(&args, 0, sizeof args);
     args.flags = CKF_OS_LOCKING_OK;
-    return P11(fl, C_Initialize, &args);
+    args.pReserved = m->args;
+    return P11(m->fl, C_Initialize, &args);
 }
 
-p11jwt_rc tok_module_acquire(const char *path, tok_module **out)
+static int same_args(const char *a, const char *b)
+{
+    return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
+}
+
+static void module_free(struct tok_module *m)
+{
+    free(m->path);
+    free(m->args);
+    free(m);
+}
+
+p11jwt_rc tok_module_acquire(const char *path, const char *args, tok_module **out)
 {
     struct tok_module *m;
     CK_RV rv;
@@ -63,6 +80,16 @@ p11jwt_rc tok_module_acquire(const char *path, tok_module **out)
     pthread_mutex_lock(&registry_lock);
     for (m = registry; m != NULL; m = m->next) {
         if (strcmp(m->path, path) == 0) {
+            /* The arguments are not echoed: they are configuration, but a
+             * vendor's may carry a credential. */
+            if (!same_args(m->args, args)) {
+                rc = err_set(P11JWT_ERR_MODULE,
+                             "PKCS#11 module %s is already initialised in this process %s "
+                             "module arguments; a module is initialised once per process, "
+                             "so every token on it must be given the same ones",
+                             path, m->args != NULL ? "with other" : "without");
+                goto out;
+            }
             m->refs++;
             *out = m;
             goto out;
@@ -70,8 +97,10 @@ p11jwt_rc tok_module_acquire(const char *path, tok_module **out)
     }
 
     m = calloc(1, sizeof *m);
-    if (m == NULL || (m->path = strdup(path)) == NULL) {
-        free(m);
+    if (m == NULL || (m->path = strdup(path)) == NULL ||
+        (args != NULL && (m->args = strdup(args)) == NULL)) {
+        if (m != NULL)
+            module_free(m);
         rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
         goto out;
     }
@@ -80,20 +109,22 @@ p11jwt_rc tok_module_acquire(const char *path, tok_module **out)
         const char *why = p11_kit_message();
         rc = err_set(P11JWT_ERR_MODULE, "cannot load PKCS#11 module %s: %s", path,
                      why != NULL ? why : "unknown reason");
-        free(m->path);
-        free(m);
+        module_free(m);
         goto out;
     }
-    rv = module_initialize(m->fl);
+    rv = module_initialize(m);
     if (rv == CKR_OK) {
         m->we_initialized = 1;
     } else if (rv != CKR_CRYPTOKI_ALREADY_INITIALIZED) {
         char what[512];
-        snprintf(what, sizeof what, "cannot initialise PKCS#11 module %s", path);
+        /* NSS's softokn, for one, answers CKR_ARGUMENTS_BAD without its
+         * configdir. */
+        snprintf(what, sizeof what, "cannot initialise PKCS#11 module %s (%s)", path,
+                 args != NULL ? "with the module arguments given"
+                              : "without module arguments; does it need some?");
         rc = tok_fail(P11JWT_ERR_MODULE, rv, what);
         p11_kit_module_release(m->fl);
-        free(m->path);
-        free(m);
+        module_free(m);
         goto out;
     }
     m->fork_gen = atomic_load(&tok_fork_generation);
@@ -123,8 +154,7 @@ void tok_module_release(tok_module *m)
         if (m->we_initialized)
             P11(m->fl, C_Finalize, NULL);
         p11_kit_module_release(m->fl);
-        free(m->path);
-        free(m);
+        module_free(m);
     }
     pthread_mutex_unlock(&registry_lock);
 }
@@ -137,6 +167,11 @@ CK_FUNCTION_LIST *tok_module_functions(const tok_module *m)
 const char *tok_module_path(const tok_module *m)
 {
     return m->path;
+}
+
+const char *tok_module_args(const tok_module *m)
+{
+    return m->args;
 }
 
 p11jwt_rc tok_module_reload(tok_module *m)
@@ -153,7 +188,7 @@ p11jwt_rc tok_module_reload(tok_module *m)
     }
     if (m->we_initialized) {
         P11(m->fl, C_Finalize, NULL);
-        rv = module_initialize(m->fl);
+        rv = module_initialize(m);
         if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
             rc = tok_fail(P11JWT_ERR_MODULE, rv, "cannot re-initialise the PKCS#11 module");
     }
@@ -173,7 +208,7 @@ p11jwt_rc tok_module_after_fork(tok_module *m)
          * fresh C_Initialize, which modules refuse while they believe they
          * are initialised, so finalize first. */
         P11(m->fl, C_Finalize, NULL);
-        rv = module_initialize(m->fl);
+        rv = module_initialize(m);
         if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
             rc = tok_fail(P11JWT_ERR_MODULE, rv, "cannot re-initialise the PKCS#11 module after fork");
         else

@@ -57,12 +57,16 @@ int tok_rv_session_lost(CK_RV rv);
 
 typedef struct tok_module tok_module;
 
-/* Loads (or finds already loaded) the module at path and initialises it.
- * Returns a reference; release with tok_module_release. */
-p11jwt_rc tok_module_acquire(const char *path, tok_module **out);
+/* Loads (or finds already loaded) the module at path and initialises it
+ * with args as C_Initialize's pReserved (NULL: none). A module already
+ * loaded with other args is refused. Returns a reference; release with
+ * tok_module_release. */
+p11jwt_rc tok_module_acquire(const char *path, const char *args, tok_module **out);
 void tok_module_release(tok_module *m);
 CK_FUNCTION_LIST *tok_module_functions(const tok_module *m);
 const char *tok_module_path(const tok_module *m);
+/* The arguments it was initialised with (NULL: none). */
+const char *tok_module_args(const tok_module *m);
 
 /* Bumped in the child by a pthread_atfork handler. */
 extern atomic_ulong tok_fork_generation;
@@ -103,6 +107,7 @@ struct p11jwt_token {
     /* options */
     tok_pin pin;
     char *default_module;
+    char *module_args;       /* set by the caller (NULL: not set, "": none) */
 
     /* what open() resolved */
     P11KitUri *uri;

@@ -3,9 +3,10 @@
  *
  * p11-kit parses the URI (token attributes, object=/id=, module-path=,
  * module-name=, pin-source=, pin-value=) and matches token infos; we only
- * decide which module to load and insist that exactly one token matches, so
- * a key is never made or used on a token the operator did not mean. The URI
- * itself is never echoed in messages: it may carry a pin-value.
+ * decide which module to load (and with which C_Initialize arguments) and
+ * insist that exactly one token matches, so a key is never made or used on
+ * a token the operator did not mean. The URI itself is never echoed in
+ * messages: it may carry a pin-value.
  */
 #include "token/tok.h"
 
@@ -47,6 +48,7 @@ void p11jwt_token_free(p11jwt_token *t)
         p11_kit_uri_free(t->uri);
     free(t->uri_kid);
     free(t->default_module);
+    free(t->module_args);
     tok_pin_clear(&t->pin);
     pthread_cond_destroy(&t->freed);
     pthread_mutex_destroy(&t->lock);
@@ -86,6 +88,13 @@ p11jwt_rc p11jwt_token_set_default_module(p11jwt_token *t, const char *path)
     return set_string(&t->default_module, path);
 }
 
+p11jwt_rc p11jwt_token_set_module_args(p11jwt_token *t, const char *args)
+{
+    if (t->mod != NULL)
+        return err_set(P11JWT_ERR_ARG, "module arguments must be set before the token is opened");
+    return set_string(&t->module_args, args);
+}
+
 const char *p11jwt_token_uri_kid(const p11jwt_token *t)
 {
     return t->uri_kid;
@@ -100,19 +109,22 @@ static void trim_copy(char *dst, const unsigned char *src, size_t n)
     dst[n] = '\0';
 }
 
-/* Finds the path of a module registered with p11-kit under this name. */
-static p11jwt_rc module_for_name(const char *name, char **path)
+/* Finds the path of a module registered with p11-kit under this name, and
+ * its config's x-init-reserved (the arguments p11-kit itself would pass). */
+static p11jwt_rc module_for_name(const char *name, char **path, char **init_reserved)
 {
     CK_FUNCTION_LIST **mods = p11_kit_modules_load(NULL, P11_KIT_MODULE_UNMANAGED);
     p11jwt_rc rc = err_set(P11JWT_ERR_MODULE,
                            "no PKCS#11 module named '%s' is registered with p11-kit", name);
 
     *path = NULL;
+    *init_reserved = NULL;
     for (size_t i = 0; mods != NULL && mods[i] != NULL; i++) {
         char *mname = p11_kit_module_get_name(mods[i]);
 
         if (mname != NULL && strcmp(mname, name) == 0) {
             *path = p11_kit_module_get_filename(mods[i]);
+            *init_reserved = p11_kit_config_option(mods[i], "x-init-reserved");
             rc = *path != NULL ? P11JWT_OK
                                : err_set(P11JWT_ERR_MODULE, "module '%s' has no file name", name);
         }
@@ -155,12 +167,33 @@ static p11jwt_rc uri_kid(p11jwt_token *t)
     return t->uri_kid != NULL ? P11JWT_OK : err_set(P11JWT_ERR_NOMEM, "out of memory");
 }
 
-static p11jwt_rc parse_uri(p11jwt_token *t, const char *uri, char **module_path)
+/* The C_Initialize arguments: the caller's, else $P11JWT_MODULE_ARGS, else
+ * (module-name= only) the module's p11-kit x-init-reserved. "" is none. */
+static p11jwt_rc choose_args(const p11jwt_token *t, char *init_reserved, char **args)
+{
+    const char *s = t->module_args != NULL ? t->module_args : getenv("P11JWT_MODULE_ARGS");
+
+    *args = NULL;
+    if (s == NULL) {
+        *args = init_reserved;  /* taken over */
+        return P11JWT_OK;
+    }
+    free(init_reserved);
+    if (s[0] != '\0' && (*args = strdup(s)) == NULL)
+        return err_set(P11JWT_ERR_NOMEM, "out of memory");
+    return P11JWT_OK;
+}
+
+static p11jwt_rc parse_uri(p11jwt_token *t, const char *uri, char **module_path,
+                           char **module_args)
 {
     int r;
     const char *s;
+    char *init_reserved = NULL;
+    p11jwt_rc rc;
 
     *module_path = NULL;
+    *module_args = NULL;
     if (strncmp(uri, "pkcs11:", 7) != 0)
         return err_set(P11JWT_ERR_URI, "token URI must start with 'pkcs11:' (RFC 7512)");
     t->uri = p11_kit_uri_new();
@@ -188,19 +221,23 @@ static p11jwt_rc parse_uri(p11jwt_token *t, const char *uri, char **module_path)
         return P11JWT_ERR_NOMEM;
 
     s = p11_kit_uri_get_module_path(t->uri);
-    if (s != NULL)
-        return (*module_path = strdup(s)) != NULL ? P11JWT_OK
-                                                  : err_set(P11JWT_ERR_NOMEM, "out of memory");
-    s = p11_kit_uri_get_module_name(t->uri);
-    if (s != NULL)
-        return module_for_name(s, module_path);
-    s = t->default_module;
+    if (s == NULL && p11_kit_uri_get_module_name(t->uri) != NULL) {
+        rc = module_for_name(p11_kit_uri_get_module_name(t->uri), module_path, &init_reserved);
+        if (rc != P11JWT_OK) {
+            free(init_reserved);
+            return rc;
+        }
+        return choose_args(t, init_reserved, module_args);
+    }
+    if (s == NULL)
+        s = t->default_module;
     if (s == NULL)
         s = getenv("P11JWT_MODULE");
     if (s == NULL || s[0] == '\0')
         s = P11JWT_DEFAULT_MODULE;
-    return (*module_path = strdup(s)) != NULL ? P11JWT_OK
-                                              : err_set(P11JWT_ERR_NOMEM, "out of memory");
+    if ((*module_path = strdup(s)) == NULL)
+        return err_set(P11JWT_ERR_NOMEM, "out of memory");
+    return choose_args(t, NULL, module_args);
 }
 
 /* The one slot whose token the URI matches. */
@@ -285,16 +322,16 @@ static p11jwt_rc find_slot(p11jwt_token *t)
 
 p11jwt_rc p11jwt_token_open(p11jwt_token *t, const char *uri)
 {
-    char *module_path = NULL;
+    char *module_path = NULL, *module_args = NULL;
     p11jwt_rc rc;
 
     err_clear();
     if (t->mod != NULL)
         return err_set(P11JWT_ERR_ARG, "token handle is already open");
-    rc = parse_uri(t, uri, &module_path);
+    rc = parse_uri(t, uri, &module_path, &module_args);
     if (rc != P11JWT_OK)
         goto out;
-    rc = tok_module_acquire(module_path, &t->mod);
+    rc = tok_module_acquire(module_path, module_args, &t->mod);
     if (rc != P11JWT_OK)
         goto out;
     t->fl = tok_module_functions(t->mod);
@@ -302,6 +339,7 @@ p11jwt_rc p11jwt_token_open(p11jwt_token *t, const char *uri)
     rc = find_slot(t);
 out:
     free(module_path);
+    free(module_args);
     return rc;
 }
 

@@ -48,6 +48,23 @@ check(r["peer_cn"] == "p11jwt-mtls-client", f"the STS saw client certificate {r[
 PY
 expect_exit 0 x token --config "$CONF" --profile mtls
 
+step "the engine loads the client key's own module, not p11-kit's proxy"
+# libp11's engine defaults to p11-kit's proxy, which loads every module
+# registered on the host: one broken there (tpm2-pkcs11 without its daemon,
+# NSS without its arguments) and mTLS fails for nothing to do with our
+# token. The dynamic loader's own record says which modules the process
+# opened (written to files, so stderr stays the CLI's).
+rm -f "$T"/ld.*
+LD_DEBUG=files LD_DEBUG_OUTPUT=$T/ld x token --config "$CONF" --profile mtls >/dev/null 2>"$T/err" ||
+    fail "token with LD_DEBUG failed: $(cat "$T/err")"
+loaded=$(cat "$T"/ld.* | sed -n 's/^ *[0-9]*:[[:space:]]*file=\([^ ]*\).*/\1/p' | sort -u)
+grep -q 'engines-3/pkcs11.so$\|engines-3/libpkcs11.so$' <<<"$loaded" ||
+    fail "libp11's engine was not loaded (the test proves nothing): $loaded"
+grep -q 'libsofthsm2.so$' <<<"$loaded" || fail "SoftHSM was not loaded: $loaded"
+if grep -E 'p11-kit-proxy.so|opensc-pkcs11.so|p11-kit-trust.so|libtpm2_pkcs11' <<<"$loaded"; then
+    fail "the engine went through p11-kit's proxy and loaded every registered module"
+fi
+
 step "without a client certificate: the handshake is refused"
 before=$(calls /rfc7523/token)
 expect_exit 1 x token --config "$CONF" --profile mtls-nocert

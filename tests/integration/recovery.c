@@ -19,6 +19,12 @@
  *
  *   recovery MODULE TOKEN-URI PIN-FILE TOKEN-LABEL
  *
+ * $RECOVERY_HS_SECRET_FILE: import the HS256 key from this file instead of
+ * generating it (NSS cannot generate an HMAC key that pins its alg). The
+ * module's C_Initialize arguments, if any, come from $P11JWT_MODULE_ARGS.
+ * $RECOVERY_SKIP_LOGOUT=1: leave out phase 2 (for a token where it is a
+ * known failure, asserted on its own by the caller).
+ *
  * Exit 0 when every phase passed; 1 with "recovery: FAIL: ..." otherwise.
  */
 #include <dlfcn.h>
@@ -242,13 +248,29 @@ static int setup(p11jwt_token *tok)
     for (size_t i = 0; i < NKEYS; i++) {
         struct key_under_test *k = &keys[i];
         char *made = NULL, *jwk = NULL;
-        p11jwt_rc rc = p11jwt_key_generate(tok, k->alg, k->kid, NULL, &made);
+        const char *secret_file = getenv("RECOVERY_HS_SECRET_FILE");
+        p11jwt_rc rc;
 
-        if (rc != P11JWT_OK)
-            return lib_fail("setup", "keygen", rc);
-        if (strcmp(made, k->kid) != 0)
-            return failf("setup: keygen returned kid '%s' for '%s'", made, k->kid);
-        p11jwt_free(made);
+        if (!p11jwt_alg_is_ec(k->alg) && secret_file != NULL && secret_file[0] != '\0') {
+            char secret[256];
+            size_t n;
+            FILE *f = fopen(secret_file, "r");
+
+            if (f == NULL)
+                return failf("setup: cannot open %s", secret_file);
+            n = fread(secret, 1, sizeof secret, f);
+            fclose(f);
+            rc = p11jwt_key_import_secret(tok, k->alg, k->kid, NULL, (unsigned char *)secret, n);
+            if (rc != P11JWT_OK)
+                return lib_fail("setup", "import-secret", rc);
+        } else {
+            rc = p11jwt_key_generate(tok, k->alg, k->kid, NULL, &made);
+            if (rc != P11JWT_OK)
+                return lib_fail("setup", "keygen", rc);
+            if (strcmp(made, k->kid) != 0)
+                return failf("setup: keygen returned kid '%s' for '%s'", made, k->kid);
+            p11jwt_free(made);
+        }
         rc = p11jwt_key_open(tok, k->kid, &k->key);
         if (rc != P11JWT_OK)
             return lib_fail("setup", "key open", rc);
@@ -302,6 +324,10 @@ static int run(const char *module, const char *uri, const char *pin_file, const 
         return -1;
 
     /* 2. A C_Logout from elsewhere in the process. */
+    if (getenv("RECOVERY_SKIP_LOGOUT") != NULL && strcmp(getenv("RECOVERY_SKIP_LOGOUT"), "1") == 0) {
+        printf("skip - after C_Logout\n");
+        goto fork_phase;
+    }
     st = user_state(1);
     if (st != 1)
         return st < 0 ? -1 : failf("the library recovered, yet the process is not logged in");
@@ -314,6 +340,7 @@ static int run(const char *module, const char *uri, const char *pin_file, const 
     if (st != 1)
         return st < 0 ? -1 : failf("signing after C_Logout did not log in again");
 
+fork_phase:
     /* 3. A forked child signs with the handles it inherited. PKCS#11 says
      * a child must C_Initialize afresh; the design says the library does
      * it before the child's first call. Proof it did: the parent's marker

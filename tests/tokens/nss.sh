@@ -1,0 +1,210 @@
+#!/usr/bin/env bash
+# nss.sh — p11jwt on NSS's software token (softokn), a second PKCS#11
+# implementation next to SoftHSM: a fresh NSS database per run
+# (nss_lib.sh). NSS needs its C_Initialize arguments (--module-args,
+# $P11JWT_MODULE_ARGS, profile key module_args); with them: keygen
+# ES256/384/512, import-secret HS256, sign, jwks -> PyJWT verifies, sign
+# --batch, and the library's recovery after C_CloseAllSessions and fork().
+# NSS's limits are asserted as what they are today: it refuses
+# CKA_ALLOWED_MECHANISMS and makes every generated secret generic (keygen
+# HS* is a clear error), and after a C_Logout from elsewhere in the process
+# it answers CKR_HOST_MEMORY, which the library does not yet recover from.
+set -euo pipefail
+source "$(dirname "$0")/nss_lib.sh"
+
+AUD=https://sts.example.invalid/token
+
+step "without module arguments NSS refuses to start, and the error says why"
+expect_exit 1 p11jwt list --token "$TOKEN" --pin-file "$PIN_FILE"
+expect_err_matches 'CKR_ARGUMENTS_BAD'
+expect_err_matches 'without module arguments'
+
+step "with them: the database's token, empty"
+expect_exit 0 p11jwt list "${TOK[@]}" --json
+[[ $OUT == "[]" ]] || fail "a fresh NSS database lists keys: $OUT"
+
+for alg in ES256 ES384 ES512; do
+    step "$alg: keygen, sign, jwks, PyJWT verifies"
+    expect_exit 0 p11jwt keygen "${TOK[@]}" --alg "$alg" --kid "nss-$alg"
+    [[ $OUT == "nss-$alg" ]] || fail "keygen printed '$OUT'"
+    expect_exit 0 p11jwt sign "${TOK[@]}" --kid "nss-$alg" --iss nss --aud "$AUD"
+    jws=$OUT
+    export_jwks "$T/jwks-$alg.json" "nss-$alg"
+    pyverify --jwks "$T/jwks-$alg.json" --aud "$AUD" --iss nss <<<"$jws" >"$T/decoded.json" ||
+        fail "PyJWT rejects the $alg JWS"
+    pycheck "$T/decoded.json" "$alg" <<'PY'
+import json, sys
+from itlib import *
+d, alg = json.load(open(sys.argv[1])), sys.argv[2]
+check(d["header"] == {"alg": alg, "kid": "nss-" + alg, "typ": "JWT"}, f"header {d['header']}")
+PY
+done
+
+step "ES256 without a kid: the kid is the key's RFC 7638 thumbprint"
+expect_exit 0 p11jwt keygen "${TOK[@]}" --alg ES256
+tp=$OUT
+export_jwks "$T/jwks-tp.json" "$tp"
+pycheck "$T/jwks-tp.json" "$tp" <<'PY'
+import base64, hashlib, json, sys
+from itlib import *
+jwk, kid = json.load(open(sys.argv[1]))["keys"][0], sys.argv[2]
+canon = json.dumps({k: jwk[k] for k in ("crv", "kty", "x", "y")}, separators=(",", ":"), sort_keys=True)
+want = base64.urlsafe_b64encode(hashlib.sha256(canon.encode()).digest()).rstrip(b"=").decode()
+check(kid == want == jwk["kid"], f"kid {kid}, thumbprint {want}")
+PY
+
+step "import-secret HS256: sign, PyJWT verifies with the same secret"
+(umask 077 && rand_hex 16 >"$T/secret")        # 32 hex characters = 32 bytes
+expect_exit 0 p11jwt import-secret "${TOK[@]}" --alg HS256 --kid nss-hs256 --secret-file "$T/secret"
+expect_exit 0 p11jwt sign "${TOK[@]}" --kid nss-hs256 --iss nss --aud "$AUD"
+pyverify --secret-file "$T/secret" --alg HS256 --aud "$AUD" --iss nss <<<"$OUT" >/dev/null ||
+    fail "PyJWT rejects the HS256 JWS"
+expect_exit 0 p11jwt verify "${TOK[@]}" --kid nss-hs256 --aud "$AUD" <<<"$OUT"
+
+step "list --json: every key sensitive, not extractable, its alg pinned"
+expect_exit 0 p11jwt list "${TOK[@]}" --json
+pycheck "$T/out" "$tp" <<'PY'
+import json, sys
+from itlib import *
+keys = {k["kid"]: k for k in json.load(open(sys.argv[1]))}
+want = {"nss-ES256": "ES256", "nss-ES384": "ES384", "nss-ES512": "ES512", sys.argv[2]: "ES256",
+        "nss-hs256": "HS256"}
+check(set(keys) == set(want), f"kids {sorted(keys)}")
+for kid, alg in want.items():
+    k = keys[kid]
+    check(k["alg"] == alg, f"{kid}: alg {k['alg']}")
+    check(k["sensitive"] is True and k["extractable"] is False, f"{kid}: {k}")
+PY
+n_keys=$(key_count)
+
+step "keygen HS256: NSS cannot make an HMAC key that pins its alg; a clear error, nothing kept"
+expect_exit 1 p11jwt keygen "${TOK[@]}" --alg HS256 --kid nss-gen-hs256
+expect_err_matches 'cannot generate an HMAC key pinned to HS256'
+step "$ERR"
+[[ $(key_count) -eq $n_keys ]] || fail "a failed keygen left an object behind"
+
+step "\$P11JWT_MODULE_ARGS instead of --module-args"
+P11JWT_MODULE_ARGS=$MODULE_ARGS expect_exit 0 p11jwt sign --token "$TOKEN" --pin-file "$PIN_FILE" \
+    --kid nss-ES384 --iss nss --aud "$AUD"
+pyverify --jwks "$T/jwks-ES384.json" --aud "$AUD" <<<"$OUT" >/dev/null || fail "PyJWT rejects it"
+
+step "profile key module_args"
+cat >"$T/p11jwt.conf" <<CONF
+[profile nss]
+dialect = rfc7523
+token_url = $AUD
+token = $TOKEN
+pin_file = $PIN_FILE
+module_args = "$MODULE_ARGS"
+kid = nss-ES256
+iss = nss-profile
+CONF
+expect_exit 0 p11jwt assertion --config "$T/p11jwt.conf" --profile nss
+pyverify --jwks "$T/jwks-ES256.json" --aud "$AUD" --iss nss-profile <<<"$OUT" >/dev/null ||
+    fail "PyJWT rejects the profile's assertion"
+
+step "one module, one set of arguments per process: other arguments are refused"
+[[ -n ${MODULE_ARGS_BIN:-} && -x $MODULE_ARGS_BIN ]] || fail "MODULE_ARGS_BIN is not set to the built module_args program"
+"$MODULE_ARGS_BIN" "$TOKEN" "$PIN_FILE" "$MODULE_ARGS" \
+    "configdir='sql:$T/no-such-db' certPrefix='' keyPrefix='' secmod='secmod.db' flags=optimizeSpace" \
+    >"$T/module_args.out" 2>"$T/module_args.err" ||
+    fail "module_args: $(cat "$T/module_args.err")"$'\n'"$(cat "$T/module_args.out")"
+cat "$T/module_args.out"
+grep -q '^ok - other arguments refused: PKCS#11 module .* is already initialised in this process with other module arguments' \
+    "$T/module_args.out" || fail "the refusal does not say why"
+grep -qF "$T/no-such-db" "$T/module_args.out" "$T/module_args.err" &&
+    fail "the module arguments were echoed"
+grep -q '^ok - after every handle was freed, other arguments reach C_Initialize: .*with the module arguments given' \
+    "$T/module_args.out" || fail "after the last handle, the module was not initialised anew"
+
+step "module-name=: the module's p11-kit x-init-reserved is its arguments"
+# p11-kit reads a user's own module configs (~/.config/pkcs11/modules) but
+# not root's: as root (CI), this step runs p11jwt as nobody, with a HOME and
+# an NSS database of its own; as anyone else, as that user.
+xdir=$T/x-init
+mkdir -p "$xdir/home/.config/pkcs11/modules" "$xdir/nssdb"
+cp "$PIN_FILE" "$xdir/pin"
+certutil -N -d "sql:$xdir/nssdb" -f "$xdir/pin" >/dev/null 2>&1 || fail "certutil -N $xdir/nssdb failed"
+printf '%s\n' "module: $NSS_MODULE" "critical: no" \
+    "x-init-reserved: configdir='sql:$xdir/nssdb' certPrefix='' keyPrefix='' secmod='secmod.db' flags=optimizeSpace" \
+    >"$xdir/home/.config/pkcs11/modules/p11jwt-test-nss.module"
+as_user=()
+if [[ $(id -u) -eq 0 ]]; then
+    command -v setpriv >/dev/null 2>&1 || skip "setpriv (util-linux) is needed to run as nobody"
+    chmod 711 "$T"
+    chown -R 65534:65534 "$xdir"
+    as_user=(setpriv --reuid=65534 --regid=65534 --clear-groups)
+fi
+XTOKEN="pkcs11:token=NSS%20Certificate%20DB?module-name=p11jwt-test-nss"
+expect_exit 0 "${as_user[@]}" env HOME="$xdir/home" "$P11JWT_BIN" keygen --token "$XTOKEN" \
+    --pin-file "$xdir/pin" --alg ES384 --kid x-init
+expect_exit 0 "${as_user[@]}" env HOME="$xdir/home" "$P11JWT_BIN" sign --token "$XTOKEN" \
+    --pin-file "$xdir/pin" --kid x-init --iss x --aud "$AUD"
+jws=$OUT
+expect_exit 0 "${as_user[@]}" env HOME="$xdir/home" "$P11JWT_BIN" jwks --token "$XTOKEN" --kid x-init
+printf '%s\n' "$OUT" >"$T/jwks-x.json"
+pyverify --jwks "$T/jwks-x.json" --aud "$AUD" <<<"$jws" >/dev/null || fail "PyJWT rejects it"
+step "given arguments win over x-init-reserved (here: a database that does not exist)"
+expect_exit 1 "${as_user[@]}" env HOME="$xdir/home" "$P11JWT_BIN" list --token "$XTOKEN" \
+    --pin-file "$xdir/pin" --module-args "configdir='sql:$xdir/none' certPrefix='' keyPrefix='' secmod='secmod.db' flags=optimizeSpace"
+expect_err_matches 'with the module arguments given'
+[[ $(id -u) -ne 0 ]] || chmod 700 "$T"
+
+step "sign --batch: 300 lines, 4 threads, all verified by PyJWT in order"
+"$PYTHON" -c 'import json
+for i in range(300): print(json.dumps({"n": i}))' >"$T/in.jsonl"
+p11jwt sign "${TOK[@]}" --kid nss-ES256 --iss nss --aud "$AUD" --batch --threads 4 \
+    <"$T/in.jsonl" >"$T/out.jws" 2>"$T/err" || fail "sign --batch failed: $(cat "$T/err")"
+[[ ! -s $T/err ]] || fail "sign --batch wrote to stderr: $(cat "$T/err")"
+pyverify --jwks "$T/jwks-ES256.json" --aud "$AUD" --lines <"$T/out.jws" >"$T/decoded.jsonl" ||
+    fail "PyJWT rejects a JWS of the batch"
+pycheck "$T/decoded.jsonl" <<'PY'
+import sys
+from itlib import *
+d = load_json_lines(sys.argv[1])
+check(len(d) == 300, f"{len(d)} JWS")
+check([x["payload"]["n"] for x in d] == list(range(300)), "out of order")
+check(len({x["payload"]["jti"] for x in d}) == 300, "jti repeated")
+PY
+
+step "recovery: C_CloseAllSessions and fork() under the library"
+RECOVERY=${RECOVERY_BIN:-}
+[[ -n $RECOVERY && -x $RECOVERY ]] || fail "RECOVERY_BIN is not set to the built recovery program"
+(umask 077 && rand_hex 16 >"$T/recovery-secret")
+# recovery DB-DIR [ENV...]: the recovery program on a fresh NSS database.
+recovery() {
+    local db=$1
+    shift
+    mkdir -m 700 "$db"
+    certutil -N -d "sql:$db" -f "$PIN_FILE" >/dev/null 2>&1 || fail "certutil -N $db failed"
+    RC=0
+    env "$@" P11JWT_MODULE_ARGS="configdir='sql:$db' certPrefix='' keyPrefix='' secmod='secmod.db' flags=optimizeSpace" \
+        RECOVERY_HS_SECRET_FILE="$T/recovery-secret" \
+        "$RECOVERY" "$NSS_MODULE" "$TOKEN" "$PIN_FILE" "$TOKEN_LABEL" >"$T/recovery.out" 2>"$T/recovery.err" ||
+        RC=$?
+}
+recovery "$T/nssdb-recovery" RECOVERY_SKIP_LOGOUT=1
+[[ $RC -eq 0 ]] || fail "recovery failed: $(cat "$T/recovery.err")"$'\n'"$(cat "$T/recovery.out")"
+for phase in "initial" "after C_CloseAllSessions" "in a forked child" \
+    "in the parent after the child exited"; do
+    for alg in ES256 HS256; do
+        grep -qxF "ok - $phase: $alg signed and verified" "$T/recovery.out" ||
+            fail "recovery did not report '$phase' for $alg"
+    done
+done
+grep -qxF 'ok - in a forked child: the module was re-initialised' "$T/recovery.out" ||
+    fail "recovery did not check the child's re-initialisation"
+grep -qx 'recovery: all phases passed' "$T/recovery.out" || fail "recovery did not finish"
+
+step "KNOWN LIMIT: after a C_Logout from elsewhere in the process, NSS answers C_SignInit"
+step "  with CKR_HOST_MEMORY (not CKR_USER_NOT_LOGGED_IN), which the library does not retry"
+# When the library learns to log in again after it, this fails: then make
+# the phase above a plain assertion (drop RECOVERY_SKIP_LOGOUT).
+recovery "$T/nssdb-logout"
+if [[ $RC -eq 0 ]]; then
+    fail "recovery after C_Logout now works on NSS: assert it above and drop this known limit"
+fi
+grep -q 'after C_Logout: ES256 sign: .*CKR_HOST_MEMORY' "$T/recovery.err" ||
+    fail "recovery after C_Logout failed otherwise than known: $(cat "$T/recovery.err")"
+
+echo "nss: all checks passed"
