@@ -11,6 +11,7 @@ PACKAGES="
     libcurl4-openssl-dev libjansson-dev libcmocka-dev
     softhsm2 opensc openssl curl
     python3 python3-jwt python3-cryptography
+    scdoc mandoc bash-completion
     libnss3 libnss3-tools
     libtpm2-pkcs11-1 libtpm2-pkcs11-tools swtpm swtpm-tools
     tpm2-abrmd libtss2-tcti-tabrmd0 tpm2-tools dbus-daemon

@@ -14,7 +14,8 @@ Generated from `p11jwt --help` and `p11jwt COMMAND --help` by
 `scripts/gen-cli-doc.sh`; a test fails when this page and the binary differ.
 Exit status everywhere: 0 success, 1 the operation failed (including an
 invalid signature), 2 usage error. Errors are one line on stderr, starting
-with `p11jwt: COMMAND:`.
+with `p11jwt: COMMAND:`. The man pages p11jwt(1) and p11jwt.conf(5)
+(`man/`) say the same at more length.
 HEAD
 
 section() {
