@@ -380,6 +380,21 @@ typedef struct p11jwt_client_stats {
 } p11jwt_client_stats;
 P11JWT_API void p11jwt_client_get_stats(p11jwt_client *c, p11jwt_client_stats *out);
 
+/* ---- showing untrusted text ----------------------------------------- */
+
+enum { P11JWT_ESCAPE_MESSAGE = 1 };
+
+/* Writes len bytes of src (a kid, a label, a provider's text...) into dst
+ * as one line of printable text, NUL-terminated, at most cap bytes: control
+ * characters as \n, \r, \t or \xNN, bytes that are not UTF-8 as \xNN,
+ * invisible direction and line controls (C1, U+2028.., bidi) as \uNNNN,
+ * and a backslash as \\ (kept as is with P11JWT_ESCAPE_MESSAGE, for a
+ * whole message whose values were escaped already). Text that does not
+ * fit ends in "...". Returns the length written. Every message of the
+ * library has its values escaped so. */
+P11JWT_API size_t p11jwt_escape(char *dst, size_t cap, const char *src, size_t len,
+                                unsigned flags);
+
 #ifdef __cplusplus
 }
 #endif

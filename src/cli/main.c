@@ -59,6 +59,11 @@ int main(int argc, char *argv[])
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "p11jwt: unknown command '%s' (see 'p11jwt --help')\n", argv[1]);
+    {
+        char shown[128];
+
+        p11jwt_escape(shown, sizeof shown, argv[1], strlen(argv[1]), 0);
+        fprintf(stderr, "p11jwt: unknown command '%s' (see 'p11jwt --help')\n", shown);
+    }
     return EXIT_USAGE;
 }

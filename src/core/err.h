@@ -20,6 +20,16 @@ p11jwt_rc err_wrap(p11jwt_rc rc, const char *fmt, ...)
 
 void err_clear(void);
 
+/* An untrusted value as it may appear in a message (p11jwt_escape): into
+ * buf, which is returned. ESC(s) / ESCN(s, n) give each use its own
+ * buffer for the length of the enclosing call:
+ *   err_set(P11JWT_ERR_KEY_NOT_FOUND, "no key with kid '%s'", ESC(kid)); */
+#define ESC_CAP 160
+const char *err_escape(char *buf, size_t cap, const char *s);
+const char *err_escape_n(char *buf, size_t cap, const void *s, size_t n);
+#define ESC(s) err_escape((char[ESC_CAP]){ 0 }, ESC_CAP, (s))
+#define ESCN(s, n) err_escape_n((char[ESC_CAP]){ 0 }, ESC_CAP, (s), (n))
+
 /* Wipes n bytes so the compiler cannot drop the store. */
 void secure_wipe(void *p, size_t n);
 

@@ -38,14 +38,15 @@ void p11jwt_set_logger(p11jwt_log_fn fn, void *userdata)
 
 void exch_log(int level, const char *fmt, ...)
 {
-    char msg[768];
+    char raw[768], msg[768];
     p11jwt_log_fn fn;
     void *ud;
     va_list ap;
 
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    vsnprintf(raw, sizeof raw, fmt, ap);
     va_end(ap);
+    p11jwt_escape(msg, sizeof msg, raw, strlen(raw), P11JWT_ESCAPE_MESSAGE);
     pthread_mutex_lock(&log_mu);
     fn = log_fn;
     ud = log_ud;
@@ -79,7 +80,7 @@ void exch_audit(const p11jwt_profile *p, json_t *obj)
         /* One write of the whole line: O_APPEND keeps lines whole. */
         line[len] = '\n';
         if (fd < 0 || write(fd, line, len + 1) != (ssize_t)(len + 1))
-            exch_log(P11JWT_LOG_WARNING, "audit: cannot append to %s: %s", path,
+            exch_log(P11JWT_LOG_WARNING, "audit: cannot append to %s: %s", ESC(path),
                      strerror(errno));
         line[len] = '\0';
         if (fd >= 0)

@@ -238,7 +238,7 @@ static p11jwt_rc open_token_locked(p11jwt_client *c)
     if (c->tok != NULL)
         return P11JWT_OK;
     if (p->token == NULL)
-        return err_set(P11JWT_ERR_CONFIG, "profile '%s' names no token", p->name);
+        return err_set(P11JWT_ERR_CONFIG, "profile '%s' names no token", ESC(p->name));
     c->tok = p11jwt_token_new();
     if (c->tok == NULL)
         return err_set(P11JWT_ERR_NOMEM, "out of memory");
@@ -251,7 +251,7 @@ static p11jwt_rc open_token_locked(p11jwt_client *c)
     if (rc != P11JWT_OK) {
         p11jwt_token_free(c->tok);
         c->tok = NULL;
-        err_wrap(rc, "profile '%s': token", p->name);
+        err_wrap(rc, "profile '%s': token", ESC(p->name));
     }
     return rc;
 }
@@ -316,7 +316,7 @@ static p11jwt_rc extra_claims(const p11jwt_profile *p, char **out)
         if (json_object_set_new(o, p->claims[i].name, json_string(p->claims[i].value)) != 0) {
             json_decref(o);
             return err_set(P11JWT_ERR_CONFIG, "profile '%s': claim.%s is not valid UTF-8",
-                           p->name, p->claims[i].name);
+                           ESC(p->name), ESC(p->claims[i].name));
         }
     *out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
@@ -367,7 +367,7 @@ p11jwt_rc p11jwt_client_assertion(p11jwt_client *c, char **jws)
     if (!exch_dialect_signs(p->dialect))
         return err_set(P11JWT_ERR_ARG,
                        "profile '%s' (dialect %s) sends a client secret, not an assertion",
-                       p->name, exch_dialect_name(p->dialect));
+                       ESC(p->name), exch_dialect_name(p->dialect));
     /* The keyring in the token names the active kid (the profile's kid
      * until a rotation stored a state). */
     rc = exch_keyring_kids(c, &active, &fallback, NULL);
@@ -390,14 +390,14 @@ static p11jwt_rc read_secret(const p11jwt_profile *p, const char *file, const ch
     if (file != NULL) {
         p11jwt_rc rc = p11jwt_secret_read_file(file, SECRET_MAX, out, len);
 
-        return rc == P11JWT_OK ? rc : err_wrap(rc, "profile '%s': %s", p->name, what);
+        return rc == P11JWT_OK ? rc : err_wrap(rc, "profile '%s': %s", ESC(p->name), what);
     }
     if (env != NULL) {
         const char *v = getenv(env);
 
         if (v == NULL || v[0] == '\0')
             return err_set(P11JWT_ERR_SECRET, "profile '%s': %s: environment variable %s is %s",
-                           p->name, what, env, v == NULL ? "not set" : "empty");
+                           ESC(p->name), what, ESC(env), v == NULL ? "not set" : "empty");
         *len = strlen(v);
         *out = (unsigned char *)strdup(v);
         return *out != NULL ? P11JWT_OK : err_set(P11JWT_ERR_NOMEM, "out of memory");
@@ -531,8 +531,8 @@ static p11jwt_rc exchange(p11jwt_client *c, p11jwt_access_token *out)
             rc = exch_dialect_parse(p, &rs, now_s(), out);
             if (rc == P11JWT_OK && fell_back)
                 exch_log(P11JWT_LOG_NOTICE,
-                         "profile '%s': the STS refused kid '%s' and accepted kid '%s'%s", p->name,
-                         active, kid,
+                         "profile '%s': the STS refused kid '%s' and accepted kid '%s'%s",
+                         ESC(p->name), ESC(active), ESC(kid),
                          fallback_is_next ? ": it already trusts the next key, so "
                                             "'p11jwt rotate promote' is safe"
                                           : " (the newest previous key): has the STS been "
@@ -558,8 +558,8 @@ static p11jwt_rc exchange(p11jwt_client *c, p11jwt_access_token *out)
                 continue;
             }
             if (keyish && fell_back)
-                rc = err_set(rc, "the STS refused both kid '%s' (%s) and kid '%s' (%s)", active,
-                             first_refusal, fallback, p11jwt_errmsg());
+                rc = err_set(rc, "the STS refused both kid '%s' (%s) and kid '%s' (%s)",
+                             ESC(active), first_refusal, ESC(fallback), p11jwt_errmsg());
         }
         if (!retryable || n >= p->max_retries)
             break;
@@ -578,7 +578,7 @@ out:
     if (pin != NULL)
         p11jwt_secret_free(pin, pin_len);
     if (rc != P11JWT_OK)
-        err_wrap(rc, "profile '%s'", p->name);
+        err_wrap(rc, "profile '%s'", ESC(p->name));
     return rc;
 }
 

@@ -102,8 +102,9 @@ static p11jwt_rc cfg_err(const struct parser *ps, const char *key, const char *f
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (key != NULL)
-        return err_set(P11JWT_ERR_CONFIG, "%s:%d: %s: %s", ps->path, ps->line, key, msg);
-    return err_set(P11JWT_ERR_CONFIG, "%s:%d: %s", ps->path, ps->line, msg);
+        return err_set(P11JWT_ERR_CONFIG, "%s:%d: %s: %s", ESC(ps->path), ps->line, ESC(key),
+                       msg);
+    return err_set(P11JWT_ERR_CONFIG, "%s:%d: %s", ESC(ps->path), ps->line, msg);
 }
 
 static char *trim(char *s)
@@ -261,20 +262,20 @@ static p11jwt_rc set_key(struct parser *ps, const char *key, const char *value)
     case K_DURATION:
         if (parse_duration(value, (int64_t *)(base + k->off)) != 0)
             return cfg_err(ps, key, "'%s' is not a duration (e.g. 300, 90s, 15m, 12h, 90d)",
-                           value);
+                           ESC(value));
         return P11JWT_OK;
     case K_INT: {
         char *end;
         long v = strtol(value, &end, 10);
 
         if (end == value || *end != '\0' || v < 0 || v > 20)
-            return cfg_err(ps, key, "'%s' is not a whole number from 0 to 20", value);
+            return cfg_err(ps, key, "'%s' is not a whole number from 0 to 20", ESC(value));
         *(int *)(base + k->off) = (int)v;
         return P11JWT_OK;
     }
     case K_REAL:
         if (parse_seconds_real(value, (double *)(base + k->off)) != 0)
-            return cfg_err(ps, key, "'%s' is not a number of seconds", value);
+            return cfg_err(ps, key, "'%s' is not a number of seconds", ESC(value));
         return P11JWT_OK;
     case K_DIALECT:
         for (size_t d = 0; d < sizeof dialects / sizeof dialects[0]; d++)
@@ -294,7 +295,7 @@ static p11jwt_rc set_key(struct parser *ps, const char *key, const char *value)
         else if (strcmp(value, "post-form") == 0)
             p->auth_method = EXCH_AUTH_POST_FORM;
         else
-            return cfg_err(ps, key, "'%s' is not get-query, basic or post-form", value);
+            return cfg_err(ps, key, "'%s' is not get-query, basic or post-form", ESC(value));
         return P11JWT_OK;
     case K_RESAUTH:
         if (strcasecmp(value, "bearer") == 0)
@@ -302,7 +303,7 @@ static p11jwt_rc set_key(struct parser *ps, const char *key, const char *value)
         else if (strcasecmp(value, "jwt") == 0)
             value = "JWT";
         else
-            return cfg_err(ps, key, "'%s' is not Bearer or JWT", value);
+            return cfg_err(ps, key, "'%s' is not Bearer or JWT", ESC(value));
         if ((p->resource_auth = strdup(value)) == NULL)
             return err_set(P11JWT_ERR_NOMEM, "out of memory");
         return P11JWT_OK;
@@ -332,15 +333,15 @@ static p11jwt_rc finish(struct parser *ps)
     do {                                                                          \
         if (p->field == NULL)                                                     \
             return cfg_err(ps, NULL, "profile '%s' (dialect %s) needs key '%s'",  \
-                           p->name, exch_dialect_name(p->dialect), key);          \
+                           ESC(p->name), exch_dialect_name(p->dialect), key);          \
     } while (0)
     if (!dialect_set)
-        return cfg_err(ps, NULL, "profile '%s' needs key 'dialect'", p->name);
+        return cfg_err(ps, NULL, "profile '%s' needs key 'dialect'", ESC(p->name));
     NEED(token_url, "token_url");
     rc = exch_url_check(p->token_url, "token_url", P11JWT_ERR_CONFIG);
     if (rc != P11JWT_OK) {
         at_key(ps, "token_url");
-        return err_wrap(rc, "%s:%d: profile '%s'", ps->path, ps->line, p->name);
+        return err_wrap(rc, "%s:%d: profile '%s'", ESC(ps->path), ps->line, ESC(p->name));
     }
 
     if (exch_dialect_signs(p->dialect)) {
@@ -357,14 +358,14 @@ static p11jwt_rc finish(struct parser *ps)
             return cfg_err(ps, NULL,
                            "profile '%s' (dialect %s) needs client_secret_file or "
                            "client_secret_env",
-                           p->name, exch_dialect_name(p->dialect));
+                           ESC(p->name), exch_dialect_name(p->dialect));
     }
 #undef NEED
     at_key(ps, p->client_cert != NULL ? "client_cert" : "client_key");
     if (p->client_cert != NULL && p->client_key == NULL)
-        return cfg_err(ps, NULL, "profile '%s': client_cert needs client_key", p->name);
+        return cfg_err(ps, NULL, "profile '%s': client_cert needs client_key", ESC(p->name));
     if (p->client_key != NULL && p->client_cert == NULL)
-        return cfg_err(ps, NULL, "profile '%s': client_key needs client_cert", p->name);
+        return cfg_err(ps, NULL, "profile '%s': client_key needs client_cert", ESC(p->name));
 
     /* Dialect presets; anything the file sets wins. */
     if (p->aud == NULL && p->dialect != EXCH_NOA && (p->aud = strdup(p->token_url)) == NULL)
@@ -394,7 +395,8 @@ static p11jwt_rc finish(struct parser *ps)
     at_key(ps, "audit");
     if (p->audit != NULL && strcmp(p->audit, "off") != 0 && strcmp(p->audit, "syslog") != 0 &&
         (strncmp(p->audit, "file:", 5) != 0 || p->audit[5] != '/'))
-        return cfg_err(ps, "audit", "'%s' is not off, syslog or file:/ABSOLUTE/PATH", p->audit);
+        return cfg_err(ps, "audit", "'%s' is not off, syslog or file:/ABSOLUTE/PATH",
+                       ESC(p->audit));
     at_key(ps, p->timeout == 0 ? "timeout" : "connect_timeout");
     if (p->timeout == 0 || p->connect_timeout == 0)
         return cfg_err(ps, p->timeout == 0 ? "timeout" : "connect_timeout",
@@ -425,7 +427,7 @@ static p11jwt_rc parse(struct parser *ps, FILE *f, const char *want, int *found)
             name = trim(line + 1);
             if (strncmp(name, "profile", 7) != 0 || !isspace((unsigned char)name[7]))
                 return cfg_err(ps, NULL, "unknown section '[%s]' (expected '[profile NAME]')",
-                               name);
+                               ESC(name));
             name = trim(name + 8);
             if (name[0] == '\0')
                 return cfg_err(ps, NULL, "profile section without a name");
@@ -434,7 +436,7 @@ static p11jwt_rc parse(struct parser *ps, FILE *f, const char *want, int *found)
             if (in_profile) {
                 if (*found)
                     return cfg_err(ps, NULL, "profile '%s' defined twice (first on line %d)",
-                                   want, ps->p->line);
+                                   ESC(want), ps->p->line);
                 *found = 1;
                 ps->p->line = ps->line;
             }
@@ -466,7 +468,7 @@ static p11jwt_rc parse(struct parser *ps, FILE *f, const char *want, int *found)
         }
     }
     if (ferror(f))
-        return err_set(P11JWT_ERR_CONFIG, "%s: read error", ps->path);
+        return err_set(P11JWT_ERR_CONFIG, "%s: read error", ESC(ps->path));
     return P11JWT_OK;
 }
 
@@ -530,7 +532,8 @@ p11jwt_rc p11jwt_profile_load(const char *path, const char *name, p11jwt_profile
     }
     f = fopen(p->path, "re");
     if (f == NULL) {
-        rc = err_set(P11JWT_ERR_CONFIG, "cannot read config %s: %s", p->path, strerror(errno));
+        rc = err_set(P11JWT_ERR_CONFIG, "cannot read config %s: %s", ESC(p->path),
+                     strerror(errno));
         p11jwt_profile_free(p);
         return rc;
     }
@@ -539,7 +542,8 @@ p11jwt_rc p11jwt_profile_load(const char *path, const char *name, p11jwt_profile
     rc = parse(&ps, f, name, &found);
     fclose(f);
     if (rc == P11JWT_OK && !found)
-        rc = err_set(P11JWT_ERR_CONFIG, "%s: no [profile %s] section", p->path, name);
+        rc = err_set(P11JWT_ERR_CONFIG, "%s: no [profile %s] section", ESC(p->path),
+                     ESC(name));
     if (rc == P11JWT_OK)
         rc = finish(&ps);
     if (rc != P11JWT_OK) {

@@ -281,7 +281,7 @@ p11jwt_rc exch_dialect_parse(const p11jwt_profile *p, const exch_response *rs, i
         json_decref(o);
         return err_set(P11JWT_ERR_HTTP,
                        "the STS answered %ld with a body that is not a JSON object%s%s", rs->status,
-                       o == NULL ? ": " : "", o == NULL ? jerr.text : "");
+                       o == NULL ? ": " : "", o == NULL ? ESC(jerr.text) : "");
     }
     value = json_string_value(json_object_get(o, value_key));
     /* neowit documents accessToken; accept the RFC name too. */

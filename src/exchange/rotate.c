@@ -138,7 +138,7 @@ static p11jwt_rc kr_load(p11jwt_client *c, struct keyring *kr, int with_alg)
     if (!json_is_object(o)) {
         json_decref(o);
         return err_set(P11JWT_ERR_JSON, "keyring '%s' in the token is not a JSON object",
-                       p->keyring);
+                       ESC(p->keyring));
     }
     rc = key_from_json(json_object_get(o, "active"), &kr->active);
     if (rc == P11JWT_OK && json_is_object(json_object_get(o, "next")))
@@ -360,7 +360,7 @@ static p11jwt_rc stage_from(p11jwt_client *c, struct keyring *krp, const unsigne
         rc = err_set(P11JWT_ERR_ARG,
                      "keyring '%s' already has a next key ('%s', staged): promote it or "
                      "retire it first",
-                     p->keyring, kr.next.kid);
+                     ESC(p->keyring), ESC(kr.next.kid));
         goto out;
     }
     rc = exch_client_open_token(c, &tok);
@@ -406,7 +406,7 @@ static p11jwt_rc stage_from(p11jwt_client *c, struct keyring *krp, const unsigne
     }
     audit_change(p, "stage", &kr.next, kr.version);
     say(report, "staged %s key '%s' as next in keyring '%s' (version %" PRIu64 ")",
-        p11jwt_alg_name(kr.next.alg), kr.next.kid, p->keyring, kr.version);
+        p11jwt_alg_name(kr.next.alg), ESC(kr.next.kid), ESC(p->keyring), kr.version);
     if (jwks_out != NULL)
         rc = kr_jwks(c, &kr, 0, jwks_out);
 out:
@@ -460,7 +460,7 @@ static p11jwt_rc promote_from(p11jwt_client *c, struct keyring *krp, char **repo
     memset(krp, 0, sizeof *krp);
     if (kr.next.kid == NULL) {
         rc = err_set(P11JWT_ERR_ARG, "keyring '%s' has no next key to promote (stage one first)",
-                     p->keyring);
+                     ESC(p->keyring));
         goto out;
     }
     np = realloc(kr.prev, (kr.nprev + 1) * sizeof *np);
@@ -482,7 +482,7 @@ static p11jwt_rc promote_from(p11jwt_client *c, struct keyring *krp, char **repo
         audit_change(p, "promote", &kr.active, kr.version);
         say(report, "promoted '%s' to active in keyring '%s'; '%s' is now previous (version %"
                     PRIu64 ")",
-            kr.active.kid, p->keyring, kr.prev[0].kid, kr.version);
+            ESC(kr.active.kid), ESC(p->keyring), ESC(kr.prev[0].kid), kr.version);
     }
 out:
     kr_clear(&kr);
@@ -532,14 +532,14 @@ static p11jwt_rc retire_once(p11jwt_client *c, const char *kid, char **report)
     if (kid != NULL && strcmp(kid, kr.active.kid) == 0) {
         rc = err_set(P11JWT_ERR_ARG, "'%s' is the active key of keyring '%s': it cannot be "
                                      "retired (stage and promote another first)",
-                     kid, p->keyring);
+                     ESC(kid), ESC(p->keyring));
         goto out;
     }
     if (kid != NULL && kr.next.kid != NULL && strcmp(kid, kr.next.kid) == 0) {
         rc = err_set(P11JWT_ERR_ARG, "'%s' is the next key of keyring '%s', not a previous "
                                      "one; to drop a staged key, delete it with p11jwt delete "
                                      "after removing it from the STS",
-                     kid, p->keyring);
+                     ESC(kid), ESC(p->keyring));
         goto out;
     }
     for (size_t i = 0; i < kr.nprev; i++) {
@@ -554,7 +554,7 @@ static p11jwt_rc retire_once(p11jwt_client *c, const char *kid, char **report)
     kr.nprev = keep;
     if (kid != NULL && ngone == 0) {
         rc = err_set(P11JWT_ERR_KEY_NOT_FOUND, "'%s' is not a previous key of keyring '%s'",
-                     kid, p->keyring);
+                     ESC(kid), ESC(p->keyring));
         goto out_gone;
     }
     if (ngone == 0)
@@ -574,16 +574,16 @@ static p11jwt_rc retire_once(p11jwt_client *c, const char *kid, char **report)
         for (size_t k = 0; k < again.nprev; k++)
             named |= strcmp(again.prev[k].kid, gone[i].kid) == 0;
         if (named) {
-            say(report, "kept key '%s': the keyring in force still names it", gone[i].kid);
+            say(report, "kept key '%s': the keyring in force still names it", ESC(gone[i].kid));
             continue;
         }
         if (p11jwt_key_delete(tok, gone[i].kid) != P11JWT_OK)
             say(report, "retired '%s' from keyring '%s' but could not destroy it: %s",
-                gone[i].kid, p->keyring, p11jwt_errmsg());
+                ESC(gone[i].kid), ESC(p->keyring), p11jwt_errmsg());
         else {
             audit_change(p, "retire", &gone[i], kr.version);
-            say(report, "retired '%s' from keyring '%s' and destroyed its key", gone[i].kid,
-                p->keyring);
+            say(report, "retired '%s' from keyring '%s' and destroyed its key", ESC(gone[i].kid),
+                ESC(p->keyring));
         }
     }
     if (rc == P11JWT_OK)
@@ -649,7 +649,7 @@ static p11jwt_rc auto_step(p11jwt_client *c, char **report, int *changed)
         rc = kr_store(c, &kr, "adopt");
         if (rc == P11JWT_OK)
             say(report, "adopted '%s' as the active key of keyring '%s' (version %" PRIu64 ")",
-                kr.active.kid, p->keyring, kr.version);
+                ESC(kr.active.kid), ESC(p->keyring), kr.version);
     } else if (kr.next.kid != NULL && kr.next.since + p->overlap <= now) {
         rc = promote_from(c, &kr, report);
         *changed = rc == P11JWT_OK;
@@ -657,7 +657,7 @@ static p11jwt_rc auto_step(p11jwt_client *c, char **report, int *changed)
         if (!p11jwt_alg_is_ec(kr.active.alg)) {
             say(report, "active key '%s' is due for rotation, but its secret is issued by the "
                         "provider: stage it with 'p11jwt rotate stage --secret-file'",
-                kr.active.kid);
+                ESC(kr.active.kid));
         } else {
             rc = stage_from(c, &kr, NULL, 0, NULL, NULL, report);
             *changed = rc == P11JWT_OK;
@@ -695,7 +695,7 @@ static p11jwt_rc rotate_auto_unlocked(p11jwt_client *c, char **report)
         free(r2);
     }
     if (rc == P11JWT_OK && *report == NULL)
-        say(report, "nothing due in keyring '%s'", p->keyring);
+        say(report, "nothing due in keyring '%s'", ESC(p->keyring));
     return rc;
 }
 

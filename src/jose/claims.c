@@ -249,7 +249,7 @@ static p11jwt_rc add_extras(struct buf *b, const char *extra_json)
 
     if (extra == NULL)
         return err_set(P11JWT_ERR_JSON, "extra claims are not valid JSON: %s (line %d)",
-                       jerr.text, jerr.line);
+                       ESC(jerr.text), jerr.line);
     if (!json_is_object(extra)) {
         json_decref(extra);
         return err_set(P11JWT_ERR_JSON, "extra claims must be a JSON object");

@@ -176,14 +176,14 @@ p11jwt_rc jose_ec_from_jwk(const json_t *jwk, jose_ec_pub *pub)
 
     memset(pub, 0, sizeof *pub);
     if (kty == NULL || strcmp(kty, "EC") != 0)
-        return err_set(P11JWT_ERR_JSON, "JWK is not an EC key (kty \"%s\")", kty ? kty : "");
+        return err_set(P11JWT_ERR_JSON, "JWK is not an EC key (kty \"%s\")", kty ? ESC(kty) : "");
     if (crv == NULL || (pub->alg = alg_from_crv(crv)) == P11JWT_ALG_UNKNOWN)
         return err_set(P11JWT_ERR_JSON, "EC JWK curve \"%s\" is not P-256, P-384 or P-521",
-                       crv ? crv : "");
+                       crv ? ESC(crv) : "");
     if (alg != NULL && (!json_is_string(alg) ||
                         p11jwt_alg_from_name(json_string_value(alg)) != pub->alg))
         return err_set(P11JWT_ERR_JSON, "EC JWK on %s says alg \"%s\", expected %s", crv,
-                       json_is_string(alg) ? json_string_value(alg) : "?",
+                       json_is_string(alg) ? ESC(json_string_value(alg)) : "?",
                        p11jwt_alg_name(pub->alg));
     pub->coord_len = jose_ec_coord_len(pub->alg);
     rc = coord_from_jwk(jwk, "x", pub->coord_len, pub->x);
@@ -209,7 +209,7 @@ p11jwt_rc jose_jwks_find(const json_t *jwks, const char *kid, jose_ec_pub *pub)
         ec_keys++;
         if (kid == NULL || (kkid != NULL && strcmp(kkid, kid) == 0)) {
             if (found != NULL && kid != NULL)
-                return err_set(P11JWT_ERR_JSON, "JWKS holds kid '%s' more than once", kid);
+                return err_set(P11JWT_ERR_JSON, "JWKS holds kid '%s' more than once", ESC(kid));
             found = k;
         }
     }
@@ -218,7 +218,7 @@ p11jwt_rc jose_jwks_find(const json_t *jwks, const char *kid, jose_ec_pub *pub)
                        "the JWS names no kid and the JWKS holds %zu EC keys", ec_keys);
     if (found == NULL)
         return kid != NULL
-                   ? err_set(P11JWT_ERR_KEY_NOT_FOUND, "no EC key with kid '%s' in the JWKS", kid)
+                   ? err_set(P11JWT_ERR_KEY_NOT_FOUND, "no EC key with kid '%s' in the JWKS", ESC(kid))
                    : err_set(P11JWT_ERR_KEY_NOT_FOUND, "the JWKS holds no EC key");
     return jose_ec_from_jwk(found, pub);
 }

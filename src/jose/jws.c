@@ -26,7 +26,7 @@ p11jwt_rc jose_jws_sign(const jose_signer *s, const char *header_b64, const char
 
     *out = NULL;
     if (want == 0)
-        return err_set(P11JWT_ERR_ALG, "key '%s' has no JWS alg", s->kid ? s->kid : "");
+        return err_set(P11JWT_ERR_ALG, "key '%s' has no JWS alg", s->kid ? ESC(s->kid) : "");
     /* header "." payload "." signature NUL: one allocation, signed in place. */
     buf = malloc(hlen + 1 + plen + 1 + jose_b64url_len(MAX_SIG_LEN) + 1);
     if (buf == NULL)
@@ -75,7 +75,7 @@ static p11jwt_rc decode_json_part(const char *name, const char *s, size_t n, jso
     free(raw);
     if (*out == NULL)
         return err_set(P11JWT_ERR_JWS_MALFORMED, "JWS %s is not valid JSON: %s", name,
-                       jerr.text);
+                       ESC(jerr.text));
     if (!json_is_object(*out)) {
         json_decref(*out);
         *out = NULL;

@@ -83,17 +83,17 @@ p11jwt_rc jose_jws_verify(const jose_jws *j, const jose_verifier *v)
     if (strcmp(j->alg_name, "none") == 0)
         return err_set(P11JWT_ERR_ALG, "JWS alg \"none\" (an unsigned token) is refused");
     if (j->alg == P11JWT_ALG_UNKNOWN)
-        return err_set(P11JWT_ERR_ALG, "JWS alg \"%s\" is not supported", j->alg_name);
+        return err_set(P11JWT_ERR_ALG, "JWS alg \"%s\" is not supported", ESC(j->alg_name));
     if (j->alg != v->alg)
         return err_set(P11JWT_ERR_ALG, "JWS alg %s does not match the key's alg %s",
-                       j->alg_name, p11jwt_alg_name(v->alg));
+                       ESC(j->alg_name), p11jwt_alg_name(v->alg));
     if (p11jwt_alg_is_ec(v->alg)) {
         if (v->pkey == NULL)
-            return err_set(P11JWT_ERR_ARG, "no public key to verify %s with", j->alg_name);
+            return err_set(P11JWT_ERR_ARG, "no public key to verify %s with", ESC(j->alg_name));
         return verify_es(j, v);
     }
     if (v->mac == NULL)
-        return err_set(P11JWT_ERR_ARG, "no secret to verify %s with", j->alg_name);
+        return err_set(P11JWT_ERR_ARG, "no secret to verify %s with", ESC(j->alg_name));
     return verify_hs(j, v);
 }
 
@@ -157,13 +157,13 @@ p11jwt_rc jose_claims_check(const jose_jws *j, const p11jwt_verify_params *p)
                        (long long)(iat - now));
     if (p->aud != NULL && !aud_matches(json_object_get(j->payload, "aud"), p->aud))
         return err_set(P11JWT_ERR_CLAIMS, "audience mismatch: \"aud\" does not contain '%s'",
-                       p->aud);
+                       ESC(p->aud));
     if (p->iss != NULL) {
         const char *iss = json_string_value(json_object_get(j->payload, "iss"));
 
         if (iss == NULL || strcmp(iss, p->iss) != 0)
             return err_set(P11JWT_ERR_CLAIMS, "issuer mismatch: \"iss\" is '%s', expected '%s'",
-                           iss != NULL ? iss : "(none)", p->iss);
+                           iss != NULL ? ESC(iss) : "(none)", ESC(p->iss));
     }
     return P11JWT_OK;
 }

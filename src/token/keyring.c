@@ -202,7 +202,7 @@ static p11jwt_rc keyring_write(p11jwt_token *t, const char *name, uint64_t base_
         rc = err_set(P11JWT_ERR_CONFLICT,
                      "keyring '%s' is at version %" PRIu64 ", not %" PRIu64
                      " as read: someone else changed it; nothing was changed here",
-                     name, best < 0 ? 0 : objs[best].version, base_version);
+                     ESC(name), best < 0 ? 0 : objs[best].version, base_version);
         goto out;
     }
     {
@@ -231,7 +231,7 @@ static p11jwt_rc keyring_write(p11jwt_token *t, const char *name, uint64_t base_
         rc = err_set(P11JWT_ERR_CONFLICT,
                      "keyring '%s' was changed by someone else at the same time (now version "
                      "%" PRIu64 "); nothing was changed here",
-                     name, best >= 0 ? objs[best].version : 0);
+                     ESC(name), best >= 0 ? objs[best].version : 0);
         goto out;
     }
     for (size_t i = 0; i < n; i++)

@@ -371,7 +371,7 @@ p11jwt_rc p11jwt_key_delete(p11jwt_token *t, const char *kid)
         }
     }
     if (total == 0)
-        rc = err_set(P11JWT_ERR_KEY_NOT_FOUND, "no key with kid '%s' in token '%s'", kid,
+        rc = err_set(P11JWT_ERR_KEY_NOT_FOUND, "no key with kid '%s' in token '%s'", ESC(kid),
                      t->label);
     else
         atomic_fetch_add(&t->epoch, 1);
@@ -396,7 +396,7 @@ static p11jwt_rc find_one(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_CLASS 
         return tok_fail(P11JWT_ERR_PKCS11, rv, "cannot search the token");
     if (n > 1)
         return err_set(P11JWT_ERR_KEY_EXISTS,
-                       "kid '%s' is ambiguous: %zu %s keys carry it in token '%s'", kid, n,
+                       "kid '%s' is ambiguous: %zu %s keys carry it in token '%s'", ESC(kid), n,
                        cls == CKO_PRIVATE_KEY ? "private" : cls == CKO_SECRET_KEY ? "secret" : "public",
                        t->label);
     if (n == 1)
@@ -419,7 +419,7 @@ p11jwt_rc tok_key_handle(p11jwt_key *k, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *o
         rc = find_one(k->tok, s, k->cls, k->kid, &h);
         if (rc == P11JWT_OK && h == CK_INVALID_HANDLE)
             rc = err_set(P11JWT_ERR_KEY_NOT_FOUND, "key '%s' is no longer in token '%s'",
-                         k->kid, k->tok->label);
+                         ESC(k->kid), k->tok->label);
         if (rc == P11JWT_OK) {
             atomic_store(&k->handle, h);
             atomic_store_explicit(&k->epoch, epoch, memory_order_release);
@@ -462,7 +462,7 @@ p11jwt_rc p11jwt_key_open(p11jwt_token *t, const char *kid, p11jwt_key **out)
     if (rc != P11JWT_OK)
         goto out;
     if (priv == CK_INVALID_HANDLE && sec == CK_INVALID_HANDLE && pub == CK_INVALID_HANDLE) {
-        rc = err_set(P11JWT_ERR_KEY_NOT_FOUND, "no key with kid '%s' in token '%s'", kid,
+        rc = err_set(P11JWT_ERR_KEY_NOT_FOUND, "no key with kid '%s' in token '%s'", ESC(kid),
                      t->label);
         goto out;
     }
@@ -486,7 +486,7 @@ p11jwt_rc p11jwt_key_open(p11jwt_token *t, const char *kid, p11jwt_key **out)
                          ? "secret key '%s' pins no HMAC alg (key type CKK_SHA*_HMAC or one "
                            "CKM_SHA*_HMAC in CKA_ALLOWED_MECHANISMS)"
                          : "key '%s' is not an EC key on P-256, P-384 or P-521",
-                     kid);
+                     ESC(kid));
         goto out;
     }
     if (p11jwt_alg_is_ec(k->alg)) {
@@ -506,7 +506,7 @@ p11jwt_rc p11jwt_key_open(p11jwt_token *t, const char *kid, p11jwt_key **out)
                 goto out;
             if (k->pub.alg != k->alg) {
                 rc = err_set(P11JWT_ERR_ALG, "the halves of key '%s' are on different curves",
-                             kid);
+                             ESC(kid));
                 goto out;
             }
             k->has_pub = 1;
@@ -554,9 +554,10 @@ p11jwt_rc p11jwt_key_check_alg(const p11jwt_key *k, p11jwt_alg alg)
     if (p11jwt_alg_is_ec(k->alg))
         return err_set(P11JWT_ERR_ALG, "%s asked of key '%s', which is a %s key (%s)",
                        alg != P11JWT_ALG_UNKNOWN ? p11jwt_alg_name(alg) : "an unknown alg",
-                       k->kid, jose_ec_crv(k->alg), p11jwt_alg_name(k->alg));
+                       ESC(k->kid), jose_ec_crv(k->alg), p11jwt_alg_name(k->alg));
     return err_set(P11JWT_ERR_ALG, "%s asked of key '%s', which is pinned to %s",
-                   alg != P11JWT_ALG_UNKNOWN ? p11jwt_alg_name(alg) : "an unknown alg", k->kid,
+                   alg != P11JWT_ALG_UNKNOWN ? p11jwt_alg_name(alg) : "an unknown alg",
+                   ESC(k->kid),
                    p11jwt_alg_name(k->alg));
 }
 
@@ -576,10 +577,11 @@ p11jwt_rc p11jwt_key_jwk(p11jwt_key *k, char **json_out)
     err_clear();
     *json_out = NULL;
     if (!p11jwt_alg_is_ec(k->alg))
-        return err_set(P11JWT_ERR_ALG, "key '%s' is a secret key: it has no public JWK", k->kid);
+        return err_set(P11JWT_ERR_ALG, "key '%s' is a secret key: it has no public JWK",
+                       ESC(k->kid));
     if (!k->has_pub)
         return err_set(P11JWT_ERR_KEY_NOT_FOUND, "key '%s' has no public key object in the token",
-                       k->kid);
+                       ESC(k->kid));
     rc = jose_ec_jwk(&k->pub, k->kid, &jwk);
     if (rc == P11JWT_OK)
         rc = dump_json(jwk, json_out);
@@ -596,7 +598,7 @@ static p11jwt_rc add_jwk(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE 
     p11jwt_rc rc = tok_ec_read_public(t, s, o, &pub);
 
     if (rc != P11JWT_OK)
-        return err_wrap(rc, "key '%s'", kid);
+        return err_wrap(rc, "key '%s'", ESC(kid));
     rc = jose_ec_jwk(&pub, kid, &jwk);
     if (rc == P11JWT_OK && json_array_append_new(keys, jwk) != 0)
         rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
@@ -651,10 +653,10 @@ p11jwt_rc p11jwt_jwks_export(p11jwt_token *t, const char *const *kids, size_t nk
             if (find_one(t, s, CKO_SECRET_KEY, kids[i], &sec) == P11JWT_OK &&
                 sec != CK_INVALID_HANDLE)
                 rc = err_set(P11JWT_ERR_ALG, "key '%s' is a secret key: it never goes in a JWKS",
-                             kids[i]);
+                             ESC(kids[i]));
             else
                 rc = err_set(P11JWT_ERR_KEY_NOT_FOUND, "no public key with kid '%s' in token '%s'",
-                             kids[i], t->label);
+                             ESC(kids[i]), t->label);
             break;
         }
         rc = add_jwk(t, s, o, kids[i], keys);

@@ -65,39 +65,39 @@ p11jwt_rc tok_read_secret_file(const char *path, size_t max, unsigned char **out
     *out_len = 0;
     fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
-        return err_set(P11JWT_ERR_IO, "cannot read %s: %s", name, strerror(errno));
+        return err_set(P11JWT_ERR_IO, "cannot read %s: %s", ESC(name), strerror(errno));
 
     for (;;) {
         ssize_t n;
 
         if (grow_wiped(&buf, &cap, used, used + 1) != 0) {
-            rc = err_set(P11JWT_ERR_NOMEM, "out of memory reading %s", name);
+            rc = err_set(P11JWT_ERR_NOMEM, "out of memory reading %s", ESC(name));
             goto out;
         }
         n = read(fd, buf + used, cap - used);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            rc = err_set(P11JWT_ERR_IO, "cannot read %s: %s", name, strerror(errno));
+            rc = err_set(P11JWT_ERR_IO, "cannot read %s: %s", ESC(name), strerror(errno));
             goto out;
         }
         if (n == 0)
             break;
         used += (size_t)n;
         if (used > max + 1) {
-            rc = err_set(P11JWT_ERR_IO, "%s is larger than %zu bytes", name, max);
+            rc = err_set(P11JWT_ERR_IO, "%s is larger than %zu bytes", ESC(name), max);
             goto out;
         }
     }
     if (used > 0 && buf[used - 1] == '\n')
         used--;
     if (used > max) {
-        rc = err_set(P11JWT_ERR_IO, "%s is larger than %zu bytes", name, max);
+        rc = err_set(P11JWT_ERR_IO, "%s is larger than %zu bytes", ESC(name), max);
         goto out;
     }
     /* Callers may treat text input (a JWS, a JWKS) as a C string. */
     if (grow_wiped(&buf, &cap, used, used + 1) != 0) {
-        rc = err_set(P11JWT_ERR_NOMEM, "out of memory reading %s", name);
+        rc = err_set(P11JWT_ERR_NOMEM, "out of memory reading %s", ESC(name));
         goto out;
     }
     buf[used] = '\0';
@@ -206,7 +206,8 @@ p11jwt_rc tok_pin_read(tok_pin *p, const char *label, unsigned char **out,
 
         *where = "the PIN environment variable";
         if (v == NULL)
-            return err_set(P11JWT_ERR_PIN, "PIN environment variable %s is not set", p->env);
+            return err_set(P11JWT_ERR_PIN, "PIN environment variable %s is not set",
+                           ESC(p->env));
         return dup_pin((const unsigned char *)v, strlen(v), out, out_len);
     }
     if (p->uri_value != NULL) {

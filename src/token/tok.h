@@ -110,7 +110,8 @@ struct p11jwt_token {
     tok_module *mod;
     CK_FUNCTION_LIST *fl;
     CK_SLOT_ID slot;
-    char label[33];          /* the token's label, trimmed */
+    char label[ESC_CAP];     /* the token's label, trimmed and escaped for
+                                messages (it is only ever shown) */
     int rw;                  /* sessions are opened read-write */
 
     /* the session pool */

@@ -105,7 +105,8 @@ static p11jwt_rc module_for_name(const char *name, char **path)
 {
     CK_FUNCTION_LIST **mods = p11_kit_modules_load(NULL, P11_KIT_MODULE_UNMANAGED);
     p11jwt_rc rc = err_set(P11JWT_ERR_MODULE,
-                           "no PKCS#11 module named '%s' is registered with p11-kit", name);
+                           "no PKCS#11 module named '%s' is registered with p11-kit",
+                           ESC(name));
 
     *path = NULL;
     for (size_t i = 0; mods != NULL && mods[i] != NULL; i++) {
@@ -114,7 +115,8 @@ static p11jwt_rc module_for_name(const char *name, char **path)
         if (mname != NULL && strcmp(mname, name) == 0) {
             *path = p11_kit_module_get_filename(mods[i]);
             rc = *path != NULL ? P11JWT_OK
-                               : err_set(P11JWT_ERR_MODULE, "module '%s' has no file name", name);
+                               : err_set(P11JWT_ERR_MODULE, "module '%s' has no file name",
+                                         ESC(name));
         }
         free(mname);
         if (*path != NULL)
@@ -226,14 +228,15 @@ static p11jwt_rc find_slot_once(p11jwt_token *t, int *troubled)
         goto out;
     }
     for (CK_ULONG i = 0; i < n; i++) {
-        char label[33];
+        char raw[33], label[ESC_CAP];
 
         /* An uninitialised token (SoftHSM's spare slot) has no label to
          * match or to show. */
         if (token_info(t, slots[i], &info, troubled) != CKR_OK ||
             !(info.flags & CKF_TOKEN_INITIALIZED))
             continue;
-        trim_copy(label, info.label, sizeof info.label);
+        trim_copy(raw, info.label, sizeof info.label);
+        err_escape(label, sizeof label, raw);
         if (strlen(seen) + strlen(label) + 4 < sizeof seen)
             snprintf(seen + strlen(seen), sizeof seen - strlen(seen), "%s'%s'",
                      seen[0] ? ", " : "", label);
@@ -241,7 +244,7 @@ static p11jwt_rc find_slot_once(p11jwt_token *t, int *troubled)
             continue;
         if (matches++ == 0) {
             t->slot = slots[i];
-            memcpy(t->label, label, sizeof label);
+            memcpy(t->label, label, sizeof t->label);
             t->rw = !(info.flags & CKF_WRITE_PROTECTED);
             t->max_open = info.ulMaxSessionCount == CK_EFFECTIVELY_INFINITE ||
                                   info.ulMaxSessionCount == CK_UNAVAILABLE_INFORMATION
@@ -252,7 +255,7 @@ static p11jwt_rc find_slot_once(p11jwt_token *t, int *troubled)
     if (matches == 0) {
         rc = err_set(P11JWT_ERR_TOKEN_NOT_FOUND,
                      "no token matches the URI in module %s (tokens present: %s)",
-                     tok_module_path(t->mod), seen[0] ? seen : "none");
+                     ESC(tok_module_path(t->mod)), seen[0] ? seen : "none");
     } else if (matches > 1) {
         rc = err_set(P11JWT_ERR_TOKEN_NOT_FOUND,
                      "%zu tokens match the URI (%s): name one with token= or serial=",
