@@ -287,7 +287,7 @@ int cmd_call(int argc, char *argv[])
     else if (fflush(stdout) != 0)
         r = cli_error(cmd, "cannot write the answer to standard output");
     else if (resp.status < 200 || resp.status > 299)
-        r = cli_error(cmd, "%s answered HTTP %ld", argv[optind], resp.status);
+        r = cli_error(cmd, "the server answered HTTP %ld", resp.status);
 out:
     p11jwt_response_clear(&resp);
     p11jwt_client_free(c);

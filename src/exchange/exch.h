@@ -1,8 +1,8 @@
 /*
  * exch.h — the exchange layer's private interface: profiles (config.c), the
  * dialects that turn an assertion into a token request and an answer into a
- * token (dialect.c), OAuth error text (oauth_error.c), HTTP over libcurl
- * (http.c). client.c ties them to the token cache.
+ * token (dialect.c), OAuth error text (oauth_error.c), URLs (url.c), HTTP
+ * over libcurl (http.c). client.c ties them to the token cache.
  *
  * The exchange never sees keys: it asks client.c for a fresh assertion.
  */
@@ -108,8 +108,26 @@ p11jwt_rc exch_http_init(exch_http *h);
 void exch_http_cleanup(exch_http *h);
 void exch_response_clear(exch_response *r);
 
-/* Refuses anything but https, or http to a loopback host, with rc fail and
- * a message naming `what` (the config key, or "URL"). */
+/* ---- URLs (url.c) ---------------------------------------------------------- */
+
+#define EXCH_URL_SHOWN 256
+
+/* A URL parsed once; every decision and every message uses its parts. */
+typedef struct exch_url {
+    CURLU *u;                   /* what curl connects with (CURLOPT_CURLU) */
+    int https;                  /* else http, to a loopback host */
+    int loopback;
+    char shown[EXCH_URL_SHOWN]; /* scheme://host[:port]/path, escaped: no
+                                   userinfo, no query, no fragment */
+} exch_url;
+
+/* Parses url and refuses anything but https, or http to a loopback host,
+ * with rc fail and a message naming `what` (the config key, or "URL").
+ * The URL itself is never echoed, only its shown form. Release *out with
+ * exch_url_free (also after a failure). */
+p11jwt_rc exch_url_parse(const char *url, const char *what, p11jwt_rc fail, exch_url *out);
+void exch_url_free(exch_url *u);
+/* exch_url_parse, for a check only. */
 p11jwt_rc exch_url_check(const char *url, const char *what, p11jwt_rc fail);
 
 /* Performs one request with the profile's TLS settings and timeouts. On a

@@ -12,7 +12,6 @@
 
 #include "core/err.h"
 
-#include <arpa/inet.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -36,51 +35,6 @@ void exch_response_clear(exch_response *r)
     free(r->body);
     memset(r, 0, sizeof *r);
     r->retry_after = -1;
-}
-
-static int is_loopback(const char *host)
-{
-    struct in_addr a4;
-    struct in6_addr a6;
-    char buf[64];
-    size_t n = strlen(host);
-
-    if (strcasecmp(host, "localhost") == 0)
-        return 1;
-    if (inet_pton(AF_INET, host, &a4) == 1)
-        return (ntohl(a4.s_addr) >> 24) == 127;
-    /* curl hands IPv6 hosts back in brackets. */
-    if (n >= 2 && n < sizeof buf && host[0] == '[' && host[n - 1] == ']') {
-        memcpy(buf, host + 1, n - 2);
-        buf[n - 2] = '\0';
-        host = buf;
-    }
-    return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
-}
-
-p11jwt_rc exch_url_check(const char *url, const char *what, p11jwt_rc fail)
-{
-    CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL;
-    p11jwt_rc rc = P11JWT_OK;
-
-    if (u == NULL)
-        return err_set(P11JWT_ERR_NOMEM, "out of memory");
-    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
-        rc = err_set(fail, "%s '%s' is not a valid URL", what, url);
-    else if (strcmp(scheme, "https") != 0 && strcmp(scheme, "http") != 0)
-        rc = err_set(fail, "%s '%s': only https (or http to loopback) is spoken",
-                     what, url);
-    else if (strcmp(scheme, "http") == 0 && !is_loopback(host))
-        rc = err_set(fail,
-                     "%s '%s': plain http is refused for non-loopback host '%s'; use https",
-                     what, url, host);
-    curl_free(scheme);
-    curl_free(host);
-    curl_url_cleanup(u);
-    return rc;
 }
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
@@ -132,7 +86,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 /* Sets the options every request shares; the handle keeps its connection
  * cache across curl_easy_reset. */
 static CURLcode setup(exch_http *h, const p11jwt_profile *p, const char *pin,
-                      const exch_request *rq, exch_response *rs)
+                      const exch_request *rq, const exch_url *url, exch_response *rs)
 {
     CURL *c = h->curl;
     CURLcode e = CURLE_OK;
@@ -145,13 +99,14 @@ static CURLcode setup(exch_http *h, const p11jwt_profile *p, const char *pin,
     curl_easy_reset(c);
     h->errbuf[0] = '\0';
     SET(CURLOPT_ERRORBUFFER, h->errbuf);
-    SET(CURLOPT_URL, rq->url);
+    /* The very URL that was checked: curl does not parse it again. */
+    SET(CURLOPT_CURLU, url->u);
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_FOLLOWLOCATION, 0L);
     /* Plain http goes to loopback only: never through a proxy from the
      * environment, which could be anywhere. https may use one (the TLS
      * session is end to end). */
-    if (strncmp(rq->url, "http://", 7) == 0)
+    if (!url->https)
         SET(CURLOPT_NOPROXY, "*");
     /* A retry goes out on a new connection: libcurl resends a request by
      * itself when a reused connection turns out dead, and a resent
@@ -201,27 +156,12 @@ static CURLcode setup(exch_http *h, const p11jwt_profile *p, const char *pin,
     return e;
 }
 
-p11jwt_rc exch_http_perform(exch_http *h, const p11jwt_profile *p, const char *pin,
-                            const exch_request *rq, exch_response *rs, int *retryable)
+/* What curl_easy_perform's code means, with the URL as shown. */
+static p11jwt_rc result(exch_http *h, const p11jwt_profile *p, const exch_url *url, CURLcode e,
+                        exch_response *rs, int *retryable)
 {
-    /* Messages name the URL without its query: a jsa request carries the
-     * client secret there. */
-    char shown[512];
-    CURLcode e;
-    p11jwt_rc rc;
+    const char *shown = url->shown;
 
-    snprintf(shown, sizeof shown, "%.*s", (int)strcspn(rq->url, "?"), rq->url);
-    *retryable = 0;
-    exch_response_clear(rs);
-    rc = exch_url_check(rq->url, "URL", P11JWT_ERR_HTTP);
-    if (rc != P11JWT_OK)
-        return rc;
-    e = setup(h, p, pin, rq, rs);
-    if (e != CURLE_OK)
-        return err_set(P11JWT_ERR_HTTP, "libcurl refused an option: %s", curl_easy_strerror(e));
-    e = curl_easy_perform(h->curl);
-    if (pin != NULL) /* curl keeps a copy of the PIN until told otherwise */
-        curl_easy_setopt(h->curl, CURLOPT_KEYPASSWD, NULL);
     if (e == CURLE_OK) {
         curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &rs->status);
         if (rs->body == NULL && (rs->body = calloc(1, 1)) == NULL)
@@ -233,7 +173,7 @@ p11jwt_rc exch_http_perform(exch_http *h, const p11jwt_profile *p, const char *p
     case CURLE_FILESIZE_EXCEEDED:
         if (rs->truncated || e == CURLE_FILESIZE_EXCEEDED)
             return err_set(P11JWT_ERR_HTTP, "%s: the answer is larger than %d bytes; refused",
-                           rq->url, EXCH_MAX_BODY);
+                           shown, EXCH_MAX_BODY);
         return err_set(P11JWT_ERR_NOMEM, "out of memory reading the answer from %s", shown);
     case CURLE_OPERATION_TIMEDOUT:
         *retryable = 1;
@@ -254,10 +194,38 @@ p11jwt_rc exch_http_perform(exch_http *h, const p11jwt_profile *p, const char *p
         return err_set(P11JWT_ERR_HTTP,
                        "%s: TLS: the server's certificate is not trusted (%s); set ca_file to "
                        "the CA that issued it",
-                       rq->url, h->errbuf[0] ? h->errbuf : curl_easy_strerror(e));
+                       shown, h->errbuf[0] ? ESC(h->errbuf) : curl_easy_strerror(e));
     default:
         break;
     }
-    return err_set(P11JWT_ERR_HTTP, "%s: %s", shown, h->errbuf[0] ? h->errbuf
-                                                                     : curl_easy_strerror(e));
+    /* libcurl's own text names hosts, never a URL's query. */
+    return err_set(P11JWT_ERR_HTTP, "%s: %s", shown, h->errbuf[0] ? ESC(h->errbuf)
+                                                                   : curl_easy_strerror(e));
+}
+
+p11jwt_rc exch_http_perform(exch_http *h, const p11jwt_profile *p, const char *pin,
+                            const exch_request *rq, exch_response *rs, int *retryable)
+{
+    exch_url url;
+    CURLcode e = CURLE_OK;
+    p11jwt_rc rc;
+
+    *retryable = 0;
+    exch_response_clear(rs);
+    rc = exch_url_parse(rq->url, "URL", P11JWT_ERR_HTTP, &url);
+    if (rc != P11JWT_OK)
+        return rc;
+    e = setup(h, p, pin, rq, &url, rs);
+    if (e == CURLE_OK)
+        e = curl_easy_perform(h->curl);
+    else
+        rc = err_set(P11JWT_ERR_HTTP, "libcurl refused an option: %s", curl_easy_strerror(e));
+    if (pin != NULL) /* curl keeps a copy of the PIN until told otherwise */
+        curl_easy_setopt(h->curl, CURLOPT_KEYPASSWD, NULL);
+    /* The handle must not outlive the parsed URL it points to. */
+    curl_easy_setopt(h->curl, CURLOPT_CURLU, NULL);
+    if (rc == P11JWT_OK)
+        rc = result(h, p, &url, e, rs, retryable);
+    exch_url_free(&url);
+    return rc;
 }
