@@ -787,13 +787,19 @@ static p11jwt_rc call_once(p11jwt_client *c, const char *method, const char *url
                 snprintf(line, len, "%s: %s", p->headers[i].name, p->headers[i].value);
             h = line;
         }
-        if (h == NULL || (n = curl_slist_append(hl, h)) == NULL)
+        if (h != NULL && strpbrk(h, "\r\n") != NULL)
+            rc = err_set(P11JWT_ERR_ARG, "header %s holds a line break: refused",
+                         ESCN(h, strcspn(h, ":")));
+        else if (h == NULL || (n = curl_slist_append(hl, h)) == NULL)
             rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
         else
             hl = n;
         free(line);
         line = NULL;
     }
+    /* The token is checked when it arrives; a caller's own is checked here. */
+    if (rc == P11JWT_OK && strpbrk(auth, "\r\n") != NULL)
+        rc = err_set(P11JWT_ERR_ARG, "the access token holds a line break: refused");
     if (rc == P11JWT_OK) {
         size_t len = strlen("Authorization: ") + strlen(auth) + 1;
 

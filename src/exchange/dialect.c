@@ -254,6 +254,73 @@ int64_t exch_jwt_exp(const char *token)
     return out;
 }
 
+/* What is wrong with byte c at a place that wants printable ASCII, for a
+ * message that must not show the value itself. */
+static const char *char_class(unsigned char c)
+{
+    if (c == '\r' || c == '\n')
+        return "a line break";
+    if (c == '\0')
+        return "a NUL byte";
+    if (c < 0x20 || c == 0x7f)
+        return "a control character";
+    if (c >= 0x80)
+        return "a non-ASCII byte";
+    if (c == ' ')
+        return "a space";
+    return "a character other than A-Z a-z 0-9 - . _ ~ + / and final =";
+}
+
+/* A value from the STS that goes into a request header or a message:
+ * printable ASCII only (no CR, LF or NUL: nothing an STS says may add a
+ * header). b64token: also RFC 6750's token68 shape, what an Authorization
+ * header may carry. Returns the offset of the first bad byte, or -1. */
+static long bad_sts_value(const char *v, size_t n, int b64token)
+{
+    size_t i = 0;
+
+    for (; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+
+        if (c < 0x20 || c > 0x7e)
+            return (long)i;
+        if (b64token && !((c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                          (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_' ||
+                          c == '~' || c == '+' || c == '/'))
+            break;
+    }
+    if (!b64token || i == n)
+        return i == 0 && b64token ? 0 : -1;
+    /* then only "=" to the end, after at least one token character */
+    if (i == 0)
+        return 0;
+    for (size_t k = i; k < n; k++)
+        if (v[k] != '=')
+            return (long)k;
+    return -1;
+}
+
+/* Refuses an STS value (s NULL: absent) a header or message cannot carry
+ * safely. jansson refuses \u0000 in strings, so strlen is its length. */
+static p11jwt_rc check_sts_value(const char *s, const char *key, const char *what,
+                                 int b64token)
+{
+    long bad;
+
+    if (s == NULL)
+        return P11JWT_OK;
+    bad = bad_sts_value(s, strlen(s), b64token);
+    if (bad < 0)
+        return P11JWT_OK;
+    return err_set(P11JWT_ERR_HTTP,
+                   "the STS answered a %s (\"%s\") that %s: %s at offset %ld; refused "
+                   "(not shown)",
+                   what, key,
+                   b64token ? "is not an RFC 6750 bearer token (b64token)"
+                            : "is not printable ASCII",
+                   char_class((unsigned char)s[bad]), bad);
+}
+
 static p11jwt_rc dup_or_null(const char *s, char **out)
 {
     *out = NULL;
@@ -293,7 +360,17 @@ p11jwt_rc exch_dialect_parse(const p11jwt_profile *p, const exch_response *rs, i
                        rs->status, value_key);
     }
     type = json_string_value(json_object_get(o, "token_type"));
-    rc = dup_or_null(value, &t->value);
+    /* The token goes into "Authorization: <scheme> <token>": whatever the
+     * dialect, it must be a b64token, and nothing else the STS says may
+     * carry a line break into a header or a log. */
+    rc = check_sts_value(value, value_key, "token", 1);
+    if (rc == P11JWT_OK)
+        rc = check_sts_value(type, "token_type", "token type", 0);
+    if (rc == P11JWT_OK)
+        rc = check_sts_value(json_string_value(json_object_get(o, "scope")), "scope", "scope",
+                             0);
+    if (rc == P11JWT_OK)
+        rc = dup_or_null(value, &t->value);
     if (rc == P11JWT_OK)
         rc = dup_or_null(type != NULL ? type : p->resource_auth, &t->type);
     if (rc == P11JWT_OK)
