@@ -11,6 +11,8 @@
 #include "core/err.h"
 
 #include <openssl/rand.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -203,14 +205,38 @@ static void buf_member_int(struct buf *b, const char *name, int64_t v)
 
 /* jti: 16 random bytes. OpenSSL's RAND costs ~0.9 µs a call, so each
  * thread draws 1 KiB at a time and hands out 16 bytes per jti, wiping
- * what it hands out. */
+ * what it hands out.
+ *
+ * A forked child inherits the pool: left alone, parent and child (and
+ * every pre-forked worker) would hand out the same jtis. A pthread_atfork
+ * handler, registered before the first pool is drawn, bumps a generation
+ * in the child; a pool drawn in another generation is wiped and drawn
+ * again (OpenSSL's RAND itself reseeds after fork). */
 #define JTI_POOL 1024
 static _Thread_local unsigned char jti_pool[JTI_POOL];
 static _Thread_local size_t jti_left;
+static _Thread_local unsigned long jti_gen;
+static atomic_ulong jti_fork_gen;
+static pthread_once_t jti_once = PTHREAD_ONCE_INIT;
+
+static void jti_after_fork(void)
+{
+    atomic_fetch_add(&jti_fork_gen, 1);
+}
+
+static void jti_register(void)
+{
+    pthread_atfork(NULL, NULL, jti_after_fork);
+}
 
 static p11jwt_rc jti_bytes(unsigned char out[16])
 {
-    if (jti_left < 16) {
+    if (jti_left < 16 ||
+        jti_gen != atomic_load_explicit(&jti_fork_gen, memory_order_relaxed)) {
+        secure_wipe(jti_pool, jti_left);
+        jti_left = 0;
+        pthread_once(&jti_once, jti_register);
+        jti_gen = atomic_load(&jti_fork_gen);
         if (RAND_bytes(jti_pool, JTI_POOL) != 1)
             return err_set(P11JWT_ERR_CRYPTO, "OpenSSL's RAND_bytes failed for jti");
         jti_left = JTI_POOL;

@@ -11,6 +11,8 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "jose/jose.h"
 
@@ -216,6 +218,54 @@ static void claims_check(void **state)
                      P11JWT_ERR_CLAIMS);
 }
 
+static char *one_jti(void)
+{
+    p11jwt_claims_params p = { .iss = "i", .aud = "a", .ttl = 60, .now = 1700000000 };
+    char *c = NULL, *jti;
+    json_t *obj;
+
+    assert_int_equal(jose_claims_json(&p, &c), P11JWT_OK);
+    obj = json_loads(c, 0, NULL);
+    assert_non_null(obj);
+    jti = strdup(json_string_value(json_object_get(obj, "jti")));
+    json_decref(obj);
+    free(c);
+    return jti;
+}
+
+/* A forked child never hands out the jtis its parent's pool still holds:
+ * the same jti from both was a replay an STS would refuse (issue 9). */
+static void jti_differs_after_fork(void **state)
+{
+    char child_jti[64] = "", *mine, *first;
+    int fds[2], status;
+    pid_t pid;
+    ssize_t n;
+
+    (void)state;
+    first = one_jti();            /* draws this thread's pool */
+    assert_int_equal(pipe(fds), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char *j = one_jti();
+
+        (void)!write(fds[1], j, strlen(j));
+        _exit(0);
+    }
+    close(fds[1]);
+    mine = one_jti();
+    n = read(fds[0], child_jti, sizeof child_jti - 1);
+    close(fds[0]);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(n > 0);
+    child_jti[n] = '\0';
+    assert_string_not_equal(child_jti, mine);
+    assert_string_not_equal(child_jti, first);
+    free(mine);
+    free(first);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -225,6 +275,7 @@ int main(void)
         cmocka_unit_test(escaping_matches_jansson),
         cmocka_unit_test(empty_extras_add_nothing),
         cmocka_unit_test(jti_is_random_and_url_safe),
+        cmocka_unit_test(jti_differs_after_fork),
         cmocka_unit_test(refusals),
         cmocka_unit_test(claims_check),
     };
