@@ -114,6 +114,13 @@ static p11jwt_rc kr_load(p11jwt_client *c, struct keyring *kr, int with_alg)
     p11jwt_rc rc;
 
     memset(kr, 0, sizeof *kr);
+    /* A client-credentials profile may name a token (for nothing) but has
+     * no key: there is nothing to rotate, and no kid to start from. */
+    if (!exch_dialect_signs(p->dialect) || p->kid == NULL)
+        return err_set(P11JWT_ERR_CONFIG,
+                       "profile '%s' (dialect %s) sends a client secret, not a signed "
+                       "assertion: it has no key to rotate",
+                       ESC(p->name), exch_dialect_name(p->dialect));
     rc = exch_client_open_token(c, &tok);
     if (rc == P11JWT_OK)
         rc = p11jwt_keyring_read(tok, p->keyring, &json, &kr->version);
