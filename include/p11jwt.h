@@ -108,8 +108,9 @@ P11JWT_API p11jwt_token *p11jwt_token_new(void);
 P11JWT_API void p11jwt_token_free(p11jwt_token *tok);
 
 /* PIN sources, tried in this order: --pin-file, --pin-env, the URI's
- * pin-source=, the URI's pin-value=, a prompt on the controlling terminal
- * (only if allowed). A PIN file loses one trailing newline. The PIN is read
+ * pin-source=, a prompt on the controlling terminal (only if allowed). A
+ * URI with pin-value= is refused (P11JWT_ERR_URI): a PIN never comes from a
+ * URI. A PIN file loses one trailing newline. The PIN is read
  * when a login is needed and wiped right after C_Login; a prompted PIN is
  * kept in locked memory for re-login and wiped on free. */
 P11JWT_API p11jwt_rc p11jwt_token_set_pin_file(p11jwt_token *tok, const char *path);

@@ -30,6 +30,12 @@ const char *err_escape_n(char *buf, size_t cap, const void *s, size_t n);
 #define ESC(s) err_escape((char[ESC_CAP]){ 0 }, ESC_CAP, (s))
 #define ESCN(s, n) err_escape_n((char[ESC_CAP]){ 0 }, ESC_CAP, (s), (n))
 
+/* 1 when a pkcs11: URI has a pin-value= attribute (uri.c). */
+int core_uri_has_pin_value(const char *uri);
+/* P11JWT_OK, or rc with a message saying why a PIN in `what` (e.g. "the
+ * token URI") is refused and where a PIN comes from instead. */
+p11jwt_rc core_uri_refuse_pin_value(const char *uri, p11jwt_rc rc, const char *what);
+
 /* Wipes n bytes so the compiler cannot drop the store. */
 void secure_wipe(void *p, size_t n);
 

@@ -478,7 +478,7 @@ static p11jwt_rc check_client_key(p11jwt_client *c)
         rc = p11jwt_token_open(t, p->client_key);
     if (rc == P11JWT_OK) {
         kid = p11jwt_token_uri_kid(t);
-        /* The URI itself is not echoed: it may carry pin-value. */
+        /* The URI itself is not echoed. */
         rc = kid == NULL ? err_set(P11JWT_ERR_CONFIG, "the URI names no key (object= or id=)")
                          : p11jwt_key_open(t, kid, &k);
     }

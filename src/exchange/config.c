@@ -361,6 +361,12 @@ static p11jwt_rc finish(struct parser *ps)
                            ESC(p->name), exch_dialect_name(p->dialect));
     }
 #undef NEED
+    at_key(ps, "token");
+    if (core_uri_refuse_pin_value(p->token, P11JWT_ERR_CONFIG, "the token URI") != P11JWT_OK)
+        return err_wrap(P11JWT_ERR_CONFIG, "%s:%d: token", ESC(ps->path), ps->line);
+    at_key(ps, "client_key");
+    if (core_uri_refuse_pin_value(p->client_key, P11JWT_ERR_CONFIG, "the URI") != P11JWT_OK)
+        return err_wrap(P11JWT_ERR_CONFIG, "%s:%d: client_key", ESC(ps->path), ps->line);
     at_key(ps, p->client_cert != NULL ? "client_cert" : "client_key");
     if (p->client_cert != NULL && p->client_key == NULL)
         return cfg_err(ps, NULL, "profile '%s': client_cert needs client_key", ESC(p->name));

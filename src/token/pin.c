@@ -210,10 +210,6 @@ p11jwt_rc tok_pin_read(tok_pin *p, const char *label, unsigned char **out,
                            ESC(p->env));
         return dup_pin((const unsigned char *)v, strlen(v), out, out_len);
     }
-    if (p->uri_value != NULL) {
-        *where = "the URI's pin-value";
-        return dup_pin((const unsigned char *)p->uri_value, strlen(p->uri_value), out, out_len);
-    }
     if (p->prompted == NULL) {
         if (!p->prompt_allowed)
             return err_set(P11JWT_ERR_PIN, "no PIN for token '%s': give --pin-file or --pin-env",
@@ -230,10 +226,6 @@ void tok_pin_clear(tok_pin *p)
 {
     free(p->file);
     free(p->env);
-    if (p->uri_value != NULL) {
-        secure_wipe(p->uri_value, strlen(p->uri_value));
-        free(p->uri_value);
-    }
     if (p->prompted != NULL) {
         secure_wipe(p->prompted, PIN_MAX);
         munmap(p->prompted, PIN_MAX);

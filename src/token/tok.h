@@ -78,7 +78,6 @@ p11jwt_rc tok_module_reload(tok_module *m);
 typedef struct tok_pin {
     char *file;              /* --pin-file / pin-source= (a path) */
     char *env;               /* --pin-env NAME */
-    char *uri_value;         /* pin-value= from the URI (wiped on free) */
     int prompt_allowed;
     unsigned char *prompted; /* a prompted PIN, kept for re-login, mlocked */
     size_t prompted_len;

@@ -2,10 +2,11 @@
  * token.c — the p11jwt_token handle: options, RFC 7512 URI, module and slot.
  *
  * p11-kit parses the URI (token attributes, object=/id=, module-path=,
- * module-name=, pin-source=, pin-value=) and matches token infos; we only
- * decide which module to load and insist that exactly one token matches, so
- * a key is never made or used on a token the operator did not mean. The URI
- * itself is never echoed in messages: it may carry a pin-value.
+ * module-name=, pin-source=) and matches token infos; we only decide which
+ * module to load and insist that exactly one token matches, so a key is
+ * never made or used on a token the operator did not mean. A URI with a
+ * pin-value= is refused before p11-kit sees it (src/core/uri.c), and the URI
+ * itself is never echoed in messages.
  */
 #include "token/tok.h"
 
@@ -165,6 +166,8 @@ static p11jwt_rc parse_uri(p11jwt_token *t, const char *uri, char **module_path)
     *module_path = NULL;
     if (strncmp(uri, "pkcs11:", 7) != 0)
         return err_set(P11JWT_ERR_URI, "token URI must start with 'pkcs11:' (RFC 7512)");
+    if (core_uri_refuse_pin_value(uri, P11JWT_ERR_URI, "the token URI") != P11JWT_OK)
+        return P11JWT_ERR_URI;
     t->uri = p11_kit_uri_new();
     if (t->uri == NULL)
         return err_set(P11JWT_ERR_NOMEM, "out of memory");
@@ -183,9 +186,9 @@ static p11jwt_rc parse_uri(p11jwt_token *t, const char *uri, char **module_path)
         if (set_string(&t->pin.file, s) != P11JWT_OK)
             return P11JWT_ERR_NOMEM;
     }
-    s = p11_kit_uri_get_pin_value(t->uri);
-    if (s != NULL && set_string(&t->pin.uri_value, s) != P11JWT_OK)
-        return P11JWT_ERR_NOMEM;
+    /* Whatever spelling got past the check above, p11-kit's view decides. */
+    if (p11_kit_uri_get_pin_value(t->uri) != NULL)
+        return core_uri_refuse_pin_value("pkcs11:pin-value=", P11JWT_ERR_URI, "the token URI");
     if (uri_kid(t) != P11JWT_OK)
         return P11JWT_ERR_NOMEM;
 
