@@ -30,6 +30,10 @@ const char *err_escape_n(char *buf, size_t cap, const void *s, size_t n);
 #define ESC(s) err_escape((char[ESC_CAP]){ 0 }, ESC_CAP, (s))
 #define ESCN(s, n) err_escape_n((char[ESC_CAP]){ 0 }, ESC_CAP, (s), (n))
 
+/* A warning or notice through the library's logger (log.c): the
+ * application's p11jwt_set_logger function, else one line on stderr. */
+void core_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 /* 1 when a pkcs11: URI has a pin-value= attribute (uri.c). */
 int core_uri_has_pin_value(const char *uri);
 /* P11JWT_OK, or rc with a message saying why a PIN in `what` (e.g. "the

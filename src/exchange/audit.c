@@ -1,9 +1,7 @@
 /*
- * audit.c — the library's voice: a logger the application can replace
- * (p11jwt_set_logger; default: one line on stderr), and audit records of
- * signatures and key rotations, one compact JSON object per line, to a
- * file (O_APPEND, so lines from several processes never interleave) or to
- * syslog (LOG_AUTHPRIV). An audit record never holds a token, a PIN or a
+ * audit.c — audit records of signatures and key rotations, one compact
+ * JSON object per line, to a file (O_APPEND, so lines from several
+ * processes never interleave) or to syslog (LOG_AUTHPRIV). An audit record never holds a token, a PIN or a
  * secret: the signature is identified by its jti and the SHA-256 of its
  * signing input.
  */
@@ -15,47 +13,12 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/sha.h>
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
-
-static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
-static p11jwt_log_fn log_fn;
-static void *log_ud;
-
-void p11jwt_set_logger(p11jwt_log_fn fn, void *userdata)
-{
-    pthread_mutex_lock(&log_mu);
-    log_fn = fn;
-    log_ud = userdata;
-    pthread_mutex_unlock(&log_mu);
-}
-
-void exch_log(int level, const char *fmt, ...)
-{
-    char raw[768], msg[768];
-    p11jwt_log_fn fn;
-    void *ud;
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(raw, sizeof raw, fmt, ap);
-    va_end(ap);
-    p11jwt_escape(msg, sizeof msg, raw, strlen(raw), P11JWT_ESCAPE_MESSAGE);
-    pthread_mutex_lock(&log_mu);
-    fn = log_fn;
-    ud = log_ud;
-    pthread_mutex_unlock(&log_mu);
-    if (fn != NULL)
-        fn(level, msg, ud);
-    else
-        fprintf(stderr, "p11jwt: %s\n", msg);
-}
 
 void exch_audit(const p11jwt_profile *p, json_t *obj)
 {
@@ -80,7 +43,7 @@ void exch_audit(const p11jwt_profile *p, json_t *obj)
         /* One write of the whole line: O_APPEND keeps lines whole. */
         line[len] = '\n';
         if (fd < 0 || write(fd, line, len + 1) != (ssize_t)(len + 1))
-            exch_log(P11JWT_LOG_WARNING, "audit: cannot append to %s: %s", ESC(path),
+            core_log(P11JWT_LOG_WARNING, "audit: cannot append to %s: %s", ESC(path),
                      strerror(errno));
         line[len] = '\0';
         if (fd >= 0)

@@ -530,7 +530,7 @@ static p11jwt_rc exchange(p11jwt_client *c, p11jwt_access_token *out)
         if (rc == P11JWT_OK && rs.status >= 200 && rs.status < 300) {
             rc = exch_dialect_parse(p, &rs, now_s(), out);
             if (rc == P11JWT_OK && fell_back)
-                exch_log(P11JWT_LOG_NOTICE,
+                core_log(P11JWT_LOG_NOTICE,
                          "profile '%s': the STS refused kid '%s' and accepted kid '%s'%s",
                          ESC(p->name), ESC(active), ESC(kid),
                          fallback_is_next ? ": it already trusts the next key, so "

@@ -193,7 +193,5 @@ void exch_audit(const p11jwt_profile *p, json_t *obj);
 void exch_audit_signature(const p11jwt_profile *p, const char *kid, const char *jws);
 /* An audit record {time, event} to fill and hand to exch_audit. */
 json_t *exch_audit_event(const char *event);
-/* A warning or notice through the library's logger. */
-void exch_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

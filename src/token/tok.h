@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/err.h"
 #include "jose/jose.h"
@@ -200,6 +201,23 @@ p11jwt_alg tok_object_alg(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE
 int tok_kid_is_text(const unsigned char *p, size_t n);
 
 char *tok_object_kid(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o);
+
+/* ---- keyring state labels (keyring.c) --------------------------------- */
+
+#define TOK_KEYRING_ID_LEN (20 + 1 + 32)
+/* The largest version written or read; a state at it takes no successor.
+ * INT64_MAX: the version is shown as a JSON integer (rotate status). */
+#define TOK_KEYRING_MAX_VERSION ((uint64_t)INT64_MAX)
+
+/* Reads a keyring state object's label (len bytes, not NUL-terminated):
+ * 1 when it is "p11jwt-keyring:NAME:VERSION:NONCE" for this name, with
+ * VERSION exactly 20 digits from 1 to TOK_KEYRING_MAX_VERSION and NONCE 32
+ * lower-case hex digits (*version and id = "VERSION:NONCE" set); 0 when it
+ * belongs to no keyring of that name; -1 when it names the keyring but is
+ * not what p11jwt writes (*why says how). */
+int tok_keyring_label_parse(const char *label, size_t len, const char *name,
+                            uint64_t *version, char id[TOK_KEYRING_ID_LEN + 1],
+                            const char **why);
 
 /* ---- EC public keys (ecpub.c) ----------------------------------------- */
 
