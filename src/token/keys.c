@@ -87,19 +87,28 @@ static CK_RV find_all(p11jwt_token *t, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl,
     }
 }
 
-CK_RV tok_find_by_kid(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls,
-                      const char *kid, CK_OBJECT_HANDLE *found, size_t max, size_t *n)
+/* Objects of class cls whose attribute `type` (CKA_ID or CKA_LABEL) is
+ * the kid's bytes. */
+static CK_RV find_by_attr(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls,
+                          CK_ATTRIBUTE_TYPE type, const char *kid, CK_OBJECT_HANDLE *found,
+                          size_t max, size_t *n)
 {
     CK_ATTRIBUTE tmpl[2] = {
         { CKA_CLASS, &cls, sizeof cls },
-        { CKA_ID, (void *)kid, strlen(kid) },
+        { type, (void *)kid, strlen(kid) },
     };
-    CK_RV rv = find_objects(t, s, tmpl, 2, found, max, n);
+
+    return find_objects(t, s, tmpl, 2, found, max, n);
+}
+
+CK_RV tok_find_by_kid(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls,
+                      const char *kid, CK_OBJECT_HANDLE *found, size_t max, size_t *n)
+{
+    CK_RV rv = find_by_attr(t, s, cls, CKA_ID, kid, found, max, n);
 
     if (rv != CKR_OK || *n > 0)
         return rv;
-    tmpl[1].type = CKA_LABEL;
-    return find_objects(t, s, tmpl, 2, found, max, n);
+    return find_by_attr(t, s, cls, CKA_LABEL, kid, found, max, n);
 }
 
 p11jwt_rc tok_kid_exists(p11jwt_token *t, CK_SESSION_HANDLE s, const char *kid, int *exists)
@@ -340,11 +349,42 @@ void p11jwt_key_info_free(p11jwt_key_info *list, size_t count)
 
 /* ---- delete ----------------------------------------------------------- */
 
+/* Destroys, batch by batch until none is left, the objects of class cls
+ * that carry kid: by CKA_ID when any does, else by CKA_LABEL (decided once,
+ * so a label match is never destroyed alongside ID matches). */
+static p11jwt_rc delete_class(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls,
+                              const char *kid, size_t *total)
+{
+    CK_ATTRIBUTE_TYPE by = CKA_ID;
+    CK_OBJECT_HANDLE found[16];
+    size_t n = 0;
+    CK_RV rv = find_by_attr(t, s, cls, by, kid, found, 16, &n);
+
+    if (rv == CKR_OK && n == 0) {
+        by = CKA_LABEL;
+        rv = find_by_attr(t, s, cls, by, kid, found, 16, &n);
+    }
+    /* A token that reports a destroyed object again must not keep us
+     * here: a bound far above any real count. */
+    for (size_t rounds = 0; rv == CKR_OK && n > 0; rounds++) {
+        if (rounds == 100000)
+            return err_set(P11JWT_ERR_PKCS11,
+                           "the token still lists objects of kid '%s' after destroying them",
+                           ESC(kid));
+        for (size_t i = 0; i < n && i < 16; i++, (*total)++) {
+            rv = P11(t->fl, C_DestroyObject, s, found[i]);
+            if (rv != CKR_OK)
+                return tok_fail(P11JWT_ERR_PKCS11, rv, "cannot destroy the key");
+        }
+        rv = find_by_attr(t, s, cls, by, kid, found, 16, &n);
+    }
+    return rv == CKR_OK ? P11JWT_OK : tok_fail(P11JWT_ERR_PKCS11, rv, "cannot search the token");
+}
+
 p11jwt_rc p11jwt_key_delete(p11jwt_token *t, const char *kid)
 {
     static const CK_OBJECT_CLASS classes[] = { CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, CKO_SECRET_KEY };
     CK_SESSION_HANDLE s;
-    CK_OBJECT_HANDLE found[16];
     size_t total = 0;
     p11jwt_rc rc;
 
@@ -355,19 +395,11 @@ p11jwt_rc p11jwt_key_delete(p11jwt_token *t, const char *kid)
     if (rc != P11JWT_OK)
         return rc;
     for (size_t c = 0; c < sizeof classes / sizeof classes[0]; c++) {
-        size_t n = 0;
-        CK_RV rv = tok_find_by_kid(t, s, classes[c], kid, found, 16, &n);
-
-        if (rv != CKR_OK) {
-            rc = tok_fail(P11JWT_ERR_PKCS11, rv, "cannot search the token");
+        rc = delete_class(t, s, classes[c], kid, &total);
+        if (rc != P11JWT_OK) {
+            if (total > 0)
+                atomic_fetch_add(&t->epoch, 1);
             goto out;
-        }
-        for (size_t i = 0; i < n && i < 16; i++, total++) {
-            rv = P11(t->fl, C_DestroyObject, s, found[i]);
-            if (rv != CKR_OK) {
-                rc = tok_fail(P11JWT_ERR_PKCS11, rv, "cannot destroy the key");
-                goto out;
-            }
         }
     }
     if (total == 0)
