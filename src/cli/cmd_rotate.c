@@ -50,7 +50,12 @@ static const char rotate_help[] =
     "\n"
     "Profile keys: keyring (default: the profile name), rotate_after (90d),\n"
     "overlap (1d), grace (7d), publish_command, audit (off | syslog |\n"
-    "file:PATH); see docs/rotation.md.\n";
+    "file:PATH); see docs/rotation.md.\n"
+    "\n"
+    "Steps on one keyring run one at a time on a host: a lock file in\n"
+    "$RUNTIME_DIRECTORY, else $XDG_RUNTIME_DIR/p11jwt, else /tmp/p11jwt-UID (a\n"
+    "directory of this user's, 0700). A step waits at most P11JWT_LOCK_TIMEOUT\n"
+    "seconds (default 30) for another one, then fails naming the lock file.\n";
 
 enum { OPT_PROFILE = OPT_FIRST_COMMAND_OPTION, OPT_CONFIG, OPT_JSON, OPT_KID, OPT_SECRET_FILE,
        OPT_YES };

@@ -183,7 +183,19 @@ void exch_client_keyring_changed(p11jwt_client *c);
  * Caller frees both. */
 p11jwt_rc exch_keyring_kids(p11jwt_client *c, char **active, char **fallback, int *is_next);
 
-/* ---- audit and log (audit.c) ------------------------------------------- */
+/* ---- the host-local keyring lock (lock.c) ------------------------------ */
+
+/* The directory lock files live in: $RUNTIME_DIRECTORY (its first entry),
+ * else $XDG_RUNTIME_DIR/p11jwt, else /tmp/p11jwt-UID (made 0700), checked
+ * to be a directory of this user's that nobody else can write in. */
+p11jwt_rc exch_lock_dir(char *out, size_t cap);
+/* Takes this host's lock on keyring (of token), waiting at most
+ * $P11JWT_LOCK_TIMEOUT seconds (default 30); *fd is released with
+ * exch_lock_release. P11JWT_ERR_CONFLICT (naming the file) after the wait. */
+p11jwt_rc exch_lock_acquire(const char *token, const char *keyring, int *fd);
+void exch_lock_release(int fd);
+
+/* ---- audit (audit.c) ---------------------------------------------------- */
 
 /* Writes one audit line (a JSON object, compact) per the profile's audit
  * setting; a failure to write is logged, never fatal. obj is consumed. */

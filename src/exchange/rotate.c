@@ -15,19 +15,17 @@
  * first change writes the state.
  *
  * Between processes of one host, rotation steps on a keyring also take an
- * advisory lock (a file in $XDG_RUNTIME_DIR or /tmp): the versioned state
- * keeps hosts consistent, but SoftHSM's file store fails (CKR_GENERAL_ERROR)
- * when one process reads a token another is rewriting, so local steps are
- * simply taken one at a time.
+ * advisory lock (lock.c: a file in a directory of this user's, waited for a
+ * bounded time): the versioned state keeps hosts consistent, but SoftHSM's
+ * file store fails (CKR_GENERAL_ERROR) when one process reads a token
+ * another is rewriting, so local steps are simply taken one at a time.
  */
 #include "exchange/exch.h"
 
 #include "core/err.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <sys/file.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -226,42 +224,6 @@ static void audit_change(const p11jwt_profile *p, const char *op, const struct k
     json_object_set_new(o, "alg", json_string(p11jwt_alg_name(k->alg)));
     json_object_set_new(o, "version", json_integer((json_int_t)version));
     exch_audit(p, o);
-}
-
-/* Takes this host's lock on the profile's keyring; returns the file
- * descriptor to close, or -1 when no lock file can be made (the versioned
- * state still keeps the keyring consistent). */
-static int keyring_lock(const p11jwt_profile *p)
-{
-    const char *dir = getenv("XDG_RUNTIME_DIR");
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a over token URI and name */
-    char path[512];
-    int fd;
-
-    for (const char *s = p->token ? p->token : ""; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    h = (h ^ '\n') * 1099511628211ULL;
-    for (const char *s = p->keyring; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    /* Per user: a lock file another user made in /tmp could be held for
-     * ever. */
-    snprintf(path, sizeof path, "%s/p11jwt-keyring-%u-%016" PRIx64 ".lock",
-             dir != NULL && dir[0] == '/' ? dir : "/tmp", (unsigned)getuid(), h);
-    fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0)
-        return -1;
-    while (flock(fd, LOCK_EX) != 0)
-        if (errno != EINTR) {
-            close(fd);
-            return -1;
-        }
-    return fd;
-}
-
-static void keyring_unlock(int fd)
-{
-    if (fd >= 0)
-        close(fd);
 }
 
 /* ---- status and JWKS ------------------------------------------------------ */
@@ -734,41 +696,51 @@ p11jwt_rc exch_keyring_kids(p11jwt_client *c, char **active, char **fallback, in
 
 /* ---- the public entry points: one keyring step at a time on this host --- */
 
-#define LOCKED(call)                                                   \
-    do {                                                               \
-        int fd_ = keyring_lock(exch_client_profile(c));                \
-        p11jwt_rc rc_ = (call);                                        \
-        keyring_unlock(fd_);                                           \
-        return rc_;                                                    \
+/* Runs call holding this host's lock on the keyring (lock.c); *out is
+ * reset first, so a lock that cannot be taken leaves it NULL. */
+#define LOCKED(out, call)                                                        \
+    do {                                                                         \
+        const p11jwt_profile *p_ = exch_client_profile(c);                       \
+        int fd_;                                                                 \
+        p11jwt_rc rc_;                                                           \
+                                                                                 \
+        err_clear();                                                             \
+        *(out) = NULL;                                                           \
+        rc_ = exch_lock_acquire(p_->token, p_->keyring, &fd_);                   \
+        if (rc_ == P11JWT_OK) {                                                  \
+            rc_ = (call);                                                        \
+            exch_lock_release(fd_);                                              \
+        }                                                                        \
+        return rc_;                                                              \
     } while (0)
 
 p11jwt_rc p11jwt_rotate_status(p11jwt_client *c, char **json_out)
 {
-    LOCKED(rotate_status_unlocked(c, json_out));
+    LOCKED(json_out, rotate_status_unlocked(c, json_out));
 }
 
 p11jwt_rc p11jwt_rotate_jwks(p11jwt_client *c, char **jwks_out)
 {
-    LOCKED(rotate_jwks_unlocked(c, jwks_out));
+    LOCKED(jwks_out, rotate_jwks_unlocked(c, jwks_out));
 }
 
 p11jwt_rc p11jwt_rotate_stage(p11jwt_client *c, const unsigned char *secret, size_t secret_len,
                               const char *kid, char **jwks_out)
 {
-    LOCKED(rotate_stage_unlocked(c, secret, secret_len, kid, jwks_out));
+    LOCKED(jwks_out, rotate_stage_unlocked(c, secret, secret_len, kid, jwks_out));
 }
 
 p11jwt_rc p11jwt_rotate_promote(p11jwt_client *c, char **report)
 {
-    LOCKED(rotate_promote_unlocked(c, report));
+    LOCKED(report, rotate_promote_unlocked(c, report));
 }
 
 p11jwt_rc p11jwt_rotate_retire(p11jwt_client *c, const char *kid, char **report)
 {
-    LOCKED(rotate_retire_unlocked(c, kid, report));
+    LOCKED(report, rotate_retire_unlocked(c, kid, report));
 }
 
 p11jwt_rc p11jwt_rotate_auto(p11jwt_client *c, char **report)
 {
-    LOCKED(rotate_auto_unlocked(c, report));
+    LOCKED(report, rotate_auto_unlocked(c, report));
 }
