@@ -217,13 +217,22 @@ P11JWT_API p11jwt_rc p11jwt_keyring_write(p11jwt_token *tok, const char *name,
 
 /* ---- assertions ------------------------------------------------------- */
 
+/* The longest duration p11jwt takes anywhere (a ttl, a leeway, a config
+ * duration): 10 years of 365 days, in seconds. Longer ones are refused
+ * (P11JWT_ERR_ARG, or P11JWT_ERR_CONFIG for a config file), so that no time
+ * arithmetic can overflow. */
+#define P11JWT_MAX_DURATION ((int64_t)10 * 365 * 86400)
+/* The latest time p11jwt takes as a `now`: the end of year 9999 (UTC). */
+#define P11JWT_MAX_TIME ((int64_t)253402300799)
+
 typedef struct p11jwt_claims_params {
     const char *iss;          /* required */
     const char *aud;          /* NULL: left out (RFC 7523 wants one; some
                                  STSs, e.g. noa's, expect none) */
     const char *sub;          /* optional */
-    int64_t ttl;              /* seconds, > 0 */
-    int64_t now;              /* 0: the current time */
+    int64_t ttl;              /* seconds, 1 to P11JWT_MAX_DURATION */
+    int64_t now;              /* 0: the current time; else 1 to
+                                 P11JWT_MAX_TIME (iat) */
     int no_jti;               /* 1: leave out jti */
     const char *extra_json;   /* NULL, or a JSON object of extra claims, added
                                  after the standard ones; may not redefine
@@ -241,8 +250,10 @@ P11JWT_API p11jwt_rc p11jwt_assertion_sign(p11jwt_key *key,
 typedef struct p11jwt_verify_params {
     const char *aud;          /* NULL: not checked */
     const char *iss;          /* NULL: not checked */
-    int64_t leeway;           /* seconds allowed on exp/nbf/iat */
-    int64_t now;              /* 0: the current time */
+    int64_t leeway;           /* seconds allowed on exp/nbf/iat, 0 to
+                                 P11JWT_MAX_DURATION */
+    int64_t now;              /* 0: the current time; else 1 to
+                                 P11JWT_MAX_TIME */
 } p11jwt_verify_params;
 
 /* Each verifies one compact JWS and, when valid, returns its header and

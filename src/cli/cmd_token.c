@@ -30,7 +30,8 @@ static const char token_help[] =
     CONFIG_HELP
     "\n"
     "Config file: INI sections [profile NAME] of 'key = value' lines; '#' and ';'\n"
-    "start comments. Durations are seconds or N s|m|h|d. Keys:\n"
+    "start comments. Durations are seconds or N s|m|h|d, at most 10 years\n"
+    "(3650d). Keys:\n"
     "  dialect            dt | neowit | noa | jsa | rfc7523 | client-credentials |\n"
     "                     private-key-jwt (required)\n"
     "  token_url          the token endpoint: https, or http to loopback (required)\n"

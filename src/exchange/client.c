@@ -347,7 +347,14 @@ static p11jwt_rc assertion_with(p11jwt_client *c, const char *kid, char **jws)
     }
     cp.aud = p->aud;
     cp.ttl = p->ttl;
+    /* iat_backdate is at most 10 years (config.c), so this is a time after
+     * 1970 on any sane clock; never 0, which would mean "now". */
     cp.now = now_s() - p->iat_backdate;
+    if (cp.now <= 0) {
+        free(extra);
+        return err_set(P11JWT_ERR_CONFIG, "profile '%s': iat_backdate %lld reaches before 1970",
+                       ESC(p->name), (long long)p->iat_backdate);
+    }
     cp.extra_json = p->nclaims > 0 ? extra : NULL;
     rc = p11jwt_assertion_sign(key, &cp, jws);
     free(extra);

@@ -119,7 +119,8 @@ static char *trim(char *s)
     return s;
 }
 
-/* "90", "90s", "15m", "12h", "90d" → seconds. */
+/* "90", "90s", "15m", "12h", "90d" → seconds, at most
+ * P11JWT_MAX_DURATION (10 years): every time sum stays far from overflow. */
 static int parse_duration(const char *v, int64_t *out)
 {
     char *end;
@@ -141,7 +142,7 @@ static int parse_duration(const char *v, int64_t *out)
         if (end[1] != '\0')
             return -1;
     }
-    if (n > INT64_MAX / mult)
+    if (n > P11JWT_MAX_DURATION / mult)
         return -1;
     *out = n * mult;
     return 0;
@@ -261,7 +262,9 @@ static p11jwt_rc set_key(struct parser *ps, const char *key, const char *value)
     }
     case K_DURATION:
         if (parse_duration(value, (int64_t *)(base + k->off)) != 0)
-            return cfg_err(ps, key, "'%s' is not a duration (e.g. 300, 90s, 15m, 12h, 90d)",
+            return cfg_err(ps, key,
+                           "'%s' is not a duration of at most 10 years (e.g. 300, 90s, 15m, "
+                           "12h, 90d; at most 3650d)",
                            ESC(value));
         return P11JWT_OK;
     case K_INT: {

@@ -16,6 +16,7 @@
 #include "core/err.h"
 #include "jose/jose.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
@@ -321,6 +322,19 @@ static p11jwt_rc check_sts_value(const char *s, const char *key, const char *wha
                    char_class((unsigned char)s[bad]), bad);
 }
 
+/* expires_in given as a string of digits: its value (saturated), else 0. */
+static int64_t lifetime_string(const char *s)
+{
+    char *end;
+    long long v;
+
+    errno = 0;
+    v = strtoll(s, &end, 10);
+    if (end == s || *end != '\0')
+        return 0;
+    return errno == ERANGE && v > 0 ? INT64_MAX : (int64_t)v;
+}
+
 static p11jwt_rc dup_or_null(const char *s, char **out)
 {
     *out = NULL;
@@ -340,7 +354,7 @@ p11jwt_rc exch_dialect_parse(const p11jwt_profile *p, const exch_response *rs, i
                                                         : "access_token";
     const char *value, *type;
     json_t *expires_in;
-    int64_t exp;
+    int64_t exp, life;
     p11jwt_rc rc;
 
     memset(t, 0, sizeof *t);
@@ -379,14 +393,11 @@ p11jwt_rc exch_dialect_parse(const p11jwt_profile *p, const exch_response *rs, i
     /* A lifetime past a year is treated as a year: nothing an STS says may
      * overflow the arithmetic or pin a token for ever. */
     expires_in = json_object_get(o, "expires_in");
-    if (json_is_integer(expires_in) && json_integer_value(expires_in) > 0)
-        t->expires_at = now + (json_integer_value(expires_in) < MAX_LIFETIME
-                                   ? (int64_t)json_integer_value(expires_in)
-                                   : MAX_LIFETIME);
-    else if (json_is_string(expires_in) && atoll(json_string_value(expires_in)) > 0)
-        t->expires_at = now + (atoll(json_string_value(expires_in)) < MAX_LIFETIME
-                                   ? (int64_t)atoll(json_string_value(expires_in))
-                                   : MAX_LIFETIME); /* a string: seen in the wild */
+    life = json_is_integer(expires_in) ? (int64_t)json_integer_value(expires_in)
+           : json_is_string(expires_in) ? lifetime_string(json_string_value(expires_in))
+                                        : 0; /* a string: seen in the wild */
+    if (life > 0)
+        t->expires_at = now + (life < MAX_LIFETIME ? life : MAX_LIFETIME);
     else if ((exp = exch_jwt_exp(value)) > 0)
         t->expires_at = exp < now + MAX_LIFETIME ? exp : now + MAX_LIFETIME;
     else

@@ -79,6 +79,15 @@ static p11jwt_rc key_from_json(const json_t *o, struct kr_key *k)
     return k->kid != NULL ? P11JWT_OK : err_set(P11JWT_ERR_NOMEM, "out of memory");
 }
 
+/* Whether a key that entered its state at `since` has been in it for
+ * `period`: since + period <= now, written so that no value of since (it
+ * is read from the token: anything a JSON integer holds) can overflow;
+ * period is a config duration (at most 10 years) and now the clock. */
+static int due(int64_t since, int64_t period, int64_t now)
+{
+    return since <= now - period;
+}
+
 static json_t *key_to_json(const struct kr_key *k)
 {
     return json_pack("{s:s, s:s, s:I}", "kid", k->kid, "alg",
@@ -513,7 +522,7 @@ static p11jwt_rc retire_once(p11jwt_client *c, const char *kid, char **report)
     }
     for (size_t i = 0; i < kr.nprev; i++) {
         int go = kid != NULL ? strcmp(kr.prev[i].kid, kid) == 0
-                             : kr.prev[i].since + p->grace <= now;
+                             : due(kr.prev[i].since, p->grace, now);
 
         if (go && ngone < 64)
             gone[ngone++] = kr.prev[i];
@@ -619,10 +628,10 @@ static p11jwt_rc auto_step(p11jwt_client *c, char **report, int *changed)
         if (rc == P11JWT_OK)
             say(report, "adopted '%s' as the active key of keyring '%s' (version %" PRIu64 ")",
                 ESC(kr.active.kid), ESC(p->keyring), kr.version);
-    } else if (kr.next.kid != NULL && kr.next.since + p->overlap <= now) {
+    } else if (kr.next.kid != NULL && due(kr.next.since, p->overlap, now)) {
         rc = promote_from(c, &kr, report);
         *changed = rc == P11JWT_OK;
-    } else if (kr.next.kid == NULL && kr.active.since + p->rotate_after <= now) {
+    } else if (kr.next.kid == NULL && due(kr.active.since, p->rotate_after, now)) {
         if (!p11jwt_alg_is_ec(kr.active.alg)) {
             say(report, "active key '%s' is due for rotation, but its secret is issued by the "
                         "provider: stage it with 'p11jwt rotate stage --secret-file'",

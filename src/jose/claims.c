@@ -313,16 +313,19 @@ p11jwt_rc jose_claims_write(const p11jwt_claims_params *p, char **buf, size_t *c
     struct buf b = { *buf, 0, *cap, 0 };
     p11jwt_rc rc = P11JWT_OK;
 
+    /* Both bounded, so exp = now + ttl cannot overflow. */
     *len = 0;
     if (p->iss == NULL || p->iss[0] == '\0')
         return err_set(P11JWT_ERR_ARG, "the issuer (iss) is required");
     if (p->aud != NULL && p->aud[0] == '\0')
         return err_set(P11JWT_ERR_ARG, "the audience (aud) is empty (leave it out instead)");
-    if (p->ttl <= 0)
-        return err_set(P11JWT_ERR_ARG, "ttl must be a positive number of seconds, not %lld",
-                       (long long)p->ttl);
-    if (p->ttl > INT64_MAX - now)
-        return err_set(P11JWT_ERR_ARG, "ttl %lld is too large", (long long)p->ttl);
+    if (p->ttl <= 0 || p->ttl > P11JWT_MAX_DURATION)
+        return err_set(P11JWT_ERR_ARG,
+                       "ttl must be from 1 to %lld seconds (10 years), not %lld",
+                       (long long)P11JWT_MAX_DURATION, (long long)p->ttl);
+    if (now < 0 || now > P11JWT_MAX_TIME)
+        return err_set(P11JWT_ERR_ARG, "the time %lld (iat) is not between 1970 and 9999",
+                       (long long)now);
 
     buf_add(&b, "{", 1);
     if (buf_member_str(&b, "iss", p->iss) != 0)

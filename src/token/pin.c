@@ -35,8 +35,11 @@ static int grow_wiped(unsigned char **buf, size_t *cap, size_t used, size_t need
     size_t ncap = *cap ? *cap : 256;
     unsigned char *nbuf;
 
-    while (ncap < need)
+    while (ncap < need) {
+        if (ncap > SIZE_MAX / 2)
+            return -1;
         ncap *= 2;
+    }
     if (ncap == *cap)
         return 0;
     nbuf = malloc(ncap);
@@ -84,7 +87,9 @@ p11jwt_rc tok_read_secret_file(const char *path, size_t max, unsigned char **out
         if (n == 0)
             break;
         used += (size_t)n;
-        if (used > max + 1) {
+        /* used > max + 1, without the + 1 (max may be SIZE_MAX): one more
+         * byte than max may be the newline that is stripped. */
+        if (used - 1 > max) {
             rc = err_set(P11JWT_ERR_IO, "%s is larger than %zu bytes", ESC(name), max);
             goto out;
         }
