@@ -1,9 +1,12 @@
 /*
  * audit.c — audit records of signatures and key rotations, one compact
- * JSON object per line, to a file (O_APPEND, so lines from several
- * processes never interleave) or to syslog (LOG_AUTHPRIV). An audit record never holds a token, a PIN or a
- * secret: the signature is identified by its jti and the SHA-256 of its
- * signing input.
+ * JSON object per line, to a file or to syslog (LOG_AUTHPRIV). The file is
+ * opened O_APPEND (lines from several processes never interleave) and
+ * O_NOFOLLOW, and must be a regular file of this user's that only this user
+ * may write. A record that cannot be written is a warning through the
+ * logger, never an error of the signature or step it records. An audit
+ * record never holds a token, a PIN or a secret: the signature is
+ * identified by its jti and the SHA-256 of its signing input.
  */
 #include "exchange/exch.h"
 
@@ -16,9 +19,42 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
+
+/* Opens the audit file for appending, or logs why not and returns -1:
+ * never through a symlink (another user's link would make us append to
+ * whatever it points at), only a regular file of this user's that no one
+ * else may write (or a line could be forged in between). */
+static int open_audit_file(const char *path)
+{
+    /* O_NONBLOCK: a FIFO with no reader must not hang us (refused below). */
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK,
+                  0600);
+    const char *why = NULL;
+    struct stat st;
+
+    if (fd < 0) {
+        core_log(P11JWT_LOG_WARNING, "audit: cannot append to %s: %s%s", ESC(path),
+                 strerror(errno), errno == ELOOP ? " (a symbolic link: refused)" : "");
+        return -1;
+    }
+    if (fstat(fd, &st) != 0)
+        why = strerror(errno);
+    else if (!S_ISREG(st.st_mode))
+        why = "not a regular file";
+    else if (st.st_uid != geteuid())
+        why = "it belongs to another user";
+    else if (st.st_mode & 022)
+        why = "others may write to it (chmod go-w)";
+    if (why == NULL)
+        return fd;
+    core_log(P11JWT_LOG_WARNING, "audit: refusing to append to %s: %s", ESC(path), why);
+    close(fd);
+    return -1;
+}
 
 void exch_audit(const p11jwt_profile *p, json_t *obj)
 {
@@ -37,12 +73,12 @@ void exch_audit(const p11jwt_profile *p, json_t *obj)
         syslog(LOG_AUTHPRIV | LOG_INFO, "p11jwt audit: %s", line);
     } else {
         const char *path = p->audit + 5;
-        int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
         size_t len = strlen(line);
+        int fd = open_audit_file(path);
 
         /* One write of the whole line: O_APPEND keeps lines whole. */
         line[len] = '\n';
-        if (fd < 0 || write(fd, line, len + 1) != (ssize_t)(len + 1))
+        if (fd >= 0 && write(fd, line, len + 1) != (ssize_t)(len + 1))
             core_log(P11JWT_LOG_WARNING, "audit: cannot append to %s: %s", ESC(path),
                      strerror(errno));
         line[len] = '\0';
