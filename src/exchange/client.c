@@ -397,7 +397,17 @@ static p11jwt_rc read_secret(const p11jwt_profile *p, const char *file, const ch
     if (file != NULL) {
         p11jwt_rc rc = p11jwt_secret_read_file(file, SECRET_MAX, out, len);
 
-        return rc == P11JWT_OK ? rc : err_wrap(rc, "profile '%s': %s", ESC(p->name), what);
+        if (rc != P11JWT_OK)
+            return err_wrap(rc, "profile '%s': %s", ESC(p->name), what);
+        /* It is sent as text: a NUL would cut it short unseen. */
+        if (memchr(*out, '\0', *len) != NULL) {
+            p11jwt_secret_free(*out, *len);
+            *out = NULL;
+            *len = 0;
+            return err_set(P11JWT_ERR_SECRET, "profile '%s': %s: the file %s holds a NUL byte",
+                           ESC(p->name), what, ESC(file));
+        }
+        return P11JWT_OK;
     }
     if (env != NULL) {
         const char *v = getenv(env);

@@ -21,6 +21,9 @@
 #include <stddef.h>
 #include <unistd.h>
 
+/* A config file is text of a few kilobytes; this bounds what is read. */
+#define CONFIG_MAX (1024 * 1024)
+
 static const struct {
     exch_dialect_id id;
     const char *name;
@@ -413,17 +416,48 @@ static p11jwt_rc finish(struct parser *ps)
     return P11JWT_OK;
 }
 
-static p11jwt_rc parse(struct parser *ps, FILE *f, const char *want, int *found)
+/* Copies the line at data (up to its '\n' or the end) into buf, refusing
+ * what text cannot hold: NUL bytes and control characters (a tab, and a CR
+ * before the newline, are fine). *next is where the next line starts. */
+static p11jwt_rc take_line(struct parser *ps, const char *data, size_t len, char *buf,
+                           size_t cap, size_t *next)
+{
+    const char *nl = memchr(data, '\n', len);
+    size_t n = nl != NULL ? (size_t)(nl - data) : len;
+
+    *next = nl != NULL ? n + 1 : len;
+    if (n > 0 && data[n - 1] == '\r')
+        n--;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)data[i];
+
+        if (c == '\0')
+            return cfg_err(ps, NULL, "a NUL byte at column %zu: not a text file?", i + 1);
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return cfg_err(ps, NULL, "a control character (\\x%02x) at column %zu", c, i + 1);
+    }
+    if (n >= cap)
+        return cfg_err(ps, NULL, "line longer than %zu bytes", cap - 1);
+    memcpy(buf, data, n);
+    buf[n] = '\0';
+    return P11JWT_OK;
+}
+
+static p11jwt_rc parse(struct parser *ps, const char *data, size_t len, const char *want,
+                       int *found)
 {
     char buf[4096];
     int in_section = 0, in_profile = 0;
+    size_t pos = 0, next;
 
-    while (fgets(buf, sizeof buf, f) != NULL) {
+    for (; pos < len; pos += next) {
         char *line, *eq;
+        p11jwt_rc rc;
 
         ps->line++;
-        if (strchr(buf, '\n') == NULL && !feof(f))
-            return cfg_err(ps, NULL, "line longer than %zu bytes", sizeof buf - 2);
+        rc = take_line(ps, data + pos, len - pos, buf, sizeof buf, &next);
+        if (rc != P11JWT_OK)
+            return rc;
         line = trim(buf);
         if (line[0] == '\0' || line[0] == '#' || line[0] == ';')
             continue;
@@ -468,16 +502,10 @@ static p11jwt_rc parse(struct parser *ps, FILE *f, const char *want, int *found)
                 value[vl - 1] = '\0';
                 value++;
             }
-            if (in_profile) {
-                p11jwt_rc rc = set_key(ps, key, value);
-
-                if (rc != P11JWT_OK)
-                    return rc;
-            }
+            if (in_profile && (rc = set_key(ps, key, value)) != P11JWT_OK)
+                return rc;
         }
     }
-    if (ferror(f))
-        return err_set(P11JWT_ERR_CONFIG, "%s: read error", ESC(ps->path));
     return P11JWT_OK;
 }
 
@@ -505,15 +533,47 @@ static p11jwt_rc default_path(char **out)
                    "~/.config/p11jwt/config, /etc/p11jwt/config)");
 }
 
-p11jwt_rc p11jwt_profile_load(const char *path, const char *name, p11jwt_profile **out)
+/* Reads the whole config file (at most CONFIG_MAX bytes) into *data. */
+static p11jwt_rc read_config(const char *path, char **data, size_t *len)
+{
+    FILE *f = fopen(path, "re");
+    char *buf = NULL;
+    size_t n = 0;
+    p11jwt_rc rc = P11JWT_OK;
+
+    *data = NULL;
+    *len = 0;
+    if (f == NULL)
+        return err_set(P11JWT_ERR_CONFIG, "cannot read config %s: %s", ESC(path),
+                       strerror(errno));
+    buf = malloc(CONFIG_MAX + 1);
+    if (buf == NULL)
+        rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
+    else
+        n = fread(buf, 1, CONFIG_MAX + 1, f);
+    if (rc == P11JWT_OK && ferror(f))
+        rc = err_set(P11JWT_ERR_CONFIG, "%s: read error", ESC(path));
+    else if (rc == P11JWT_OK && n > CONFIG_MAX)
+        rc = err_set(P11JWT_ERR_CONFIG, "%s is larger than %d bytes: not a config file?",
+                     ESC(path), CONFIG_MAX);
+    fclose(f);
+    if (rc != P11JWT_OK) {
+        free(buf);
+        return rc;
+    }
+    *data = buf;
+    *len = n;
+    return P11JWT_OK;
+}
+
+p11jwt_rc exch_profile_parse(const char *data, size_t len, const char *path, const char *name,
+                             p11jwt_profile **out)
 {
     struct parser ps = { 0 };
     p11jwt_profile *p;
     p11jwt_rc rc;
-    FILE *f;
     int found = 0;
 
-    err_clear();
     *out = NULL;
     if (name == NULL || name[0] == '\0')
         return err_set(P11JWT_ERR_ARG, "no profile name given");
@@ -532,24 +592,14 @@ p11jwt_rc p11jwt_profile_load(const char *path, const char *name, p11jwt_profile
     p->overlap = 86400;
     p->grace = 7 * 86400;
     p->name = strdup(name);
-    rc = path != NULL ? ((p->path = strdup(path)) ? P11JWT_OK
-                                                   : err_set(P11JWT_ERR_NOMEM, "out of memory"))
-                      : default_path(&p->path);
-    if (rc != P11JWT_OK || p->name == NULL) {
+    p->path = strdup(path);
+    if (p->name == NULL || p->path == NULL) {
         p11jwt_profile_free(p);
-        return rc != P11JWT_OK ? rc : err_set(P11JWT_ERR_NOMEM, "out of memory");
-    }
-    f = fopen(p->path, "re");
-    if (f == NULL) {
-        rc = err_set(P11JWT_ERR_CONFIG, "cannot read config %s: %s", ESC(p->path),
-                     strerror(errno));
-        p11jwt_profile_free(p);
-        return rc;
+        return err_set(P11JWT_ERR_NOMEM, "out of memory");
     }
     ps.path = p->path;
     ps.p = p;
-    rc = parse(&ps, f, name, &found);
-    fclose(f);
+    rc = parse(&ps, data, len, name, &found);
     if (rc == P11JWT_OK && !found)
         rc = err_set(P11JWT_ERR_CONFIG, "%s: no [profile %s] section", ESC(p->path),
                      ESC(name));
@@ -561,4 +611,26 @@ p11jwt_rc p11jwt_profile_load(const char *path, const char *name, p11jwt_profile
     }
     *out = p;
     return P11JWT_OK;
+}
+
+p11jwt_rc p11jwt_profile_load(const char *path, const char *name, p11jwt_profile **out)
+{
+    char *file = NULL, *data = NULL;
+    size_t len = 0;
+    p11jwt_rc rc;
+
+    err_clear();
+    *out = NULL;
+    if (name == NULL || name[0] == '\0')
+        return err_set(P11JWT_ERR_ARG, "no profile name given");
+    rc = path != NULL ? ((file = strdup(path)) ? P11JWT_OK
+                                                : err_set(P11JWT_ERR_NOMEM, "out of memory"))
+                      : default_path(&file);
+    if (rc == P11JWT_OK)
+        rc = read_config(file, &data, &len);
+    if (rc == P11JWT_OK)
+        rc = exch_profile_parse(data, len, file, name, out);
+    free(data);
+    free(file);
+    return rc;
 }

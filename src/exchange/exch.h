@@ -72,6 +72,11 @@ struct p11jwt_profile {
     char *audit;                /* "off", "syslog" or "file:PATH" */
 };
 
+/* Parses profile `name` from a config file's len bytes (path names it in
+ * messages): p11jwt_profile_load without the file, for tests and fuzzing. */
+p11jwt_rc exch_profile_parse(const char *data, size_t len, const char *path, const char *name,
+                             p11jwt_profile **out);
+
 const char *exch_dialect_name(exch_dialect_id d);
 /* 1 when the dialect sends a signed assertion (all but client credentials). */
 int exch_dialect_signs(exch_dialect_id d);

@@ -85,9 +85,10 @@ typedef struct jose_jws {
     size_t sig_len;
 } jose_jws;
 
-/* Splits and decodes a compact JWS (surrounding whitespace tolerated). The
- * jws string must outlive *out (signing_input points into it). */
-p11jwt_rc jose_jws_parse(const char *jws, jose_jws **out);
+/* Splits and decodes a compact JWS of len bytes (surrounding whitespace
+ * tolerated; a NUL byte anywhere is "not a compact JWS"). The bytes must
+ * outlive *out (signing_input points into them). */
+p11jwt_rc jose_jws_parse(const char *jws, size_t len, jose_jws **out);
 void jose_jws_free(jose_jws *j);
 
 /* What can check a signature: an EC public key (pkey, borrowed) pinned to

@@ -50,4 +50,36 @@ no_raw_controls
 expect_exit 2 p11jwt $'bogus\ncommand'
 no_raw_controls
 
+step "NUL bytes in text input are errors that say where"
+printf '{"a":1}\n{"b":2}\0{"c":3}\n' >"$T/batch.in"
+expect_exit 1 p11jwt sign "${TOK[@]}" --kid good --iss i --aud "$AUD" --batch <"$T/batch.in"
+expect_err_matches 'line 2: a NUL byte at offset 7'
+[[ $(wc -l <"$T/out") -eq 1 ]] || fail "the line before the NUL was not signed: $OUT"
+expect_exit 0 p11jwt sign "${TOK[@]}" --kid good --iss i --aud "$AUD"
+jws=$OUT
+{ printf '%s' "$jws"; printf '\0garbage\n'; } >"$T/jws.in"
+expect_exit 1 p11jwt verify --jwks "$T/jwks.json" --aud "$AUD" <"$T/jws.in"
+expect_err_matches 'not a compact JWS: a NUL byte'
+expect_exit 0 p11jwt verify --jwks "$T/jwks.json" --aud "$AUD" <<<"$jws"
+{ cat "$T/jwks.json"; printf '\0{}'; } >"$T/jwks-nul.json"
+expect_exit 1 p11jwt verify --jwks "$T/jwks-nul.json" --aud "$AUD" <<<"$jws"
+expect_err_matches 'NUL byte'
+printf '{"x":1}\0{"y":2}' >"$T/claims-nul.json"
+expect_exit 1 p11jwt sign "${TOK[@]}" --kid good --iss i --aud "$AUD" --claims-file "$T/claims-nul.json"
+printf '[profile p]\ndialect = rfc7523\ntoken = %s\nkid = go\0od\niss = i\ntoken_url = http://127.0.0.1:9/t\n' \
+    "$TOKEN" >"$T/nul.conf"
+expect_exit 1 p11jwt assertion --config "$T/nul.conf" --profile p
+expect_err_matches "nul.conf:4: a NUL byte at column 9"
+printf '[profile p]\ndialect = rfc7523\nheader.X = a\rX-Injected: b\n' >"$T/cr.conf"
+expect_exit 1 p11jwt assertion --config "$T/cr.conf" --profile p
+expect_err_matches 'cr.conf:3: a control character \(\\x0d\) at column 13'
+printf '[profile p]\r\ndialect = rfc7523\r\ntoken = %s\r\npin_file = %s\r\nkid = good\r\niss = i\r\ntoken_url = http://127.0.0.1:9/t\r\n' \
+    "$TOKEN" "$PIN_FILE" >"$T/crlf.conf"
+expect_exit 0 p11jwt assertion --config "$T/crlf.conf" --profile p
+printf 'sec\0ret\n' >"$T/nul.secret"
+printf '[profile j]\ndialect = jsa\nclient_id = c\nclient_secret_file = %s\ntoken_url = http://127.0.0.1:9/t\nmax_retries = 0\n' \
+    "$T/nul.secret" >"$T/jsa.conf"
+expect_exit 1 p11jwt token --config "$T/jsa.conf" --profile j
+expect_err_matches 'holds a NUL byte'
+
 echo "hostile input: all checks passed"

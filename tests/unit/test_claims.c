@@ -174,7 +174,7 @@ static p11jwt_rc check(const char *payload, const p11jwt_verify_params *vp)
 
     n += jose_b64url_encode((const unsigned char *)payload, strlen(payload), buf + n);
     snprintf(buf + n, sizeof buf - n, ".AA");
-    assert_int_equal(jose_jws_parse(buf, &j), P11JWT_OK);
+    assert_int_equal(jose_jws_parse(buf, strlen(buf), &j), P11JWT_OK);
     rc = jose_claims_check(j, vp);
     jose_jws_free(j);
     return rc;
