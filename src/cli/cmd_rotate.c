@@ -60,21 +60,30 @@ static const char rotate_help[] =
 enum { OPT_PROFILE = OPT_FIRST_COMMAND_OPTION, OPT_CONFIG, OPT_JSON, OPT_KID, OPT_SECRET_FILE,
        OPT_YES };
 
+/* A value of the keyring state (from the token) as it may be printed. */
+static const char *shown(const char *s, char *buf, size_t cap)
+{
+    p11jwt_escape(buf, cap, s != NULL ? s : "-", s != NULL ? strlen(s) : 1, 0);
+    return buf;
+}
+
 static int print_text_status(const char *json)
 {
     json_t *o = json_loads(json, 0, NULL), *prev, *k;
+    char name[256], kid[256], alg[32];
     size_t i;
 
     if (o == NULL)
         return 1;
-    printf("keyring %s (version %lld%s)\n", json_string_value(json_object_get(o, "keyring")),
+    printf("keyring %s (version %lld%s)\n",
+           shown(json_string_value(json_object_get(o, "keyring")), name, sizeof name),
            (long long)json_integer_value(json_object_get(o, "version")),
            json_is_false(json_object_get(o, "stored")) ? ", not stored yet: the profile's kid"
                                                        : "");
 #define ROW(state, e)                                                                    \
     printf("  %-9s %-44s %-6s since %lld\n", state,                                       \
-           json_string_value(json_object_get(e, "kid")),                                  \
-           json_string_value(json_object_get(e, "alg")),                                  \
+           shown(json_string_value(json_object_get(e, "kid")), kid, sizeof kid),          \
+           shown(json_string_value(json_object_get(e, "alg")), alg, sizeof alg),          \
            (long long)json_integer_value(json_object_get(e, "since")))
     ROW("active", json_object_get(o, "active"));
     if (json_is_object(json_object_get(o, "next")))

@@ -208,7 +208,9 @@ char *tok_object_kid(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o)
         kid = (char *)id;
         id = NULL;
     } else if (tok_get_attr(t, s, o, CKA_LABEL, &label, &label_len) == CKR_OK &&
-               label_len > 0) {
+               tok_kid_is_text(label, label_len)) {
+        /* A label is a kid only when it is text: one that is not UTF-8
+         * could go into no JSON header, JWKS or listing. */
         kid = (char *)label;
         label = NULL;
     } else if (id_len > 0 && (kid = malloc(2 * id_len + 1)) != NULL) {
@@ -630,7 +632,7 @@ static p11jwt_rc add_jwk(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE 
     p11jwt_rc rc = tok_ec_read_public(t, s, o, &pub);
 
     if (rc != P11JWT_OK)
-        return err_wrap(rc, "key '%s'", ESC(kid));
+        return err_wrap(rc, "key '%s'", kid != NULL ? ESC(kid) : "(no kid)");
     rc = jose_ec_jwk(&pub, kid, &jwk);
     if (rc == P11JWT_OK && json_array_append_new(keys, jwk) != 0)
         rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
@@ -669,7 +671,8 @@ p11jwt_rc p11jwt_jwks_export(p11jwt_token *t, const char *const *kids, size_t nk
         }
         for (size_t i = 0; i < n && rc == P11JWT_OK; i++) {
             kid = tok_object_kid(t, s, found[i]);
-            rc = kid != NULL ? add_jwk(t, s, found[i], kid, keys)
+            /* "" (neither a text ID, a text label nor an ID): no kid */
+            rc = kid != NULL ? add_jwk(t, s, found[i], kid[0] != '\0' ? kid : NULL, keys)
                              : err_set(P11JWT_ERR_NOMEM, "out of memory");
             free(kid);
             kid = NULL;

@@ -194,12 +194,13 @@ CK_RV tok_get_attr(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
 p11jwt_alg tok_object_alg(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
                           CK_OBJECT_CLASS cls);
 
-/* The kid shown for an object: CKA_ID when printable, else the label, else
- * the ID in hex. Caller frees. */
 /* 1 when n bytes are a usable kid: non-empty UTF-8 without control
- * characters. A CKA_ID that is not is shown by its label, else in hex. */
+ * characters. */
 int tok_kid_is_text(const unsigned char *p, size_t n);
 
+/* The kid of an object: CKA_ID when it is text (tok_kid_is_text), else
+ * CKA_LABEL when it is, else the ID in hex, else "" (no kid: a label that
+ * is not text never becomes one). Caller frees; NULL: out of memory. */
 char *tok_object_kid(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o);
 
 /* ---- keyring state labels (keyring.c) --------------------------------- */
