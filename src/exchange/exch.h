@@ -200,6 +200,14 @@ p11jwt_rc exch_lock_dir(char *out, size_t cap);
 p11jwt_rc exch_lock_acquire(const char *token, const char *keyring, int *fd);
 void exch_lock_release(int fd);
 
+/* ---- publish_command (publish.c) --------------------------------------- */
+
+/* Runs the profile's publish_command (sh -c) with len bytes of data on its
+ * standard input, in an environment without the profile's secrets; an
+ * error (never SIGPIPE) when it stops reading, exits non-zero or is
+ * killed, saying which, and that the change is stored already. */
+p11jwt_rc exch_publish(const p11jwt_profile *p, const char *data, size_t len);
+
 /* ---- audit (audit.c) ---------------------------------------------------- */
 
 /* Writes one audit line (a JSON object, compact) per the profile's audit

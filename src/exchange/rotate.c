@@ -30,7 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -589,24 +588,22 @@ static p11jwt_rc rotate_retire_unlocked(p11jwt_client *c, const char *kid, char 
 
 /* ---- publish and auto ------------------------------------------------------ */
 
-/* Runs publish_command with the JWKS on its standard input. */
+/* Runs publish_command with the JWKS on its standard input (publish.c). */
 static p11jwt_rc run_publish(const p11jwt_profile *p, const char *jwks, char **report)
 {
-    FILE *f = popen(p->publish_command, "w");
-    int status;
+    size_t n = strlen(jwks);
+    char *line = malloc(n + 2);
+    p11jwt_rc rc;
 
-    if (f == NULL)
-        return err_set(P11JWT_ERR_IO, "publish_command could not start");
-    fputs(jwks, f);
-    fputc('\n', f);
-    status = pclose(f);
-    if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        return err_set(P11JWT_ERR_IO,
-                       "the change is stored in the token, but publish_command '%s' failed "
-                       "(exit %d): publish 'p11jwt jwks --profile %s' by hand",
-                       p->publish_command, WIFEXITED(status) ? WEXITSTATUS(status) : -1, p->name);
-    say(report, "published the JWKS with: %s", p->publish_command);
-    return P11JWT_OK;
+    if (line == NULL)
+        return err_set(P11JWT_ERR_NOMEM, "out of memory");
+    memcpy(line, jwks, n);
+    memcpy(line + n, "\n", 2);
+    rc = exch_publish(p, line, n + 1);
+    free(line);
+    if (rc == P11JWT_OK)
+        say(report, "published the JWKS with publish_command");
+    return rc;
 }
 
 /* One decision on the keyring as it is now: adopt, promote or stage when
