@@ -72,6 +72,7 @@ p11jwt_rc exch_oauth_error(const p11jwt_profile *p, const exch_response *rs, int
     const char *desc = json_string_value(json_object_get(o, "error_description"));
     const char *hint = NULL;
     char e[ESC_CAP], d[256];
+    int bare;
 
     *timing = 0;
     /* A 401 from a token endpoint is about the client's credentials. */
@@ -88,10 +89,16 @@ p11jwt_rc exch_oauth_error(const p11jwt_profile *p, const exch_response *rs, int
                        d[0] ? ": " : "", d);
     }
     *timing = desc != NULL && contains_ci(desc, "timing");
-    *keyish |= strcmp(error, "invalid_client") == 0 ||
-               (strcmp(error, "invalid_grant") == 0 && desc != NULL &&
-                (contains_ci(desc, "signature") || contains_ci(desc, "untrusted") ||
-                 contains_ci(desc, "key")));
+    /* What points at the key: a description that names the signature, an
+     * untrusted entity or the key; or none at all, the way Disruptive
+     * Technologies (a bare invalid_grant, 'the Service Account key doesn't
+     * exist') and many STSs answer an unknown kid. Timing never does. */
+    bare = desc == NULL || desc[0] == '\0';
+    *keyish = !*timing &&
+              (*keyish || strcmp(error, "invalid_client") == 0 ||
+               (strcmp(error, "invalid_grant") == 0 &&
+                (bare || contains_ci(desc, "signature") || contains_ci(desc, "untrusted") ||
+                 contains_ci(desc, "key"))));
     if (p->dialect == EXCH_DT || p->dialect == EXCH_NEOWIT)
         hint = find_hint(dt_hints, sizeof dt_hints / sizeof dt_hints[0], error, desc);
     if (hint == NULL)
