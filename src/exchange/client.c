@@ -115,12 +115,18 @@ static pthread_key_t tl_key;
 static pthread_once_t tl_once = PTHREAD_ONCE_INIT;
 static _Thread_local struct tl_cache *tl;
 
+/* Runs at thread exit, in the exiting thread: after it, `tl` must not
+ * point at the freed cache, or a later destructor (another library's, the
+ * application's) that asks for a token would use it. It starts a new one
+ * instead, which the next round of destructors frees. */
 static void tl_destroy(void *p)
 {
     struct tl_cache *tc = p;
 
     for (int i = 0; i < TL_SLOTS; i++)
         p11jwt_access_token_clear(&tc->slot[i].tok);
+    if (tl == tc)
+        tl = NULL;
     free(tc);
 }
 
