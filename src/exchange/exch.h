@@ -87,6 +87,7 @@ int exch_dialect_signs(exch_dialect_id d);
 
 typedef struct exch_http {
     CURL *curl;
+    unsigned long fork_gen;     /* the process generation curl belongs to */
     char errbuf[CURL_ERROR_SIZE];
 } exch_http;
 

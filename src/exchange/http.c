@@ -7,25 +7,62 @@
  * are not followed (an assertion must not be forwarded anywhere), only http
  * and https are spoken, and an answer larger than 1 MiB is cut off with an
  * error rather than buffered.
+ *
+ * After fork() a handle's kept-alive connections are the parent's too: a
+ * child that used one would interleave its requests with the parent's on
+ * one TCP/TLS stream, and one that closed it would send the parent's TLS
+ * close_notify. A generation counter, bumped in the child by a
+ * pthread_atfork handler (as the token layer does), makes a child leave the
+ * inherited handle alone (a small leak per fork) and start a new one.
  */
 #include "exchange/exch.h"
 
 #include "core/err.h"
 
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+static atomic_ulong http_fork_gen;
+static pthread_once_t http_once = PTHREAD_ONCE_INIT;
+
+static void http_after_fork(void)
+{
+    atomic_fetch_add(&http_fork_gen, 1);
+}
+
+static void http_register(void)
+{
+    pthread_atfork(NULL, NULL, http_after_fork);
+}
+
 p11jwt_rc exch_http_init(exch_http *h)
 {
     memset(h, 0, sizeof *h);
+    pthread_once(&http_once, http_register);
+    h->fork_gen = atomic_load(&http_fork_gen);
     h->curl = curl_easy_init();
+    return h->curl != NULL ? P11JWT_OK : err_set(P11JWT_ERR_NOMEM, "libcurl could not start");
+}
+
+/* In a forked child, replaces the parent's handle (left untouched). */
+static p11jwt_rc own_handle(exch_http *h)
+{
+    unsigned long gen = atomic_load(&http_fork_gen);
+
+    if (h->fork_gen == gen && h->curl != NULL)
+        return P11JWT_OK;
+    h->curl = curl_easy_init();
+    h->fork_gen = gen;
     return h->curl != NULL ? P11JWT_OK : err_set(P11JWT_ERR_NOMEM, "libcurl could not start");
 }
 
 void exch_http_cleanup(exch_http *h)
 {
-    if (h->curl != NULL)
+    /* A parent's handle is the parent's to close. */
+    if (h->curl != NULL && h->fork_gen == atomic_load(&http_fork_gen))
         curl_easy_cleanup(h->curl);
     h->curl = NULL;
 }
@@ -212,6 +249,9 @@ p11jwt_rc exch_http_perform(exch_http *h, const p11jwt_profile *p, const char *p
 
     *retryable = 0;
     exch_response_clear(rs);
+    rc = own_handle(h);
+    if (rc != P11JWT_OK)
+        return rc;
     rc = exch_url_parse(rq->url, "URL", P11JWT_ERR_HTTP, &url);
     if (rc != P11JWT_OK)
         return rc;
