@@ -198,7 +198,8 @@ int cli_sign_batch(const char *cmd, p11jwt_key *key, const p11jwt_claims_params 
             } else if (r == 0 && (fputs(b->jws[i], stdout) == EOF || putchar('\n') == EOF)) {
                 r = cli_error(cmd, "cannot write to standard output");
             }
-            p11jwt_free(b->jws[i]);
+            if (b->jws[i] != NULL) /* credentials until they expire: wiped */
+                p11jwt_secret_free((unsigned char *)b->jws[i], strlen(b->jws[i]));
             free(b->err[i]);
         }
     }

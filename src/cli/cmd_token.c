@@ -158,6 +158,11 @@ int cmd_token(int argc, char *argv[])
                               t.type, "expires_at", (json_int_t)t.expires_at, "scope", t.scope);
 
         r = j != NULL && json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) == 0 ? 0 : 1;
+        if (j != NULL) { /* jansson's copy of the token */
+            json_t *v = json_object_get(j, "access_token");
+
+            explicit_bzero((char *)json_string_value(v), json_string_length(v));
+        }
         json_decref(j);
         putchar('\n');
     } else {
@@ -205,7 +210,8 @@ int cmd_assertion(int argc, char *argv[])
                 : 0;
     else
         r = cli_fail(cmd, rc);
-    p11jwt_free(jws);
+    if (jws != NULL) /* a credential until it expires: wiped */
+        p11jwt_secret_free((unsigned char *)jws, strlen(jws));
     p11jwt_client_free(c);
     return r;
 }

@@ -473,6 +473,9 @@ static p11jwt_rc attempt(p11jwt_client *c, const char *kid, const char *secret,
         rc = exch_http_perform(&c->sts, p, pin, &rq, rs, retryable);
         exch_built_clear(&b);
     }
+    /* A signed assertion is a credential until it expires. */
+    if (assertion != NULL)
+        secure_wipe(assertion, strlen(assertion));
     free(assertion);
     return rc;
 }
@@ -784,6 +787,8 @@ void p11jwt_response_clear(p11jwt_response *r)
 {
     if (r == NULL)
         return;
+    if (r->body != NULL)
+        secure_wipe(r->body, r->body_len);
     free(r->body);
     memset(r, 0, sizeof *r);
 }
@@ -849,6 +854,10 @@ static p11jwt_rc call_once(p11jwt_client *c, const char *method, const char *url
     if (auth != NULL)
         secure_wipe(auth, strlen(auth));
     free(auth);
+    /* The list holds its own copy of the Authorization line (and maybe of
+     * a caller's secret header): wiped before it goes. */
+    for (n = hl; n != NULL; n = n->next)
+        secure_wipe(n->data, strlen(n->data));
     curl_slist_free_all(hl); /* curl copied nothing of ours it still needs */
     return rc;
 }

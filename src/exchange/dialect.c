@@ -110,6 +110,18 @@ static p11jwt_rc build_jwt_bearer(const p11jwt_profile *p, CURL *curl, const exc
     return finish_form(b, &f);
 }
 
+/* Wipes the string jansson keeps for the member `key` of o (a token or an
+ * assertion), before o is released: o is ours, its copy of the credential
+ * need not outlive it. (What jansson's parser and serialiser keep in their
+ * own scratch buffers cannot be reached: see docs/architecture.md.) */
+static void wipe_member(json_t *o, const char *key)
+{
+    json_t *v = json_object_get(o, key);
+
+    if (json_is_string(v))
+        secure_wipe((char *)json_string_value(v), json_string_length(v));
+}
+
 static p11jwt_rc build_noa(const p11jwt_profile *p, const exch_inputs *in, exch_built *b)
 {
     json_t *o = json_pack("{s:s}", "assertion", in->assertion);
@@ -117,9 +129,11 @@ static p11jwt_rc build_noa(const p11jwt_profile *p, const exch_inputs *in, exch_
 
     (void)p;
     if (o == NULL || (b->body = json_dumps(o, JSON_COMPACT)) == NULL) {
+        wipe_member(o, "assertion");
         json_decref(o);
         return err_set(P11JWT_ERR_NOMEM, "out of memory");
     }
+    wipe_member(o, "assertion");
     json_decref(o);
     b->method = "POST";
     rc = add_header(b, "Content-Type: application/json");
@@ -369,6 +383,7 @@ p11jwt_rc exch_dialect_parse(const p11jwt_profile *p, const exch_response *rs, i
     if (value == NULL && p->dialect == EXCH_NEOWIT)
         value = json_string_value(json_object_get(o, "access_token"));
     if (value == NULL || value[0] == '\0') {
+        wipe_member(o, "access_token");
         json_decref(o);
         return err_set(P11JWT_ERR_HTTP, "the STS answered %ld without a \"%s\" string",
                        rs->status, value_key);
@@ -402,6 +417,9 @@ p11jwt_rc exch_dialect_parse(const p11jwt_profile *p, const exch_response *rs, i
         t->expires_at = exp < now + MAX_LIFETIME ? exp : now + MAX_LIFETIME;
     else
         t->expires_at = now + p->default_lifetime;
+    /* The token's copies in the parsed answer (neowit may send both names). */
+    wipe_member(o, value_key);
+    wipe_member(o, "access_token");
     json_decref(o);
     if (rc != P11JWT_OK)
         p11jwt_access_token_clear(t);

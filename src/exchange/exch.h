@@ -104,8 +104,10 @@ typedef struct exch_request {
 
 typedef struct exch_response {
     long status;
-    char *body;                 /* NUL-terminated */
+    char *body;                 /* NUL-terminated; wiped when cleared (a
+                                   token endpoint's answer holds a token) */
     size_t len;
+    size_t cap;                 /* allocated for body */
     int64_t retry_after;        /* seconds; -1 when absent */
     int truncated;              /* more than EXCH_MAX_BODY was sent */
 } exch_response;

@@ -69,6 +69,8 @@ void exch_http_cleanup(exch_http *h)
 
 void exch_response_clear(exch_response *r)
 {
+    if (r->body != NULL)
+        secure_wipe(r->body, r->cap > r->len ? r->cap : r->len);
     free(r->body);
     memset(r, 0, sizeof *r);
     r->retry_after = -1;
@@ -84,13 +86,27 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
         rs->truncated = 1;
         return 0; /* makes curl stop with CURLE_WRITE_ERROR */
     }
-    nb = realloc(rs->body, rs->len + n + 1);
-    if (nb == NULL)
-        return 0;
-    memcpy(nb + rs->len, data, n);
+    if (rs->len + n + 1 > rs->cap) {
+        /* Grown by hand, not realloc: the old copy is wiped, not left in
+         * freed memory (an answer from a token endpoint holds a token). */
+        size_t cap = rs->cap ? rs->cap : 4096;
+
+        while (cap < rs->len + n + 1)
+            cap *= 2;
+        nb = malloc(cap);
+        if (nb == NULL)
+            return 0;
+        if (rs->body != NULL) {
+            memcpy(nb, rs->body, rs->len);
+            secure_wipe(rs->body, rs->cap);
+            free(rs->body);
+        }
+        rs->body = nb;
+        rs->cap = cap;
+    }
+    memcpy(rs->body + rs->len, data, n);
     rs->len += n;
-    nb[rs->len] = '\0';
-    rs->body = nb;
+    rs->body[rs->len] = '\0';
     return n;
 }
 
@@ -203,6 +219,8 @@ static p11jwt_rc result(exch_http *h, const p11jwt_profile *p, const exch_url *u
         curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &rs->status);
         if (rs->body == NULL && (rs->body = calloc(1, 1)) == NULL)
             return err_set(P11JWT_ERR_NOMEM, "out of memory");
+        if (rs->cap == 0)
+            rs->cap = 1;
         return P11JWT_OK;
     }
     switch (e) {
