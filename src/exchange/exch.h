@@ -191,6 +191,11 @@ void exch_client_keyring_changed(p11jwt_client *c);
  * Caller frees both. */
 p11jwt_rc exch_keyring_kids(p11jwt_client *c, char **active, char **fallback, int *is_next);
 
+/* Parses a keyring state (the JSON rotate.c stores in the token, len
+ * bytes) and drops it: P11JWT_OK or why it is unusable. For tests and
+ * fuzzing; rotate.c reads states through the same parser. */
+p11jwt_rc exch_keyring_state_check(const char *json, size_t len);
+
 /* ---- the host-local keyring lock (lock.c) ------------------------------ */
 
 /* The directory lock files live in: $RUNTIME_DIRECTORY (its first entry),

@@ -72,6 +72,13 @@ static p11jwt_rc key_from_json(const json_t *o, struct kr_key *k)
 
     if (kid == NULL || alg == NULL)
         return err_set(P11JWT_ERR_JSON, "keyring state: an entry lacks kid or alg");
+    /* A kid goes into headers and messages: text, never empty. */
+    if (kid[0] == '\0')
+        return err_set(P11JWT_ERR_JSON, "keyring state: an entry has an empty kid");
+    for (const char *s = kid; *s != '\0'; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return err_set(P11JWT_ERR_JSON, "keyring state: kid '%s' holds a control character",
+                           ESC(kid));
     k->kid = strdup(kid);
     k->alg = p11jwt_alg_from_name(alg);
     k->since = (int64_t)json_integer_value(json_object_get(o, "since"));
@@ -110,13 +117,13 @@ static p11jwt_rc key_alg(p11jwt_token *tok, const char *kid, p11jwt_alg *alg)
 /* Reads the keyring. Without a stored state the profile's kid is the
  * active key; its alg is then looked up in the token when with_alg (status
  * and the rotation steps need it, the signer opens the key anyway). */
+static p11jwt_rc kr_parse(const char *json, size_t len, struct keyring *kr);
+
 static p11jwt_rc kr_load(p11jwt_client *c, struct keyring *kr, int with_alg)
 {
     const p11jwt_profile *p = exch_client_profile(c);
     p11jwt_token *tok;
-    json_t *o = NULL, *prev;
     char *json = NULL;
-    json_error_t jerr;
     p11jwt_rc rc;
 
     memset(kr, 0, sizeof *kr);
@@ -146,12 +153,24 @@ static p11jwt_rc kr_load(p11jwt_client *c, struct keyring *kr, int with_alg)
         }
         return rc;
     }
-    o = json_loads(json, 0, &jerr);
+    rc = kr_parse(json, strlen(json), kr);
     free(json);
+    if (rc != P11JWT_OK)
+        err_wrap(rc, "keyring '%s' in the token", ESC(p->keyring));
+    return rc;
+}
+
+/* The keyring state's JSON (len bytes) into kr (version left alone). */
+static p11jwt_rc kr_parse(const char *json, size_t len, struct keyring *kr)
+{
+    json_t *o, *prev;
+    json_error_t jerr;
+    p11jwt_rc rc;
+
+    o = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!json_is_object(o)) {
         json_decref(o);
-        return err_set(P11JWT_ERR_JSON, "keyring '%s' in the token is not a JSON object",
-                       ESC(p->keyring));
+        return err_set(P11JWT_ERR_JSON, "the state is not a JSON object");
     }
     rc = key_from_json(json_object_get(o, "active"), &kr->active);
     if (rc == P11JWT_OK && json_is_object(json_object_get(o, "next")))
@@ -671,6 +690,19 @@ static p11jwt_rc rotate_auto_unlocked(p11jwt_client *c, char **report)
     }
     if (rc == P11JWT_OK && *report == NULL)
         say(report, "nothing due in keyring '%s'", ESC(p->keyring));
+    return rc;
+}
+
+/* ---- for tests and fuzzing: the state parser alone ------------------------ */
+
+p11jwt_rc exch_keyring_state_check(const char *json, size_t len)
+{
+    struct keyring kr;
+    p11jwt_rc rc;
+
+    memset(&kr, 0, sizeof kr);
+    rc = kr_parse(json, len, &kr);
+    kr_clear(&kr);
     return rc;
 }
 
