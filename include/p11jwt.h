@@ -108,8 +108,9 @@ P11JWT_API p11jwt_token *p11jwt_token_new(void);
 P11JWT_API void p11jwt_token_free(p11jwt_token *tok);
 
 /* PIN sources, tried in this order: --pin-file, --pin-env, the URI's
- * pin-source=, the URI's pin-value=, a prompt on the controlling terminal
- * (only if allowed). A PIN file loses one trailing newline. The PIN is read
+ * pin-source=, a prompt on the controlling terminal (only if allowed). A
+ * URI with pin-value= is refused (P11JWT_ERR_URI): a PIN never comes from a
+ * URI. A PIN file loses one trailing newline. The PIN is read
  * when a login is needed and wiped right after C_Login; a prompted PIN is
  * kept in locked memory for re-login and wiped on free. */
 P11JWT_API p11jwt_rc p11jwt_token_set_pin_file(p11jwt_token *tok, const char *path);
@@ -224,13 +225,22 @@ P11JWT_API p11jwt_rc p11jwt_keyring_write(p11jwt_token *tok, const char *name,
 
 /* ---- assertions ------------------------------------------------------- */
 
+/* The longest duration p11jwt takes anywhere (a ttl, a leeway, a config
+ * duration): 10 years of 365 days, in seconds. Longer ones are refused
+ * (P11JWT_ERR_ARG, or P11JWT_ERR_CONFIG for a config file), so that no time
+ * arithmetic can overflow. */
+#define P11JWT_MAX_DURATION ((int64_t)10 * 365 * 86400)
+/* The latest time p11jwt takes as a `now`: the end of year 9999 (UTC). */
+#define P11JWT_MAX_TIME ((int64_t)253402300799)
+
 typedef struct p11jwt_claims_params {
     const char *iss;          /* required */
     const char *aud;          /* NULL: left out (RFC 7523 wants one; some
                                  STSs, e.g. noa's, expect none) */
     const char *sub;          /* optional */
-    int64_t ttl;              /* seconds, > 0 */
-    int64_t now;              /* 0: the current time */
+    int64_t ttl;              /* seconds, 1 to P11JWT_MAX_DURATION */
+    int64_t now;              /* 0: the current time; else 1 to
+                                 P11JWT_MAX_TIME (iat) */
     int no_jti;               /* 1: leave out jti */
     const char *extra_json;   /* NULL, or a JSON object of extra claims, added
                                  after the standard ones; may not redefine
@@ -248,8 +258,10 @@ P11JWT_API p11jwt_rc p11jwt_assertion_sign(p11jwt_key *key,
 typedef struct p11jwt_verify_params {
     const char *aud;          /* NULL: not checked */
     const char *iss;          /* NULL: not checked */
-    int64_t leeway;           /* seconds allowed on exp/nbf/iat */
-    int64_t now;              /* 0: the current time */
+    int64_t leeway;           /* seconds allowed on exp/nbf/iat, 0 to
+                                 P11JWT_MAX_DURATION */
+    int64_t now;              /* 0: the current time; else 1 to
+                                 P11JWT_MAX_TIME */
 } p11jwt_verify_params;
 
 /* Each verifies one compact JWS and, when valid, returns its header and
@@ -387,6 +399,21 @@ typedef struct p11jwt_client_stats {
     uint64_t exchanges;   /* token requests sent to the STS (incl. retries) */
 } p11jwt_client_stats;
 P11JWT_API void p11jwt_client_get_stats(p11jwt_client *c, p11jwt_client_stats *out);
+
+/* ---- showing untrusted text ----------------------------------------- */
+
+enum { P11JWT_ESCAPE_MESSAGE = 1 };
+
+/* Writes len bytes of src (a kid, a label, a provider's text...) into dst
+ * as one line of printable text, NUL-terminated, at most cap bytes: control
+ * characters as \n, \r, \t or \xNN, bytes that are not UTF-8 as \xNN,
+ * invisible direction and line controls (C1, U+2028.., bidi) as \uNNNN,
+ * and a backslash as \\ (kept as is with P11JWT_ESCAPE_MESSAGE, for a
+ * whole message whose values were escaped already). Text that does not
+ * fit ends in "...". Returns the length written. Every message of the
+ * library has its values escaped so. */
+P11JWT_API size_t p11jwt_escape(char *dst, size_t cap, const char *src, size_t len,
+                                unsigned flags);
 
 #ifdef __cplusplus
 }

@@ -78,10 +78,20 @@ static void sign_slice(struct batch *b, int k)
     p11jwt_claims_params p = *b->params;
 
     for (size_t i = (size_t)k; i < b->n; i += (size_t)b->nthreads) {
+        const char *nul = memchr(b->line[i], '\0', b->len[i]);
         char *owned = NULL;
 
         b->jws[i] = NULL;
         b->err[i] = NULL;
+        /* The library reads the claims as a C string: what follows a NUL
+         * would be dropped without a word. */
+        if (nul != NULL) {
+            char msg[64];
+
+            snprintf(msg, sizeof msg, "a NUL byte at offset %zu", (size_t)(nul - b->line[i]));
+            b->err[i] = strdup(msg);
+            continue;
+        }
         p.extra_json = line_claims(b, i, &owned, &b->err[i]);
         if (p.extra_json != NULL && p11jwt_assertion_sign(b->key, &p, &b->jws[i]) != P11JWT_OK)
             b->err[i] = strdup(p11jwt_errmsg());
@@ -181,13 +191,15 @@ int cli_sign_batch(const char *cmd, p11jwt_key *key, const p11jwt_claims_params 
         sign_chunk(b);
         for (size_t i = 0; i < b->n; i++) {
             lineno++;
-            if (r == 0 && b->err[i] != NULL) {
+            if (r == 0 && (b->err[i] != NULL || b->jws[i] == NULL)) {
                 r = cli_error(cmd, "line %lu: %s (stopped there; %lu line%s before it signed)",
-                              lineno, b->err[i], lineno - 1, lineno == 2 ? "" : "s");
+                              lineno, b->err[i] != NULL ? b->err[i] : "out of memory",
+                              lineno - 1, lineno == 2 ? "" : "s");
             } else if (r == 0 && (fputs(b->jws[i], stdout) == EOF || putchar('\n') == EOF)) {
                 r = cli_error(cmd, "cannot write to standard output");
             }
-            p11jwt_free(b->jws[i]);
+            if (b->jws[i] != NULL) /* credentials until they expire: wiped */
+                p11jwt_secret_free((unsigned char *)b->jws[i], strlen(b->jws[i]));
             free(b->err[i]);
         }
     }

@@ -40,7 +40,8 @@ enum {
     "  --pin-file PATH    read the user PIN from PATH (one trailing newline stripped)\n" \
     "  --pin-env NAME     read the user PIN from environment variable NAME\n" \
     "                     (neither: pin-source= in the URI, else a prompt on the\n" \
-    "                     terminal; a PIN is never accepted on the command line)\n" \
+    "                     terminal; a PIN is never accepted on the command line,\n" \
+    "                     and a URI with pin-value= is refused)\n" \
     "  --module-args STR  arguments for the module's C_Initialize (pReserved), e.g.\n" \
     "                     NSS: \"configdir='sql:DIR' certPrefix='' keyPrefix=''\n" \
     "                     secmod='secmod.db' flags=optimizeSpace\"; default:\n" \

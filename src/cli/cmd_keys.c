@@ -194,19 +194,37 @@ static const char list_help[] =
     "Usage: p11jwt list --token URI [--json]\n\n"
     "List the token's keys, one entry per key (an EC key pair is one entry, of\n"
     "class private): kid, alg, label, class (private, public or secret),\n"
-    "sensitive, extractable.\n\n"
+    "sensitive, extractable. The kid is CKA_ID when it is text, else the label\n"
+    "when it is, else the ID in hex (none: \"\" in JSON, - in the table); a\n"
+    "label that is not UTF-8 is shown escaped (\\xNN).\n\n"
     "Options:\n"
     "  --json             a JSON array of objects with exactly those field names\n"
     "                     (sensitive and extractable as booleans; alg null when the\n"
     "                     key pins none)\n"
     "  -h, --help         show this help\n" CLI_TOKEN_HELP;
 
+/* A label as it can be shown: as is when it is UTF-8 (JSON escapes the
+ * rest), else escaped; into buf. */
+static const char *shown_label(const char *label, char *buf, size_t cap, int for_json)
+{
+    json_t *probe = for_json ? json_string(label) : NULL;
+
+    if (probe != NULL) {
+        json_decref(probe);
+        return label;
+    }
+    p11jwt_escape(buf, cap, label, strlen(label), 0);
+    return buf;
+}
+
 static json_t *info_json(const p11jwt_key_info *k)
 {
     const char *alg = p11jwt_alg_name(k->alg);
+    char label[512];
 
     return json_pack("{s:s, s:o, s:s, s:s, s:b, s:b}", "kid", k->kid, "alg",
-                     alg != NULL ? json_string(alg) : json_null(), "label", k->label, "class",
+                     alg != NULL ? json_string(alg) : json_null(), "label",
+                     shown_label(k->label, label, sizeof label, 1), "class",
                      p11jwt_key_class_name(k->klass), "sensitive", k->sensitive, "extractable",
                      k->extractable);
 }
@@ -261,10 +279,13 @@ int cmd_list(int argc, char *argv[])
                "EXTRACTABLE", "LABEL");
         for (size_t i = 0; i < n; i++) {
             const char *alg = p11jwt_alg_name(keys[i].alg);
+            char kid[256], label[512];
 
-            printf("%-44s %-6s %-8s %-9s %-11s %s\n", keys[i].kid, alg != NULL ? alg : "-",
-                   p11jwt_key_class_name(keys[i].klass), keys[i].sensitive ? "yes" : "no",
-                   keys[i].extractable ? "yes" : "no", keys[i].label);
+            p11jwt_escape(kid, sizeof kid, keys[i].kid, strlen(keys[i].kid), 0);
+            printf("%-44s %-6s %-8s %-9s %-11s %s\n", kid[0] != '\0' ? kid : "-",
+                   alg != NULL ? alg : "-", p11jwt_key_class_name(keys[i].klass),
+                   keys[i].sensitive ? "yes" : "no", keys[i].extractable ? "yes" : "no",
+                   shown_label(keys[i].label, label, sizeof label, 0));
         }
         r = cli_flush(cmd);
     }

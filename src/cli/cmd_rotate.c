@@ -50,26 +50,40 @@ static const char rotate_help[] =
     "\n"
     "Profile keys: keyring (default: the profile name), rotate_after (90d),\n"
     "overlap (1d), grace (7d), publish_command, audit (off | syslog |\n"
-    "file:PATH); see docs/rotation.md.\n";
+    "file:PATH); see docs/rotation.md.\n"
+    "\n"
+    "Steps on one keyring run one at a time on a host: a lock file in\n"
+    "$RUNTIME_DIRECTORY, else $XDG_RUNTIME_DIR/p11jwt, else /tmp/p11jwt-UID (a\n"
+    "directory of this user's, 0700). A step waits at most P11JWT_LOCK_TIMEOUT\n"
+    "seconds (default 30) for another one, then fails naming the lock file.\n";
 
 enum { OPT_PROFILE = OPT_FIRST_COMMAND_OPTION, OPT_CONFIG, OPT_JSON, OPT_KID, OPT_SECRET_FILE,
        OPT_YES };
 
+/* A value of the keyring state (from the token) as it may be printed. */
+static const char *shown(const char *s, char *buf, size_t cap)
+{
+    p11jwt_escape(buf, cap, s != NULL ? s : "-", s != NULL ? strlen(s) : 1, 0);
+    return buf;
+}
+
 static int print_text_status(const char *json)
 {
     json_t *o = json_loads(json, 0, NULL), *prev, *k;
+    char name[256], kid[256], alg[32];
     size_t i;
 
     if (o == NULL)
         return 1;
-    printf("keyring %s (version %lld%s)\n", json_string_value(json_object_get(o, "keyring")),
+    printf("keyring %s (version %lld%s)\n",
+           shown(json_string_value(json_object_get(o, "keyring")), name, sizeof name),
            (long long)json_integer_value(json_object_get(o, "version")),
            json_is_false(json_object_get(o, "stored")) ? ", not stored yet: the profile's kid"
                                                        : "");
 #define ROW(state, e)                                                                    \
     printf("  %-9s %-44s %-6s since %lld\n", state,                                       \
-           json_string_value(json_object_get(e, "kid")),                                  \
-           json_string_value(json_object_get(e, "alg")),                                  \
+           shown(json_string_value(json_object_get(e, "kid")), kid, sizeof kid),          \
+           shown(json_string_value(json_object_get(e, "alg")), alg, sizeof alg),          \
            (long long)json_integer_value(json_object_get(e, "since")))
     ROW("active", json_object_get(o, "active"));
     if (json_is_object(json_object_get(o, "next")))

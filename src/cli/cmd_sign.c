@@ -131,7 +131,8 @@ static int sign_one(const char *cmd, p11jwt_key *key, p11jwt_claims_params *p,
         r = cli_error(cmd, "cannot write to standard output");
     else
         r = cli_flush(cmd);
-    p11jwt_free(jws);
+    if (jws != NULL) /* a credential until it expires: wiped */
+        p11jwt_secret_free((unsigned char *)jws, strlen(jws));
     free(extra_json);
     return r;
 }

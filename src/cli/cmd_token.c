@@ -30,7 +30,8 @@ static const char token_help[] =
     CONFIG_HELP
     "\n"
     "Config file: INI sections [profile NAME] of 'key = value' lines; '#' and ';'\n"
-    "start comments. Durations are seconds or N s|m|h|d. Keys:\n"
+    "start comments. Durations are seconds or N s|m|h|d, at most 10 years\n"
+    "(3650d). Keys:\n"
     "  dialect            dt | neowit | noa | jsa | rfc7523 | client-credentials |\n"
     "                     private-key-jwt (required)\n"
     "  token_url          the token endpoint: https, or http to loopback (required)\n"
@@ -159,6 +160,11 @@ int cmd_token(int argc, char *argv[])
                               t.type, "expires_at", (json_int_t)t.expires_at, "scope", t.scope);
 
         r = j != NULL && json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) == 0 ? 0 : 1;
+        if (j != NULL) { /* jansson's copy of the token */
+            json_t *v = json_object_get(j, "access_token");
+
+            explicit_bzero((char *)json_string_value(v), json_string_length(v));
+        }
         json_decref(j);
         putchar('\n');
     } else {
@@ -206,7 +212,8 @@ int cmd_assertion(int argc, char *argv[])
                 : 0;
     else
         r = cli_fail(cmd, rc);
-    p11jwt_free(jws);
+    if (jws != NULL) /* a credential until it expires: wiped */
+        p11jwt_secret_free((unsigned char *)jws, strlen(jws));
     p11jwt_client_free(c);
     return r;
 }
@@ -289,7 +296,7 @@ int cmd_call(int argc, char *argv[])
     else if (fflush(stdout) != 0)
         r = cli_error(cmd, "cannot write the answer to standard output");
     else if (resp.status < 200 || resp.status > 299)
-        r = cli_error(cmd, "%s answered HTTP %ld", argv[optind], resp.status);
+        r = cli_error(cmd, "the server answered HTTP %ld", resp.status);
 out:
     p11jwt_response_clear(&resp);
     p11jwt_client_free(c);

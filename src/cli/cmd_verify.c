@@ -35,7 +35,8 @@ static const char verify_help[] =
     "aud or iss not matching): exit 1 with the reason.\n\n"
     "Options:\n"
     "  --jwks PATH          verify with the EC key of this JWKS the header's kid\n"
-    "                       names (or its only key)\n"
+    "                       names (or its only key); a key whose \"use\" is not\n"
+    "                       \"sig\" or whose \"key_ops\" lacks \"verify\" is never used\n"
     "  --kid KID            with --token: verify with this key in the token (EC:\n"
     "                       its public key; HMAC: recomputed in the token)\n"
     "  --secret-file PATH   verify an HMAC JWS with this secret ('-': standard\n"
@@ -51,10 +52,16 @@ static int read_stdin_jws(const char *cmd, unsigned char **jws, size_t *len)
 {
     p11jwt_rc rc = p11jwt_secret_read_file("-", JWS_MAX, jws, len);
 
+    const unsigned char *nul;
+
     if (rc != P11JWT_OK)
         return cli_fail(cmd, rc);
     if (*len == 0)
         return cli_error(cmd, "no JWS on standard input");
+    /* The library takes a C string: a NUL would hide what follows it. */
+    if ((nul = memchr(*jws, '\0', *len)) != NULL)
+        return cli_error(cmd, "not a compact JWS: a NUL byte at offset %zu on standard input",
+                         (size_t)(nul - *jws));
     return 0;
 }
 
@@ -153,6 +160,11 @@ int cmd_verify(int argc, char *argv[])
         goto out;
     if (jwks_path != NULL) {
         rc = p11jwt_secret_read_file(jwks_path, JWKS_MAX, &aux, &aux_len);
+        if (rc == P11JWT_OK && memchr(aux, '\0', aux_len) != NULL) {
+            r = cli_error(cmd, "JWKS file %s: a NUL byte at offset %zu", jwks_path,
+                          (size_t)((unsigned char *)memchr(aux, '\0', aux_len) - aux));
+            goto out;
+        }
         if (rc == P11JWT_OK)
             rc = p11jwt_verify_jwks((const char *)jws, (const char *)aux, &vp, &header, &payload);
     } else if (secret_file != NULL) {

@@ -2,11 +2,18 @@
  * main.c — p11jwt's entry point: picks the subcommand and hands it argv.
  * Exit status everywhere: 0 success, 1 the operation failed (an invalid
  * signature included), 2 usage error.
+ *
+ * Every command runs without core dumps: its memory may hold a PIN, an
+ * HMAC or client secret, an assertion or an access token at any moment, and
+ * a core file (or another process of the same user attaching) would carry
+ * them off. Only --help and --version run as they are.
  */
 #include "cli.h"
 
 #include <stdio.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
 
 static const struct {
     const char *name;
@@ -38,7 +45,20 @@ static void usage(FILE *f)
                "Exit status: 0 success, 1 the operation failed, 2 usage error.\n"
                "Environment: P11JWT_MODULE (default PKCS#11 module), P11JWT_CONFIG\n"
                "(default config file), P11JWT_TRACE=1 (log every PKCS#11 call and its\n"
-               "result to stderr).\n");
+               "result to stderr).\n"
+               "Commands run without core dumps (RLIMIT_CORE 0, not dumpable): their\n"
+               "memory may hold a PIN, a secret or a token.\n");
+}
+
+/* No core file, and no ptrace or /proc/PID/mem by other processes of this
+ * user (PR_SET_DUMPABLE 0 makes the process's /proc files root's). Best
+ * effort: a failure here changes nothing else. */
+static void no_core_dumps(void)
+{
+    const struct rlimit none = { 0, 0 };
+
+    (void)setrlimit(RLIMIT_CORE, &none);
+    (void)prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
 }
 
 int main(int argc, char *argv[])
@@ -56,9 +76,15 @@ int main(int argc, char *argv[])
         printf("p11jwt %s\n", P11JWT_VERSION);
         return 0;
     }
+    no_core_dumps();
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(argv[1], commands[i].name) == 0)
             return commands[i].fn(argc - 1, argv + 1);
-    fprintf(stderr, "p11jwt: unknown command '%s' (see 'p11jwt --help')\n", argv[1]);
+    {
+        char shown[128];
+
+        p11jwt_escape(shown, sizeof shown, argv[1], strlen(argv[1]), 0);
+        fprintf(stderr, "p11jwt: unknown command '%s' (see 'p11jwt --help')\n", shown);
+    }
     return EXIT_USAGE;
 }

@@ -11,11 +11,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+/* Writes "p11jwt: <cmd>: <msg>" as one line: whatever the message echoes
+ * (an argument, a file name) is escaped by the library's one function. */
+static void print_line(const char *cmd, const char *msg, const char *tail)
+{
+    char shown[1024];
+
+    p11jwt_escape(shown, sizeof shown, msg, strlen(msg), P11JWT_ESCAPE_MESSAGE);
+    fprintf(stderr, "p11jwt: %s: %s%s\n", cmd, shown, tail);
+}
+
 static void vprint(const char *cmd, const char *fmt, va_list ap)
 {
-    fprintf(stderr, "p11jwt: %s: ", cmd);
-    vfprintf(stderr, fmt, ap);
-    fputc('\n', stderr);
+    char msg[1024];
+
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    print_line(cmd, msg, "");
 }
 
 int cli_error(const char *cmd, const char *fmt, ...)
@@ -30,14 +41,15 @@ int cli_error(const char *cmd, const char *fmt, ...)
 
 int cli_usage(const char *cmd, const char *fmt, ...)
 {
-    char msg[512];
+    char msg[512], tail[64];
     va_list ap;
 
     /* One line, like every error: the cause, then where the usage is. */
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    fprintf(stderr, "p11jwt: %s: %s (see 'p11jwt %s --help')\n", cmd, msg, cmd);
+    snprintf(tail, sizeof tail, " (see 'p11jwt %s --help')", cmd);
+    print_line(cmd, msg, tail);
     return EXIT_USAGE;
 }
 

@@ -24,8 +24,15 @@ static _Thread_local struct claims_buf {
     size_t cap;
 } claims_tl;
 
+/* At thread exit, in the exiting thread: forget the buffer too, so a
+ * later destructor that signs starts a new one (freed in the next round)
+ * rather than reallocating a freed one. */
 static void claims_free(void *p)
 {
+    if (claims_tl.s == p) {
+        claims_tl.s = NULL;
+        claims_tl.cap = 0;
+    }
     free(p);
 }
 

@@ -64,21 +64,25 @@ p11jwt_rc err_set(p11jwt_rc rc, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
-    memcpy(errmsg, msg, sizeof errmsg);
+    /* Values are escaped where they are echoed; this pass only makes sure
+     * that nothing a call site missed can break the one-line message. */
+    p11jwt_escape(errmsg, sizeof errmsg, msg, strlen(msg), P11JWT_ESCAPE_MESSAGE);
     return rc;
 }
 
 p11jwt_rc err_wrap(p11jwt_rc rc, const char *fmt, ...)
 {
-    char old[ERRMSG_MAX];
+    char old[ERRMSG_MAX], prefix[ERRMSG_MAX];
     size_t n, room, olen;
     va_list ap;
     int len;
 
     memcpy(old, errmsg, sizeof old);
     va_start(ap, fmt);
-    len = vsnprintf(errmsg, sizeof errmsg, fmt, ap);
+    vsnprintf(prefix, sizeof prefix, fmt, ap);
     va_end(ap);
+    len = (int)p11jwt_escape(errmsg, sizeof errmsg, prefix, strlen(prefix),
+                             P11JWT_ESCAPE_MESSAGE);
     n = len < 0 ? 0 : (size_t)len < sizeof errmsg ? (size_t)len : sizeof errmsg - 1;
     /* "prefix: old", cut at the buffer's end like any long message. */
     if (old[0] != '\0' && n + 2 < sizeof errmsg) {

@@ -58,9 +58,9 @@ p11jwt_rc p11jwt_verify_jwks(const char *jws, const char *jwks_json,
     reset_outs(header_out, payload_out);
     jwks = json_loads(jwks_json, JSON_REJECT_DUPLICATES, &jerr);
     if (jwks == NULL)
-        return err_set(P11JWT_ERR_JSON, "JWKS is not valid JSON: %s (line %d)", jerr.text,
+        return err_set(P11JWT_ERR_JSON, "JWKS is not valid JSON: %s (line %d)", ESC(jerr.text),
                        jerr.line);
-    rc = jose_jws_parse(jws, &j);
+    rc = jose_jws_parse(jws, strlen(jws), &j);
     if (rc == P11JWT_OK)
         rc = jose_jwks_find(jwks, j->kid, &pub);
     if (rc == P11JWT_OK)
@@ -90,11 +90,12 @@ p11jwt_rc p11jwt_verify_key(const char *jws, p11jwt_key *key,
     p11jwt_rc rc;
 
     reset_outs(header_out, payload_out);
-    rc = jose_jws_parse(jws, &j);
+    rc = jose_jws_parse(jws, strlen(jws), &j);
     if (rc != P11JWT_OK)
         return rc;
     if (j->kid != NULL && strcmp(j->kid, key->kid) != 0) {
-        rc = err_set(P11JWT_ERR_SIGNATURE, "the JWS names kid '%s', not '%s'", j->kid, key->kid);
+        rc = err_set(P11JWT_ERR_SIGNATURE, "the JWS names kid '%s', not '%s'", ESC(j->kid),
+                     ESC(key->kid));
         goto out;
     }
     v.alg = key->alg;
@@ -102,7 +103,7 @@ p11jwt_rc p11jwt_verify_key(const char *jws, p11jwt_key *key,
         if (!key->has_pub) {
             rc = err_set(P11JWT_ERR_KEY_NOT_FOUND,
                          "key '%s' has no public key object in the token to verify with",
-                         key->kid);
+                         ESC(key->kid));
             goto out;
         }
         rc = jose_ec_pkey(&key->pub, &v.pkey);
@@ -155,7 +156,7 @@ p11jwt_rc p11jwt_verify_secret(const char *jws, p11jwt_alg alg, const unsigned c
         return err_set(P11JWT_ERR_ALG, "a secret verifies HS256, HS384 or HS512 only");
     if (secret_len == 0)
         return err_set(P11JWT_ERR_SECRET, "the secret is empty");
-    rc = jose_jws_parse(jws, &j);
+    rc = jose_jws_parse(jws, strlen(jws), &j);
     if (rc == P11JWT_OK)
         rc = finish(j, &v, params, header_out, payload_out);
     jose_jws_free(j);

@@ -1,11 +1,12 @@
 /*
- * audit.c — the library's voice: a logger the application can replace
- * (p11jwt_set_logger; default: one line on stderr), and audit records of
- * signatures and key rotations, one compact JSON object per line, to a
- * file (O_APPEND, so lines from several processes never interleave) or to
- * syslog (LOG_AUTHPRIV). An audit record never holds a token, a PIN or a
- * secret: the signature is identified by its jti and the SHA-256 of its
- * signing input.
+ * audit.c — audit records of signatures and key rotations, one compact
+ * JSON object per line, to a file or to syslog (LOG_AUTHPRIV). The file is
+ * opened O_APPEND (lines from several processes never interleave) and
+ * O_NOFOLLOW, and must be a regular file of this user's that only this user
+ * may write. A record that cannot be written is a warning through the
+ * logger, never an error of the signature or step it records. An audit
+ * record never holds a token, a PIN or a secret: the signature is
+ * identified by its jti and the SHA-256 of its signing input.
  */
 #include "exchange/exch.h"
 
@@ -15,45 +16,44 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/sha.h>
-#include <pthread.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <syslog.h>
 #include <time.h>
 #include <unistd.h>
 
-static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
-static p11jwt_log_fn log_fn;
-static void *log_ud;
-
-void p11jwt_set_logger(p11jwt_log_fn fn, void *userdata)
+/* Opens the audit file for appending, or logs why not and returns -1:
+ * never through a symlink (another user's link would make us append to
+ * whatever it points at), only a regular file of this user's that no one
+ * else may write (or a line could be forged in between). */
+static int open_audit_file(const char *path)
 {
-    pthread_mutex_lock(&log_mu);
-    log_fn = fn;
-    log_ud = userdata;
-    pthread_mutex_unlock(&log_mu);
-}
+    /* O_NONBLOCK: a FIFO with no reader must not hang us (refused below). */
+    int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK,
+                  0600);
+    const char *why = NULL;
+    struct stat st;
 
-void exch_log(int level, const char *fmt, ...)
-{
-    char msg[768];
-    p11jwt_log_fn fn;
-    void *ud;
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    pthread_mutex_lock(&log_mu);
-    fn = log_fn;
-    ud = log_ud;
-    pthread_mutex_unlock(&log_mu);
-    if (fn != NULL)
-        fn(level, msg, ud);
-    else
-        fprintf(stderr, "p11jwt: %s\n", msg);
+    if (fd < 0) {
+        core_log(P11JWT_LOG_WARNING, "audit: cannot append to %s: %s%s", ESC(path),
+                 strerror(errno), errno == ELOOP ? " (a symbolic link: refused)" : "");
+        return -1;
+    }
+    if (fstat(fd, &st) != 0)
+        why = strerror(errno);
+    else if (!S_ISREG(st.st_mode))
+        why = "not a regular file";
+    else if (st.st_uid != geteuid())
+        why = "it belongs to another user";
+    else if (st.st_mode & 022)
+        why = "others may write to it (chmod go-w)";
+    if (why == NULL)
+        return fd;
+    core_log(P11JWT_LOG_WARNING, "audit: refusing to append to %s: %s", ESC(path), why);
+    close(fd);
+    return -1;
 }
 
 void exch_audit(const p11jwt_profile *p, json_t *obj)
@@ -73,13 +73,13 @@ void exch_audit(const p11jwt_profile *p, json_t *obj)
         syslog(LOG_AUTHPRIV | LOG_INFO, "p11jwt audit: %s", line);
     } else {
         const char *path = p->audit + 5;
-        int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0600);
         size_t len = strlen(line);
+        int fd = open_audit_file(path);
 
         /* One write of the whole line: O_APPEND keeps lines whole. */
         line[len] = '\n';
-        if (fd < 0 || write(fd, line, len + 1) != (ssize_t)(len + 1))
-            exch_log(P11JWT_LOG_WARNING, "audit: cannot append to %s: %s", path,
+        if (fd >= 0 && write(fd, line, len + 1) != (ssize_t)(len + 1))
+            core_log(P11JWT_LOG_WARNING, "audit: cannot append to %s: %s", ESC(path),
                      strerror(errno));
         line[len] = '\0';
         if (fd >= 0)

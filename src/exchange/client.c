@@ -116,12 +116,18 @@ static pthread_key_t tl_key;
 static pthread_once_t tl_once = PTHREAD_ONCE_INIT;
 static _Thread_local struct tl_cache *tl;
 
+/* Runs at thread exit, in the exiting thread: after it, `tl` must not
+ * point at the freed cache, or a later destructor (another library's, the
+ * application's) that asks for a token would use it. It starts a new one
+ * instead, which the next round of destructors frees. */
 static void tl_destroy(void *p)
 {
     struct tl_cache *tc = p;
 
     for (int i = 0; i < TL_SLOTS; i++)
         p11jwt_access_token_clear(&tc->slot[i].tok);
+    if (tl == tc)
+        tl = NULL;
     free(tc);
 }
 
@@ -239,7 +245,7 @@ static p11jwt_rc open_token_locked(p11jwt_client *c)
     if (c->tok != NULL)
         return P11JWT_OK;
     if (p->token == NULL)
-        return err_set(P11JWT_ERR_CONFIG, "profile '%s' names no token", p->name);
+        return err_set(P11JWT_ERR_CONFIG, "profile '%s' names no token", ESC(p->name));
     c->tok = p11jwt_token_new();
     if (c->tok == NULL)
         return err_set(P11JWT_ERR_NOMEM, "out of memory");
@@ -254,7 +260,7 @@ static p11jwt_rc open_token_locked(p11jwt_client *c)
     if (rc != P11JWT_OK) {
         p11jwt_token_free(c->tok);
         c->tok = NULL;
-        err_wrap(rc, "profile '%s': token", p->name);
+        err_wrap(rc, "profile '%s': token", ESC(p->name));
     }
     return rc;
 }
@@ -319,7 +325,7 @@ static p11jwt_rc extra_claims(const p11jwt_profile *p, char **out)
         if (json_object_set_new(o, p->claims[i].name, json_string(p->claims[i].value)) != 0) {
             json_decref(o);
             return err_set(P11JWT_ERR_CONFIG, "profile '%s': claim.%s is not valid UTF-8",
-                           p->name, p->claims[i].name);
+                           ESC(p->name), ESC(p->claims[i].name));
         }
     *out = json_dumps(o, JSON_COMPACT | JSON_PRESERVE_ORDER);
     json_decref(o);
@@ -350,7 +356,14 @@ static p11jwt_rc assertion_with(p11jwt_client *c, const char *kid, char **jws)
     }
     cp.aud = p->aud;
     cp.ttl = p->ttl;
+    /* iat_backdate is at most 10 years (config.c), so this is a time after
+     * 1970 on any sane clock; never 0, which would mean "now". */
     cp.now = now_s() - p->iat_backdate;
+    if (cp.now <= 0) {
+        free(extra);
+        return err_set(P11JWT_ERR_CONFIG, "profile '%s': iat_backdate %lld reaches before 1970",
+                       ESC(p->name), (long long)p->iat_backdate);
+    }
     cp.extra_json = p->nclaims > 0 ? extra : NULL;
     rc = p11jwt_assertion_sign(key, &cp, jws);
     free(extra);
@@ -370,7 +383,7 @@ p11jwt_rc p11jwt_client_assertion(p11jwt_client *c, char **jws)
     if (!exch_dialect_signs(p->dialect))
         return err_set(P11JWT_ERR_ARG,
                        "profile '%s' (dialect %s) sends a client secret, not an assertion",
-                       p->name, exch_dialect_name(p->dialect));
+                       ESC(p->name), exch_dialect_name(p->dialect));
     /* The keyring in the token names the active kid (the profile's kid
      * until a rotation stored a state). */
     rc = exch_keyring_kids(c, &active, &fallback, NULL);
@@ -393,14 +406,24 @@ static p11jwt_rc read_secret(const p11jwt_profile *p, const char *file, const ch
     if (file != NULL) {
         p11jwt_rc rc = p11jwt_secret_read_file(file, SECRET_MAX, out, len);
 
-        return rc == P11JWT_OK ? rc : err_wrap(rc, "profile '%s': %s", p->name, what);
+        if (rc != P11JWT_OK)
+            return err_wrap(rc, "profile '%s': %s", ESC(p->name), what);
+        /* It is sent as text: a NUL would cut it short unseen. */
+        if (memchr(*out, '\0', *len) != NULL) {
+            p11jwt_secret_free(*out, *len);
+            *out = NULL;
+            *len = 0;
+            return err_set(P11JWT_ERR_SECRET, "profile '%s': %s: the file %s holds a NUL byte",
+                           ESC(p->name), what, ESC(file));
+        }
+        return P11JWT_OK;
     }
     if (env != NULL) {
         const char *v = getenv(env);
 
         if (v == NULL || v[0] == '\0')
             return err_set(P11JWT_ERR_SECRET, "profile '%s': %s: environment variable %s is %s",
-                           p->name, what, env, v == NULL ? "not set" : "empty");
+                           ESC(p->name), what, ESC(env), v == NULL ? "not set" : "empty");
         *len = strlen(v);
         *out = (unsigned char *)strdup(v);
         return *out != NULL ? P11JWT_OK : err_set(P11JWT_ERR_NOMEM, "out of memory");
@@ -453,6 +476,9 @@ static p11jwt_rc attempt(p11jwt_client *c, const char *kid, const char *secret,
         rc = exch_http_perform(&c->sts, p, pin, &rq, rs, retryable);
         exch_built_clear(&b);
     }
+    /* A signed assertion is a credential until it expires. */
+    if (assertion != NULL)
+        secure_wipe(assertion, strlen(assertion));
     free(assertion);
     return rc;
 }
@@ -483,7 +509,7 @@ static p11jwt_rc check_client_key(p11jwt_client *c)
         rc = p11jwt_token_open(t, p->client_key);
     if (rc == P11JWT_OK) {
         kid = p11jwt_token_uri_kid(t);
-        /* The URI itself is not echoed: it may carry pin-value. */
+        /* The URI itself is not echoed. */
         rc = kid == NULL ? err_set(P11JWT_ERR_CONFIG, "the URI names no key (object= or id=)")
                          : p11jwt_key_open(t, kid, &k);
     }
@@ -538,9 +564,9 @@ static p11jwt_rc exchange(p11jwt_client *c, p11jwt_access_token *out)
         if (rc == P11JWT_OK && rs.status >= 200 && rs.status < 300) {
             rc = exch_dialect_parse(p, &rs, now_s(), out);
             if (rc == P11JWT_OK && fell_back)
-                exch_log(P11JWT_LOG_NOTICE,
-                         "profile '%s': the STS refused kid '%s' and accepted kid '%s'%s", p->name,
-                         active, kid,
+                core_log(P11JWT_LOG_NOTICE,
+                         "profile '%s': the STS refused kid '%s' and accepted kid '%s'%s",
+                         ESC(p->name), ESC(active), ESC(kid),
                          fallback_is_next ? ": it already trusts the next key, so "
                                             "'p11jwt rotate promote' is safe"
                                           : " (the newest previous key): has the STS been "
@@ -566,8 +592,8 @@ static p11jwt_rc exchange(p11jwt_client *c, p11jwt_access_token *out)
                 continue;
             }
             if (keyish && fell_back)
-                rc = err_set(rc, "the STS refused both kid '%s' (%s) and kid '%s' (%s)", active,
-                             first_refusal, fallback, p11jwt_errmsg());
+                rc = err_set(rc, "the STS refused both kid '%s' (%s) and kid '%s' (%s)",
+                             ESC(active), first_refusal, ESC(fallback), p11jwt_errmsg());
         }
         if (!retryable || n >= p->max_retries)
             break;
@@ -586,7 +612,7 @@ out:
     if (pin != NULL)
         p11jwt_secret_free(pin, pin_len);
     if (rc != P11JWT_OK)
-        err_wrap(rc, "profile '%s'", p->name);
+        err_wrap(rc, "profile '%s'", ESC(p->name));
     return rc;
 }
 
@@ -769,6 +795,8 @@ void p11jwt_response_clear(p11jwt_response *r)
 {
     if (r == NULL)
         return;
+    if (r->body != NULL)
+        secure_wipe(r->body, r->body_len);
     free(r->body);
     memset(r, 0, sizeof *r);
 }
@@ -795,13 +823,19 @@ static p11jwt_rc call_once(p11jwt_client *c, const char *method, const char *url
                 snprintf(line, len, "%s: %s", p->headers[i].name, p->headers[i].value);
             h = line;
         }
-        if (h == NULL || (n = curl_slist_append(hl, h)) == NULL)
+        if (h != NULL && strpbrk(h, "\r\n") != NULL)
+            rc = err_set(P11JWT_ERR_ARG, "header %s holds a line break: refused",
+                         ESCN(h, strcspn(h, ":")));
+        else if (h == NULL || (n = curl_slist_append(hl, h)) == NULL)
             rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
         else
             hl = n;
         free(line);
         line = NULL;
     }
+    /* The token is checked when it arrives; a caller's own is checked here. */
+    if (rc == P11JWT_OK && strpbrk(auth, "\r\n") != NULL)
+        rc = err_set(P11JWT_ERR_ARG, "the access token holds a line break: refused");
     if (rc == P11JWT_OK) {
         size_t len = strlen("Authorization: ") + strlen(auth) + 1;
 
@@ -828,6 +862,10 @@ static p11jwt_rc call_once(p11jwt_client *c, const char *method, const char *url
     if (auth != NULL)
         secure_wipe(auth, strlen(auth));
     free(auth);
+    /* The list holds its own copy of the Authorization line (and maybe of
+     * a caller's secret header): wiped before it goes. */
+    for (n = hl; n != NULL; n = n->next)
+        secure_wipe(n->data, strlen(n->data));
     curl_slist_free_all(hl); /* curl copied nothing of ours it still needs */
     return rc;
 }

@@ -21,6 +21,9 @@
 #include <stddef.h>
 #include <unistd.h>
 
+/* A config file is text of a few kilobytes; this bounds what is read. */
+#define CONFIG_MAX (1024 * 1024)
+
 static const struct {
     exch_dialect_id id;
     const char *name;
@@ -102,8 +105,9 @@ static p11jwt_rc cfg_err(const struct parser *ps, const char *key, const char *f
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     if (key != NULL)
-        return err_set(P11JWT_ERR_CONFIG, "%s:%d: %s: %s", ps->path, ps->line, key, msg);
-    return err_set(P11JWT_ERR_CONFIG, "%s:%d: %s", ps->path, ps->line, msg);
+        return err_set(P11JWT_ERR_CONFIG, "%s:%d: %s: %s", ESC(ps->path), ps->line, ESC(key),
+                       msg);
+    return err_set(P11JWT_ERR_CONFIG, "%s:%d: %s", ESC(ps->path), ps->line, msg);
 }
 
 static char *trim(char *s)
@@ -118,7 +122,8 @@ static char *trim(char *s)
     return s;
 }
 
-/* "90", "90s", "15m", "12h", "90d" → seconds. */
+/* "90", "90s", "15m", "12h", "90d" → seconds, at most
+ * P11JWT_MAX_DURATION (10 years): every time sum stays far from overflow. */
 static int parse_duration(const char *v, int64_t *out)
 {
     char *end;
@@ -140,7 +145,7 @@ static int parse_duration(const char *v, int64_t *out)
         if (end[1] != '\0')
             return -1;
     }
-    if (n > INT64_MAX / mult)
+    if (n > P11JWT_MAX_DURATION / mult)
         return -1;
     *out = n * mult;
     return 0;
@@ -261,21 +266,23 @@ static p11jwt_rc set_key(struct parser *ps, const char *key, const char *value)
     }
     case K_DURATION:
         if (parse_duration(value, (int64_t *)(base + k->off)) != 0)
-            return cfg_err(ps, key, "'%s' is not a duration (e.g. 300, 90s, 15m, 12h, 90d)",
-                           value);
+            return cfg_err(ps, key,
+                           "'%s' is not a duration of at most 10 years (e.g. 300, 90s, 15m, "
+                           "12h, 90d; at most 3650d)",
+                           ESC(value));
         return P11JWT_OK;
     case K_INT: {
         char *end;
         long v = strtol(value, &end, 10);
 
         if (end == value || *end != '\0' || v < 0 || v > 20)
-            return cfg_err(ps, key, "'%s' is not a whole number from 0 to 20", value);
+            return cfg_err(ps, key, "'%s' is not a whole number from 0 to 20", ESC(value));
         *(int *)(base + k->off) = (int)v;
         return P11JWT_OK;
     }
     case K_REAL:
         if (parse_seconds_real(value, (double *)(base + k->off)) != 0)
-            return cfg_err(ps, key, "'%s' is not a number of seconds", value);
+            return cfg_err(ps, key, "'%s' is not a number of seconds", ESC(value));
         return P11JWT_OK;
     case K_DIALECT:
         for (size_t d = 0; d < sizeof dialects / sizeof dialects[0]; d++)
@@ -295,7 +302,7 @@ static p11jwt_rc set_key(struct parser *ps, const char *key, const char *value)
         else if (strcmp(value, "post-form") == 0)
             p->auth_method = EXCH_AUTH_POST_FORM;
         else
-            return cfg_err(ps, key, "'%s' is not get-query, basic or post-form", value);
+            return cfg_err(ps, key, "'%s' is not get-query, basic or post-form", ESC(value));
         return P11JWT_OK;
     case K_RESAUTH:
         if (strcasecmp(value, "bearer") == 0)
@@ -303,7 +310,7 @@ static p11jwt_rc set_key(struct parser *ps, const char *key, const char *value)
         else if (strcasecmp(value, "jwt") == 0)
             value = "JWT";
         else
-            return cfg_err(ps, key, "'%s' is not Bearer or JWT", value);
+            return cfg_err(ps, key, "'%s' is not Bearer or JWT", ESC(value));
         if ((p->resource_auth = strdup(value)) == NULL)
             return err_set(P11JWT_ERR_NOMEM, "out of memory");
         return P11JWT_OK;
@@ -333,15 +340,15 @@ static p11jwt_rc finish(struct parser *ps)
     do {                                                                          \
         if (p->field == NULL)                                                     \
             return cfg_err(ps, NULL, "profile '%s' (dialect %s) needs key '%s'",  \
-                           p->name, exch_dialect_name(p->dialect), key);          \
+                           ESC(p->name), exch_dialect_name(p->dialect), key);          \
     } while (0)
     if (!dialect_set)
-        return cfg_err(ps, NULL, "profile '%s' needs key 'dialect'", p->name);
+        return cfg_err(ps, NULL, "profile '%s' needs key 'dialect'", ESC(p->name));
     NEED(token_url, "token_url");
     rc = exch_url_check(p->token_url, "token_url", P11JWT_ERR_CONFIG);
     if (rc != P11JWT_OK) {
         at_key(ps, "token_url");
-        return err_wrap(rc, "%s:%d: profile '%s'", ps->path, ps->line, p->name);
+        return err_wrap(rc, "%s:%d: profile '%s'", ESC(ps->path), ps->line, ESC(p->name));
     }
 
     if (exch_dialect_signs(p->dialect)) {
@@ -358,14 +365,20 @@ static p11jwt_rc finish(struct parser *ps)
             return cfg_err(ps, NULL,
                            "profile '%s' (dialect %s) needs client_secret_file or "
                            "client_secret_env",
-                           p->name, exch_dialect_name(p->dialect));
+                           ESC(p->name), exch_dialect_name(p->dialect));
     }
 #undef NEED
+    at_key(ps, "token");
+    if (core_uri_refuse_pin_value(p->token, P11JWT_ERR_CONFIG, "the token URI") != P11JWT_OK)
+        return err_wrap(P11JWT_ERR_CONFIG, "%s:%d: token", ESC(ps->path), ps->line);
+    at_key(ps, "client_key");
+    if (core_uri_refuse_pin_value(p->client_key, P11JWT_ERR_CONFIG, "the URI") != P11JWT_OK)
+        return err_wrap(P11JWT_ERR_CONFIG, "%s:%d: client_key", ESC(ps->path), ps->line);
     at_key(ps, p->client_cert != NULL ? "client_cert" : "client_key");
     if (p->client_cert != NULL && p->client_key == NULL)
-        return cfg_err(ps, NULL, "profile '%s': client_cert needs client_key", p->name);
+        return cfg_err(ps, NULL, "profile '%s': client_cert needs client_key", ESC(p->name));
     if (p->client_key != NULL && p->client_cert == NULL)
-        return cfg_err(ps, NULL, "profile '%s': client_key needs client_cert", p->name);
+        return cfg_err(ps, NULL, "profile '%s': client_key needs client_cert", ESC(p->name));
 
     /* Dialect presets; anything the file sets wins. */
     if (p->aud == NULL && p->dialect != EXCH_NOA && (p->aud = strdup(p->token_url)) == NULL)
@@ -395,7 +408,8 @@ static p11jwt_rc finish(struct parser *ps)
     at_key(ps, "audit");
     if (p->audit != NULL && strcmp(p->audit, "off") != 0 && strcmp(p->audit, "syslog") != 0 &&
         (strncmp(p->audit, "file:", 5) != 0 || p->audit[5] != '/'))
-        return cfg_err(ps, "audit", "'%s' is not off, syslog or file:/ABSOLUTE/PATH", p->audit);
+        return cfg_err(ps, "audit", "'%s' is not off, syslog or file:/ABSOLUTE/PATH",
+                       ESC(p->audit));
     at_key(ps, p->timeout == 0 ? "timeout" : "connect_timeout");
     if (p->timeout == 0 || p->connect_timeout == 0)
         return cfg_err(ps, p->timeout == 0 ? "timeout" : "connect_timeout",
@@ -403,17 +417,48 @@ static p11jwt_rc finish(struct parser *ps)
     return P11JWT_OK;
 }
 
-static p11jwt_rc parse(struct parser *ps, FILE *f, const char *want, int *found)
+/* Copies the line at data (up to its '\n' or the end) into buf, refusing
+ * what text cannot hold: NUL bytes and control characters (a tab, and a CR
+ * before the newline, are fine). *next is where the next line starts. */
+static p11jwt_rc take_line(struct parser *ps, const char *data, size_t len, char *buf,
+                           size_t cap, size_t *next)
+{
+    const char *nl = memchr(data, '\n', len);
+    size_t n = nl != NULL ? (size_t)(nl - data) : len;
+
+    *next = nl != NULL ? n + 1 : len;
+    if (n > 0 && data[n - 1] == '\r')
+        n--;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)data[i];
+
+        if (c == '\0')
+            return cfg_err(ps, NULL, "a NUL byte at column %zu: not a text file?", i + 1);
+        if ((c < 0x20 && c != '\t') || c == 0x7f)
+            return cfg_err(ps, NULL, "a control character (\\x%02x) at column %zu", c, i + 1);
+    }
+    if (n >= cap)
+        return cfg_err(ps, NULL, "line longer than %zu bytes", cap - 1);
+    memcpy(buf, data, n);
+    buf[n] = '\0';
+    return P11JWT_OK;
+}
+
+static p11jwt_rc parse(struct parser *ps, const char *data, size_t len, const char *want,
+                       int *found)
 {
     char buf[4096];
     int in_section = 0, in_profile = 0;
+    size_t pos = 0, next;
 
-    while (fgets(buf, sizeof buf, f) != NULL) {
+    for (; pos < len; pos += next) {
         char *line, *eq;
+        p11jwt_rc rc;
 
         ps->line++;
-        if (strchr(buf, '\n') == NULL && !feof(f))
-            return cfg_err(ps, NULL, "line longer than %zu bytes", sizeof buf - 2);
+        rc = take_line(ps, data + pos, len - pos, buf, sizeof buf, &next);
+        if (rc != P11JWT_OK)
+            return rc;
         line = trim(buf);
         if (line[0] == '\0' || line[0] == '#' || line[0] == ';')
             continue;
@@ -426,7 +471,7 @@ static p11jwt_rc parse(struct parser *ps, FILE *f, const char *want, int *found)
             name = trim(line + 1);
             if (strncmp(name, "profile", 7) != 0 || !isspace((unsigned char)name[7]))
                 return cfg_err(ps, NULL, "unknown section '[%s]' (expected '[profile NAME]')",
-                               name);
+                               ESC(name));
             name = trim(name + 8);
             if (name[0] == '\0')
                 return cfg_err(ps, NULL, "profile section without a name");
@@ -435,7 +480,7 @@ static p11jwt_rc parse(struct parser *ps, FILE *f, const char *want, int *found)
             if (in_profile) {
                 if (*found)
                     return cfg_err(ps, NULL, "profile '%s' defined twice (first on line %d)",
-                                   want, ps->p->line);
+                                   ESC(want), ps->p->line);
                 *found = 1;
                 ps->p->line = ps->line;
             }
@@ -458,16 +503,10 @@ static p11jwt_rc parse(struct parser *ps, FILE *f, const char *want, int *found)
                 value[vl - 1] = '\0';
                 value++;
             }
-            if (in_profile) {
-                p11jwt_rc rc = set_key(ps, key, value);
-
-                if (rc != P11JWT_OK)
-                    return rc;
-            }
+            if (in_profile && (rc = set_key(ps, key, value)) != P11JWT_OK)
+                return rc;
         }
     }
-    if (ferror(f))
-        return err_set(P11JWT_ERR_CONFIG, "%s: read error", ps->path);
     return P11JWT_OK;
 }
 
@@ -495,15 +534,47 @@ static p11jwt_rc default_path(char **out)
                    "~/.config/p11jwt/config, /etc/p11jwt/config)");
 }
 
-p11jwt_rc p11jwt_profile_load(const char *path, const char *name, p11jwt_profile **out)
+/* Reads the whole config file (at most CONFIG_MAX bytes) into *data. */
+static p11jwt_rc read_config(const char *path, char **data, size_t *len)
+{
+    FILE *f = fopen(path, "re");
+    char *buf = NULL;
+    size_t n = 0;
+    p11jwt_rc rc = P11JWT_OK;
+
+    *data = NULL;
+    *len = 0;
+    if (f == NULL)
+        return err_set(P11JWT_ERR_CONFIG, "cannot read config %s: %s", ESC(path),
+                       strerror(errno));
+    buf = malloc(CONFIG_MAX + 1);
+    if (buf == NULL)
+        rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
+    else
+        n = fread(buf, 1, CONFIG_MAX + 1, f);
+    if (rc == P11JWT_OK && ferror(f))
+        rc = err_set(P11JWT_ERR_CONFIG, "%s: read error", ESC(path));
+    else if (rc == P11JWT_OK && n > CONFIG_MAX)
+        rc = err_set(P11JWT_ERR_CONFIG, "%s is larger than %d bytes: not a config file?",
+                     ESC(path), CONFIG_MAX);
+    fclose(f);
+    if (rc != P11JWT_OK) {
+        free(buf);
+        return rc;
+    }
+    *data = buf;
+    *len = n;
+    return P11JWT_OK;
+}
+
+p11jwt_rc exch_profile_parse(const char *data, size_t len, const char *path, const char *name,
+                             p11jwt_profile **out)
 {
     struct parser ps = { 0 };
     p11jwt_profile *p;
     p11jwt_rc rc;
-    FILE *f;
     int found = 0;
 
-    err_clear();
     *out = NULL;
     if (name == NULL || name[0] == '\0')
         return err_set(P11JWT_ERR_ARG, "no profile name given");
@@ -522,25 +593,17 @@ p11jwt_rc p11jwt_profile_load(const char *path, const char *name, p11jwt_profile
     p->overlap = 86400;
     p->grace = 7 * 86400;
     p->name = strdup(name);
-    rc = path != NULL ? ((p->path = strdup(path)) ? P11JWT_OK
-                                                   : err_set(P11JWT_ERR_NOMEM, "out of memory"))
-                      : default_path(&p->path);
-    if (rc != P11JWT_OK || p->name == NULL) {
+    p->path = strdup(path);
+    if (p->name == NULL || p->path == NULL) {
         p11jwt_profile_free(p);
-        return rc != P11JWT_OK ? rc : err_set(P11JWT_ERR_NOMEM, "out of memory");
-    }
-    f = fopen(p->path, "re");
-    if (f == NULL) {
-        rc = err_set(P11JWT_ERR_CONFIG, "cannot read config %s: %s", p->path, strerror(errno));
-        p11jwt_profile_free(p);
-        return rc;
+        return err_set(P11JWT_ERR_NOMEM, "out of memory");
     }
     ps.path = p->path;
     ps.p = p;
-    rc = parse(&ps, f, name, &found);
-    fclose(f);
+    rc = parse(&ps, data, len, name, &found);
     if (rc == P11JWT_OK && !found)
-        rc = err_set(P11JWT_ERR_CONFIG, "%s: no [profile %s] section", p->path, name);
+        rc = err_set(P11JWT_ERR_CONFIG, "%s: no [profile %s] section", ESC(p->path),
+                     ESC(name));
     if (rc == P11JWT_OK)
         rc = finish(&ps);
     if (rc != P11JWT_OK) {
@@ -549,4 +612,26 @@ p11jwt_rc p11jwt_profile_load(const char *path, const char *name, p11jwt_profile
     }
     *out = p;
     return P11JWT_OK;
+}
+
+p11jwt_rc p11jwt_profile_load(const char *path, const char *name, p11jwt_profile **out)
+{
+    char *file = NULL, *data = NULL;
+    size_t len = 0;
+    p11jwt_rc rc;
+
+    err_clear();
+    *out = NULL;
+    if (name == NULL || name[0] == '\0')
+        return err_set(P11JWT_ERR_ARG, "no profile name given");
+    rc = path != NULL ? ((file = strdup(path)) ? P11JWT_OK
+                                                : err_set(P11JWT_ERR_NOMEM, "out of memory"))
+                      : default_path(&file);
+    if (rc == P11JWT_OK)
+        rc = read_config(file, &data, &len);
+    if (rc == P11JWT_OK)
+        rc = exch_profile_parse(data, len, file, name, out);
+    free(data);
+    free(file);
+    return rc;
 }

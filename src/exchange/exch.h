@@ -1,8 +1,8 @@
 /*
  * exch.h — the exchange layer's private interface: profiles (config.c), the
  * dialects that turn an assertion into a token request and an answer into a
- * token (dialect.c), OAuth error text (oauth_error.c), HTTP over libcurl
- * (http.c). client.c ties them to the token cache.
+ * token (dialect.c), OAuth error text (oauth_error.c), URLs (url.c), HTTP
+ * over libcurl (http.c). client.c ties them to the token cache.
  *
  * The exchange never sees keys: it asks client.c for a fresh assertion.
  */
@@ -73,6 +73,11 @@ struct p11jwt_profile {
     char *audit;                /* "off", "syslog" or "file:PATH" */
 };
 
+/* Parses profile `name` from a config file's len bytes (path names it in
+ * messages): p11jwt_profile_load without the file, for tests and fuzzing. */
+p11jwt_rc exch_profile_parse(const char *data, size_t len, const char *path, const char *name,
+                             p11jwt_profile **out);
+
 const char *exch_dialect_name(exch_dialect_id d);
 /* 1 when the dialect sends a signed assertion (all but client credentials). */
 int exch_dialect_signs(exch_dialect_id d);
@@ -83,6 +88,7 @@ int exch_dialect_signs(exch_dialect_id d);
 
 typedef struct exch_http {
     CURL *curl;
+    unsigned long fork_gen;     /* the process generation curl belongs to */
     char errbuf[CURL_ERROR_SIZE];
 } exch_http;
 
@@ -99,8 +105,10 @@ typedef struct exch_request {
 
 typedef struct exch_response {
     long status;
-    char *body;                 /* NUL-terminated */
+    char *body;                 /* NUL-terminated; wiped when cleared (a
+                                   token endpoint's answer holds a token) */
     size_t len;
+    size_t cap;                 /* allocated for body */
     int64_t retry_after;        /* seconds; -1 when absent */
     int truncated;              /* more than EXCH_MAX_BODY was sent */
 } exch_response;
@@ -109,8 +117,26 @@ p11jwt_rc exch_http_init(exch_http *h);
 void exch_http_cleanup(exch_http *h);
 void exch_response_clear(exch_response *r);
 
-/* Refuses anything but https, or http to a loopback host, with rc fail and
- * a message naming `what` (the config key, or "URL"). */
+/* ---- URLs (url.c) ---------------------------------------------------------- */
+
+#define EXCH_URL_SHOWN 256
+
+/* A URL parsed once; every decision and every message uses its parts. */
+typedef struct exch_url {
+    CURLU *u;                   /* what curl connects with (CURLOPT_CURLU) */
+    int https;                  /* else http, to a loopback host */
+    int loopback;
+    char shown[EXCH_URL_SHOWN]; /* scheme://host[:port]/path, escaped: no
+                                   userinfo, no query, no fragment */
+} exch_url;
+
+/* Parses url and refuses anything but https, or http to a loopback host,
+ * with rc fail and a message naming `what` (the config key, or "URL").
+ * The URL itself is never echoed, only its shown form. Release *out with
+ * exch_url_free (also after a failure). */
+p11jwt_rc exch_url_parse(const char *url, const char *what, p11jwt_rc fail, exch_url *out);
+void exch_url_free(exch_url *u);
+/* exch_url_parse, for a check only. */
 p11jwt_rc exch_url_check(const char *url, const char *what, p11jwt_rc fail);
 
 /* Performs one request with the profile's TLS settings and timeouts. On a
@@ -166,7 +192,32 @@ void exch_client_keyring_changed(p11jwt_client *c);
  * Caller frees both. */
 p11jwt_rc exch_keyring_kids(p11jwt_client *c, char **active, char **fallback, int *is_next);
 
-/* ---- audit and log (audit.c) ------------------------------------------- */
+/* Parses a keyring state (the JSON rotate.c stores in the token, len
+ * bytes) and drops it: P11JWT_OK or why it is unusable. For tests and
+ * fuzzing; rotate.c reads states through the same parser. */
+p11jwt_rc exch_keyring_state_check(const char *json, size_t len);
+
+/* ---- the host-local keyring lock (lock.c) ------------------------------ */
+
+/* The directory lock files live in: $RUNTIME_DIRECTORY (its first entry),
+ * else $XDG_RUNTIME_DIR/p11jwt, else /tmp/p11jwt-UID (made 0700), checked
+ * to be a directory of this user's that nobody else can write in. */
+p11jwt_rc exch_lock_dir(char *out, size_t cap);
+/* Takes this host's lock on keyring (of token), waiting at most
+ * $P11JWT_LOCK_TIMEOUT seconds (default 30); *fd is released with
+ * exch_lock_release. P11JWT_ERR_CONFLICT (naming the file) after the wait. */
+p11jwt_rc exch_lock_acquire(const char *token, const char *keyring, int *fd);
+void exch_lock_release(int fd);
+
+/* ---- publish_command (publish.c) --------------------------------------- */
+
+/* Runs the profile's publish_command (sh -c) with len bytes of data on its
+ * standard input, in an environment without the profile's secrets; an
+ * error (never SIGPIPE) when it stops reading, exits non-zero or is
+ * killed, saying which, and that the change is stored already. */
+p11jwt_rc exch_publish(const p11jwt_profile *p, const char *data, size_t len);
+
+/* ---- audit (audit.c) ---------------------------------------------------- */
 
 /* Writes one audit line (a JSON object, compact) per the profile's audit
  * setting; a failure to write is logged, never fatal. obj is consumed. */
@@ -176,7 +227,5 @@ void exch_audit(const p11jwt_profile *p, json_t *obj);
 void exch_audit_signature(const p11jwt_profile *p, const char *kid, const char *jws);
 /* An audit record {time, event} to fill and hand to exch_audit. */
 json_t *exch_audit_event(const char *event);
-/* A warning or notice through the library's logger. */
-void exch_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 #endif

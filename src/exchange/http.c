@@ -7,80 +7,73 @@
  * are not followed (an assertion must not be forwarded anywhere), only http
  * and https are spoken, and an answer larger than 1 MiB is cut off with an
  * error rather than buffered.
+ *
+ * After fork() a handle's kept-alive connections are the parent's too: a
+ * child that used one would interleave its requests with the parent's on
+ * one TCP/TLS stream, and one that closed it would send the parent's TLS
+ * close_notify. A generation counter, bumped in the child by a
+ * pthread_atfork handler (as the token layer does), makes a child leave the
+ * inherited handle alone (a small leak per fork) and start a new one.
  */
 #include "exchange/exch.h"
 
 #include "core/err.h"
 
-#include <arpa/inet.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 
+static atomic_ulong http_fork_gen;
+static pthread_once_t http_once = PTHREAD_ONCE_INIT;
+
+static void http_after_fork(void)
+{
+    atomic_fetch_add(&http_fork_gen, 1);
+}
+
+static void http_register(void)
+{
+    pthread_atfork(NULL, NULL, http_after_fork);
+}
+
 p11jwt_rc exch_http_init(exch_http *h)
 {
     memset(h, 0, sizeof *h);
+    pthread_once(&http_once, http_register);
+    h->fork_gen = atomic_load(&http_fork_gen);
     h->curl = curl_easy_init();
+    return h->curl != NULL ? P11JWT_OK : err_set(P11JWT_ERR_NOMEM, "libcurl could not start");
+}
+
+/* In a forked child, replaces the parent's handle (left untouched). */
+static p11jwt_rc own_handle(exch_http *h)
+{
+    unsigned long gen = atomic_load(&http_fork_gen);
+
+    if (h->fork_gen == gen && h->curl != NULL)
+        return P11JWT_OK;
+    h->curl = curl_easy_init();
+    h->fork_gen = gen;
     return h->curl != NULL ? P11JWT_OK : err_set(P11JWT_ERR_NOMEM, "libcurl could not start");
 }
 
 void exch_http_cleanup(exch_http *h)
 {
-    if (h->curl != NULL)
+    /* A parent's handle is the parent's to close. */
+    if (h->curl != NULL && h->fork_gen == atomic_load(&http_fork_gen))
         curl_easy_cleanup(h->curl);
     h->curl = NULL;
 }
 
 void exch_response_clear(exch_response *r)
 {
+    if (r->body != NULL)
+        secure_wipe(r->body, r->cap > r->len ? r->cap : r->len);
     free(r->body);
     memset(r, 0, sizeof *r);
     r->retry_after = -1;
-}
-
-static int is_loopback(const char *host)
-{
-    struct in_addr a4;
-    struct in6_addr a6;
-    char buf[64];
-    size_t n = strlen(host);
-
-    if (strcasecmp(host, "localhost") == 0)
-        return 1;
-    if (inet_pton(AF_INET, host, &a4) == 1)
-        return (ntohl(a4.s_addr) >> 24) == 127;
-    /* curl hands IPv6 hosts back in brackets. */
-    if (n >= 2 && n < sizeof buf && host[0] == '[' && host[n - 1] == ']') {
-        memcpy(buf, host + 1, n - 2);
-        buf[n - 2] = '\0';
-        host = buf;
-    }
-    return inet_pton(AF_INET6, host, &a6) == 1 && IN6_IS_ADDR_LOOPBACK(&a6);
-}
-
-p11jwt_rc exch_url_check(const char *url, const char *what, p11jwt_rc fail)
-{
-    CURLU *u = curl_url();
-    char *scheme = NULL, *host = NULL;
-    p11jwt_rc rc = P11JWT_OK;
-
-    if (u == NULL)
-        return err_set(P11JWT_ERR_NOMEM, "out of memory");
-    if (curl_url_set(u, CURLUPART_URL, url, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
-        curl_url_get(u, CURLUPART_HOST, &host, 0) != CURLUE_OK)
-        rc = err_set(fail, "%s '%s' is not a valid URL", what, url);
-    else if (strcmp(scheme, "https") != 0 && strcmp(scheme, "http") != 0)
-        rc = err_set(fail, "%s '%s': only https (or http to loopback) is spoken",
-                     what, url);
-    else if (strcmp(scheme, "http") == 0 && !is_loopback(host))
-        rc = err_set(fail,
-                     "%s '%s': plain http is refused for non-loopback host '%s'; use https",
-                     what, url, host);
-    curl_free(scheme);
-    curl_free(host);
-    curl_url_cleanup(u);
-    return rc;
 }
 
 static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
@@ -93,13 +86,27 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
         rs->truncated = 1;
         return 0; /* makes curl stop with CURLE_WRITE_ERROR */
     }
-    nb = realloc(rs->body, rs->len + n + 1);
-    if (nb == NULL)
-        return 0;
-    memcpy(nb + rs->len, data, n);
+    if (rs->len + n + 1 > rs->cap) {
+        /* Grown by hand, not realloc: the old copy is wiped, not left in
+         * freed memory (an answer from a token endpoint holds a token). */
+        size_t cap = rs->cap ? rs->cap : 4096;
+
+        while (cap < rs->len + n + 1)
+            cap *= 2;
+        nb = malloc(cap);
+        if (nb == NULL)
+            return 0;
+        if (rs->body != NULL) {
+            memcpy(nb, rs->body, rs->len);
+            secure_wipe(rs->body, rs->cap);
+            free(rs->body);
+        }
+        rs->body = nb;
+        rs->cap = cap;
+    }
+    memcpy(rs->body + rs->len, data, n);
     rs->len += n;
-    nb[rs->len] = '\0';
-    rs->body = nb;
+    rs->body[rs->len] = '\0';
     return n;
 }
 
@@ -132,7 +139,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 /* Sets the options every request shares; the handle keeps its connection
  * cache across curl_easy_reset. */
 static CURLcode setup(exch_http *h, const p11jwt_profile *p, const char *pin,
-                      const exch_request *rq, exch_response *rs)
+                      const exch_request *rq, const exch_url *url, exch_response *rs)
 {
     CURL *c = h->curl;
     CURLcode e = CURLE_OK;
@@ -145,13 +152,14 @@ static CURLcode setup(exch_http *h, const p11jwt_profile *p, const char *pin,
     curl_easy_reset(c);
     h->errbuf[0] = '\0';
     SET(CURLOPT_ERRORBUFFER, h->errbuf);
-    SET(CURLOPT_URL, rq->url);
+    /* The very URL that was checked: curl does not parse it again. */
+    SET(CURLOPT_CURLU, url->u);
     SET(CURLOPT_PROTOCOLS_STR, "http,https");
     SET(CURLOPT_FOLLOWLOCATION, 0L);
     /* Plain http goes to loopback only: never through a proxy from the
      * environment, which could be anywhere. https may use one (the TLS
      * session is end to end). */
-    if (strncmp(rq->url, "http://", 7) == 0)
+    if (!url->https)
         SET(CURLOPT_NOPROXY, "*");
     /* A retry goes out on a new connection: libcurl resends a request by
      * itself when a reused connection turns out dead, and a resent
@@ -201,31 +209,18 @@ static CURLcode setup(exch_http *h, const p11jwt_profile *p, const char *pin,
     return e;
 }
 
-p11jwt_rc exch_http_perform(exch_http *h, const p11jwt_profile *p, const char *pin,
-                            const exch_request *rq, exch_response *rs, int *retryable)
+/* What curl_easy_perform's code means, with the URL as shown. */
+static p11jwt_rc result(exch_http *h, const p11jwt_profile *p, const exch_url *url, CURLcode e,
+                        exch_response *rs, int *retryable)
 {
-    /* Messages name the URL without its query: a jsa request carries the
-     * client secret there. */
-    char shown[512];
-    CURLcode e;
-    p11jwt_rc rc;
+    const char *shown = url->shown;
 
-    snprintf(shown, sizeof shown, "%.*s", (int)strcspn(rq->url, "?"), rq->url);
-    *retryable = 0;
-    exch_response_clear(rs);
-    rc = exch_url_check(rq->url, "URL", P11JWT_ERR_HTTP);
-    if (rc != P11JWT_OK)
-        return rc;
-    e = setup(h, p, pin, rq, rs);
-    if (e != CURLE_OK)
-        return err_set(P11JWT_ERR_HTTP, "libcurl refused an option: %s", curl_easy_strerror(e));
-    e = curl_easy_perform(h->curl);
-    if (pin != NULL) /* curl keeps a copy of the PIN until told otherwise */
-        curl_easy_setopt(h->curl, CURLOPT_KEYPASSWD, NULL);
     if (e == CURLE_OK) {
         curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &rs->status);
         if (rs->body == NULL && (rs->body = calloc(1, 1)) == NULL)
             return err_set(P11JWT_ERR_NOMEM, "out of memory");
+        if (rs->cap == 0)
+            rs->cap = 1;
         return P11JWT_OK;
     }
     switch (e) {
@@ -233,7 +228,7 @@ p11jwt_rc exch_http_perform(exch_http *h, const p11jwt_profile *p, const char *p
     case CURLE_FILESIZE_EXCEEDED:
         if (rs->truncated || e == CURLE_FILESIZE_EXCEEDED)
             return err_set(P11JWT_ERR_HTTP, "%s: the answer is larger than %d bytes; refused",
-                           rq->url, EXCH_MAX_BODY);
+                           shown, EXCH_MAX_BODY);
         return err_set(P11JWT_ERR_NOMEM, "out of memory reading the answer from %s", shown);
     case CURLE_OPERATION_TIMEDOUT:
         *retryable = 1;
@@ -254,10 +249,41 @@ p11jwt_rc exch_http_perform(exch_http *h, const p11jwt_profile *p, const char *p
         return err_set(P11JWT_ERR_HTTP,
                        "%s: TLS: the server's certificate is not trusted (%s); set ca_file to "
                        "the CA that issued it",
-                       rq->url, h->errbuf[0] ? h->errbuf : curl_easy_strerror(e));
+                       shown, h->errbuf[0] ? ESC(h->errbuf) : curl_easy_strerror(e));
     default:
         break;
     }
-    return err_set(P11JWT_ERR_HTTP, "%s: %s", shown, h->errbuf[0] ? h->errbuf
-                                                                     : curl_easy_strerror(e));
+    /* libcurl's own text names hosts, never a URL's query. */
+    return err_set(P11JWT_ERR_HTTP, "%s: %s", shown, h->errbuf[0] ? ESC(h->errbuf)
+                                                                   : curl_easy_strerror(e));
+}
+
+p11jwt_rc exch_http_perform(exch_http *h, const p11jwt_profile *p, const char *pin,
+                            const exch_request *rq, exch_response *rs, int *retryable)
+{
+    exch_url url;
+    CURLcode e = CURLE_OK;
+    p11jwt_rc rc;
+
+    *retryable = 0;
+    exch_response_clear(rs);
+    rc = own_handle(h);
+    if (rc != P11JWT_OK)
+        return rc;
+    rc = exch_url_parse(rq->url, "URL", P11JWT_ERR_HTTP, &url);
+    if (rc != P11JWT_OK)
+        return rc;
+    e = setup(h, p, pin, rq, &url, rs);
+    if (e == CURLE_OK)
+        e = curl_easy_perform(h->curl);
+    else
+        rc = err_set(P11JWT_ERR_HTTP, "libcurl refused an option: %s", curl_easy_strerror(e));
+    if (pin != NULL) /* curl keeps a copy of the PIN until told otherwise */
+        curl_easy_setopt(h->curl, CURLOPT_KEYPASSWD, NULL);
+    /* The handle must not outlive the parsed URL it points to. */
+    curl_easy_setopt(h->curl, CURLOPT_CURLU, NULL);
+    if (rc == P11JWT_OK)
+        rc = result(h, p, &url, e, rs, retryable);
+    exch_url_free(&url);
+    return rc;
 }

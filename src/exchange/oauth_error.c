@@ -8,7 +8,6 @@
 
 #include "core/err.h"
 
-#include <ctype.h>
 #include <jansson.h>
 #include <string.h>
 #include <strings.h>
@@ -41,17 +40,6 @@ static const struct hint generic_hints[] = {
     { "unauthorized_client", NULL, "this client may not use this grant type" },
 };
 
-/* Copies s with control characters replaced, so a hostile answer cannot
- * forge extra lines in our logs. */
-static void sanitize(char *dst, size_t cap, const char *s)
-{
-    size_t i = 0;
-
-    for (; s != NULL && *s != '\0' && i + 1 < cap; s++)
-        dst[i++] = iscntrl((unsigned char)*s) ? ' ' : *s;
-    dst[i] = '\0';
-}
-
 /* Case-insensitive substring test (strcasestr is a GNU extension). */
 static int contains_ci(const char *hay, const char *needle)
 {
@@ -83,25 +71,34 @@ p11jwt_rc exch_oauth_error(const p11jwt_profile *p, const exch_response *rs, int
     const char *error = json_string_value(json_object_get(o, "error"));
     const char *desc = json_string_value(json_object_get(o, "error_description"));
     const char *hint = NULL;
-    char e[128], d[256];
+    char e[ESC_CAP], d[256];
+    int bare;
 
     *timing = 0;
     /* A 401 from a token endpoint is about the client's credentials. */
     *keyish = rs->status == 401;
-    sanitize(e, sizeof e, error);
-    sanitize(d, sizeof d, desc);
+    /* What the provider says is shown escaped: a hostile answer cannot
+     * forge extra lines in our logs or drive a terminal. */
+    err_escape(e, sizeof e, error);
+    err_escape(d, sizeof d, desc != NULL ? desc : "");
     if (error == NULL) {
         /* Not an OAuth error body: show the start of what came back. */
-        sanitize(d, 120 < sizeof d ? 120 : sizeof d, rs->body);
+        err_escape_n(d, 120, rs->body, rs->len);
         json_decref(o);
         return err_set(P11JWT_ERR_OAUTH, "the STS answered HTTP %ld%s%s", rs->status,
                        d[0] ? ": " : "", d);
     }
     *timing = desc != NULL && contains_ci(desc, "timing");
-    *keyish |= strcmp(error, "invalid_client") == 0 ||
-               (strcmp(error, "invalid_grant") == 0 && desc != NULL &&
-                (contains_ci(desc, "signature") || contains_ci(desc, "untrusted") ||
-                 contains_ci(desc, "key")));
+    /* What points at the key: a description that names the signature, an
+     * untrusted entity or the key; or none at all, the way Disruptive
+     * Technologies (a bare invalid_grant, 'the Service Account key doesn't
+     * exist') and many STSs answer an unknown kid. Timing never does. */
+    bare = desc == NULL || desc[0] == '\0';
+    *keyish = !*timing &&
+              (*keyish || strcmp(error, "invalid_client") == 0 ||
+               (strcmp(error, "invalid_grant") == 0 &&
+                (bare || contains_ci(desc, "signature") || contains_ci(desc, "untrusted") ||
+                 contains_ci(desc, "key"))));
     if (p->dialect == EXCH_DT || p->dialect == EXCH_NEOWIT)
         hint = find_hint(dt_hints, sizeof dt_hints / sizeof dt_hints[0], error, desc);
     if (hint == NULL)

@@ -15,24 +15,21 @@
  * first change writes the state.
  *
  * Between processes of one host, rotation steps on a keyring also take an
- * advisory lock (a file in $XDG_RUNTIME_DIR or /tmp): the versioned state
- * keeps hosts consistent, but SoftHSM's file store fails (CKR_GENERAL_ERROR)
- * when one process reads a token another is rewriting, so local steps are
- * simply taken one at a time.
+ * advisory lock (lock.c: a file in a directory of this user's, waited for a
+ * bounded time): the versioned state keeps hosts consistent, but SoftHSM's
+ * file store fails (CKR_GENERAL_ERROR) when one process reads a token
+ * another is rewriting, so local steps are simply taken one at a time.
  */
 #include "exchange/exch.h"
 
 #include "core/err.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
-#include <sys/file.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -75,10 +72,26 @@ static p11jwt_rc key_from_json(const json_t *o, struct kr_key *k)
 
     if (kid == NULL || alg == NULL)
         return err_set(P11JWT_ERR_JSON, "keyring state: an entry lacks kid or alg");
+    /* A kid goes into headers and messages: text, never empty. */
+    if (kid[0] == '\0')
+        return err_set(P11JWT_ERR_JSON, "keyring state: an entry has an empty kid");
+    for (const char *s = kid; *s != '\0'; s++)
+        if ((unsigned char)*s < 0x20 || *s == 0x7f)
+            return err_set(P11JWT_ERR_JSON, "keyring state: kid '%s' holds a control character",
+                           ESC(kid));
     k->kid = strdup(kid);
     k->alg = p11jwt_alg_from_name(alg);
     k->since = (int64_t)json_integer_value(json_object_get(o, "since"));
     return k->kid != NULL ? P11JWT_OK : err_set(P11JWT_ERR_NOMEM, "out of memory");
+}
+
+/* Whether a key that entered its state at `since` has been in it for
+ * `period`: since + period <= now, written so that no value of since (it
+ * is read from the token: anything a JSON integer holds) can overflow;
+ * period is a config duration (at most 10 years) and now the clock. */
+static int due(int64_t since, int64_t period, int64_t now)
+{
+    return since <= now - period;
 }
 
 static json_t *key_to_json(const struct kr_key *k)
@@ -104,16 +117,23 @@ static p11jwt_rc key_alg(p11jwt_token *tok, const char *kid, p11jwt_alg *alg)
 /* Reads the keyring. Without a stored state the profile's kid is the
  * active key; its alg is then looked up in the token when with_alg (status
  * and the rotation steps need it, the signer opens the key anyway). */
+static p11jwt_rc kr_parse(const char *json, size_t len, struct keyring *kr);
+
 static p11jwt_rc kr_load(p11jwt_client *c, struct keyring *kr, int with_alg)
 {
     const p11jwt_profile *p = exch_client_profile(c);
     p11jwt_token *tok;
-    json_t *o = NULL, *prev;
     char *json = NULL;
-    json_error_t jerr;
     p11jwt_rc rc;
 
     memset(kr, 0, sizeof *kr);
+    /* A client-credentials profile may name a token (for nothing) but has
+     * no key: there is nothing to rotate, and no kid to start from. */
+    if (!exch_dialect_signs(p->dialect) || p->kid == NULL)
+        return err_set(P11JWT_ERR_CONFIG,
+                       "profile '%s' (dialect %s) sends a client secret, not a signed "
+                       "assertion: it has no key to rotate",
+                       ESC(p->name), exch_dialect_name(p->dialect));
     rc = exch_client_open_token(c, &tok);
     if (rc == P11JWT_OK)
         rc = p11jwt_keyring_read(tok, p->keyring, &json, &kr->version);
@@ -133,12 +153,24 @@ static p11jwt_rc kr_load(p11jwt_client *c, struct keyring *kr, int with_alg)
         }
         return rc;
     }
-    o = json_loads(json, 0, &jerr);
+    rc = kr_parse(json, strlen(json), kr);
     free(json);
+    if (rc != P11JWT_OK)
+        err_wrap(rc, "keyring '%s' in the token", ESC(p->keyring));
+    return rc;
+}
+
+/* The keyring state's JSON (len bytes) into kr (version left alone). */
+static p11jwt_rc kr_parse(const char *json, size_t len, struct keyring *kr)
+{
+    json_t *o, *prev;
+    json_error_t jerr;
+    p11jwt_rc rc;
+
+    o = json_loadb(json, len, JSON_REJECT_DUPLICATES, &jerr);
     if (!json_is_object(o)) {
         json_decref(o);
-        return err_set(P11JWT_ERR_JSON, "keyring '%s' in the token is not a JSON object",
-                       p->keyring);
+        return err_set(P11JWT_ERR_JSON, "the state is not a JSON object");
     }
     rc = key_from_json(json_object_get(o, "active"), &kr->active);
     if (rc == P11JWT_OK && json_is_object(json_object_get(o, "next")))
@@ -219,42 +251,6 @@ static void audit_change(const p11jwt_profile *p, const char *op, const struct k
     json_object_set_new(o, "alg", json_string(p11jwt_alg_name(k->alg)));
     json_object_set_new(o, "version", json_integer((json_int_t)version));
     exch_audit(p, o);
-}
-
-/* Takes this host's lock on the profile's keyring; returns the file
- * descriptor to close, or -1 when no lock file can be made (the versioned
- * state still keeps the keyring consistent). */
-static int keyring_lock(const p11jwt_profile *p)
-{
-    const char *dir = getenv("XDG_RUNTIME_DIR");
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a over token URI and name */
-    char path[512];
-    int fd;
-
-    for (const char *s = p->token ? p->token : ""; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    h = (h ^ '\n') * 1099511628211ULL;
-    for (const char *s = p->keyring; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    /* Per user: a lock file another user made in /tmp could be held for
-     * ever. */
-    snprintf(path, sizeof path, "%s/p11jwt-keyring-%u-%016" PRIx64 ".lock",
-             dir != NULL && dir[0] == '/' ? dir : "/tmp", (unsigned)getuid(), h);
-    fd = open(path, O_RDONLY | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
-    if (fd < 0)
-        return -1;
-    while (flock(fd, LOCK_EX) != 0)
-        if (errno != EINTR) {
-            close(fd);
-            return -1;
-        }
-    return fd;
-}
-
-static void keyring_unlock(int fd)
-{
-    if (fd >= 0)
-        close(fd);
 }
 
 /* ---- status and JWKS ------------------------------------------------------ */
@@ -360,7 +356,7 @@ static p11jwt_rc stage_from(p11jwt_client *c, struct keyring *krp, const unsigne
         rc = err_set(P11JWT_ERR_ARG,
                      "keyring '%s' already has a next key ('%s', staged): promote it or "
                      "retire it first",
-                     p->keyring, kr.next.kid);
+                     ESC(p->keyring), ESC(kr.next.kid));
         goto out;
     }
     rc = exch_client_open_token(c, &tok);
@@ -406,7 +402,7 @@ static p11jwt_rc stage_from(p11jwt_client *c, struct keyring *krp, const unsigne
     }
     audit_change(p, "stage", &kr.next, kr.version);
     say(report, "staged %s key '%s' as next in keyring '%s' (version %" PRIu64 ")",
-        p11jwt_alg_name(kr.next.alg), kr.next.kid, p->keyring, kr.version);
+        p11jwt_alg_name(kr.next.alg), ESC(kr.next.kid), ESC(p->keyring), kr.version);
     if (jwks_out != NULL)
         rc = kr_jwks(c, &kr, 0, jwks_out);
 out:
@@ -460,7 +456,7 @@ static p11jwt_rc promote_from(p11jwt_client *c, struct keyring *krp, char **repo
     memset(krp, 0, sizeof *krp);
     if (kr.next.kid == NULL) {
         rc = err_set(P11JWT_ERR_ARG, "keyring '%s' has no next key to promote (stage one first)",
-                     p->keyring);
+                     ESC(p->keyring));
         goto out;
     }
     np = realloc(kr.prev, (kr.nprev + 1) * sizeof *np);
@@ -482,7 +478,7 @@ static p11jwt_rc promote_from(p11jwt_client *c, struct keyring *krp, char **repo
         audit_change(p, "promote", &kr.active, kr.version);
         say(report, "promoted '%s' to active in keyring '%s'; '%s' is now previous (version %"
                     PRIu64 ")",
-            kr.active.kid, p->keyring, kr.prev[0].kid, kr.version);
+            ESC(kr.active.kid), ESC(p->keyring), ESC(kr.prev[0].kid), kr.version);
     }
 out:
     kr_clear(&kr);
@@ -532,19 +528,19 @@ static p11jwt_rc retire_once(p11jwt_client *c, const char *kid, char **report)
     if (kid != NULL && strcmp(kid, kr.active.kid) == 0) {
         rc = err_set(P11JWT_ERR_ARG, "'%s' is the active key of keyring '%s': it cannot be "
                                      "retired (stage and promote another first)",
-                     kid, p->keyring);
+                     ESC(kid), ESC(p->keyring));
         goto out;
     }
     if (kid != NULL && kr.next.kid != NULL && strcmp(kid, kr.next.kid) == 0) {
         rc = err_set(P11JWT_ERR_ARG, "'%s' is the next key of keyring '%s', not a previous "
                                      "one; to drop a staged key, delete it with p11jwt delete "
                                      "after removing it from the STS",
-                     kid, p->keyring);
+                     ESC(kid), ESC(p->keyring));
         goto out;
     }
     for (size_t i = 0; i < kr.nprev; i++) {
         int go = kid != NULL ? strcmp(kr.prev[i].kid, kid) == 0
-                             : kr.prev[i].since + p->grace <= now;
+                             : due(kr.prev[i].since, p->grace, now);
 
         if (go && ngone < 64)
             gone[ngone++] = kr.prev[i];
@@ -554,7 +550,7 @@ static p11jwt_rc retire_once(p11jwt_client *c, const char *kid, char **report)
     kr.nprev = keep;
     if (kid != NULL && ngone == 0) {
         rc = err_set(P11JWT_ERR_KEY_NOT_FOUND, "'%s' is not a previous key of keyring '%s'",
-                     kid, p->keyring);
+                     ESC(kid), ESC(p->keyring));
         goto out_gone;
     }
     if (ngone == 0)
@@ -574,16 +570,16 @@ static p11jwt_rc retire_once(p11jwt_client *c, const char *kid, char **report)
         for (size_t k = 0; k < again.nprev; k++)
             named |= strcmp(again.prev[k].kid, gone[i].kid) == 0;
         if (named) {
-            say(report, "kept key '%s': the keyring in force still names it", gone[i].kid);
+            say(report, "kept key '%s': the keyring in force still names it", ESC(gone[i].kid));
             continue;
         }
         if (p11jwt_key_delete(tok, gone[i].kid) != P11JWT_OK)
             say(report, "retired '%s' from keyring '%s' but could not destroy it: %s",
-                gone[i].kid, p->keyring, p11jwt_errmsg());
+                ESC(gone[i].kid), ESC(p->keyring), p11jwt_errmsg());
         else {
             audit_change(p, "retire", &gone[i], kr.version);
-            say(report, "retired '%s' from keyring '%s' and destroyed its key", gone[i].kid,
-                p->keyring);
+            say(report, "retired '%s' from keyring '%s' and destroyed its key", ESC(gone[i].kid),
+                ESC(p->keyring));
         }
     }
     if (rc == P11JWT_OK)
@@ -611,24 +607,22 @@ static p11jwt_rc rotate_retire_unlocked(p11jwt_client *c, const char *kid, char 
 
 /* ---- publish and auto ------------------------------------------------------ */
 
-/* Runs publish_command with the JWKS on its standard input. */
+/* Runs publish_command with the JWKS on its standard input (publish.c). */
 static p11jwt_rc run_publish(const p11jwt_profile *p, const char *jwks, char **report)
 {
-    FILE *f = popen(p->publish_command, "w");
-    int status;
+    size_t n = strlen(jwks);
+    char *line = malloc(n + 2);
+    p11jwt_rc rc;
 
-    if (f == NULL)
-        return err_set(P11JWT_ERR_IO, "publish_command could not start");
-    fputs(jwks, f);
-    fputc('\n', f);
-    status = pclose(f);
-    if (status == -1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        return err_set(P11JWT_ERR_IO,
-                       "the change is stored in the token, but publish_command '%s' failed "
-                       "(exit %d): publish 'p11jwt jwks --profile %s' by hand",
-                       p->publish_command, WIFEXITED(status) ? WEXITSTATUS(status) : -1, p->name);
-    say(report, "published the JWKS with: %s", p->publish_command);
-    return P11JWT_OK;
+    if (line == NULL)
+        return err_set(P11JWT_ERR_NOMEM, "out of memory");
+    memcpy(line, jwks, n);
+    memcpy(line + n, "\n", 2);
+    rc = exch_publish(p, line, n + 1);
+    free(line);
+    if (rc == P11JWT_OK)
+        say(report, "published the JWKS with publish_command");
+    return rc;
 }
 
 /* One decision on the keyring as it is now: adopt, promote or stage when
@@ -649,15 +643,15 @@ static p11jwt_rc auto_step(p11jwt_client *c, char **report, int *changed)
         rc = kr_store(c, &kr, "adopt");
         if (rc == P11JWT_OK)
             say(report, "adopted '%s' as the active key of keyring '%s' (version %" PRIu64 ")",
-                kr.active.kid, p->keyring, kr.version);
-    } else if (kr.next.kid != NULL && kr.next.since + p->overlap <= now) {
+                ESC(kr.active.kid), ESC(p->keyring), kr.version);
+    } else if (kr.next.kid != NULL && due(kr.next.since, p->overlap, now)) {
         rc = promote_from(c, &kr, report);
         *changed = rc == P11JWT_OK;
-    } else if (kr.next.kid == NULL && kr.active.since + p->rotate_after <= now) {
+    } else if (kr.next.kid == NULL && due(kr.active.since, p->rotate_after, now)) {
         if (!p11jwt_alg_is_ec(kr.active.alg)) {
             say(report, "active key '%s' is due for rotation, but its secret is issued by the "
                         "provider: stage it with 'p11jwt rotate stage --secret-file'",
-                kr.active.kid);
+                ESC(kr.active.kid));
         } else {
             rc = stage_from(c, &kr, NULL, 0, NULL, NULL, report);
             *changed = rc == P11JWT_OK;
@@ -695,7 +689,20 @@ static p11jwt_rc rotate_auto_unlocked(p11jwt_client *c, char **report)
         free(r2);
     }
     if (rc == P11JWT_OK && *report == NULL)
-        say(report, "nothing due in keyring '%s'", p->keyring);
+        say(report, "nothing due in keyring '%s'", ESC(p->keyring));
+    return rc;
+}
+
+/* ---- for tests and fuzzing: the state parser alone ------------------------ */
+
+p11jwt_rc exch_keyring_state_check(const char *json, size_t len)
+{
+    struct keyring kr;
+    p11jwt_rc rc;
+
+    memset(&kr, 0, sizeof kr);
+    rc = kr_parse(json, len, &kr);
+    kr_clear(&kr);
     return rc;
 }
 
@@ -727,41 +734,51 @@ p11jwt_rc exch_keyring_kids(p11jwt_client *c, char **active, char **fallback, in
 
 /* ---- the public entry points: one keyring step at a time on this host --- */
 
-#define LOCKED(call)                                                   \
-    do {                                                               \
-        int fd_ = keyring_lock(exch_client_profile(c));                \
-        p11jwt_rc rc_ = (call);                                        \
-        keyring_unlock(fd_);                                           \
-        return rc_;                                                    \
+/* Runs call holding this host's lock on the keyring (lock.c); *out is
+ * reset first, so a lock that cannot be taken leaves it NULL. */
+#define LOCKED(out, call)                                                        \
+    do {                                                                         \
+        const p11jwt_profile *p_ = exch_client_profile(c);                       \
+        int fd_;                                                                 \
+        p11jwt_rc rc_;                                                           \
+                                                                                 \
+        err_clear();                                                             \
+        *(out) = NULL;                                                           \
+        rc_ = exch_lock_acquire(p_->token, p_->keyring, &fd_);                   \
+        if (rc_ == P11JWT_OK) {                                                  \
+            rc_ = (call);                                                        \
+            exch_lock_release(fd_);                                              \
+        }                                                                        \
+        return rc_;                                                              \
     } while (0)
 
 p11jwt_rc p11jwt_rotate_status(p11jwt_client *c, char **json_out)
 {
-    LOCKED(rotate_status_unlocked(c, json_out));
+    LOCKED(json_out, rotate_status_unlocked(c, json_out));
 }
 
 p11jwt_rc p11jwt_rotate_jwks(p11jwt_client *c, char **jwks_out)
 {
-    LOCKED(rotate_jwks_unlocked(c, jwks_out));
+    LOCKED(jwks_out, rotate_jwks_unlocked(c, jwks_out));
 }
 
 p11jwt_rc p11jwt_rotate_stage(p11jwt_client *c, const unsigned char *secret, size_t secret_len,
                               const char *kid, char **jwks_out)
 {
-    LOCKED(rotate_stage_unlocked(c, secret, secret_len, kid, jwks_out));
+    LOCKED(jwks_out, rotate_stage_unlocked(c, secret, secret_len, kid, jwks_out));
 }
 
 p11jwt_rc p11jwt_rotate_promote(p11jwt_client *c, char **report)
 {
-    LOCKED(rotate_promote_unlocked(c, report));
+    LOCKED(report, rotate_promote_unlocked(c, report));
 }
 
 p11jwt_rc p11jwt_rotate_retire(p11jwt_client *c, const char *kid, char **report)
 {
-    LOCKED(rotate_retire_unlocked(c, kid, report));
+    LOCKED(report, rotate_retire_unlocked(c, kid, report));
 }
 
 p11jwt_rc p11jwt_rotate_auto(p11jwt_client *c, char **report)
 {
-    LOCKED(rotate_auto_unlocked(c, report));
+    LOCKED(report, rotate_auto_unlocked(c, report));
 }

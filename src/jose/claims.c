@@ -11,6 +11,8 @@
 #include "core/err.h"
 
 #include <openssl/rand.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -203,14 +205,38 @@ static void buf_member_int(struct buf *b, const char *name, int64_t v)
 
 /* jti: 16 random bytes. OpenSSL's RAND costs ~0.9 µs a call, so each
  * thread draws 1 KiB at a time and hands out 16 bytes per jti, wiping
- * what it hands out. */
+ * what it hands out.
+ *
+ * A forked child inherits the pool: left alone, parent and child (and
+ * every pre-forked worker) would hand out the same jtis. A pthread_atfork
+ * handler, registered before the first pool is drawn, bumps a generation
+ * in the child; a pool drawn in another generation is wiped and drawn
+ * again (OpenSSL's RAND itself reseeds after fork). */
 #define JTI_POOL 1024
 static _Thread_local unsigned char jti_pool[JTI_POOL];
 static _Thread_local size_t jti_left;
+static _Thread_local unsigned long jti_gen;
+static atomic_ulong jti_fork_gen;
+static pthread_once_t jti_once = PTHREAD_ONCE_INIT;
+
+static void jti_after_fork(void)
+{
+    atomic_fetch_add(&jti_fork_gen, 1);
+}
+
+static void jti_register(void)
+{
+    pthread_atfork(NULL, NULL, jti_after_fork);
+}
 
 static p11jwt_rc jti_bytes(unsigned char out[16])
 {
-    if (jti_left < 16) {
+    if (jti_left < 16 ||
+        jti_gen != atomic_load_explicit(&jti_fork_gen, memory_order_relaxed)) {
+        secure_wipe(jti_pool, jti_left);
+        jti_left = 0;
+        pthread_once(&jti_once, jti_register);
+        jti_gen = atomic_load(&jti_fork_gen);
         if (RAND_bytes(jti_pool, JTI_POOL) != 1)
             return err_set(P11JWT_ERR_CRYPTO, "OpenSSL's RAND_bytes failed for jti");
         jti_left = JTI_POOL;
@@ -249,7 +275,7 @@ static p11jwt_rc add_extras(struct buf *b, const char *extra_json)
 
     if (extra == NULL)
         return err_set(P11JWT_ERR_JSON, "extra claims are not valid JSON: %s (line %d)",
-                       jerr.text, jerr.line);
+                       ESC(jerr.text), jerr.line);
     if (!json_is_object(extra)) {
         json_decref(extra);
         return err_set(P11JWT_ERR_JSON, "extra claims must be a JSON object");
@@ -287,16 +313,19 @@ p11jwt_rc jose_claims_write(const p11jwt_claims_params *p, char **buf, size_t *c
     struct buf b = { *buf, 0, *cap, 0 };
     p11jwt_rc rc = P11JWT_OK;
 
+    /* Both bounded, so exp = now + ttl cannot overflow. */
     *len = 0;
     if (p->iss == NULL || p->iss[0] == '\0')
         return err_set(P11JWT_ERR_ARG, "the issuer (iss) is required");
     if (p->aud != NULL && p->aud[0] == '\0')
         return err_set(P11JWT_ERR_ARG, "the audience (aud) is empty (leave it out instead)");
-    if (p->ttl <= 0)
-        return err_set(P11JWT_ERR_ARG, "ttl must be a positive number of seconds, not %lld",
-                       (long long)p->ttl);
-    if (p->ttl > INT64_MAX - now)
-        return err_set(P11JWT_ERR_ARG, "ttl %lld is too large", (long long)p->ttl);
+    if (p->ttl <= 0 || p->ttl > P11JWT_MAX_DURATION)
+        return err_set(P11JWT_ERR_ARG,
+                       "ttl must be from 1 to %lld seconds (10 years), not %lld",
+                       (long long)P11JWT_MAX_DURATION, (long long)p->ttl);
+    if (now < 0 || now > P11JWT_MAX_TIME)
+        return err_set(P11JWT_ERR_ARG, "the time %lld (iat) is not between 1970 and 9999",
+                       (long long)now);
 
     buf_add(&b, "{", 1);
     if (buf_member_str(&b, "iss", p->iss) != 0)

@@ -85,9 +85,10 @@ typedef struct jose_jws {
     size_t sig_len;
 } jose_jws;
 
-/* Splits and decodes a compact JWS (surrounding whitespace tolerated). The
- * jws string must outlive *out (signing_input points into it). */
-p11jwt_rc jose_jws_parse(const char *jws, jose_jws **out);
+/* Splits and decodes a compact JWS of len bytes (surrounding whitespace
+ * tolerated; a NUL byte anywhere is "not a compact JWS"). The bytes must
+ * outlive *out (signing_input points into them). */
+p11jwt_rc jose_jws_parse(const char *jws, size_t len, jose_jws **out);
 void jose_jws_free(jose_jws *j);
 
 /* What can check a signature: an EC public key (pkey, borrowed) pinned to
@@ -142,7 +143,9 @@ p11jwt_rc jose_ec_pkey(const jose_ec_pub *pub, EVP_PKEY **out);
 p11jwt_rc jose_ec_from_jwk(const json_t *jwk, jose_ec_pub *pub);
 
 /* Finds in a parsed JWKS the EC key a JWS names: by kid when the header has
- * one, else the only key. P11JWT_ERR_KEY_NOT_FOUND when none matches. */
+ * one, else the only key. Keys whose "use" is not "sig" or whose "key_ops"
+ * lacks "verify" are never taken (nor counted). P11JWT_ERR_KEY_NOT_FOUND
+ * when none matches. */
 p11jwt_rc jose_jwks_find(const json_t *jwks, const char *kid, jose_ec_pub *pub);
 
 #endif /* P11JWT_JOSE_H */

@@ -176,14 +176,14 @@ p11jwt_rc jose_ec_from_jwk(const json_t *jwk, jose_ec_pub *pub)
 
     memset(pub, 0, sizeof *pub);
     if (kty == NULL || strcmp(kty, "EC") != 0)
-        return err_set(P11JWT_ERR_JSON, "JWK is not an EC key (kty \"%s\")", kty ? kty : "");
+        return err_set(P11JWT_ERR_JSON, "JWK is not an EC key (kty \"%s\")", kty ? ESC(kty) : "");
     if (crv == NULL || (pub->alg = alg_from_crv(crv)) == P11JWT_ALG_UNKNOWN)
         return err_set(P11JWT_ERR_JSON, "EC JWK curve \"%s\" is not P-256, P-384 or P-521",
-                       crv ? crv : "");
+                       crv ? ESC(crv) : "");
     if (alg != NULL && (!json_is_string(alg) ||
                         p11jwt_alg_from_name(json_string_value(alg)) != pub->alg))
         return err_set(P11JWT_ERR_JSON, "EC JWK on %s says alg \"%s\", expected %s", crv,
-                       json_is_string(alg) ? json_string_value(alg) : "?",
+                       json_is_string(alg) ? ESC(json_string_value(alg)) : "?",
                        p11jwt_alg_name(pub->alg));
     pub->coord_len = jose_ec_coord_len(pub->alg);
     rc = coord_from_jwk(jwk, "x", pub->coord_len, pub->x);
@@ -192,10 +192,31 @@ p11jwt_rc jose_ec_from_jwk(const json_t *jwk, jose_ec_pub *pub)
     return rc;
 }
 
+/* Why a JWK may not verify signatures (RFC 7517 §4.2, §4.3), or NULL when
+ * it may: "use" other than "sig", or "key_ops" without "verify". */
+static const char *not_for_verifying(const json_t *jwk)
+{
+    const json_t *use = json_object_get(jwk, "use");
+    const json_t *ops = json_object_get(jwk, "key_ops"), *op;
+    size_t i;
+
+    if (use != NULL && (!json_is_string(use) || strcmp(json_string_value(use), "sig") != 0))
+        return "its \"use\" is not \"sig\"";
+    if (ops == NULL)
+        return NULL;
+    if (!json_is_array(ops))
+        return "its \"key_ops\" is not an array";
+    json_array_foreach(ops, i, op)
+        if (json_is_string(op) && strcmp(json_string_value(op), "verify") == 0)
+            return NULL;
+    return "its \"key_ops\" lacks \"verify\"";
+}
+
 p11jwt_rc jose_jwks_find(const json_t *jwks, const char *kid, jose_ec_pub *pub)
 {
     const json_t *keys = json_object_get(jwks, "keys");
     const json_t *found = NULL, *k;
+    const char *unusable = NULL;
     size_t i, ec_keys = 0;
 
     if (!json_is_array(keys))
@@ -203,22 +224,34 @@ p11jwt_rc jose_jwks_find(const json_t *jwks, const char *kid, jose_ec_pub *pub)
     json_array_foreach(keys, i, k) {
         const char *kty = json_string_value(json_object_get(k, "kty"));
         const char *kkid = json_string_value(json_object_get(k, "kid"));
+        const char *why;
 
         if (kty == NULL || strcmp(kty, "EC") != 0)
             continue;
+        /* A key for encryption, or not for verifying, is not a candidate:
+         * never used, and not counted as "the only key" either. */
+        if ((why = not_for_verifying(k)) != NULL) {
+            if (kid != NULL && kkid != NULL && strcmp(kkid, kid) == 0)
+                unusable = why;
+            continue;
+        }
         ec_keys++;
         if (kid == NULL || (kkid != NULL && strcmp(kkid, kid) == 0)) {
             if (found != NULL && kid != NULL)
-                return err_set(P11JWT_ERR_JSON, "JWKS holds kid '%s' more than once", kid);
+                return err_set(P11JWT_ERR_JSON, "JWKS holds kid '%s' more than once", ESC(kid));
             found = k;
         }
     }
     if (kid == NULL && ec_keys > 1)
         return err_set(P11JWT_ERR_KEY_NOT_FOUND,
                        "the JWS names no kid and the JWKS holds %zu EC keys", ec_keys);
+    if (found == NULL && unusable != NULL)
+        return err_set(P11JWT_ERR_KEY_NOT_FOUND,
+                       "the JWKS's key '%s' may not verify signatures: %s", ESC(kid), unusable);
     if (found == NULL)
         return kid != NULL
-                   ? err_set(P11JWT_ERR_KEY_NOT_FOUND, "no EC key with kid '%s' in the JWKS", kid)
-                   : err_set(P11JWT_ERR_KEY_NOT_FOUND, "the JWKS holds no EC key");
+                   ? err_set(P11JWT_ERR_KEY_NOT_FOUND, "no EC key with kid '%s' in the JWKS", ESC(kid))
+                   : err_set(P11JWT_ERR_KEY_NOT_FOUND,
+                             "the JWKS holds no EC key for verifying signatures");
     return jose_ec_from_jwk(found, pub);
 }

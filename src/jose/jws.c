@@ -26,7 +26,7 @@ p11jwt_rc jose_jws_sign(const jose_signer *s, const char *header_b64, const char
 
     *out = NULL;
     if (want == 0)
-        return err_set(P11JWT_ERR_ALG, "key '%s' has no JWS alg", s->kid ? s->kid : "");
+        return err_set(P11JWT_ERR_ALG, "key '%s' has no JWS alg", s->kid ? ESC(s->kid) : "");
     /* header "." payload "." signature NUL: one allocation, signed in place. */
     buf = malloc(hlen + 1 + plen + 1 + jose_b64url_len(MAX_SIG_LEN) + 1);
     if (buf == NULL)
@@ -75,7 +75,7 @@ static p11jwt_rc decode_json_part(const char *name, const char *s, size_t n, jso
     free(raw);
     if (*out == NULL)
         return err_set(P11JWT_ERR_JWS_MALFORMED, "JWS %s is not valid JSON: %s", name,
-                       jerr.text);
+                       ESC(jerr.text));
     if (!json_is_object(*out)) {
         json_decref(*out);
         *out = NULL;
@@ -103,16 +103,18 @@ static p11jwt_rc read_header(jose_jws *j)
     return P11JWT_OK;
 }
 
-p11jwt_rc jose_jws_parse(const char *jws, jose_jws **out)
+p11jwt_rc jose_jws_parse(const char *jws, size_t len, jose_jws **out)
 {
-    const char *start = jws, *end, *dot1, *dot2;
+    const char *start = jws, *end = jws + len, *dot1, *dot2, *nul;
     jose_jws *j;
     p11jwt_rc rc;
 
     *out = NULL;
-    while (*start != '\0' && isspace((unsigned char)*start))
+    if ((nul = memchr(jws, '\0', len)) != NULL)
+        return err_set(P11JWT_ERR_JWS_MALFORMED, "not a compact JWS: a NUL byte at offset %zu",
+                       (size_t)(nul - jws));
+    while (start < end && isspace((unsigned char)*start))
         start++;
-    end = start + strlen(start);
     while (end > start && isspace((unsigned char)end[-1]))
         end--;
     if (end == start)

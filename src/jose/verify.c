@@ -83,17 +83,17 @@ p11jwt_rc jose_jws_verify(const jose_jws *j, const jose_verifier *v)
     if (strcmp(j->alg_name, "none") == 0)
         return err_set(P11JWT_ERR_ALG, "JWS alg \"none\" (an unsigned token) is refused");
     if (j->alg == P11JWT_ALG_UNKNOWN)
-        return err_set(P11JWT_ERR_ALG, "JWS alg \"%s\" is not supported", j->alg_name);
+        return err_set(P11JWT_ERR_ALG, "JWS alg \"%s\" is not supported", ESC(j->alg_name));
     if (j->alg != v->alg)
         return err_set(P11JWT_ERR_ALG, "JWS alg %s does not match the key's alg %s",
-                       j->alg_name, p11jwt_alg_name(v->alg));
+                       ESC(j->alg_name), p11jwt_alg_name(v->alg));
     if (p11jwt_alg_is_ec(v->alg)) {
         if (v->pkey == NULL)
-            return err_set(P11JWT_ERR_ARG, "no public key to verify %s with", j->alg_name);
+            return err_set(P11JWT_ERR_ARG, "no public key to verify %s with", ESC(j->alg_name));
         return verify_es(j, v);
     }
     if (v->mac == NULL)
-        return err_set(P11JWT_ERR_ARG, "no secret to verify %s with", j->alg_name);
+        return err_set(P11JWT_ERR_ARG, "no secret to verify %s with", ESC(j->alg_name));
     return verify_hs(j, v);
 }
 
@@ -128,6 +128,17 @@ static int aud_matches(const json_t *aud, const char *want)
     return 0;
 }
 
+/* a - b, or the nearest int64_t when it does not fit: a claim's value may
+ * be anything a JSON integer holds. */
+static int64_t diff(int64_t a, int64_t b)
+{
+    int64_t d;
+
+    if (__builtin_sub_overflow(a, b, &d))
+        return a < b ? INT64_MIN : INT64_MAX;
+    return d;
+}
+
 p11jwt_rc jose_claims_check(const jose_jws *j, const p11jwt_verify_params *p)
 {
     int64_t now = p->now != 0 ? p->now : (int64_t)time(NULL);
@@ -135,8 +146,14 @@ p11jwt_rc jose_claims_check(const jose_jws *j, const p11jwt_verify_params *p)
     int has_exp, has_nbf, has_iat;
     p11jwt_rc rc;
 
-    if (p->leeway < 0)
-        return err_set(P11JWT_ERR_ARG, "leeway must not be negative");
+    /* now and leeway bounded: now - leeway and now + leeway cannot
+     * overflow; differences with a claim go through diff(). */
+    if (p->leeway < 0 || p->leeway > P11JWT_MAX_DURATION)
+        return err_set(P11JWT_ERR_ARG, "leeway must be from 0 to %lld seconds (10 years)",
+                       (long long)P11JWT_MAX_DURATION);
+    if (now < 0 || now > P11JWT_MAX_TIME)
+        return err_set(P11JWT_ERR_ARG, "the time %lld is not between 1970 and 9999",
+                       (long long)now);
     if ((rc = numeric_date(j->payload, "exp", &has_exp, &exp)) != P11JWT_OK ||
         (rc = numeric_date(j->payload, "nbf", &has_nbf, &nbf)) != P11JWT_OK ||
         (rc = numeric_date(j->payload, "iat", &has_iat, &iat)) != P11JWT_OK)
@@ -147,23 +164,23 @@ p11jwt_rc jose_claims_check(const jose_jws *j, const p11jwt_verify_params *p)
     if (now - p->leeway >= exp)
         return err_set(P11JWT_ERR_CLAIMS,
                        "expired: exp %lld is %lld s in the past (leeway %lld s)",
-                       (long long)exp, (long long)(now - exp), (long long)p->leeway);
+                       (long long)exp, (long long)diff(now, exp), (long long)p->leeway);
     if (has_nbf && nbf > now + p->leeway)
         return err_set(P11JWT_ERR_CLAIMS, "not yet valid: nbf is %lld s in the future",
-                       (long long)(nbf - now));
+                       (long long)diff(nbf, now));
     if (has_iat && iat > now + p->leeway)
         return err_set(P11JWT_ERR_CLAIMS,
                        "issued in the future: iat is %lld s ahead (check the clocks)",
-                       (long long)(iat - now));
+                       (long long)diff(iat, now));
     if (p->aud != NULL && !aud_matches(json_object_get(j->payload, "aud"), p->aud))
         return err_set(P11JWT_ERR_CLAIMS, "audience mismatch: \"aud\" does not contain '%s'",
-                       p->aud);
+                       ESC(p->aud));
     if (p->iss != NULL) {
         const char *iss = json_string_value(json_object_get(j->payload, "iss"));
 
         if (iss == NULL || strcmp(iss, p->iss) != 0)
             return err_set(P11JWT_ERR_CLAIMS, "issuer mismatch: \"iss\" is '%s', expected '%s'",
-                           iss != NULL ? iss : "(none)", p->iss);
+                           iss != NULL ? ESC(iss) : "(none)", ESC(p->iss));
     }
     return P11JWT_OK;
 }

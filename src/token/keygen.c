@@ -227,7 +227,7 @@ static p11jwt_rc check_new_kid(p11jwt_token *t, CK_SESSION_HANDLE s, const char 
     rc = tok_kid_exists(t, s, kid, &exists);
     if (rc == P11JWT_OK && exists)
         rc = err_set(P11JWT_ERR_KEY_EXISTS, "a key with kid '%s' already exists in token '%s'",
-                     kid, t->label);
+                     ESC(kid), t->label);
     return rc;
 }
 

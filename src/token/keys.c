@@ -87,19 +87,28 @@ static CK_RV find_all(p11jwt_token *t, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl,
     }
 }
 
-CK_RV tok_find_by_kid(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls,
-                      const char *kid, CK_OBJECT_HANDLE *found, size_t max, size_t *n)
+/* Objects of class cls whose attribute `type` (CKA_ID or CKA_LABEL) is
+ * the kid's bytes. */
+static CK_RV find_by_attr(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls,
+                          CK_ATTRIBUTE_TYPE type, const char *kid, CK_OBJECT_HANDLE *found,
+                          size_t max, size_t *n)
 {
     CK_ATTRIBUTE tmpl[2] = {
         { CKA_CLASS, &cls, sizeof cls },
-        { CKA_ID, (void *)kid, strlen(kid) },
+        { type, (void *)kid, strlen(kid) },
     };
-    CK_RV rv = find_objects(t, s, tmpl, 2, found, max, n);
+
+    return find_objects(t, s, tmpl, 2, found, max, n);
+}
+
+CK_RV tok_find_by_kid(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls,
+                      const char *kid, CK_OBJECT_HANDLE *found, size_t max, size_t *n)
+{
+    CK_RV rv = find_by_attr(t, s, cls, CKA_ID, kid, found, max, n);
 
     if (rv != CKR_OK || *n > 0)
         return rv;
-    tmpl[1].type = CKA_LABEL;
-    return find_objects(t, s, tmpl, 2, found, max, n);
+    return find_by_attr(t, s, cls, CKA_LABEL, kid, found, max, n);
 }
 
 p11jwt_rc tok_kid_exists(p11jwt_token *t, CK_SESSION_HANDLE s, const char *kid, int *exists)
@@ -199,7 +208,9 @@ char *tok_object_kid(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o)
         kid = (char *)id;
         id = NULL;
     } else if (tok_get_attr(t, s, o, CKA_LABEL, &label, &label_len) == CKR_OK &&
-               label_len > 0) {
+               tok_kid_is_text(label, label_len)) {
+        /* A label is a kid only when it is text: one that is not UTF-8
+         * could go into no JSON header, JWKS or listing. */
         kid = (char *)label;
         label = NULL;
     } else if (id_len > 0 && (kid = malloc(2 * id_len + 1)) != NULL) {
@@ -340,11 +351,42 @@ void p11jwt_key_info_free(p11jwt_key_info *list, size_t count)
 
 /* ---- delete ----------------------------------------------------------- */
 
+/* Destroys, batch by batch until none is left, the objects of class cls
+ * that carry kid: by CKA_ID when any does, else by CKA_LABEL (decided once,
+ * so a label match is never destroyed alongside ID matches). */
+static p11jwt_rc delete_class(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls,
+                              const char *kid, size_t *total)
+{
+    CK_ATTRIBUTE_TYPE by = CKA_ID;
+    CK_OBJECT_HANDLE found[16];
+    size_t n = 0;
+    CK_RV rv = find_by_attr(t, s, cls, by, kid, found, 16, &n);
+
+    if (rv == CKR_OK && n == 0) {
+        by = CKA_LABEL;
+        rv = find_by_attr(t, s, cls, by, kid, found, 16, &n);
+    }
+    /* A token that reports a destroyed object again must not keep us
+     * here: a bound far above any real count. */
+    for (size_t rounds = 0; rv == CKR_OK && n > 0; rounds++) {
+        if (rounds == 100000)
+            return err_set(P11JWT_ERR_PKCS11,
+                           "the token still lists objects of kid '%s' after destroying them",
+                           ESC(kid));
+        for (size_t i = 0; i < n && i < 16; i++, (*total)++) {
+            rv = P11(t->fl, C_DestroyObject, s, found[i]);
+            if (rv != CKR_OK)
+                return tok_fail(P11JWT_ERR_PKCS11, rv, "cannot destroy the key");
+        }
+        rv = find_by_attr(t, s, cls, by, kid, found, 16, &n);
+    }
+    return rv == CKR_OK ? P11JWT_OK : tok_fail(P11JWT_ERR_PKCS11, rv, "cannot search the token");
+}
+
 p11jwt_rc p11jwt_key_delete(p11jwt_token *t, const char *kid)
 {
     static const CK_OBJECT_CLASS classes[] = { CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, CKO_SECRET_KEY };
     CK_SESSION_HANDLE s;
-    CK_OBJECT_HANDLE found[16];
     size_t total = 0;
     p11jwt_rc rc;
 
@@ -355,23 +397,15 @@ p11jwt_rc p11jwt_key_delete(p11jwt_token *t, const char *kid)
     if (rc != P11JWT_OK)
         return rc;
     for (size_t c = 0; c < sizeof classes / sizeof classes[0]; c++) {
-        size_t n = 0;
-        CK_RV rv = tok_find_by_kid(t, s, classes[c], kid, found, 16, &n);
-
-        if (rv != CKR_OK) {
-            rc = tok_fail(P11JWT_ERR_PKCS11, rv, "cannot search the token");
+        rc = delete_class(t, s, classes[c], kid, &total);
+        if (rc != P11JWT_OK) {
+            if (total > 0)
+                atomic_fetch_add(&t->epoch, 1);
             goto out;
-        }
-        for (size_t i = 0; i < n && i < 16; i++, total++) {
-            rv = P11(t->fl, C_DestroyObject, s, found[i]);
-            if (rv != CKR_OK) {
-                rc = tok_fail(P11JWT_ERR_PKCS11, rv, "cannot destroy the key");
-                goto out;
-            }
         }
     }
     if (total == 0)
-        rc = err_set(P11JWT_ERR_KEY_NOT_FOUND, "no key with kid '%s' in token '%s'", kid,
+        rc = err_set(P11JWT_ERR_KEY_NOT_FOUND, "no key with kid '%s' in token '%s'", ESC(kid),
                      t->label);
     else
         atomic_fetch_add(&t->epoch, 1);
@@ -396,7 +430,7 @@ static p11jwt_rc find_one(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_CLASS 
         return tok_fail(P11JWT_ERR_PKCS11, rv, "cannot search the token");
     if (n > 1)
         return err_set(P11JWT_ERR_KEY_EXISTS,
-                       "kid '%s' is ambiguous: %zu %s keys carry it in token '%s'", kid, n,
+                       "kid '%s' is ambiguous: %zu %s keys carry it in token '%s'", ESC(kid), n,
                        cls == CKO_PRIVATE_KEY ? "private" : cls == CKO_SECRET_KEY ? "secret" : "public",
                        t->label);
     if (n == 1)
@@ -419,7 +453,7 @@ p11jwt_rc tok_key_handle(p11jwt_key *k, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *o
         rc = find_one(k->tok, s, k->cls, k->kid, &h);
         if (rc == P11JWT_OK && h == CK_INVALID_HANDLE)
             rc = err_set(P11JWT_ERR_KEY_NOT_FOUND, "key '%s' is no longer in token '%s'",
-                         k->kid, k->tok->label);
+                         ESC(k->kid), k->tok->label);
         if (rc == P11JWT_OK) {
             atomic_store(&k->handle, h);
             atomic_store_explicit(&k->epoch, epoch, memory_order_release);
@@ -462,7 +496,7 @@ p11jwt_rc p11jwt_key_open(p11jwt_token *t, const char *kid, p11jwt_key **out)
     if (rc != P11JWT_OK)
         goto out;
     if (priv == CK_INVALID_HANDLE && sec == CK_INVALID_HANDLE && pub == CK_INVALID_HANDLE) {
-        rc = err_set(P11JWT_ERR_KEY_NOT_FOUND, "no key with kid '%s' in token '%s'", kid,
+        rc = err_set(P11JWT_ERR_KEY_NOT_FOUND, "no key with kid '%s' in token '%s'", ESC(kid),
                      t->label);
         goto out;
     }
@@ -486,7 +520,7 @@ p11jwt_rc p11jwt_key_open(p11jwt_token *t, const char *kid, p11jwt_key **out)
                          ? "secret key '%s' pins no HMAC alg (key type CKK_SHA*_HMAC or one "
                            "CKM_SHA*_HMAC in CKA_ALLOWED_MECHANISMS)"
                          : "key '%s' is not an EC key on P-256, P-384 or P-521",
-                     kid);
+                     ESC(kid));
         goto out;
     }
     if (p11jwt_alg_is_ec(k->alg)) {
@@ -506,7 +540,7 @@ p11jwt_rc p11jwt_key_open(p11jwt_token *t, const char *kid, p11jwt_key **out)
                 goto out;
             if (k->pub.alg != k->alg) {
                 rc = err_set(P11JWT_ERR_ALG, "the halves of key '%s' are on different curves",
-                             kid);
+                             ESC(kid));
                 goto out;
             }
             k->has_pub = 1;
@@ -554,9 +588,10 @@ p11jwt_rc p11jwt_key_check_alg(const p11jwt_key *k, p11jwt_alg alg)
     if (p11jwt_alg_is_ec(k->alg))
         return err_set(P11JWT_ERR_ALG, "%s asked of key '%s', which is a %s key (%s)",
                        alg != P11JWT_ALG_UNKNOWN ? p11jwt_alg_name(alg) : "an unknown alg",
-                       k->kid, jose_ec_crv(k->alg), p11jwt_alg_name(k->alg));
+                       ESC(k->kid), jose_ec_crv(k->alg), p11jwt_alg_name(k->alg));
     return err_set(P11JWT_ERR_ALG, "%s asked of key '%s', which is pinned to %s",
-                   alg != P11JWT_ALG_UNKNOWN ? p11jwt_alg_name(alg) : "an unknown alg", k->kid,
+                   alg != P11JWT_ALG_UNKNOWN ? p11jwt_alg_name(alg) : "an unknown alg",
+                   ESC(k->kid),
                    p11jwt_alg_name(k->alg));
 }
 
@@ -576,10 +611,11 @@ p11jwt_rc p11jwt_key_jwk(p11jwt_key *k, char **json_out)
     err_clear();
     *json_out = NULL;
     if (!p11jwt_alg_is_ec(k->alg))
-        return err_set(P11JWT_ERR_ALG, "key '%s' is a secret key: it has no public JWK", k->kid);
+        return err_set(P11JWT_ERR_ALG, "key '%s' is a secret key: it has no public JWK",
+                       ESC(k->kid));
     if (!k->has_pub)
         return err_set(P11JWT_ERR_KEY_NOT_FOUND, "key '%s' has no public key object in the token",
-                       k->kid);
+                       ESC(k->kid));
     rc = jose_ec_jwk(&k->pub, k->kid, &jwk);
     if (rc == P11JWT_OK)
         rc = dump_json(jwk, json_out);
@@ -596,7 +632,7 @@ static p11jwt_rc add_jwk(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE 
     p11jwt_rc rc = tok_ec_read_public(t, s, o, &pub);
 
     if (rc != P11JWT_OK)
-        return err_wrap(rc, "key '%s'", kid);
+        return err_wrap(rc, "key '%s'", kid != NULL ? ESC(kid) : "(no kid)");
     rc = jose_ec_jwk(&pub, kid, &jwk);
     if (rc == P11JWT_OK && json_array_append_new(keys, jwk) != 0)
         rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
@@ -635,7 +671,8 @@ p11jwt_rc p11jwt_jwks_export(p11jwt_token *t, const char *const *kids, size_t nk
         }
         for (size_t i = 0; i < n && rc == P11JWT_OK; i++) {
             kid = tok_object_kid(t, s, found[i]);
-            rc = kid != NULL ? add_jwk(t, s, found[i], kid, keys)
+            /* "" (neither a text ID, a text label nor an ID): no kid */
+            rc = kid != NULL ? add_jwk(t, s, found[i], kid[0] != '\0' ? kid : NULL, keys)
                              : err_set(P11JWT_ERR_NOMEM, "out of memory");
             free(kid);
             kid = NULL;
@@ -651,10 +688,10 @@ p11jwt_rc p11jwt_jwks_export(p11jwt_token *t, const char *const *kids, size_t nk
             if (find_one(t, s, CKO_SECRET_KEY, kids[i], &sec) == P11JWT_OK &&
                 sec != CK_INVALID_HANDLE)
                 rc = err_set(P11JWT_ERR_ALG, "key '%s' is a secret key: it never goes in a JWKS",
-                             kids[i]);
+                             ESC(kids[i]));
             else
                 rc = err_set(P11JWT_ERR_KEY_NOT_FOUND, "no public key with kid '%s' in token '%s'",
-                             kids[i], t->label);
+                             ESC(kids[i]), t->label);
             break;
         }
         rc = add_jwk(t, s, o, kids[i], keys);

@@ -22,6 +22,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "core/err.h"
 #include "jose/jose.h"
@@ -82,7 +83,6 @@ p11jwt_rc tok_module_reload(tok_module *m);
 typedef struct tok_pin {
     char *file;              /* --pin-file / pin-source= (a path) */
     char *env;               /* --pin-env NAME */
-    char *uri_value;         /* pin-value= from the URI (wiped on free) */
     int prompt_allowed;
     unsigned char *prompted; /* a prompted PIN, kept for re-login, mlocked */
     size_t prompted_len;
@@ -115,7 +115,8 @@ struct p11jwt_token {
     tok_module *mod;
     CK_FUNCTION_LIST *fl;
     CK_SLOT_ID slot;
-    char label[33];          /* the token's label, trimmed */
+    char label[ESC_CAP];     /* the token's label, trimmed and escaped for
+                                messages (it is only ever shown) */
     int rw;                  /* sessions are opened read-write */
 
     /* the session pool */
@@ -198,13 +199,31 @@ CK_RV tok_get_attr(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
 p11jwt_alg tok_object_alg(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
                           CK_OBJECT_CLASS cls);
 
-/* The kid shown for an object: CKA_ID when printable, else the label, else
- * the ID in hex. Caller frees. */
 /* 1 when n bytes are a usable kid: non-empty UTF-8 without control
- * characters. A CKA_ID that is not is shown by its label, else in hex. */
+ * characters. */
 int tok_kid_is_text(const unsigned char *p, size_t n);
 
+/* The kid of an object: CKA_ID when it is text (tok_kid_is_text), else
+ * CKA_LABEL when it is, else the ID in hex, else "" (no kid: a label that
+ * is not text never becomes one). Caller frees; NULL: out of memory. */
 char *tok_object_kid(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o);
+
+/* ---- keyring state labels (keyring.c) --------------------------------- */
+
+#define TOK_KEYRING_ID_LEN (20 + 1 + 32)
+/* The largest version written or read; a state at it takes no successor.
+ * INT64_MAX: the version is shown as a JSON integer (rotate status). */
+#define TOK_KEYRING_MAX_VERSION ((uint64_t)INT64_MAX)
+
+/* Reads a keyring state object's label (len bytes, not NUL-terminated):
+ * 1 when it is "p11jwt-keyring:NAME:VERSION:NONCE" for this name, with
+ * VERSION exactly 20 digits from 1 to TOK_KEYRING_MAX_VERSION and NONCE 32
+ * lower-case hex digits (*version and id = "VERSION:NONCE" set); 0 when it
+ * belongs to no keyring of that name; -1 when it names the keyring but is
+ * not what p11jwt writes (*why says how). */
+int tok_keyring_label_parse(const char *label, size_t len, const char *name,
+                            uint64_t *version, char id[TOK_KEYRING_ID_LEN + 1],
+                            const char **why);
 
 /* ---- EC public keys (ecpub.c) ----------------------------------------- */
 

@@ -2,11 +2,11 @@
  * token.c — the p11jwt_token handle: options, RFC 7512 URI, module and slot.
  *
  * p11-kit parses the URI (token attributes, object=/id=, module-path=,
- * module-name=, pin-source=, pin-value=) and matches token infos; we only
- * decide which module to load (and with which C_Initialize arguments) and
- * insist that exactly one token matches, so a key is never made or used on
- * a token the operator did not mean. The URI itself is never echoed in
- * messages: it may carry a pin-value.
+ * module-name=, pin-source=) and matches token infos; we only decide which
+ * module to load (and with which C_Initialize arguments) and insist that
+ * exactly one token matches, so a key is never made or used on a token the
+ * operator did not mean. A URI with a pin-value= is refused before p11-kit
+ * sees it (src/core/uri.c), and the URI itself is never echoed in messages.
  */
 #include "token/tok.h"
 
@@ -115,7 +115,8 @@ static p11jwt_rc module_for_name(const char *name, char **path, char **init_rese
 {
     CK_FUNCTION_LIST **mods = p11_kit_modules_load(NULL, P11_KIT_MODULE_UNMANAGED);
     p11jwt_rc rc = err_set(P11JWT_ERR_MODULE,
-                           "no PKCS#11 module named '%s' is registered with p11-kit", name);
+                           "no PKCS#11 module named '%s' is registered with p11-kit",
+                           ESC(name));
 
     *path = NULL;
     *init_reserved = NULL;
@@ -126,7 +127,8 @@ static p11jwt_rc module_for_name(const char *name, char **path, char **init_rese
             *path = p11_kit_module_get_filename(mods[i]);
             *init_reserved = p11_kit_config_option(mods[i], "x-init-reserved");
             rc = *path != NULL ? P11JWT_OK
-                               : err_set(P11JWT_ERR_MODULE, "module '%s' has no file name", name);
+                               : err_set(P11JWT_ERR_MODULE, "module '%s' has no file name",
+                                         ESC(name));
         }
         free(mname);
         if (*path != NULL)
@@ -196,6 +198,8 @@ static p11jwt_rc parse_uri(p11jwt_token *t, const char *uri, char **module_path,
     *module_args = NULL;
     if (strncmp(uri, "pkcs11:", 7) != 0)
         return err_set(P11JWT_ERR_URI, "token URI must start with 'pkcs11:' (RFC 7512)");
+    if (core_uri_refuse_pin_value(uri, P11JWT_ERR_URI, "the token URI") != P11JWT_OK)
+        return P11JWT_ERR_URI;
     t->uri = p11_kit_uri_new();
     if (t->uri == NULL)
         return err_set(P11JWT_ERR_NOMEM, "out of memory");
@@ -214,9 +218,9 @@ static p11jwt_rc parse_uri(p11jwt_token *t, const char *uri, char **module_path,
         if (set_string(&t->pin.file, s) != P11JWT_OK)
             return P11JWT_ERR_NOMEM;
     }
-    s = p11_kit_uri_get_pin_value(t->uri);
-    if (s != NULL && set_string(&t->pin.uri_value, s) != P11JWT_OK)
-        return P11JWT_ERR_NOMEM;
+    /* Whatever spelling got past the check above, p11-kit's view decides. */
+    if (p11_kit_uri_get_pin_value(t->uri) != NULL)
+        return core_uri_refuse_pin_value("pkcs11:pin-value=", P11JWT_ERR_URI, "the token URI");
     if (uri_kid(t) != P11JWT_OK)
         return P11JWT_ERR_NOMEM;
 
@@ -263,14 +267,15 @@ static p11jwt_rc find_slot_once(p11jwt_token *t, int *troubled)
         goto out;
     }
     for (CK_ULONG i = 0; i < n; i++) {
-        char label[33];
+        char raw[33], label[ESC_CAP];
 
         /* An uninitialised token (SoftHSM's spare slot) has no label to
          * match or to show. */
         if (token_info(t, slots[i], &info, troubled) != CKR_OK ||
             !(info.flags & CKF_TOKEN_INITIALIZED))
             continue;
-        trim_copy(label, info.label, sizeof info.label);
+        trim_copy(raw, info.label, sizeof info.label);
+        err_escape(label, sizeof label, raw);
         if (strlen(seen) + strlen(label) + 4 < sizeof seen)
             snprintf(seen + strlen(seen), sizeof seen - strlen(seen), "%s'%s'",
                      seen[0] ? ", " : "", label);
@@ -278,7 +283,7 @@ static p11jwt_rc find_slot_once(p11jwt_token *t, int *troubled)
             continue;
         if (matches++ == 0) {
             t->slot = slots[i];
-            memcpy(t->label, label, sizeof label);
+            memcpy(t->label, label, sizeof t->label);
             t->rw = !(info.flags & CKF_WRITE_PROTECTED);
             t->max_open = info.ulMaxSessionCount == CK_EFFECTIVELY_INFINITE ||
                                   info.ulMaxSessionCount == CK_UNAVAILABLE_INFORMATION
@@ -289,7 +294,7 @@ static p11jwt_rc find_slot_once(p11jwt_token *t, int *troubled)
     if (matches == 0) {
         rc = err_set(P11JWT_ERR_TOKEN_NOT_FOUND,
                      "no token matches the URI in module %s (tokens present: %s)",
-                     tok_module_path(t->mod), seen[0] ? seen : "none");
+                     ESC(tok_module_path(t->mod)), seen[0] ? seen : "none");
     } else if (matches > 1) {
         rc = err_set(P11JWT_ERR_TOKEN_NOT_FOUND,
                      "%zu tokens match the URI (%s): name one with token= or serial=",

@@ -55,6 +55,35 @@ bad '{"path": "/cc/token", "status": 200, "body": {"token_type": "Bearer", "expi
 bad '{"path": "/cc/token", "status": 200, "body": "[1, 2, 3]"}' 10000 'json|object|access_token|malformed' \
     "200 with a JSON array"
 
+step "values that would inject a header, or are not a bearer token: refused, not echoed"
+ok='"token_type": "Bearer", "expires_in": 60'
+bad '{"path": "/cc/token", "status": 200, "body": {"access_token": "tok\r\nX-Injected: yes", '"$ok"'}}' \
+    10000 'not an RFC 6750 bearer token.*line break at offset 3' "CR LF in access_token"
+grep -q "Injected" <<<"$ERR" && fail "the token is echoed: $ERR"
+bad '{"path": "/cc/token", "status": 200, "body": {"access_token": "tok en", '"$ok"'}}' \
+    10000 'bearer token.*a space at offset 3' "space in access_token"
+bad '{"path": "/cc/token", "status": 200, "body": {"access_token": "t\u00e9k", '"$ok"'}}' \
+    10000 'bearer token.*non-ASCII' "non-ASCII access_token"
+bad '{"path": "/cc/token", "status": 200, "body": {"access_token": "ab=c", '"$ok"'}}' \
+    10000 'bearer token.*offset 3' "= inside access_token"
+bad '{"path": "/cc/token", "status": 200, "body": {"access_token": "abc", "token_type": "Bearer\nX: y", "expires_in": 60}}' \
+    10000 'token type.*not printable ASCII' "LF in token_type"
+bad '{"path": "/cc/token", "status": 200, "body": {"access_token": "abc", "scope": "a\u0001b", '"$ok"'}}' \
+    10000 'scope.*control character' "control character in scope"
+step "a token call never sends what a refused answer carried"
+sts_control '{"path": "/cc/token", "status": 200, "body": {"access_token": "tok\r\nX-Injected: yes", "token_type": "Bearer", "expires_in": 600}}'
+expect_exit 1 x call --config "$CONF" --profile cc "$STS/cc/resource"
+[[ $(calls /cc/resource resource) -eq 0 ]] || fail "the resource was called"
+sts_control '{"clear": true}'
+expect_exit 1 x call --config "$CONF" --profile cc -H $'X-A: 1\r\nX-Injected: yes' "$STS/cc/resource"
+expect_err_matches 'line break'
+[[ $(calls /cc/resource resource) -eq 0 ]] || fail "the resource was called"
+step "what every dialect issues is accepted: padded and JWT-shaped tokens"
+sts_control '{"path": "/cc/token", "status": 200, "body": {"access_token": "a.b-c_d~e+f/g==", '"$ok"', "scope": "read write:all"}}'
+expect_exit 0 x token --config "$CONF" --profile cc
+[[ $OUT == "a.b-c_d~e+f/g==" ]] || fail "token: $OUT"
+sts_control '{"clear": true}'
+
 step "10 MB answers: refused as too large"
 bad '{"path": "/cc/token", "mode": "big"}' 15000 'too (large|big|long)|larger than|exceed|limit' \
     "10 MB with Content-Length"

@@ -136,6 +136,18 @@ bad "$T/c14.conf" 7 'token_url' 'https'
 { good p; echo 'claim. = x'; } >"$T/c15.conf"
 bad "$T/c15.conf" 8 'claim'
 
+step "durations past 10 years (no overflow anywhere): refused"
+n=16
+for kv in "iat_backdate = 9223372036854775807" "default_lifetime = 9223372036854775807" \
+    "iat_backdate = $(date +%s)" "ttl = 3651d" "refresh_ahead = 106751991167300d" \
+    "grace = 9223372036854775807s" "rotate_after = 87600h1" "overlap = 315360001"; do
+    good p "$kv" >"$T/c$n.conf"
+    bad "$T/c$n.conf" 8 "${kv%% =*}" '10 years'
+    n=$((n + 1))
+done
+good p 'iat_backdate = 3650d' >"$T/ok10y.conf"
+expect_exit 0 x assertion --config "$T/ok10y.conf" --profile p
+
 step "a missing profile, a missing file"
 good p >"$T/ok.conf"
 expect_exit 1 x assertion --config "$T/ok.conf" --profile nosuchprofile

@@ -12,6 +12,13 @@ command -v openssl >/dev/null 2>&1 || skip "openssl is not installed"
 [[ -r /usr/lib/x86_64-linux-gnu/engines-3/pkcs11.so || -n $(find /usr/lib -name pkcs11.so -path '*engines*' 2>/dev/null | head -1) ]] ||
     skip "libengine-pkcs11-openssl (libp11's OpenSSL engine) is not installed"
 
+# libp11's engine loads p11-kit's proxy by default, and with it every module
+# registered on this machine; one that prints to stderr when it finds no
+# device (tpm2-pkcs11 without a TPM) would break the CLI's one-line stderr.
+# The engine takes SoftHSM's module directly instead: the test sees only
+# its own token, whatever else is installed.
+export PKCS11_MODULE_PATH=$SOFTHSM_MODULE
+
 bash "$MKCERTS" "$T/pki" || fail "mkcerts.sh failed"
 expect_exit 0 p11jwt keygen "${TOK[@]}" --alg ES256 --kid sig-1
 expect_exit 0 p11jwt keygen "${TOK[@]}" --alg ES256 --kid tls-client

@@ -79,6 +79,23 @@ for cmd in list keygen sign jwks import-secret delete verify; do
 done
 unchanged "--pin"
 
+step "a PIN in the URI (pin-value=) is refused (2), never used, never echoed"
+PIN=$(cat "$PIN_FILE")
+for uri in "$TOKEN?pin-value=$PIN" "$TOKEN;object=dup?pin-value=$PIN" "$TOKEN?PIN-VALUE=$PIN"; do
+    expect_exit 2 p11jwt list --token "$uri" </dev/null
+    expect_err_matches 'pin-source='
+    expect_err_matches '--pin-file'
+    expect_err_matches '--pin-env'
+    grep -qF "$PIN" <<<"$ERR" && fail "the PIN is echoed: $ERR"
+done
+expect_exit 2 p11jwt sign --token "$TOKEN?pin-value=$PIN" --kid dup --iss i --aud "$AUD" </dev/null
+no_stdout
+printf '[profile p]\ndialect = rfc7523\ntoken = %s?pin-value=%s\nkid = dup\niss = i\ntoken_url = http://127.0.0.1:9/t\n' \
+    "$TOKEN" "$PIN" >"$T/pin-value.conf"
+expect_exit 1 p11jwt assertion --config "$T/pin-value.conf" --profile p
+expect_err_matches 'pin-value.conf:3: token: .*pin-source='
+grep -qF "$PIN" <<<"$ERR" && fail "the PIN is echoed: $ERR"
+
 step "a kid that does not exist (1)"
 expect_exit 1 p11jwt sign "${TOK[@]}" --kid nope --iss i --aud "$AUD"
 no_stdout

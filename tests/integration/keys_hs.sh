@@ -164,4 +164,23 @@ for kid, alg in (("sa-key-1", "HS256"), ("neo-384", "HS384"), ("neo-384-b", "HS3
     check(k["sensitive"] is True and k["extractable"] is False, f"{kid} flags: {k}")
 PY
 
+step "delete destroys every object of a kid, however many (more than one search batch)"
+if command -v pkcs11-tool >/dev/null 2>&1; then
+    before=$(object_count)
+    for i in $(seq 20); do
+        p11tool --keygen --key-type GENERIC:32 --id 6d616e79 --label many >/dev/null 2>&1 ||
+            fail "pkcs11-tool could not make secret key $i"
+    done
+    # a label-only namesake of another kid is not touched
+    p11tool --keygen --key-type GENERIC:32 --id 6f74686572 --label many-not >/dev/null 2>&1 ||
+        fail "pkcs11-tool could not make the namesake"
+    [[ $(object_count) -eq $((before + 21)) ]] || fail "setup: $(object_count) objects"
+    expect_exit 0 p11jwt delete "${TOK[@]}" --kid many --yes
+    [[ $(object_count) -eq $((before + 1)) ]] ||
+        fail "delete left $(( $(object_count) - before - 1 )) of 20 objects of kid 'many'"
+    expect_exit 1 p11jwt delete "${TOK[@]}" --kid many --yes
+else
+    step "(skipped: no pkcs11-tool)"
+fi
+
 echo "keys_hs: all checks passed"

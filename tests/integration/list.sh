@@ -137,4 +137,37 @@ PY
         fail "PyJWT cannot verify kid '$odd' with the token's full JWKS"
 done
 
+step "labels that are not UTF-8: listed escaped, never used as a kid"
+if command -v pkcs11-tool >/dev/null 2>&1; then
+    # text ID, bad label; binary ID, bad label; no ID (pkcs11-tool sets
+    # none for a pair without --id), bad label
+    p11tool --keygen --key-type GENERIC:32 --id 74657874 --label $'bad\xff\x1b[31mA' >/dev/null 2>&1 ||
+        fail "pkcs11-tool could not make a key"
+    p11tool --keygen --key-type GENERIC:32 --id 01fe --label $'bad\xfeB' >/dev/null 2>&1 ||
+        fail "pkcs11-tool could not make a key"
+    p11tool --keypairgen --key-type EC:prime256v1 --label $'bad\xc0C' >/dev/null 2>&1 ||
+        fail "pkcs11-tool could not make a key pair"
+    expect_exit 0 p11jwt list "${TOK[@]}" --json
+    pycheck "$OUT" <<'PY'
+import json, sys
+from itlib import *
+keys = json.loads(sys.argv[1])
+by_label = {k["label"]: k for k in keys}
+a = by_label.get("bad\\xff\\x1b[31mA")
+b = by_label.get("bad\\xfeB")
+c = by_label.get("bad\\xc0C")
+check(a is not None and b is not None and c is not None, f"labels not shown escaped: {keys}")
+check(a["kid"] == "text", f"a text CKA_ID is the kid: {a}")
+check(b["kid"] == "01fe", f"a binary CKA_ID is shown in hex, not the label: {b}")
+# no CKA_ID and a label that is not text: no kid at all
+check(c["kid"] == "", f"a bad label became the kid: {c}")
+PY
+    expect_exit 0 p11jwt list "${TOK[@]}"
+    LC_ALL=C grep -q $'[\x1b\xff\xfe\xc0]' "$T/out" && fail "raw bytes in the table: $OUT"
+    grep -qF 'bad\xff\x1b[31mA' <<<"$OUT" || fail "the table does not show the label escaped: $OUT"
+    expect_exit 0 p11jwt jwks --token "$TOKEN"
+else
+    step "(skipped: no pkcs11-tool)"
+fi
+
 echo "list: all checks passed"

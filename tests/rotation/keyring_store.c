@@ -4,7 +4,8 @@
  * changes nothing; readers always get the newest; concurrent writers in
  * one process (threads racing read-modify-write) never make a reader see
  * a version go backwards, and every write either is what readers see next
- * or reports a conflict.
+ * or reports a conflict; and a keyring is found among more objects of the
+ * same application than one search returns (hundreds of other keyrings).
  *
  * Usage: keyring_store TOKEN_URI PIN_FILE
  */
@@ -115,6 +116,27 @@ int main(int argc, char **argv)
     printf("race: %d threads x %d successful writes, final version %" PRIu64 " (%s)\n",
            THREADS, WRITES, v, json ? json : "");
     p11jwt_free(json);
+
+    /* Many keyrings in one token: 260 other states (one search batch held 256), then two more writes
+     * of "k" that land after them. A search that stops at its first batch
+     * would miss the new state (and make its own writer see a conflict). */
+    for (int i = 0; i < 260; i++) {
+        char name[32];
+
+        snprintf(name, sizeof name, "other-%03d", i);
+        CHECK(p11jwt_keyring_write(tok, name, 0, "{}") == P11JWT_OK, "write %s: %s", name,
+              p11jwt_errmsg());
+    }
+    for (uint64_t base = 1; base <= 2; base++) {
+        CHECK(p11jwt_keyring_write(tok, "k", base, "{\"s\":\"late\"}") == P11JWT_OK,
+              "write of k from version %" PRIu64 " among 260 other keyrings: %s", base,
+              p11jwt_errmsg());
+        CHECK(p11jwt_keyring_read(tok, "k", &json, &v) == P11JWT_OK && v == base + 1 &&
+                  json != NULL && strcmp(json, "{\"s\":\"late\"}") == 0,
+              "k after the write among 260 others: %s v%" PRIu64, json ? json : "(null)", v);
+        p11jwt_free(json);
+    }
+
     p11jwt_token_free(tok);
     if (failures == 0)
         printf("keyring store ok\n");

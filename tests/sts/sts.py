@@ -388,7 +388,9 @@ class Handler(BaseHTTPRequestHandler):
         path = urllib.parse.urlsplit(self.path).path
         summary = {"t": time.time(), "method": self.command, "path": path,
                    "content_type": self.headers.get("Content-Type"),
-                   "peer_cn": self.peer_cn}
+                   "peer_cn": self.peer_cn,
+                   # the client's port: which requests shared a connection
+                   "port": self.client_address[1]}
         try:
             body = self.read_body()
         except (OAuthError, ValueError) as e:

@@ -11,6 +11,8 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "jose/jose.h"
 
@@ -136,7 +138,7 @@ static void refusals(void **state)
         { { .iss = "i", .aud = "", .ttl = 1 }, P11JWT_ERR_ARG, "aud" },
         { { .iss = "i", .aud = "a", .ttl = 0 }, P11JWT_ERR_ARG, "ttl" },
         { { .iss = "i", .aud = "a", .ttl = -5 }, P11JWT_ERR_ARG, "ttl" },
-        { { .iss = "i", .aud = "a", .ttl = INT64_MAX }, P11JWT_ERR_ARG, "too large" },
+        { { .iss = "i", .aud = "a", .ttl = INT64_MAX }, P11JWT_ERR_ARG, "10 years" },
         { { .iss = "i", .aud = "a", .ttl = 1, .extra_json = "[1,2]" }, P11JWT_ERR_JSON,
           "object" },
         { { .iss = "i", .aud = "a", .ttl = 1, .extra_json = "{\"a\":" }, P11JWT_ERR_JSON,
@@ -172,7 +174,7 @@ static p11jwt_rc check(const char *payload, const p11jwt_verify_params *vp)
 
     n += jose_b64url_encode((const unsigned char *)payload, strlen(payload), buf + n);
     snprintf(buf + n, sizeof buf - n, ".AA");
-    assert_int_equal(jose_jws_parse(buf, &j), P11JWT_OK);
+    assert_int_equal(jose_jws_parse(buf, strlen(buf), &j), P11JWT_OK);
     rc = jose_claims_check(j, vp);
     jose_jws_free(j);
     return rc;
@@ -216,6 +218,93 @@ static void claims_check(void **state)
                      P11JWT_ERR_CLAIMS);
 }
 
+/* Extreme values never overflow (issue 9): a claim anywhere in int64, a
+ * leeway or ttl past the 10-year bound is refused, negative times too. */
+static void extreme_times(void **state)
+{
+    p11jwt_verify_params vp = { .leeway = 60, .now = 1700000000 };
+    p11jwt_verify_params big = { .leeway = INT64_MAX, .now = 1700000000 };
+    p11jwt_verify_params max = { .leeway = P11JWT_MAX_DURATION, .now = 1700000000 };
+    p11jwt_verify_params neg = { .leeway = 0, .now = -1 };
+    p11jwt_claims_params cp = { .iss = "i", .ttl = INT64_MAX, .now = 1700000000, .no_jti = 1 };
+    char *c = NULL;
+
+    (void)state;
+    assert_int_equal(check("{\"exp\":-9223372036854775808}", &vp), P11JWT_ERR_CLAIMS);
+    assert_non_null(strstr(p11jwt_errmsg(), "expired"));
+    assert_null(strstr(p11jwt_errmsg(), "is -")); /* never a negative "in the past" */
+    assert_int_equal(check("{\"exp\":9223372036854775807,\"nbf\":9223372036854775807}", &vp),
+                     P11JWT_ERR_CLAIMS);
+    assert_null(strstr(p11jwt_errmsg(), "is -"));
+    assert_int_equal(check("{\"exp\":9223372036854775807,\"iat\":-9223372036854775808}", &vp),
+                     P11JWT_OK);
+    assert_int_equal(check("{\"exp\":1700000100}", &big), P11JWT_ERR_ARG);
+    assert_non_null(strstr(p11jwt_errmsg(), "leeway"));
+    assert_int_equal(check("{\"exp\":1700000100}", &max), P11JWT_OK);
+    assert_int_equal(check("{\"exp\":1700000100}", &neg), P11JWT_ERR_ARG);
+
+    assert_int_equal(jose_claims_json(&cp, &c), P11JWT_ERR_ARG);
+    assert_non_null(strstr(p11jwt_errmsg(), "10 years"));
+    cp.ttl = P11JWT_MAX_DURATION;
+    assert_int_equal(jose_claims_json(&cp, &c), P11JWT_OK);
+    free(c);
+    c = NULL;
+    cp.ttl = 60;
+    cp.now = INT64_MIN + 5;
+    assert_int_equal(jose_claims_json(&cp, &c), P11JWT_ERR_ARG);
+    cp.now = P11JWT_MAX_TIME + 1;
+    assert_int_equal(jose_claims_json(&cp, &c), P11JWT_ERR_ARG);
+    assert_null(c);
+}
+
+static char *one_jti(void)
+{
+    p11jwt_claims_params p = { .iss = "i", .aud = "a", .ttl = 60, .now = 1700000000 };
+    char *c = NULL, *jti;
+    json_t *obj;
+
+    assert_int_equal(jose_claims_json(&p, &c), P11JWT_OK);
+    obj = json_loads(c, 0, NULL);
+    assert_non_null(obj);
+    jti = strdup(json_string_value(json_object_get(obj, "jti")));
+    json_decref(obj);
+    free(c);
+    return jti;
+}
+
+/* A forked child never hands out the jtis its parent's pool still holds:
+ * the same jti from both was a replay an STS would refuse (issue 9). */
+static void jti_differs_after_fork(void **state)
+{
+    char child_jti[64] = "", *mine, *first;
+    int fds[2], status;
+    pid_t pid;
+    ssize_t n;
+
+    (void)state;
+    first = one_jti();            /* draws this thread's pool */
+    assert_int_equal(pipe(fds), 0);
+    pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        char *j = one_jti();
+
+        (void)!write(fds[1], j, strlen(j));
+        _exit(0);
+    }
+    close(fds[1]);
+    mine = one_jti();
+    n = read(fds[0], child_jti, sizeof child_jti - 1);
+    close(fds[0]);
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(n > 0);
+    child_jti[n] = '\0';
+    assert_string_not_equal(child_jti, mine);
+    assert_string_not_equal(child_jti, first);
+    free(mine);
+    free(first);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -225,8 +314,10 @@ int main(void)
         cmocka_unit_test(escaping_matches_jansson),
         cmocka_unit_test(empty_extras_add_nothing),
         cmocka_unit_test(jti_is_random_and_url_safe),
+        cmocka_unit_test(jti_differs_after_fork),
         cmocka_unit_test(refusals),
         cmocka_unit_test(claims_check),
+        cmocka_unit_test(extreme_times),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -132,6 +132,43 @@ static void jwks_find(void **state)
     json_decref(jwks);
 }
 
+/* RFC 7517 §4.2/§4.3: a key for encryption, or whose key_ops lacks
+ * "verify", never verifies a signature, by kid or as the only key. */
+static void jwks_only_signature_keys(void **state)
+{
+    static const char *const bad_members[] = {
+        "{\"use\":\"enc\"}", "{\"use\":1}", "{\"key_ops\":[\"sign\",\"encrypt\"]}",
+        "{\"key_ops\":[]}", "{\"key_ops\":\"verify\"}",
+    };
+    jose_ec_pub pub;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof bad_members / sizeof bad_members[0]; i++) {
+        json_t *k = a3_jwk(), *extra = json_loads(bad_members[i], 0, NULL), *jwks;
+
+        assert_non_null(extra);
+        json_object_set_new(k, "kid", json_string("k"));
+        json_object_update(k, extra);
+        json_decref(extra);
+        jwks = json_pack("{s:[o]}", "keys", k);
+        assert_int_equal(jose_jwks_find(jwks, "k", &pub), P11JWT_ERR_KEY_NOT_FOUND);
+        assert_non_null(strstr(p11jwt_errmsg(), "may not verify"));
+        assert_int_equal(jose_jwks_find(jwks, NULL, &pub), P11JWT_ERR_KEY_NOT_FOUND);
+        json_decref(jwks);
+    }
+    {   /* "use":"sig" and key_ops with verify are fine; an enc key beside a
+         * sig key leaves the sig key the only candidate */
+        json_t *k = a3_jwk(), *enc = a3_jwk(), *jwks;
+
+        json_object_set_new(k, "use", json_string("sig"));
+        json_object_set_new(k, "key_ops", json_pack("[s]", "verify"));
+        json_object_set_new(enc, "use", json_string("enc"));
+        jwks = json_pack("{s:[o,o]}", "keys", enc, k);
+        assert_int_equal(jose_jwks_find(jwks, NULL, &pub), P11JWT_OK);
+        json_decref(jwks);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -140,6 +177,7 @@ int main(void)
         cmocka_unit_test(bad_jwks_refused),
         cmocka_unit_test(point_off_curve_refused),
         cmocka_unit_test(jwks_find),
+        cmocka_unit_test(jwks_only_signature_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

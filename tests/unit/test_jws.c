@@ -103,7 +103,7 @@ static void rfc7515_a1_verify(void **state)
     jose_verifier v = { P11JWT_HS256, NULL, hmac_sha256, key };
     jose_jws *j = NULL;
 
-    assert_int_equal(jose_jws_parse(a1_jws, &j), P11JWT_OK);
+    assert_int_equal(jose_jws_parse(a1_jws, strlen(a1_jws), &j), P11JWT_OK);
     assert_int_equal(j->alg, P11JWT_HS256);
     assert_null(j->kid);
     assert_int_equal(j->signing_input_len, strrchr(a1_jws, '.') - a1_jws);
@@ -148,7 +148,7 @@ static void rfc7515_a3_es256_verify(void **state)
     (void)state;
     assert_int_equal(a3_verifier(&v), P11JWT_OK);
     assert_int_equal(v.alg, P11JWT_ES256);
-    assert_int_equal(jose_jws_parse(a3_jws, &j), P11JWT_OK);
+    assert_int_equal(jose_jws_parse(a3_jws, strlen(a3_jws), &j), P11JWT_OK);
     assert_int_equal(j->sig_len, 64);
     assert_int_equal(jose_jws_verify(j, &v), P11JWT_OK);
     j->sig[63] ^= 0x80;
@@ -187,7 +187,7 @@ static void alg_none_and_mismatch_refused(void **state)
         char *jws = with_header(cases[i].header);
         jose_jws *j = NULL;
 
-        assert_int_equal(jose_jws_parse(jws, &j), P11JWT_OK);
+        assert_int_equal(jose_jws_parse(jws, strlen(jws), &j), P11JWT_OK);
         assert_int_equal(jose_jws_verify(j, &v), P11JWT_ERR_ALG);
         assert_non_null(strstr(p11jwt_errmsg(), cases[i].msg));
         jose_jws_free(j);
@@ -212,7 +212,7 @@ static void der_signature_refused(void **state)
     memcpy(jws, a3_jws, (size_t)(last - a3_jws) + 1);
     strcpy(jws + (last - a3_jws) + 1, sig_b64);
     assert_int_equal(a3_verifier(&v), P11JWT_OK);
-    assert_int_equal(jose_jws_parse(jws, &j), P11JWT_OK);
+    assert_int_equal(jose_jws_parse(jws, strlen(jws), &j), P11JWT_OK);
     assert_int_equal(jose_jws_verify(j, &v), P11JWT_ERR_SIGNATURE);
     assert_non_null(strstr(p11jwt_errmsg(), "70 bytes, expected 64"));
     jose_jws_free(j);
@@ -240,9 +240,23 @@ static void malformed_input(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         jose_jws *j = (jose_jws *)1;
 
-        assert_int_equal(jose_jws_parse(bad[i], &j), P11JWT_ERR_JWS_MALFORMED);
+        assert_int_equal(jose_jws_parse(bad[i], strlen(bad[i]), &j), P11JWT_ERR_JWS_MALFORMED);
         assert_null(j);
         assert_true(strlen(p11jwt_errmsg()) > 0);
+    }
+    /* A NUL anywhere in the bytes given, even after a whole JWS. */
+    {
+        char buf[sizeof a3_jws + 8];
+        size_t n = strlen(a3_jws);
+        jose_jws *j = NULL;
+
+        memcpy(buf, a3_jws, n);
+        memcpy(buf + n, "\0junk", 5);
+        assert_int_equal(jose_jws_parse(buf, n + 5, &j), P11JWT_ERR_JWS_MALFORMED);
+        assert_null(j);
+        assert_non_null(strstr(p11jwt_errmsg(), "not a compact JWS: a NUL byte"));
+        assert_int_equal(jose_jws_parse(buf, n, &j), P11JWT_OK);
+        jose_jws_free(j);
     }
 }
 
@@ -253,7 +267,7 @@ static void surrounding_whitespace_tolerated(void **state)
 
     (void)state;
     snprintf(buf, sizeof buf, " %s\n", a3_jws);
-    assert_int_equal(jose_jws_parse(buf, &j), P11JWT_OK);
+    assert_int_equal(jose_jws_parse(buf, strlen(buf), &j), P11JWT_OK);
     assert_int_equal(j->signing_input_len, strrchr(a3_jws, '.') - a3_jws);
     assert_memory_equal(j->signing_input, a3_jws, j->signing_input_len);
     jose_jws_free(j);

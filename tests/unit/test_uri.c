@@ -95,12 +95,29 @@ static void missing_module(void **state)
     assert_non_null(strstr(p11jwt_errmsg(), "/nonexistent/libnothing.so"));
 }
 
-static void pin_value_never_echoed(void **state)
+/* A PIN never comes from a URI: refused before any module is loaded,
+ * never echoed, and the message says where a PIN comes from instead. */
+static void pin_value_refused(void **state)
 {
+    static const char *const uris[] = {
+        "pkcs11:token=x?module-path=/nonexistent/lib.so&pin-value=S3cr3tPIN",
+        "pkcs11:token=x?pin-value=S3cr3tPIN",
+        "pkcs11:token=x?PIN-Value=S3cr3tPIN",
+        "pkcs11:token=x;pin-value=S3cr3tPIN",
+        "pkcs11:pin-value=S3cr3tPIN",
+    };
+
     (void)state;
-    assert_int_equal(open_uri("pkcs11:token=x?module-path=/nonexistent/lib.so&pin-value=S3cr3tPIN"),
+    for (size_t i = 0; i < sizeof uris / sizeof uris[0]; i++) {
+        assert_int_equal(open_uri(uris[i]), P11JWT_ERR_URI);
+        assert_null(strstr(p11jwt_errmsg(), "S3cr3tPIN"));
+        assert_non_null(strstr(p11jwt_errmsg(), "pin-source="));
+        assert_non_null(strstr(p11jwt_errmsg(), "--pin-file"));
+        assert_non_null(strstr(p11jwt_errmsg(), "--pin-env"));
+    }
+    /* the text in a label is not the attribute */
+    assert_int_equal(open_uri("pkcs11:token=x;object=my-pin-value-key?module-path=/nonexistent/l.so"),
                      P11JWT_ERR_MODULE);
-    assert_null(strstr(p11jwt_errmsg(), "S3cr3tPIN"));
 }
 
 static void token_label_not_found(void **state)
@@ -146,7 +163,7 @@ int main(void)
         cmocka_unit_test(bad_percent_encoding),
         cmocka_unit_test(pin_source_must_be_a_file),
         cmocka_unit_test(missing_module),
-        cmocka_unit_test(pin_value_never_echoed),
+        cmocka_unit_test(pin_value_refused),
         cmocka_unit_test(token_label_not_found),
         cmocka_unit_test(object_and_id_give_the_kid),
     };
