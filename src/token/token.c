@@ -138,6 +138,13 @@ static CK_RV token_info(p11jwt_token *t, CK_SLOT_ID slot, CK_TOKEN_INFO *info, i
     return rv;
 }
 
+/* The slots whose token could not be read, for a "no token matches"
+ * message: a removed device must be named, not reported as absent. */
+struct unread {
+    size_t n;
+    CK_RV rv;                   /* the first failure */
+};
+
 /* The kid an URI names through id= (when it is text) or object=. */
 static p11jwt_rc uri_kid(p11jwt_token *t)
 {
@@ -213,6 +220,7 @@ static p11jwt_rc find_slot_once(p11jwt_token *t, int *troubled)
     char seen[256] = "";
     p11jwt_rc rc = P11JWT_OK;
     CK_TOKEN_INFO info;
+    struct unread unread = { 0, CKR_OK };
 
     rv = P11(t->fl, C_GetSlotList, CK_TRUE, NULL, &n);
     if (rv == CKR_OK && n > 0) {
@@ -230,8 +238,10 @@ static p11jwt_rc find_slot_once(p11jwt_token *t, int *troubled)
 
         /* An uninitialised token (SoftHSM's spare slot) has no label to
          * match or to show. */
-        if (token_info(t, slots[i], &info, troubled) != CKR_OK ||
-            !(info.flags & CKF_TOKEN_INITIALIZED))
+        rv = token_info(t, slots[i], &info, troubled);
+        if (rv != CKR_OK && unread.n++ == 0)
+            unread.rv = rv;
+        if (rv != CKR_OK || !(info.flags & CKF_TOKEN_INITIALIZED))
             continue;
         trim_copy(label, info.label, sizeof info.label);
         if (strlen(seen) + strlen(label) + 4 < sizeof seen)
@@ -249,7 +259,13 @@ static p11jwt_rc find_slot_once(p11jwt_token *t, int *troubled)
                               : info.ulMaxSessionCount;
         }
     }
-    if (matches == 0) {
+    if (matches == 0 && unread.n > 0) {
+        rc = err_set(P11JWT_ERR_TOKEN_NOT_FOUND,
+                     "no token matches the URI in module %s (tokens present: %s; "
+                     "%zu slot%s could not be read: %s)",
+                     tok_module_path(t->mod), seen[0] ? seen : "none", unread.n,
+                     unread.n == 1 ? "" : "s", tok_ckr_name(unread.rv));
+    } else if (matches == 0) {
         rc = err_set(P11JWT_ERR_TOKEN_NOT_FOUND,
                      "no token matches the URI in module %s (tokens present: %s)",
                      tok_module_path(t->mod), seen[0] ? seen : "none");
