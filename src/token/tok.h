@@ -123,8 +123,9 @@ struct p11jwt_token {
     size_t max_open;         /* 0: no cap */
     atomic_int logged_in;    /* we logged in (or found the process so) */
 
-    /* generations: a change means cached handles are stale */
-    unsigned long fork_gen;
+    /* generations: a change means cached handles are stale. fork_gen is
+     * read without the lock on every call, written under it. */
+    atomic_ulong fork_gen;
     atomic_ulong epoch;
 };
 

@@ -23,7 +23,7 @@ p11jwt_token *p11jwt_token_new(void)
         return NULL;
     pthread_mutex_init(&t->lock, NULL);
     pthread_cond_init(&t->freed, NULL);
-    t->fork_gen = atomic_load(&tok_fork_generation);
+    atomic_store(&t->fork_gen, atomic_load(&tok_fork_generation));
     return t;
 }
 
@@ -39,7 +39,7 @@ void p11jwt_token_free(p11jwt_token *t)
 {
     if (t == NULL)
         return;
-    if (t->fl != NULL && t->fork_gen == atomic_load(&tok_fork_generation))
+    if (t->fl != NULL && atomic_load(&t->fork_gen) == atomic_load(&tok_fork_generation))
         close_idle(t);
     free(t->idle);
     tok_module_release(t->mod);
@@ -314,7 +314,7 @@ p11jwt_rc p11jwt_token_open(p11jwt_token *t, const char *uri)
     if (rc != P11JWT_OK)
         goto out;
     t->fl = tok_module_functions(t->mod);
-    t->fork_gen = atomic_load(&tok_fork_generation);
+    atomic_store(&t->fork_gen, atomic_load(&tok_fork_generation));
     rc = find_slot(t);
 out:
     free(module_path);
@@ -323,20 +323,26 @@ out:
 
 p11jwt_rc tok_check_fork(p11jwt_token *t)
 {
+    unsigned long gen = atomic_load_explicit(&tok_fork_generation, memory_order_acquire);
     p11jwt_rc rc;
 
-    if (t->fork_gen == atomic_load_explicit(&tok_fork_generation, memory_order_relaxed))
+    if (atomic_load_explicit(&t->fork_gen, memory_order_acquire) == gen)
         return P11JWT_OK;
     rc = tok_module_after_fork(t->mod);
     if (rc != P11JWT_OK)
         return rc;
     pthread_mutex_lock(&t->lock);
-    /* The parent's sessions are not ours: forget them without closing. */
-    t->n_idle = 0;
-    t->n_open = 0;
-    t->logged_in = 0;
-    t->fork_gen = atomic_load(&tok_fork_generation);
-    atomic_fetch_add(&t->epoch, 1);
+    /* Checked again under the lock: of the child's threads that saw the
+     * old generation, only the first forgets the pool; a later one would
+     * drop the sessions the first has opened since. */
+    if (atomic_load(&t->fork_gen) != gen) {
+        /* The parent's sessions are not ours: forget them without closing. */
+        t->n_idle = 0;
+        t->n_open = 0;
+        t->logged_in = 0;
+        atomic_fetch_add(&t->epoch, 1);
+        atomic_store_explicit(&t->fork_gen, gen, memory_order_release);
+    }
     pthread_mutex_unlock(&t->lock);
     return P11JWT_OK;
 }
