@@ -4,15 +4,129 @@
  * A signature borrows a session for the length of C_SignInit + C_Sign and
  * gives it back; a session is opened only when none is idle, so a process
  * holds about as many sessions as it has threads signing at once (capped by
- * the token's ulMaxSessionCount). Login is the process's state, so it is done
- * once and redone only when the token says it was lost.
+ * the token's ulMaxSessionCount). Login is the process's state, so it is done once and
+ * redone only when the token says it was lost.
+ *
+ * The design decision: a PIN try is the scarcest thing here (three wrong
+ * ones can lock a token for good), so login is serialised per token across
+ * every handle of the process — one C_Login at a time, the threads that
+ * wanted one meanwhile take its result — and a PIN the token refused is
+ * never sent again by this process: its fingerprint (HMAC under a key made
+ * at random per process, never the PIN) is kept, and a later login with
+ * the same PIN fails at once with the first refusal's message. A different
+ * PIN (the operator fixed the PIN file) gets its one try.
  */
 #include "token/tok.h"
 
+#include <openssl/crypto.h>
+#include <openssl/evp.h>
+#include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
 
-static p11jwt_rc open_session(p11jwt_token *t, CK_SESSION_HANDLE *s)
+#define REFUSED_MAX 8
+#define FP_LEN 32
+
+/* ---- login state, per token, process-wide -------------------------------- */
+
+/* One per token (module path + label + serial) this process logged in to.
+ * Never freed: a handful per process, and they must outlive token handles
+ * (a PIN refused through one handle stays refused for the next). */
+struct tok_login {
+    char *module;
+    char label[33];
+    char serial[17];
+    pthread_cond_t done;        /* a login attempt ended */
+    int busy;                   /* a thread is in C_Login... */
+    const p11jwt_token *leader; /* ...for this handle */
+    unsigned long round;        /* bumped when an attempt ends */
+    p11jwt_rc rc;               /* the last attempt's result... */
+    char msg[512];              /* ...and message, for those who waited */
+    unsigned char refused[REFUSED_MAX][FP_LEN];
+    size_t n_refused;           /* ring: the last REFUSED_MAX refused PINs */
+    char refused_msg[512];
+    struct tok_login *next;
+};
+
+static pthread_mutex_t logins_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tok_login *logins;
+static unsigned char fp_key[32];
+static int fp_key_ok;
+
+void tok_login_after_fork(void)
+{
+    /* In the child, single-threaded: a parent thread may have held the lock
+     * or been in C_Login at the fork. What was refused stays refused. */
+    pthread_mutex_init(&logins_lock, NULL);
+    for (struct tok_login *e = logins; e != NULL; e = e->next) {
+        pthread_cond_init(&e->done, NULL);
+        e->busy = 0;
+    }
+}
+
+/* The token's login state, made on first use. */
+static p11jwt_rc login_state(p11jwt_token *t, struct tok_login **out)
+{
+    const char *path = tok_module_path(t->mod);
+    struct tok_login *e;
+    p11jwt_rc rc = P11JWT_OK;
+
+    pthread_mutex_lock(&logins_lock);
+    for (e = logins; e != NULL; e = e->next)
+        if (strcmp(e->module, path) == 0 && strcmp(e->label, t->label) == 0 &&
+            strcmp(e->serial, t->serial) == 0)
+            break;
+    if (e == NULL && (e = calloc(1, sizeof *e)) != NULL) {
+        if ((e->module = strdup(path)) == NULL) {
+            free(e);
+            e = NULL;
+        } else {
+            memcpy(e->label, t->label, sizeof e->label);
+            memcpy(e->serial, t->serial, sizeof e->serial);
+            pthread_cond_init(&e->done, NULL);
+            e->next = logins;
+            logins = e;
+        }
+    }
+    if (e == NULL)
+        rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
+    pthread_mutex_unlock(&logins_lock);
+    *out = e;
+    return rc;
+}
+
+/* HMAC-SHA256 of the PIN under this process's random key: enough to tell
+ * "the same PIN again" without keeping the PIN. */
+static p11jwt_rc pin_fingerprint(const unsigned char *pin, size_t len, unsigned char fp[FP_LEN])
+{
+    size_t out_len = 0;
+
+    pthread_mutex_lock(&logins_lock);
+    if (!fp_key_ok)
+        fp_key_ok = RAND_bytes(fp_key, sizeof fp_key) == 1;
+    pthread_mutex_unlock(&logins_lock);
+    if (!fp_key_ok ||
+        EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, fp_key, sizeof fp_key, pin, len, fp,
+                  FP_LEN, &out_len) == NULL ||
+        out_len != FP_LEN)
+        return err_set(P11JWT_ERR_CRYPTO, "cannot fingerprint the PIN (OpenSSL failed)");
+    return P11JWT_OK;
+}
+
+/* Under logins_lock. */
+static int pin_refused(const struct tok_login *e, const unsigned char fp[FP_LEN])
+{
+    size_t n = e->n_refused < REFUSED_MAX ? e->n_refused : REFUSED_MAX;
+
+    for (size_t i = 0; i < n; i++)
+        if (CRYPTO_memcmp(e->refused[i], fp, FP_LEN) == 0)
+            return 1;
+    return 0;
+}
+
+/* ---- sessions -------------------------------------------------------------- */
+
+static p11jwt_rc open_session(p11jwt_token *t, CK_SESSION_HANDLE *s, CK_RV *rv_out)
 {
     CK_FLAGS flags = CKF_SERIAL_SESSION | (t->rw ? CKF_RW_SESSION : 0);
     CK_RV rv = P11(t->fl, C_OpenSession, t->slot, flags, NULL, NULL, s);
@@ -21,20 +135,37 @@ static p11jwt_rc open_session(p11jwt_token *t, CK_SESSION_HANDLE *s)
         t->rw = 0;
         rv = P11(t->fl, C_OpenSession, t->slot, CKF_SERIAL_SESSION, NULL, NULL, s);
     }
+    *rv_out = rv;
     if (rv != CKR_OK)
         return tok_fail(P11JWT_ERR_PKCS11, rv, "cannot open a session on the token");
     return P11JWT_OK;
 }
 
-p11jwt_rc tok_login(p11jwt_token *t, CK_SESSION_HANDLE s)
+/* Whether the process is logged in, as the session sees it. */
+static int session_logged_in(p11jwt_token *t, CK_SESSION_HANDLE s)
+{
+    CK_SESSION_INFO si;
+
+    if (P11(t->fl, C_GetSessionInfo, s, &si) != CKR_OK)
+        return 0;
+    return si.state == CKS_RO_USER_FUNCTIONS || si.state == CKS_RW_USER_FUNCTIONS;
+}
+
+/* One login attempt; the caller holds the token's turn (e->busy). */
+static p11jwt_rc login_once(p11jwt_token *t, CK_SESSION_HANDLE s, struct tok_login *e)
 {
     CK_TOKEN_INFO info;
     CK_RV rv;
     unsigned char *pin = NULL;
     size_t pin_len = 0;
-    const char *where = "";
+    unsigned char fp[FP_LEN];
+    const char *where = "the PIN pad";
+    int refused;
     p11jwt_rc rc;
 
+    /* Someone logged the process in while we waited for our turn. */
+    if (session_logged_in(t, s))
+        return P11JWT_OK;
     rv = P11(t->fl, C_GetTokenInfo, t->slot, &info);
     if (rv != CKR_OK)
         return tok_fail(P11JWT_ERR_PKCS11, rv, "cannot read the token's information");
@@ -48,41 +179,101 @@ p11jwt_rc tok_login(p11jwt_token *t, CK_SESSION_HANDLE s)
                        "token '%s' is on its final PIN try: refusing to risk locking it; "
                        "check the PIN and log in once with the token's own tools",
                        t->label);
-    if (info.flags & CKF_PROTECTED_AUTHENTICATION_PATH) {
-        rv = P11(t->fl, C_Login, s, CKU_USER, NULL, 0);
-    } else {
+    if (!(info.flags & CKF_PROTECTED_AUTHENTICATION_PATH)) {
         rc = tok_pin_read(&t->pin, t->label, &pin, &pin_len, &where);
         if (rc != P11JWT_OK)
             return rc;
-        rv = P11(t->fl, C_Login, s, CKU_USER, pin, pin_len);
+    }
+    /* A PIN pad's "PIN" is whatever is typed there: fingerprinted as empty,
+     * so one refusal there stops this process's tries too. */
+    rc = pin_fingerprint(pin, pin_len, fp);
+    if (rc != P11JWT_OK) {
         tok_pin_wipe(pin, pin_len);
+        return rc;
     }
-    if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN) {
-        t->logged_in = 1;
+    pthread_mutex_lock(&logins_lock);
+    refused = pin_refused(e, fp);
+    pthread_mutex_unlock(&logins_lock);
+    if (refused) {
+        tok_pin_wipe(pin, pin_len);
+        return err_set(P11JWT_ERR_PIN, "%s", e->refused_msg);
+    }
+    if (pin == NULL)
+        rv = P11(t->fl, C_Login, s, CKU_USER, NULL, 0);
+    else
+        rv = P11(t->fl, C_Login, s, CKU_USER, pin, pin_len);
+    tok_pin_wipe(pin, pin_len);
+    if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN)
         return P11JWT_OK;
+    if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LEN_RANGE || rv == CKR_PIN_INVALID) {
+        rc = err_set(P11JWT_ERR_PIN,
+                     "login to token '%s' failed: %s from %s is incorrect (%s); this process "
+                     "will not try it again",
+                     t->label, "the PIN", where, tok_ckr_name(rv));
+        pthread_mutex_lock(&logins_lock);
+        memcpy(e->refused[e->n_refused++ % REFUSED_MAX], fp, FP_LEN);
+        snprintf(e->refused_msg, sizeof e->refused_msg, "%s", p11jwt_errmsg());
+        pthread_mutex_unlock(&logins_lock);
+        return rc;
     }
-    if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LEN_RANGE || rv == CKR_PIN_INVALID)
-        return err_set(P11JWT_ERR_PIN, "login to token '%s' failed: %s from %s is incorrect (%s)",
-                       t->label, "the PIN", where, tok_ckr_name(rv));
     if (rv == CKR_PIN_LOCKED)
         return err_set(P11JWT_ERR_PIN_LOCKED, "the user PIN of token '%s' is locked", t->label);
     return tok_fail(P11JWT_ERR_PIN, rv, "login failed");
 }
 
-/* Whether the process is logged in, as the session sees it. */
-static int session_logged_in(p11jwt_token *t, CK_SESSION_HANDLE s)
+p11jwt_rc tok_login(p11jwt_token *t, CK_SESSION_HANDLE s)
 {
-    CK_SESSION_INFO si;
+    struct tok_login *e;
+    p11jwt_rc rc = login_state(t, &e);
 
-    if (P11(t->fl, C_GetSessionInfo, s, &si) != CKR_OK)
-        return 0;
-    return si.state == CKS_RO_USER_FUNCTIONS || si.state == CKS_RW_USER_FUNCTIONS;
+    if (rc != P11JWT_OK)
+        return rc;
+    pthread_mutex_lock(&logins_lock);
+    while (e->busy) {
+        /* One C_Login at a time per token: wait for the one in flight. A
+         * thread of the same handle takes its result rather than spend a
+         * PIN try of its own; another handle (its own PIN source) then
+         * takes its turn, and finds the process logged in or its PIN
+         * already judged. */
+        unsigned long round = e->round;
+        int same = e->leader == t;
+
+        while (e->busy && e->round == round)
+            pthread_cond_wait(&e->done, &logins_lock);
+        if (same) {
+            rc = e->rc;
+            if (rc != P11JWT_OK)
+                err_set(rc, "%s", e->msg);
+            pthread_mutex_unlock(&logins_lock);
+            if (rc == P11JWT_OK)
+                t->logged_in = 1;
+            return rc;
+        }
+    }
+    e->busy = 1;
+    e->leader = t;
+    pthread_mutex_unlock(&logins_lock);
+
+    rc = login_once(t, s, e);
+
+    pthread_mutex_lock(&logins_lock);
+    e->busy = 0;
+    e->leader = NULL;
+    e->round++;
+    e->rc = rc;
+    snprintf(e->msg, sizeof e->msg, "%s", rc != P11JWT_OK ? p11jwt_errmsg() : "");
+    pthread_cond_broadcast(&e->done);
+    pthread_mutex_unlock(&logins_lock);
+    if (rc == P11JWT_OK)
+        t->logged_in = 1;
+    return rc;
 }
 
 p11jwt_rc tok_session_get(p11jwt_token *t, int need_login, CK_SESSION_HANDLE *out)
 {
     CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
     int fresh = 0;
+    CK_RV rv;
     p11jwt_rc rc;
 
     *out = CK_INVALID_HANDLE;
@@ -102,7 +293,7 @@ p11jwt_rc tok_session_get(p11jwt_token *t, int need_login, CK_SESSION_HANDLE *ou
     pthread_mutex_unlock(&t->lock);
 
     if (fresh) {
-        rc = open_session(t, &s);
+        rc = open_session(t, &s, &rv);
         if (rc != P11JWT_OK) {
             pthread_mutex_lock(&t->lock);
             t->n_open--;
@@ -112,14 +303,11 @@ p11jwt_rc tok_session_get(p11jwt_token *t, int need_login, CK_SESSION_HANDLE *ou
         }
     }
     if (need_login && (!t->logged_in || (fresh && !session_logged_in(t, s)))) {
-        if (!session_logged_in(t, s)) {
-            rc = tok_login(t, s);
-            if (rc != P11JWT_OK) {
-                tok_session_put(t, s);
-                return rc;
-            }
+        rc = tok_login(t, s);
+        if (rc != P11JWT_OK) {
+            tok_session_put(t, s);
+            return rc;
         }
-        t->logged_in = 1;
     }
     *out = s;
     return P11JWT_OK;

@@ -111,6 +111,7 @@ struct p11jwt_token {
     CK_FUNCTION_LIST *fl;
     CK_SLOT_ID slot;
     char label[33];          /* the token's label, trimmed */
+    char serial[17];         /* its serial number, trimmed */
     int rw;                  /* sessions are opened read-write */
 
     /* the session pool */
@@ -143,8 +144,12 @@ void tok_session_put(p11jwt_token *t, CK_SESSION_HANDLE s);
 void tok_session_lost(p11jwt_token *t, CK_SESSION_HANDLE s);
 
 /* Logs in on session s: refuses a locked / final-try PIN; treats
- * CKR_USER_ALREADY_LOGGED_IN as success. */
+ * CKR_USER_ALREADY_LOGGED_IN as success. One C_Login at a time per token
+ * in the process (waiters of the same handle take its result); a PIN the
+ * token refused is never sent again by this process (same error at once). */
 p11jwt_rc tok_login(p11jwt_token *t, CK_SESSION_HANDLE s);
+/* In a forked child (from the atfork handler): resets the login locks. */
+void tok_login_after_fork(void);
 
 /* After a failure with rv on session s: decides whether one retry can fix
  * it, and prepares it (session replaced, re-login, epoch bump). Returns 1

@@ -252,6 +252,7 @@ static p11jwt_rc find_slot_once(p11jwt_token *t, int *troubled)
         if (matches++ == 0) {
             t->slot = slots[i];
             memcpy(t->label, label, sizeof label);
+            trim_copy(t->serial, info.serialNumber, sizeof info.serialNumber);
             t->rw = !(info.flags & CKF_WRITE_PROTECTED);
             t->max_open = info.ulMaxSessionCount == CK_EFFECTIVELY_INFINITE ||
                                   info.ulMaxSessionCount == CK_UNAVAILABLE_INFORMATION
