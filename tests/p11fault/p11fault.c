@@ -63,6 +63,32 @@ static atomic_ulong gone_rv;
 static pthread_mutex_t counts_mu = PTHREAD_MUTEX_INITIALIZER;
 static int counts_warned;
 
+/* Calls into the real module hold this shared; closing sessions holds it
+ * exclusive. SoftHSM frees a session that C_CloseAllSessions (or
+ * C_CloseSession on a handle it has since given to another thread) closes
+ * while another thread is inside a call on it, and crashes — sometimes
+ * mid-write of the token's files. A real HSM closes the session between
+ * calls; so does this module. */
+static pthread_rwlock_t real_lock = PTHREAD_RWLOCK_INITIALIZER;
+
+static int closes(enum p11f_fn fn)
+{
+    return fn == FN_C_CloseSession || fn == FN_C_CloseAllSessions || fn == FN_C_Finalize;
+}
+
+static void real_enter(enum p11f_fn fn)
+{
+    if (closes(fn))
+        pthread_rwlock_wrlock(&real_lock);
+    else
+        pthread_rwlock_rdlock(&real_lock);
+}
+
+static void real_leave(void)
+{
+    pthread_rwlock_unlock(&real_lock);
+}
+
 /* ---- small helpers ----------------------------------------------------- */
 
 static const char *env(const char *name)
@@ -277,6 +303,7 @@ static void side_effects(const struct fault *f)
 
     if (!f->side_effects || real == NULL)
         return;
+    pthread_rwlock_wrlock(&real_lock);
     switch (f->rv) {
     case CKR_SESSION_HANDLE_INVALID:
     case CKR_SESSION_CLOSED:
@@ -301,6 +328,7 @@ static void side_effects(const struct fault *f)
     default:
         break;
     }
+    pthread_rwlock_unlock(&real_lock);
 }
 
 /* Counts the call and decides its fate from the rules. */
@@ -370,6 +398,27 @@ static enum verdict decide(enum p11f_fn fn, enum first_arg first, CK_ULONG arg, 
 
 /* ---- the forwarded functions -------------------------------------------------- */
 
+/* With $P11FAULT_TRACE set: one line per forwarded call on stderr, with the
+ * thread, the first argument (session or slot) and the result. */
+static void trace(enum p11f_fn fn, CK_ULONG arg, CK_RV rv, int injected)
+{
+    static _Thread_local unsigned long tid;
+    static atomic_ulong next_tid;
+    const char *name;
+
+    if (env("P11FAULT_TRACE") == NULL)
+        return;
+    if (tid == 0)
+        tid = atomic_fetch_add(&next_tid, 1) + 1;
+    name = p11f_rv_name(rv);
+    if (name != NULL)
+        fprintf(stderr, "p11fault: [%lu] %s(%lu) -> %s%s\n", tid, p11f_fn_name(fn), arg, name,
+                injected ? " (injected)" : "");
+    else
+        fprintf(stderr, "p11fault: [%lu] %s(%lu) -> 0x%lx%s\n", tid, p11f_fn_name(fn), arg,
+                (unsigned long)rv, injected ? " (injected)" : "");
+}
+
 #define P11F_FIRST(a, ...) a
 
 #define P11F_WRAP(name, first, ends, params, args)                                   \
@@ -382,13 +431,18 @@ static enum verdict decide(enum p11f_fn fn, enum first_arg first, CK_ULONG arg, 
         if (real == NULL)                                                            \
             return CKR_CRYPTOKI_NOT_INITIALIZED;                                     \
         v = decide(FN_##name, first, (CK_ULONG)(P11F_FIRST args), ends, &f);         \
-        if (v == FAIL)                                                               \
-            return f.rv;                                                             \
-        rv = real->name args;                                                        \
-        if (v == FAIL_AFTER) {                                                       \
-            side_effects(&f);                                                        \
+        if (v == FAIL) {                                                             \
+            trace(FN_##name, (CK_ULONG)(P11F_FIRST args), f.rv, 1);                  \
             return f.rv;                                                             \
         }                                                                            \
+        real_enter(FN_##name);                                                       \
+        rv = real->name args;                                                        \
+        real_leave();                                                                \
+        if (v == FAIL_AFTER) {                                                       \
+            side_effects(&f);                                                        \
+            rv = f.rv;                                                               \
+        }                                                                            \
+        trace(FN_##name, (CK_ULONG)(P11F_FIRST args), rv, v != GO);                  \
         return rv;                                                                   \
     }
 P11F_FORWARDED(P11F_WRAP)
@@ -402,6 +456,7 @@ static void on_fork_child(void)
      * rules count its calls. Locks another thread held at fork are reset. */
     pthread_mutex_init(&counts_mu, NULL);
     pthread_rwlock_init(&rules_lock, NULL);
+    pthread_rwlock_init(&real_lock, NULL);
     pthread_mutex_init(&init_mu, NULL);
     for (int i = 0; i < P11F_NFUNCS; i++) {
         atomic_store(&calls[i], 0);
@@ -485,7 +540,10 @@ static CK_RV w_C_Initialize(CK_VOID_PTR args)
         return rv;
     if (decide(FN_C_Initialize, NONE, 0, 0, &f) != GO)
         return f.rv;
-    return real->C_Initialize(args);
+    real_enter(FN_C_Initialize);
+    rv = real->C_Initialize(args);
+    real_leave();
+    return rv;
 }
 
 static CK_RV w_C_Finalize(CK_VOID_PTR reserved)
@@ -497,19 +555,25 @@ static CK_RV w_C_Finalize(CK_VOID_PTR reserved)
     if (real == NULL)
         return CKR_CRYPTOKI_NOT_INITIALIZED;
     v = decide(FN_C_Finalize, NONE, 0, 1, &f);
+    real_enter(FN_C_Finalize);
     rv = real->C_Finalize(reserved);
+    real_leave();
     return v == GO ? rv : f.rv;
 }
 
 static CK_RV w_C_GetInfo(CK_INFO_PTR info)
 {
     struct fault f;
+    CK_RV rv;
 
     if (real == NULL)
         return CKR_CRYPTOKI_NOT_INITIALIZED;
     if (decide(FN_C_GetInfo, NONE, 0, 0, &f) != GO)
         return f.rv;
-    return real->C_GetInfo(info);
+    real_enter(FN_C_GetInfo);
+    rv = real->C_GetInfo(info);
+    real_leave();
+    return rv;
 }
 
 static CK_FUNCTION_LIST function_list = {
