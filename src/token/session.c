@@ -4,7 +4,8 @@
  * A signature borrows a session for the length of C_SignInit + C_Sign and
  * gives it back; a session is opened only when none is idle, so a process
  * holds about as many sessions as it has threads signing at once (capped by
- * the token's ulMaxSessionCount). Login is the process's state, so it is done once and
+ * the token's ulMaxSessionCount, or by what it gave when it answered
+ * CKR_SESSION_COUNT). Login is the process's state, so it is done once and
  * redone only when the token says it was lost.
  *
  * The design decision: a PIN try is the scarcest thing here (three wrong
@@ -18,12 +19,17 @@
  */
 #include "token/tok.h"
 
+#include <errno.h>
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
+/* How long a thread waits for a pooled session to come free before it
+ * gives up with a clear error. */
+#define SESSION_WAIT_S 10
 #define REFUSED_MAX 8
 #define FP_LEN 32
 
@@ -269,39 +275,78 @@ p11jwt_rc tok_login(p11jwt_token *t, CK_SESSION_HANDLE s)
     return rc;
 }
 
+/* Under t->lock: waits until a session is idle or one may be opened, at
+ * most until deadline. */
+static p11jwt_rc wait_for_session(p11jwt_token *t, const struct timespec *deadline)
+{
+    while (t->n_idle == 0 && t->max_open != 0 && t->n_open >= t->max_open) {
+        int r = pthread_cond_timedwait(&t->freed, &t->lock, deadline);
+
+        if (r == ETIMEDOUT && t->n_idle == 0 && t->n_open >= t->max_open)
+            return err_set(P11JWT_ERR_PKCS11,
+                           "no session of token '%s' came free in %d s: the token gives this "
+                           "process %zu and all stay busy%s",
+                           t->label, SESSION_WAIT_S, t->max_open,
+                           t->session_count_seen ? " (it answered CKR_SESSION_COUNT to more)"
+                                                 : "");
+    }
+    return P11JWT_OK;
+}
+
 p11jwt_rc tok_session_get(p11jwt_token *t, int need_login, CK_SESSION_HANDLE *out)
 {
     CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+    struct timespec deadline;
     int fresh = 0;
-    CK_RV rv;
+    CK_RV rv = CKR_OK;
     p11jwt_rc rc;
 
     *out = CK_INVALID_HANDLE;
     rc = tok_check_fork(t);
     if (rc != P11JWT_OK)
         return rc;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += SESSION_WAIT_S;
 
     pthread_mutex_lock(&t->lock);
-    while (t->n_idle == 0 && t->max_open != 0 && t->n_open >= t->max_open)
-        pthread_cond_wait(&t->freed, &t->lock);
-    if (t->n_idle > 0) {
-        s = t->idle[--t->n_idle];
-    } else {
-        t->n_open++;            /* reserve the slot before dropping the lock */
-        fresh = 1;
-    }
-    pthread_mutex_unlock(&t->lock);
-
-    if (fresh) {
-        rc = open_session(t, &s, &rv);
+    for (;;) {
+        rc = wait_for_session(t, &deadline);
         if (rc != P11JWT_OK) {
-            pthread_mutex_lock(&t->lock);
-            t->n_open--;
-            pthread_cond_signal(&t->freed);
             pthread_mutex_unlock(&t->lock);
             return rc;
         }
+        if (t->n_idle > 0) {
+            s = t->idle[--t->n_idle];
+            fresh = 0;
+            break;
+        }
+        t->n_open++;            /* reserve the slot before dropping the lock */
+        pthread_mutex_unlock(&t->lock);
+        rc = open_session(t, &s, &rv);
+        pthread_mutex_lock(&t->lock);
+        if (rc == P11JWT_OK) {
+            fresh = 1;
+            break;
+        }
+        t->n_open--;
+        pthread_cond_signal(&t->freed);
+        /* The token has no session left to give. When this process holds
+         * some, that is its share: cap the pool there and wait for one of
+         * ours to come back (later callers wait too, without asking the
+         * token again). Holding none, there is nothing to wait for. */
+        if (rv != CKR_SESSION_COUNT || t->n_open == 0)
+            break;
+        t->session_count_seen = 1;
+        if (t->max_open == 0 || t->max_open > t->n_open)
+            t->max_open = t->n_open;
     }
+    pthread_mutex_unlock(&t->lock);
+    if (rc != P11JWT_OK) {
+        if (rv == CKR_SESSION_COUNT)
+            err_set(rc, "%s, and this process holds none to wait for", p11jwt_errmsg());
+        return rc;
+    }
+
     if (need_login && (!t->logged_in || (fresh && !session_logged_in(t, s)))) {
         rc = tok_login(t, s);
         if (rc != P11JWT_OK) {

@@ -121,7 +121,8 @@ struct p11jwt_token {
     size_t n_idle;
     size_t cap_idle;
     size_t n_open;
-    size_t max_open;         /* 0: no cap */
+    size_t max_open;         /* 0: no cap; lowered on CKR_SESSION_COUNT */
+    int session_count_seen;  /* the token answered CKR_SESSION_COUNT */
     atomic_int logged_in;    /* we logged in (or found the process so) */
 
     /* generations: a change means cached handles are stale. fork_gen is

@@ -18,11 +18,16 @@
 p11jwt_token *p11jwt_token_new(void)
 {
     p11jwt_token *t = calloc(1, sizeof *t);
+    pthread_condattr_t ca;
 
     if (t == NULL)
         return NULL;
     pthread_mutex_init(&t->lock, NULL);
-    pthread_cond_init(&t->freed, NULL);
+    /* Waits for a free session are bounded: on the monotonic clock. */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&t->freed, &ca);
+    pthread_condattr_destroy(&ca);
     atomic_store(&t->fork_gen, atomic_load(&tok_fork_generation));
     return t;
 }

@@ -7,6 +7,8 @@
 #   - the login lost mid-batch and the PIN then refused: exactly ONE more
 #     C_Login in the process (not one per thread or per line), then one
 #     clear error; a wrong PIN from the start: one C_Login;
+#   - CKR_SESSION_COUNT when the second thread wants a session: it waits for
+#     the first one's instead (C_OpenSession not called again and again);
 #   - the device gone mid-batch: one line naming the CK_RV within 5 s.
 set -euo pipefail
 source "$(dirname "$0")/../integration/lib.sh"
@@ -69,6 +71,14 @@ timed 1 5000 fx "" sign --token "$TOKEN" --pin-file "$T/wrong-pin" --kid b-es --
     --aud "$AUD" --batch --threads 2 <"$T/in.jsonl"
 expect_one_line_naming CKR_PIN_INCORRECT
 expect_count calls C_Login -eq 1
+
+step "CKR_SESSION_COUNT for the second session: the second thread waits for the first's"
+# Each C_Sign holds its session 20 ms, so the threads do want two at once.
+timed 0 20000 fx 'C_OpenSession@2+=CKR_SESSION_COUNT;C_Sign@1+~20ms' "${SIGN[@]}" <"$T/in.jsonl"
+all_signed
+expect_count faults C_OpenSession -ge 1
+expect_count calls C_OpenSession -le 3
+step "one session for two threads: $(count calls C_OpenSession) C_OpenSession, $(count faults C_OpenSession) refused"
 
 step "the device gone mid-batch: one line naming the CK_RV within 5 s"
 for rule in C_Sign@9!=CKR_DEVICE_REMOVED C_SignInit@9!=CKR_TOKEN_NOT_PRESENT; do
