@@ -24,6 +24,18 @@ static CK_RV sign_once(p11jwt_key *k, CK_SESSION_HANDLE s, const unsigned char *
     CK_RV rv;
 
     *rc = tok_key_handle(k, s, &h);
+    if (*rc == P11JWT_ERR_PKCS11) {
+        /* The key is re-found after another thread's recovery, on a session
+         * that may have gone with the others: then recover like a failed
+         * C_SignInit would, rather than fail on the search. */
+        CK_SESSION_INFO si;
+        CK_RV srv = P11(k->tok->fl, C_GetSessionInfo, s, &si);
+
+        if (tok_rv_session_lost(srv)) {
+            *rc = P11JWT_OK;
+            return srv;
+        }
+    }
     if (*rc != P11JWT_OK)
         return CKR_OK;
     rv = P11(k->tok->fl, C_SignInit, s, &mech, h);
