@@ -379,15 +379,24 @@ out:
     pthread_mutex_unlock(&t->lock);
 }
 
-void tok_session_lost(p11jwt_token *t, CK_SESSION_HANDLE s)
+void tok_session_lost(p11jwt_token *t, CK_SESSION_HANDLE s, CK_RV rv)
 {
+    int device_gone = rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_PRESENT;
+
+    (void)s;
     pthread_mutex_lock(&t->lock);
-    P11(t->fl, C_CloseSession, s);
+    /* s is closed already: that is what rv says (PKCS#11 closes every
+     * session of a removed token). Closing it again is at best a no-op and
+     * at worst closes the session a module that reuses handles has since
+     * given the same number to — another thread's, mid-signature. */
     t->n_open--;
-    /* The idle ones most likely went the same way (C_CloseAllSessions, a
-     * removed device); closing a healthy one only costs a reopen. */
-    for (size_t i = 0; i < t->n_idle; i++)
-        P11(t->fl, C_CloseSession, t->idle[i]);
+    /* The idle ones went with the device. After one lost session they most
+     * likely went the same way (C_CloseAllSessions): close them, a healthy
+     * one only costs a reopen (and an idle handle is still ours: no fresh
+     * session can have been given its number while it sat here). */
+    if (!device_gone)
+        for (size_t i = 0; i < t->n_idle; i++)
+            P11(t->fl, C_CloseSession, t->idle[i]);
     t->n_open -= t->n_idle;
     t->n_idle = 0;
     t->logged_in = 0;
@@ -399,7 +408,7 @@ void tok_session_lost(p11jwt_token *t, CK_SESSION_HANDLE s)
 int tok_recover(p11jwt_token *t, CK_SESSION_HANDLE s, CK_RV rv)
 {
     if (tok_rv_session_lost(rv)) {
-        tok_session_lost(t, s);
+        tok_session_lost(t, s, rv);
         return 1;
     }
     if (rv == CKR_USER_NOT_LOGGED_IN || rv == CKR_OBJECT_HANDLE_INVALID ||

@@ -92,7 +92,7 @@ p11jwt_rc p11jwt_key_sign(p11jwt_key *k, const unsigned char *data, size_t len,
         if (attempt == 0 && tok_recover(k->tok, s, rv))
             continue;                   /* s was given back or dropped */
         if (tok_rv_session_lost(rv))
-            tok_session_lost(k->tok, s);
+            tok_session_lost(k->tok, s, rv);
         else
             tok_session_put(k->tok, s);
         break;

@@ -140,9 +140,11 @@ p11jwt_rc tok_check_fork(p11jwt_token *t);
 p11jwt_rc tok_session_get(p11jwt_token *t, int need_login, CK_SESSION_HANDLE *out);
 /* Returns a healthy session to the pool. */
 void tok_session_put(p11jwt_token *t, CK_SESSION_HANDLE s);
-/* Discards a broken session and every idle one (they share its fate after
- * C_CloseAllSessions or a device loss), and bumps the epoch. */
-void tok_session_lost(p11jwt_token *t, CK_SESSION_HANDLE s);
+/* Forgets session s, which rv (tok_rv_session_lost) says the module has
+ * closed, without closing it again (its handle may be another's by now);
+ * discards every idle one (they share its fate after C_CloseAllSessions or
+ * a device loss: closed unless the device is gone), and bumps the epoch. */
+void tok_session_lost(p11jwt_token *t, CK_SESSION_HANDLE s, CK_RV rv);
 
 /* Logs in on session s: refuses a locked / final-try PIN; treats
  * CKR_USER_ALREADY_LOGGED_IN as success. One C_Login at a time per token
