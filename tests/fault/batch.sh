@@ -8,7 +8,8 @@
 #     C_Login in the process (not one per thread or per line), then one
 #     clear error; a wrong PIN from the start: one C_Login;
 #   - CKR_SESSION_COUNT when the second thread wants a session: it waits for
-#     the first one's instead (C_OpenSession not called again and again);
+#     the first one's instead (C_OpenSession not called again and again),
+#     and gives up with a clear error after 10 s if it never comes back;
 #   - the device gone mid-batch: one line naming the CK_RV within 5 s.
 set -euo pipefail
 source "$(dirname "$0")/../integration/lib.sh"
@@ -79,6 +80,14 @@ all_signed
 expect_count faults C_OpenSession -ge 1
 expect_count calls C_OpenSession -le 3
 step "one session for two threads: $(count calls C_OpenSession) C_OpenSession, $(count faults C_OpenSession) refused"
+
+step "CKR_SESSION_COUNT and our one session held 12 s: the wait ends at 10 s, clearly"
+timed 1 20000 fx 'C_OpenSession@2+=CKR_SESSION_COUNT;C_Sign@1~12000ms' "${SIGN[@]}" <"$T/in.jsonl"
+expect_one_line_naming 'came free in 10 s'
+expect_err_matches 'CKR_SESSION_COUNT'
+((ELAPSED >= 10000)) || fail "gave up after $ELAPSED ms, before the 10 s bound"
+expect_count calls C_OpenSession -le 3
+step "bounded wait: $ELAPSED ms: $ERR"
 
 step "the device gone mid-batch: one line naming the CK_RV within 5 s"
 for rule in C_Sign@9!=CKR_DEVICE_REMOVED C_SignInit@9!=CKR_TOKEN_NOT_PRESENT; do
