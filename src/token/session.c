@@ -165,6 +165,7 @@ static p11jwt_rc login_once(p11jwt_token *t, CK_SESSION_HANDLE s, struct tok_log
     unsigned char *pin = NULL;
     size_t pin_len = 0;
     unsigned char fp[FP_LEN];
+    char msg[sizeof e->refused_msg];
     const char *where = "the PIN pad";
     int refused;
     p11jwt_rc rc;
@@ -192,17 +193,19 @@ static p11jwt_rc login_once(p11jwt_token *t, CK_SESSION_HANDLE s, struct tok_log
     }
     /* A PIN pad's "PIN" is whatever is typed there: fingerprinted as empty,
      * so one refusal there stops this process's tries too. */
-    rc = pin_fingerprint(pin, pin_len, fp);
+    rc = pin_fingerprint(pin != NULL ? pin : (const unsigned char *)"", pin_len, fp);
     if (rc != P11JWT_OK) {
         tok_pin_wipe(pin, pin_len);
         return rc;
     }
     pthread_mutex_lock(&logins_lock);
     refused = pin_refused(e, fp);
+    if (refused)
+        snprintf(msg, sizeof msg, "%s", e->refused_msg);
     pthread_mutex_unlock(&logins_lock);
     if (refused) {
         tok_pin_wipe(pin, pin_len);
-        return err_set(P11JWT_ERR_PIN, "%s", e->refused_msg);
+        return err_set(P11JWT_ERR_PIN, "%s", msg);
     }
     if (pin == NULL)
         rv = P11(t->fl, C_Login, s, CKU_USER, NULL, 0);

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # client.sh — the library's client in one long-lived process (faultclient.c,
 # public API only), several threads, a warm cache, through the fault module:
-#   - a key whose cached handle is re-found on a session the token dropped
-#     (another thread's recovery made every handle stale): recovered;
+#   - a key whose cached handle is re-found on a session the token dropped,
+#     or after the login went (another recovery made every handle stale):
+#     recovered;
 #   - each recoverable CK_RV on C_SignInit / C_Sign while threads keep
 #     forcing exchanges: every call gets a token the STS accepted (it checks
 #     each assertion with PyJWT), at most one more C_Login;
@@ -48,15 +49,16 @@ client() {
     [[ -z $ERR ]] || fail "faultclient wrote to stderr: $ERR"
 }
 
-step "a cached key handle re-found on a session the token dropped: recovered"
+step "a cached key handle re-found on a dropped session, or logged out: recovered"
 rm -f "$COUNTS"
 run_cmd via_fault "$FC" keys "$TOKEN" "$PIN_FILE" cl-es cl-es2 "$AUD"
 [[ $RC -eq 0 ]] || fail "faultclient keys: $ERR"
-[[ $(wc -l <"$T/out") -eq 2 ]] || fail "expected two JWS: $OUT"
+[[ $(wc -l <"$T/out") -eq 3 ]] || fail "expected three JWS: $OUT"
 pyverify --jwks "$T/jwks.json" --aud "$AUD" --iss faultclient --lines <"$T/out" >/dev/null ||
     fail "PyJWT rejects a JWS signed after recovery"
 expect_count faults C_SignInit -eq 1
-expect_count faults C_FindObjectsInit -eq 1
+expect_count faults C_FindObjectsInit -eq 2
+expect_count calls C_Login -eq 3        # the first, after the lost session, after the logout
 
 for fn in C_SignInit C_Sign; do
     for rv in CKR_SESSION_HANDLE_INVALID CKR_SESSION_CLOSED CKR_DEVICE_REMOVED \

@@ -15,8 +15,9 @@
  *   faultclient keys URI PIN-FILE KID1 KID2 AUD
  *       two keys on one token: KID2's signature recovers from
  *       CKR_OBJECT_HANDLE_INVALID (every cached key handle is then stale),
- *       then KID1's re-find of its handle meets a lost session: it must
- *       recover too. Prints the two JWS.
+ *       then KID1's re-find of its handle meets a lost session, then
+ *       KID2's next re-find meets the login gone: each must recover.
+ *       Prints the three JWS.
  *
  * Exit 0 when every call did what the mode asks of it (client: always 0 if
  * the program ran; the shell judges the counts), 1 otherwise.
@@ -228,6 +229,11 @@ static int mode_keys(int argc, char **argv)
     /* k1's re-find, its first call, meets a session the token dropped. */
     if (set_rules("C_FindObjectsInit@1=CKR_SESSION_HANDLE_INVALID") != 0 ||
         sign_one(k1, argv[6]) != 0)
+        goto out;
+    /* That made k2's handle stale again; its re-find meets the login gone
+     * (the module logs the token out with CKR_USER_NOT_LOGGED_IN). */
+    if (set_rules("C_FindObjectsInit@1=CKR_USER_NOT_LOGGED_IN") != 0 ||
+        sign_one(k2, argv[6]) != 0)
         goto out;
     r = 0;
 out:
