@@ -39,9 +39,9 @@
  * Never freed: a handful per process, and they must outlive token handles
  * (a PIN refused through one handle stays refused for the next). */
 struct tok_login {
-    char *module;
-    char label[33];
-    char serial[17];
+    char *module;               /* the token: module path, label, serial */
+    char *label;
+    char *serial;
     pthread_cond_t done;        /* a login attempt ended */
     int busy;                   /* a thread is in C_Login... */
     const p11jwt_token *leader; /* ...for this handle */
@@ -83,12 +83,16 @@ static p11jwt_rc login_state(p11jwt_token *t, struct tok_login **out)
             strcmp(e->serial, t->serial) == 0)
             break;
     if (e == NULL && (e = calloc(1, sizeof *e)) != NULL) {
-        if ((e->module = strdup(path)) == NULL) {
+        e->module = strdup(path);
+        e->label = strdup(t->label);
+        e->serial = strdup(t->serial);
+        if (e->module == NULL || e->label == NULL || e->serial == NULL) {
+            free(e->module);
+            free(e->label);
+            free(e->serial);
             free(e);
             e = NULL;
         } else {
-            memcpy(e->label, t->label, sizeof e->label);
-            memcpy(e->serial, t->serial, sizeof e->serial);
             pthread_cond_init(&e->done, NULL);
             e->next = logins;
             logins = e;

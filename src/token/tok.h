@@ -111,8 +111,8 @@ struct p11jwt_token {
     CK_FUNCTION_LIST *fl;
     CK_SLOT_ID slot;
     char label[33];          /* the token's label, trimmed */
-    char serial[17];         /* its serial number, trimmed */
     int rw;                  /* sessions are opened read-write */
+    char serial[17];         /* the token's serial number, trimmed */
 
     /* the session pool */
     pthread_mutex_t lock;

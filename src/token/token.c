@@ -134,21 +134,25 @@ static p11jwt_rc module_for_name(const char *name, char **path)
  * that when it read the token's files while another process rewrote them
  * (seen with two `rotate auto` at once); its view of that token stays
  * broken until the module is initialised again. */
-static CK_RV token_info(p11jwt_token *t, CK_SLOT_ID slot, CK_TOKEN_INFO *info, int *troubled)
+struct trouble {
+    int reload;                 /* CKR_GENERAL_ERROR seen: worth a reload */
+    /* The slots whose token could not be read at all, for the "no token
+     * matches" message: a removed device is named, not reported absent. */
+    size_t unread;
+    CK_RV unread_rv;            /* the first such failure */
+};
+
+static CK_RV token_info(p11jwt_token *t, CK_SLOT_ID slot, CK_TOKEN_INFO *info,
+                        struct trouble *troubled)
 {
     CK_RV rv = P11(t->fl, C_GetTokenInfo, slot, info);
 
     if (rv == CKR_GENERAL_ERROR)
-        *troubled = 1;
+        troubled->reload = 1;
+    if (rv != CKR_OK && troubled->unread++ == 0)
+        troubled->unread_rv = rv;
     return rv;
 }
-
-/* The slots whose token could not be read, for a "no token matches"
- * message: a removed device must be named, not reported as absent. */
-struct unread {
-    size_t n;
-    CK_RV rv;                   /* the first failure */
-};
 
 /* The kid an URI names through id= (when it is text) or object=. */
 static p11jwt_rc uri_kid(p11jwt_token *t)
@@ -216,7 +220,7 @@ static p11jwt_rc parse_uri(p11jwt_token *t, const char *uri, char **module_path)
 }
 
 /* The one slot whose token the URI matches. */
-static p11jwt_rc find_slot_once(p11jwt_token *t, int *troubled)
+static p11jwt_rc find_slot_once(p11jwt_token *t, struct trouble *troubled)
 {
     CK_SLOT_ID *slots = NULL;
     CK_ULONG n = 0;
@@ -225,7 +229,6 @@ static p11jwt_rc find_slot_once(p11jwt_token *t, int *troubled)
     char seen[256] = "";
     p11jwt_rc rc = P11JWT_OK;
     CK_TOKEN_INFO info;
-    struct unread unread = { 0, CKR_OK };
 
     rv = P11(t->fl, C_GetSlotList, CK_TRUE, NULL, &n);
     if (rv == CKR_OK && n > 0) {
@@ -243,10 +246,8 @@ static p11jwt_rc find_slot_once(p11jwt_token *t, int *troubled)
 
         /* An uninitialised token (SoftHSM's spare slot) has no label to
          * match or to show. */
-        rv = token_info(t, slots[i], &info, troubled);
-        if (rv != CKR_OK && unread.n++ == 0)
-            unread.rv = rv;
-        if (rv != CKR_OK || !(info.flags & CKF_TOKEN_INITIALIZED))
+        if (token_info(t, slots[i], &info, troubled) != CKR_OK ||
+            !(info.flags & CKF_TOKEN_INITIALIZED))
             continue;
         trim_copy(label, info.label, sizeof info.label);
         if (strlen(seen) + strlen(label) + 4 < sizeof seen)
@@ -257,21 +258,16 @@ static p11jwt_rc find_slot_once(p11jwt_token *t, int *troubled)
         if (matches++ == 0) {
             t->slot = slots[i];
             memcpy(t->label, label, sizeof label);
-            trim_copy(t->serial, info.serialNumber, sizeof info.serialNumber);
             t->rw = !(info.flags & CKF_WRITE_PROTECTED);
             t->max_open = info.ulMaxSessionCount == CK_EFFECTIVELY_INFINITE ||
                                   info.ulMaxSessionCount == CK_UNAVAILABLE_INFORMATION
                               ? 0
                               : info.ulMaxSessionCount;
+            /* With the label, the token's identity for its login state. */
+            trim_copy(t->serial, info.serialNumber, sizeof info.serialNumber);
         }
     }
-    if (matches == 0 && unread.n > 0) {
-        rc = err_set(P11JWT_ERR_TOKEN_NOT_FOUND,
-                     "no token matches the URI in module %s (tokens present: %s; "
-                     "%zu slot%s could not be read: %s)",
-                     tok_module_path(t->mod), seen[0] ? seen : "none", unread.n,
-                     unread.n == 1 ? "" : "s", tok_ckr_name(unread.rv));
-    } else if (matches == 0) {
+    if (matches == 0) {
         rc = err_set(P11JWT_ERR_TOKEN_NOT_FOUND,
                      "no token matches the URI in module %s (tokens present: %s)",
                      tok_module_path(t->mod), seen[0] ? seen : "none");
@@ -280,6 +276,10 @@ static p11jwt_rc find_slot_once(p11jwt_token *t, int *troubled)
                      "%zu tokens match the URI (%s): name one with token= or serial=",
                      matches, seen);
     }
+    if (matches == 0 && troubled->unread > 0)
+        rc = err_set(rc, "%s; %zu slot%s could not be read: %s", p11jwt_errmsg(),
+                     troubled->unread, troubled->unread == 1 ? "" : "s",
+                     tok_ckr_name(troubled->unread_rv));
 out:
     free(slots);
     return rc;
@@ -293,10 +293,10 @@ static p11jwt_rc find_slot(p11jwt_token *t)
 
     for (int attempt = 0; attempt < 10; attempt++) {
         struct timespec ts = { 0, 20 * 1000 * 1000 };
-        int troubled = 0;
+        struct trouble troubled = { 0, 0, CKR_OK };
 
         rc = find_slot_once(t, &troubled);
-        if (rc != P11JWT_ERR_TOKEN_NOT_FOUND || !troubled)
+        if (rc != P11JWT_ERR_TOKEN_NOT_FOUND || !troubled.reload)
             break;
         nanosleep(&ts, NULL);
         if (tok_module_reload(t->mod) != P11JWT_OK)
