@@ -36,6 +36,7 @@ atomic_ulong tok_fork_generation;
 
 static void on_fork_child(void)
 {
+    tok_login_after_fork();
     atomic_fetch_add(&tok_fork_generation, 1);
 }
 

@@ -14,6 +14,22 @@
 #include <openssl/evp.h>
 #include <string.h>
 
+/* Why re-finding the key's handle on session s failed, when that is
+ * something one recovery can fix: the session is lost, or the process is
+ * no longer logged in (private keys are then out of sight). CKR_OK when
+ * neither: the failure is final. */
+static CK_RV refind_failure(p11jwt_key *k, CK_SESSION_HANDLE s)
+{
+    CK_SESSION_INFO si;
+    CK_RV rv = P11(k->tok->fl, C_GetSessionInfo, s, &si);
+
+    if (tok_rv_session_lost(rv))
+        return rv;
+    if (rv == CKR_OK && si.state != CKS_RO_USER_FUNCTIONS && si.state != CKS_RW_USER_FUNCTIONS)
+        return CKR_USER_NOT_LOGGED_IN;
+    return CKR_OK;
+}
+
 /* One attempt: C_SignInit + C_Sign on a borrowed session. */
 static CK_RV sign_once(p11jwt_key *k, CK_SESSION_HANDLE s, const unsigned char *in,
                        size_t in_len, unsigned char *sig, CK_ULONG *sig_len,
@@ -24,6 +40,17 @@ static CK_RV sign_once(p11jwt_key *k, CK_SESSION_HANDLE s, const unsigned char *
     CK_RV rv;
 
     *rc = tok_key_handle(k, s, &h);
+    if (*rc == P11JWT_ERR_PKCS11 || *rc == P11JWT_ERR_KEY_NOT_FOUND) {
+        /* The key is re-found after another recovery made every handle
+         * stale, on a session that may have gone with the others or lost
+         * its login: then recover as a failed C_SignInit would. */
+        CK_RV why = refind_failure(k, s);
+
+        if (why != CKR_OK) {
+            *rc = P11JWT_OK;
+            return why;
+        }
+    }
     if (*rc != P11JWT_OK)
         return CKR_OK;
     rv = P11(k->tok->fl, C_SignInit, s, &mech, h);
@@ -80,7 +107,7 @@ p11jwt_rc p11jwt_key_sign(p11jwt_key *k, const unsigned char *data, size_t len,
         if (attempt == 0 && tok_recover(k->tok, s, rv))
             continue;                   /* s was given back or dropped */
         if (tok_rv_session_lost(rv))
-            tok_session_lost(k->tok, s);
+            tok_session_lost(k->tok, s, rv);
         else
             tok_session_put(k->tok, s);
         break;

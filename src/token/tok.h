@@ -118,6 +118,7 @@ struct p11jwt_token {
     char label[ESC_CAP];     /* the token's label, trimmed and escaped for
                                 messages (it is only ever shown) */
     int rw;                  /* sessions are opened read-write */
+    char serial[17];         /* the token's serial number, trimmed */
 
     /* the session pool */
     pthread_mutex_t lock;
@@ -126,11 +127,13 @@ struct p11jwt_token {
     size_t n_idle;
     size_t cap_idle;
     size_t n_open;
-    size_t max_open;         /* 0: no cap */
+    size_t max_open;         /* 0: no cap; lowered on CKR_SESSION_COUNT */
+    int session_count_seen;  /* the token answered CKR_SESSION_COUNT */
     atomic_int logged_in;    /* we logged in (or found the process so) */
 
-    /* generations: a change means cached handles are stale */
-    unsigned long fork_gen;
+    /* generations: a change means cached handles are stale. fork_gen is
+     * read without the lock on every call, written under it. */
+    atomic_ulong fork_gen;
     atomic_ulong epoch;
 };
 
@@ -143,13 +146,19 @@ p11jwt_rc tok_check_fork(p11jwt_token *t);
 p11jwt_rc tok_session_get(p11jwt_token *t, int need_login, CK_SESSION_HANDLE *out);
 /* Returns a healthy session to the pool. */
 void tok_session_put(p11jwt_token *t, CK_SESSION_HANDLE s);
-/* Discards a broken session and every idle one (they share its fate after
- * C_CloseAllSessions or a device loss), and bumps the epoch. */
-void tok_session_lost(p11jwt_token *t, CK_SESSION_HANDLE s);
+/* Forgets session s, which rv (tok_rv_session_lost) says the module has
+ * closed, without closing it again (its handle may be another's by now);
+ * discards every idle one (they share its fate after C_CloseAllSessions or
+ * a device loss: closed unless the device is gone), and bumps the epoch. */
+void tok_session_lost(p11jwt_token *t, CK_SESSION_HANDLE s, CK_RV rv);
 
 /* Logs in on session s: refuses a locked / final-try PIN; treats
- * CKR_USER_ALREADY_LOGGED_IN as success. */
+ * CKR_USER_ALREADY_LOGGED_IN as success. One C_Login at a time per token
+ * in the process (waiters of the same handle take its result); a PIN the
+ * token refused is never sent again by this process (same error at once). */
 p11jwt_rc tok_login(p11jwt_token *t, CK_SESSION_HANDLE s);
+/* In a forked child (from the atfork handler): resets the login locks. */
+void tok_login_after_fork(void);
 
 /* After a failure with rv on session s: decides whether one retry can fix
  * it, and prepares it (session replaced, re-login, epoch bump). Returns 1

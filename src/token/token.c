@@ -19,12 +19,17 @@
 p11jwt_token *p11jwt_token_new(void)
 {
     p11jwt_token *t = calloc(1, sizeof *t);
+    pthread_condattr_t ca;
 
     if (t == NULL)
         return NULL;
     pthread_mutex_init(&t->lock, NULL);
-    pthread_cond_init(&t->freed, NULL);
-    t->fork_gen = atomic_load(&tok_fork_generation);
+    /* Waits for a free session are bounded: on the monotonic clock. */
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    pthread_cond_init(&t->freed, &ca);
+    pthread_condattr_destroy(&ca);
+    atomic_store(&t->fork_gen, atomic_load(&tok_fork_generation));
     return t;
 }
 
@@ -40,7 +45,7 @@ void p11jwt_token_free(p11jwt_token *t)
 {
     if (t == NULL)
         return;
-    if (t->fl != NULL && t->fork_gen == atomic_load(&tok_fork_generation))
+    if (t->fl != NULL && atomic_load(&t->fork_gen) == atomic_load(&tok_fork_generation))
         close_idle(t);
     free(t->idle);
     tok_module_release(t->mod);
@@ -143,12 +148,23 @@ static p11jwt_rc module_for_name(const char *name, char **path, char **init_rese
  * that when it read the token's files while another process rewrote them
  * (seen with two `rotate auto` at once); its view of that token stays
  * broken until the module is initialised again. */
-static CK_RV token_info(p11jwt_token *t, CK_SLOT_ID slot, CK_TOKEN_INFO *info, int *troubled)
+struct trouble {
+    int reload;                 /* CKR_GENERAL_ERROR seen: worth a reload */
+    /* The slots whose token could not be read at all, for the "no token
+     * matches" message: a removed device is named, not reported absent. */
+    size_t unread;
+    CK_RV unread_rv;            /* the first such failure */
+};
+
+static CK_RV token_info(p11jwt_token *t, CK_SLOT_ID slot, CK_TOKEN_INFO *info,
+                        struct trouble *troubled)
 {
     CK_RV rv = P11(t->fl, C_GetTokenInfo, slot, info);
 
     if (rv == CKR_GENERAL_ERROR)
-        *troubled = 1;
+        troubled->reload = 1;
+    if (rv != CKR_OK && troubled->unread++ == 0)
+        troubled->unread_rv = rv;
     return rv;
 }
 
@@ -245,7 +261,7 @@ static p11jwt_rc parse_uri(p11jwt_token *t, const char *uri, char **module_path,
 }
 
 /* The one slot whose token the URI matches. */
-static p11jwt_rc find_slot_once(p11jwt_token *t, int *troubled)
+static p11jwt_rc find_slot_once(p11jwt_token *t, struct trouble *troubled)
 {
     CK_SLOT_ID *slots = NULL;
     CK_ULONG n = 0;
@@ -289,6 +305,8 @@ static p11jwt_rc find_slot_once(p11jwt_token *t, int *troubled)
                                   info.ulMaxSessionCount == CK_UNAVAILABLE_INFORMATION
                               ? 0
                               : info.ulMaxSessionCount;
+            /* With the label, the token's identity for its login state. */
+            trim_copy(t->serial, info.serialNumber, sizeof info.serialNumber);
         }
     }
     if (matches == 0) {
@@ -300,6 +318,10 @@ static p11jwt_rc find_slot_once(p11jwt_token *t, int *troubled)
                      "%zu tokens match the URI (%s): name one with token= or serial=",
                      matches, seen);
     }
+    if (matches == 0 && troubled->unread > 0)
+        rc = err_set(rc, "%s; %zu slot%s could not be read: %s", p11jwt_errmsg(),
+                     troubled->unread, troubled->unread == 1 ? "" : "s",
+                     tok_ckr_name(troubled->unread_rv));
 out:
     free(slots);
     return rc;
@@ -313,10 +335,10 @@ static p11jwt_rc find_slot(p11jwt_token *t)
 
     for (int attempt = 0; attempt < 10; attempt++) {
         struct timespec ts = { 0, 20 * 1000 * 1000 };
-        int troubled = 0;
+        struct trouble troubled = { 0, 0, CKR_OK };
 
         rc = find_slot_once(t, &troubled);
-        if (rc != P11JWT_ERR_TOKEN_NOT_FOUND || !troubled)
+        if (rc != P11JWT_ERR_TOKEN_NOT_FOUND || !troubled.reload)
             break;
         nanosleep(&ts, NULL);
         if (tok_module_reload(t->mod) != P11JWT_OK)
@@ -340,7 +362,7 @@ p11jwt_rc p11jwt_token_open(p11jwt_token *t, const char *uri)
     if (rc != P11JWT_OK)
         goto out;
     t->fl = tok_module_functions(t->mod);
-    t->fork_gen = atomic_load(&tok_fork_generation);
+    atomic_store(&t->fork_gen, atomic_load(&tok_fork_generation));
     rc = find_slot(t);
 out:
     free(module_path);
@@ -350,20 +372,26 @@ out:
 
 p11jwt_rc tok_check_fork(p11jwt_token *t)
 {
+    unsigned long gen = atomic_load_explicit(&tok_fork_generation, memory_order_acquire);
     p11jwt_rc rc;
 
-    if (t->fork_gen == atomic_load_explicit(&tok_fork_generation, memory_order_relaxed))
+    if (atomic_load_explicit(&t->fork_gen, memory_order_acquire) == gen)
         return P11JWT_OK;
     rc = tok_module_after_fork(t->mod);
     if (rc != P11JWT_OK)
         return rc;
     pthread_mutex_lock(&t->lock);
-    /* The parent's sessions are not ours: forget them without closing. */
-    t->n_idle = 0;
-    t->n_open = 0;
-    t->logged_in = 0;
-    t->fork_gen = atomic_load(&tok_fork_generation);
-    atomic_fetch_add(&t->epoch, 1);
+    /* Checked again under the lock: of the child's threads that saw the
+     * old generation, only the first forgets the pool; a later one would
+     * drop the sessions the first has opened since. */
+    if (atomic_load(&t->fork_gen) != gen) {
+        /* The parent's sessions are not ours: forget them without closing. */
+        t->n_idle = 0;
+        t->n_open = 0;
+        t->logged_in = 0;
+        atomic_fetch_add(&t->epoch, 1);
+        atomic_store_explicit(&t->fork_gen, gen, memory_order_release);
+    }
     pthread_mutex_unlock(&t->lock);
     return P11JWT_OK;
 }
