@@ -55,7 +55,7 @@ void p11jwt_profile_free(p11jwt_profile *p)
                       &p->token_url, &p->iss, &p->sub, &p->aud, &p->scope, &p->client_id,
                       &p->client_secret_file, &p->client_secret_env, &p->resource_auth,
                       &p->ca_file, &p->client_cert, &p->client_key, &p->keyring,
-                      &p->publish_command, &p->audit };
+                      &p->publish_command, &p->audit, &p->allow, &p->pin_credential };
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         free(*strs[i]);
     for (size_t i = 0; i < p->nclaims; i++) {
@@ -198,6 +198,8 @@ static const struct key_def keys[] = {
     { "grace", K_DURATION, F(grace) },
     { "publish_command", K_STR, F(publish_command) },
     { "audit", K_STR, F(audit) },
+    { "allow", K_STR, F(allow) },
+    { "pin_credential", K_STR, F(pin_credential) },
 };
 #undef F
 
@@ -320,6 +322,8 @@ static void at_key(struct parser *ps, const char *key)
             ps->line = ps->seen[i];
 }
 
+static p11jwt_rc finish_pin_credential(struct parser *ps);
+
 /* Checks what the dialect needs and fills in its defaults. */
 static p11jwt_rc finish(struct parser *ps)
 {
@@ -399,7 +403,7 @@ static p11jwt_rc finish(struct parser *ps)
     if (p->timeout == 0 || p->connect_timeout == 0)
         return cfg_err(ps, p->timeout == 0 ? "timeout" : "connect_timeout",
                        "must be at least 1 second");
-    return P11JWT_OK;
+    return finish_pin_credential(ps);
 }
 
 static p11jwt_rc parse(struct parser *ps, FILE *f, const char *want, int *found)
@@ -548,4 +552,193 @@ p11jwt_rc p11jwt_profile_load(const char *path, const char *name, p11jwt_profile
     }
     *out = p;
     return P11JWT_OK;
+}
+
+/* ==== for the host agent (docs/agent.md) ====================================
+ * The profile keys only the agent reads (allow, pin_credential), the list of
+ * a file's profiles, and the comparison a reload uses to keep unchanged
+ * profiles' clients (and their cached tokens).
+ */
+
+/* pin_credential = NAME: the PIN is the systemd credential NAME, i.e. the
+ * file $CREDENTIALS_DIRECTORY/NAME (LoadCredential= in the unit). */
+static p11jwt_rc finish_pin_credential(struct parser *ps)
+{
+    p11jwt_profile *p = ps->p;
+    const char *dir = getenv("CREDENTIALS_DIRECTORY"), *name = p->pin_credential;
+    size_t n;
+
+    if (name == NULL)
+        return P11JWT_OK;
+    at_key(ps, "pin_credential");
+    if (p->pin_file != NULL || p->pin_env != NULL)
+        return cfg_err(ps, "pin_credential", "give one of pin_credential, pin_file, pin_env");
+    if (strchr(name, '/') != NULL || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return cfg_err(ps, "pin_credential", "'%s' is a path; give the credential's name", name);
+    if (dir == NULL || dir[0] != '/')
+        return cfg_err(ps, "pin_credential",
+                       "'%s' needs $CREDENTIALS_DIRECTORY, which systemd sets for a unit with "
+                       "LoadCredential=%s:/PATH/TO/PIN",
+                       name, name);
+    n = strlen(dir) + 1 + strlen(name) + 1;
+    if ((p->pin_file = malloc(n)) == NULL)
+        return err_set(P11JWT_ERR_NOMEM, "out of memory");
+    snprintf(p->pin_file, n, "%s/%s", dir, name);
+    return P11JWT_OK;
+}
+
+void p11jwt_config_profiles_free(char **names, size_t count)
+{
+    for (size_t i = 0; names != NULL && i < count; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* The section names of a file whose syntax parse() has accepted. */
+static p11jwt_rc collect_names(const char *path, FILE *f, char ***names, size_t *count)
+{
+    char buf[4096];
+    int line = 0;
+
+    while (fgets(buf, sizeof buf, f) != NULL) {
+        char *s = trim(buf), *end, **nn;
+
+        line++;
+        if (s[0] != '[')
+            continue;
+        end = strchr(s, ']');
+        *end = '\0';
+        s = trim(trim(s + 1) + 8); /* after "profile" and its blank */
+        for (size_t i = 0; i < *count; i++)
+            if (strcmp((*names)[i], s) == 0)
+                return err_set(P11JWT_ERR_CONFIG, "%s:%d: profile '%s' defined twice", path,
+                               line, s);
+        nn = realloc(*names, (*count + 1) * sizeof *nn);
+        if (nn == NULL)
+            return err_set(P11JWT_ERR_NOMEM, "out of memory");
+        *names = nn;
+        if ((nn[*count] = strdup(s)) == NULL)
+            return err_set(P11JWT_ERR_NOMEM, "out of memory");
+        (*count)++;
+    }
+    return ferror(f) ? err_set(P11JWT_ERR_CONFIG, "%s: read error", path) : P11JWT_OK;
+}
+
+p11jwt_rc p11jwt_config_profiles(const char *path, char **path_out, char ***names,
+                                 size_t *count)
+{
+    struct parser ps = { 0 };
+    char *resolved = NULL;
+    p11jwt_rc rc;
+    FILE *f = NULL;
+    int found = 0;
+
+    err_clear();
+    *names = NULL;
+    *count = 0;
+    if (path_out != NULL)
+        *path_out = NULL;
+    rc = path != NULL ? ((resolved = strdup(path)) ? P11JWT_OK
+                                                   : err_set(P11JWT_ERR_NOMEM, "out of memory"))
+                      : default_path(&resolved);
+    if (rc != P11JWT_OK)
+        goto out;
+    if ((f = fopen(resolved, "re")) == NULL) {
+        rc = err_set(P11JWT_ERR_CONFIG, "cannot read config %s: %s", resolved, strerror(errno));
+        goto out;
+    }
+    ps.path = resolved;
+    rc = parse(&ps, f, "", &found); /* syntax only: no profile is called "" */
+    if (rc == P11JWT_OK) {
+        rewind(f);
+        rc = collect_names(resolved, f, names, count);
+    }
+out:
+    if (f != NULL)
+        fclose(f);
+    if (rc != P11JWT_OK) {
+        p11jwt_config_profiles_free(*names, *count);
+        *names = NULL;
+        *count = 0;
+    } else if (path_out != NULL) {
+        *path_out = resolved;
+        resolved = NULL;
+    }
+    free(resolved);
+    return rc;
+}
+
+static int same_str(const char *a, const char *b)
+{
+    return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
+}
+
+static int same_kvs(const struct exch_kv *a, size_t na, const struct exch_kv *b, size_t nb)
+{
+    if (na != nb)
+        return 0;
+    for (size_t i = 0; i < na; i++)
+        if (strcmp(a[i].name, b[i].name) != 0 || strcmp(a[i].value, b[i].value) != 0)
+            return 0;
+    return 1;
+}
+
+int p11jwt_profile_same(const p11jwt_profile *a, const p11jwt_profile *b)
+{
+    const char *pa = (const char *)a, *pb = (const char *)b;
+
+    if (!same_str(a->name, b->name) || !same_str(a->pin_file, b->pin_file) ||
+        !same_str(a->aud, b->aud) || !same_str(a->keyring, b->keyring) ||
+        !same_kvs(a->claims, a->nclaims, b->claims, b->nclaims) ||
+        !same_kvs(a->headers, a->nheaders, b->headers, b->nheaders))
+        return 0;
+    /* Every key as the parser stored it (defaults included); the line a
+     * section starts on is not a setting. */
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        size_t off = keys[i].off;
+
+        switch (keys[i].kind) {
+        case K_STR:
+        case K_RESAUTH:
+            if (!same_str(*(char *const *)(pa + off), *(char *const *)(pb + off)))
+                return 0;
+            break;
+        case K_DURATION:
+            if (*(const int64_t *)(pa + off) != *(const int64_t *)(pb + off))
+                return 0;
+            break;
+        case K_INT:
+            if (*(const int *)(pa + off) != *(const int *)(pb + off))
+                return 0;
+            break;
+        case K_REAL:
+            if (*(const double *)(pa + off) != *(const double *)(pb + off))
+                return 0;
+            break;
+        case K_DIALECT:
+            if (a->dialect != b->dialect)
+                return 0;
+            break;
+        case K_AUTH:
+            if (a->auth_method != b->auth_method)
+                return 0;
+            break;
+        }
+    }
+    return 1;
+}
+
+const char *p11jwt_profile_allow(const p11jwt_profile *p)
+{
+    return p->allow;
+}
+
+int p11jwt_profile_header(const p11jwt_profile *p, size_t i, const char **name,
+                          const char **value)
+{
+    if (i >= p->nheaders)
+        return 0;
+    *name = p->headers[i].name;
+    *value = p->headers[i].value;
+    return 1;
 }
