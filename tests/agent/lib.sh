@@ -29,6 +29,7 @@ unset P11JWT_AGENT_SOCKET XDG_RUNTIME_DIR NOTIFY_SOCKET LISTEN_FDS LISTEN_PID JO
 
 AGENT_PIDS=()
 AGENT_LOGS=()
+AG_DIRS=()
 
 ag_cleanup() {
     local rc=$? pid i log
@@ -50,6 +51,9 @@ ag_cleanup() {
             tail -n 30 "$log" >&2 || true
         done
     fi
+    for log in "${AG_DIRS[@]}"; do
+        rm -rf "$log"
+    done
     (exit "$rc")
     ex_cleanup
 }
@@ -109,6 +113,42 @@ dt_profile() {
         "$name" "$TOKEN" "$PIN_FILE" >>"$CONF"
     printf 'iss = svc@example.com\ntoken_url = %s/dt/token\n' "$STS" >>"$CONF"
     (($# == 0)) || printf '%s\n' "$@" >>"$CONF"
+}
+
+# public_sockdir: a directory other users can reach ($T is 0700), for tests
+# that run clients as nobody; removed at exit. Sets SOCKDIR.
+public_sockdir() {
+    SOCKDIR=$(mktemp -d /tmp/p11jwt-agent-test.XXXXXX)
+    AG_DIRS+=("$SOCKDIR")
+    chmod 0755 "$SOCKDIR"
+}
+
+# start_agent_at PATH NAME [ARGS...]: start_agent on a socket outside $T.
+start_agent_at() {
+    local path=$1 name=$2
+    shift 2
+    SOCK=$path
+    AGENT_LOG=$T/$name.agent.log
+    "$P11JWT_BIN" agent --config "$CONF" --socket "$SOCK" "$@" 2>"$AGENT_LOG" &
+    AGENT_PID=$!
+    AGENT_PIDS+=("$AGENT_PID")
+    AGENT_LOGS+=("$AGENT_LOG")
+    wait_agent "$AGENT_PID"
+}
+
+# as_nobody CMD...: runs CMD as uid/gid 65534 (nobody), no other groups.
+as_nobody() {
+    setpriv --reuid 65534 --regid 65534 --clear-groups -- "$@"
+}
+
+# wait_log REGEX [SECONDS]: until the agent's log has a line matching REGEX.
+wait_log() {
+    local i
+    for ((i = 0; i < ${2:-30} * 10; i++)); do
+        grep -Eq -- "$1" "$AGENT_LOG" && return 0
+        sleep 0.1
+    done
+    fail "no line matching /$1/ in the agent's log: $(tail -n 5 "$AGENT_LOG")"
 }
 
 elapsed_ms() {
