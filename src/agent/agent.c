@@ -66,7 +66,7 @@ static void serve(sigset_t *sigs)
 
 int agent_run(const agent_opts *o)
 {
-    char path[256], err[1024] = "";
+    char path[256], err[1024] = "", serving[1400];
     struct stat st = { 0 };
     sigset_t sigs;
     int fd, activated = 0;
@@ -87,7 +87,7 @@ int agent_run(const agent_opts *o)
                                      (int)sizeof path
                                : ptc_socket_path(1, path, sizeof path) != 0)
         return start_error("the socket path is too long");
-    if (agent_registry_start(o, err, sizeof err) != 0)
+    if (agent_registry_start(o, serving, sizeof serving, err, sizeof err) != 0)
         return start_error(err);
     fd = agent_listen(path, o->socket_mode, &activated, err, sizeof err);
     if (fd < 0) {
@@ -101,6 +101,7 @@ int agent_run(const agent_opts *o)
         agent_registry_stop();
         return start_error(err);
     }
+    agent_log(AGENT_INFO, "serving %s", serving);
     if (activated)
         agent_log(AGENT_INFO, "listening on the socket systemd passed (pid %d)", (int)getpid());
     else

@@ -161,8 +161,10 @@ typedef struct agent_set {
 } agent_set;
 
 /* Loads every profile (or the --profile ones), makes and prepares their
- * clients (logs in). Returns 0, or -1 with the reason in err. */
-int agent_registry_start(const agent_opts *o, char *err, size_t errcap);
+ * clients (logs in). Returns 0 and what is served in summary, or -1 with
+ * the reason in err. Logs nothing: a failed start is one line. */
+int agent_registry_start(const agent_opts *o, char *summary, size_t sumcap, char *err,
+                         size_t errcap);
 /* SIGHUP: loads the config again; unchanged profiles keep their clients
  * (and cached tokens), changed ones are rebuilt. A config with an error
  * is refused (logged) and the old set kept. Returns 0 or -1. */

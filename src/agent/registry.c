@@ -211,9 +211,10 @@ static agent_set *build(const agent_set *old, char *summary, size_t sumcap, char
     return s;
 }
 
-int agent_registry_start(const agent_opts *o, char *err, size_t errcap)
+int agent_registry_start(const agent_opts *o, char *summary, size_t sumcap, char *err,
+                         size_t errcap)
 {
-    char summary[1024], **names = NULL;
+    char **names = NULL, list[1024];
     size_t n = 0;
     p11jwt_rc rc;
 
@@ -233,10 +234,10 @@ int agent_registry_start(const agent_opts *o, char *err, size_t errcap)
         snprintf(err, errcap, "%s", p11jwt_errmsg());
         return -1;
     }
-    cur = build(NULL, summary, sizeof summary, err, errcap);
+    cur = build(NULL, list, sizeof list, err, errcap);
     if (cur == NULL)
         return -1;
-    agent_log(AGENT_INFO, "serving %zu profile(s) from %s: %s", cur->n, config_path, summary);
+    snprintf(summary, sumcap, "%zu profile(s) from %s: %s", cur->n, config_path, list);
     return 0;
 }
 

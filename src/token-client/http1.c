@@ -351,6 +351,8 @@ int ptc_request(ptc_conn *c, const char *method, const char *target, const char 
         say(err, errcap, "the agent's answer is larger than %d bytes", PTC_MAX_BODY);
         goto out;
     }
+    if (h.status == 204 || h.status == 304 || h.status < 200)
+        h.content_length = 0; /* no body, whatever the head says (RFC 9112 6.3) */
     if (h.content_length < 0 && !h.close) {
         say(err, errcap, "the agent's answer has no length");
         goto out;

@@ -3,7 +3,7 @@
 
   poll SOCK PROFILE INTERVAL SECONDS THREADS OUT
       THREADS callers, each asking GET /v1/token/PROFILE every INTERVAL
-      seconds for SECONDS on a new connection per request; one JSON line
+      seconds for SECONDS on its own kept-alive connection; one JSON line
       per hand-out in OUT: {t, ms, status, tok (a SHA-256 prefix, never the
       token), expires_at}.
   probe SOCK PATH N
@@ -15,8 +15,9 @@
   trickle SOCK INTERVAL
       sends a request one byte every INTERVAL seconds; prints the seconds
       until the agent closed the connection and how many bytes got out.
-  raw SOCK HEX
-      sends the bytes, prints the status line of the answer (or "closed").
+  raw SOCK HEX|@FILE
+      sends the bytes (hex, or hex read from FILE), prints the status line of the answer, "closed" when
+      the agent closed without one, "timeout" after 10 s of silence.
 """
 
 import hashlib
@@ -55,9 +56,17 @@ def poll(sock, profile, interval, seconds, threads, out):
 
     def caller():
         nxt = time.time()
+        conn = UnixConnection(sock)  # kept alive, as a service's client would
         while time.time() < end:
             t0 = time.time()
-            status, body = get(sock, "/v1/token/" + profile)
+            try:
+                conn.request("GET", "/v1/token/" + profile)
+                r = conn.getresponse()
+                status, body = r.status, r.read()
+            except (OSError, http.client.HTTPException):
+                conn.close()
+                conn = UnixConnection(sock)
+                continue
             ms = (time.time() - t0) * 1000
             row = {"t": t0, "ms": ms, "status": status}
             if status == 200:
@@ -141,17 +150,20 @@ def raw(sock, data):
     s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     s.settimeout(10)
     s.connect(sock)
+    ans = b""
     try:
         s.sendall(data)
         s.shutdown(socket.SHUT_WR)
-        ans = b""
         while b"\r\n" not in ans:
             chunk = s.recv(4096)
             if not chunk:
                 break
             ans += chunk
+    except socket.timeout:
+        print("timeout")
+        return
     except OSError:
-        ans = b""
+        pass
     print(ans.split(b"\r\n")[0].decode(errors="replace") if ans else "closed")
 
 
@@ -166,7 +178,8 @@ def main():
     elif cmd == "trickle":
         trickle(args[0], float(args[1]))
     elif cmd == "raw":
-        raw(args[0], bytes.fromhex(args[1]))
+        hexdata = open(args[1][1:]).read() if args[1].startswith("@") else args[1]
+        raw(args[0], bytes.fromhex(hexdata))
     else:
         sys.exit(__doc__)
 
