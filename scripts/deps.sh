@@ -1,6 +1,7 @@
 #!/bin/sh
 # deps.sh — install every Debian package the build, the tests and the
-# quickstart need. Idempotent: when everything is present it only asks dpkg
+# quickstart need (the agent's tests use systemd-socket-activate and
+# systemd-analyze from systemd, setpriv and flock from util-linux). Idempotent: when everything is present it only asks dpkg
 # and returns (well under a second); otherwise it runs apt-get once.
 set -eu
 
@@ -8,8 +9,10 @@ PACKAGES="
     build-essential cmake pkg-config
     libssl-dev libp11-kit-dev p11-kit libp11-dev libengine-pkcs11-openssl
     libcurl4-openssl-dev libjansson-dev libcmocka-dev
+    libmicrohttpd-dev libsystemd-dev
     softhsm2 opensc openssl curl
     python3 python3-jwt python3-cryptography
+    systemd util-linux
 "
 
 missing=""

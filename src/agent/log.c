@@ -19,12 +19,15 @@
 
 static pthread_mutex_t log_mu = PTHREAD_MUTEX_INITIALIZER;
 
+static void vlog_line(int level, const char *fmt, va_list ap) __attribute__((format(printf, 2, 0)));
 static void vlog_line(int level, const char *fmt, va_list ap)
 {
     static const char *const names[] = { "", "", "", "error", "warning", "notice", "info" };
     char msg[1024];
     int journal = getenv("JOURNAL_STREAM") != NULL;
 
+    if (level < AGENT_ERR || level > AGENT_INFO)
+        level = AGENT_NOTICE;
     vsnprintf(msg, sizeof msg, fmt, ap);
     /* One line, whatever a message held. */
     for (char *p = msg; *p != '\0'; p++)
