@@ -185,7 +185,8 @@ typedef struct agent_conn {
     int fd;
     agent_peer peer;
     int peer_ok;
-    int refused;                    /* over its uid's cap: being closed */
+    atomic_int refused;             /* being closed: over its uid's cap, or late
+                                       (set by the sweep, read by its thread) */
     int64_t waiting_since_ms;       /* start, or end of the last request */
     int busy;                       /* a request is being answered */
     /* the current request */

@@ -64,9 +64,9 @@ agent_conn *agent_conn_open(int fd)
     c->waiting_since_ms = agent_now_ms();
     pthread_mutex_lock(&mu);
     for (p = head; p != NULL && c->peer_ok; p = p->next)
-        same += p->peer_ok && !p->refused && p->peer.uid == c->peer.uid;
+        same += p->peer_ok && !atomic_load(&p->refused) && p->peer.uid == c->peer.uid;
     if (!c->peer_ok || same >= max_per_uid) {
-        c->refused = 1;
+        atomic_store(&c->refused, 1);
         shutdown(fd, SHUT_RDWR);
         atomic_fetch_add(&agent_global.conns_refused, 1);
     }
@@ -76,12 +76,12 @@ agent_conn *agent_conn_open(int fd)
     head = c;
     count++;
     pthread_mutex_unlock(&mu);
-    if (c->refused && c->peer_ok)
+    if (atomic_load(&c->refused) && c->peer_ok)
         agent_log_limited(&refused_rl, AGENT_WARNING,
                           "connection refused: uid %u already has %u connections (the cap "
                           "per uid; pid %d)",
                           (unsigned)c->peer.uid, max_per_uid, (int)c->peer.pid);
-    else if (c->refused)
+    else if (atomic_load(&c->refused))
         agent_log_limited(&refused_rl, AGENT_WARNING,
                           "connection refused: the peer's credentials are unknown");
     return c;
@@ -142,8 +142,8 @@ void agent_conns_sweep(void)
 
     pthread_mutex_lock(&mu);
     for (agent_conn *c = head; c != NULL; c = c->next)
-        if (!c->busy && !c->refused && now - c->waiting_since_ms > timeout_ms) {
-            c->refused = 1; /* once */
+        if (!c->busy && !atomic_load(&c->refused) && now - c->waiting_since_ms > timeout_ms) {
+            atomic_store(&c->refused, 1); /* once */
             shutdown(c->fd, SHUT_RDWR);
             uid = c->peer.uid;
             dropped++;

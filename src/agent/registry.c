@@ -112,8 +112,16 @@ static int serve_names(char ***names, size_t *n, char *err, size_t errcap)
     return 0;
 }
 
+static int same_allow(const agent_allow *a, const agent_allow *b)
+{
+    return a->nuids == b->nuids && a->ngids == b->ngids &&
+           (a->nuids == 0 || memcmp(a->uids, b->uids, a->nuids * sizeof *a->uids) == 0) &&
+           (a->ngids == 0 || memcmp(a->gids, b->gids, a->ngids * sizeof *a->gids) == 0);
+}
+
 /* One profile of the new set: the old one when nothing changed (*kept set),
- * else a new client, logged in. */
+ * else a new client, logged in. The allow rules count as changed when the
+ * names in them now resolve to other ids. */
 static agent_profile *build_one(const agent_set *old, const char *name, int *kept, char *err,
                                 size_t errcap)
 {
@@ -135,7 +143,8 @@ static agent_profile *build_one(const agent_set *old, const char *name, int *kep
         p11jwt_profile_free(prof);
         return NULL;
     }
-    if (o != NULL && p11jwt_profile_same(p11jwt_client_profile(o->client), prof)) {
+    if (o != NULL && p11jwt_profile_same(p11jwt_client_profile(o->client), prof) &&
+        same_allow(&o->allow, &allow)) {
         p11jwt_profile_free(prof);
         agent_allow_clear(&allow);
         atomic_fetch_add(&o->refs, 1);

@@ -137,7 +137,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     (void)cls;
     (void)url;
     (void)version;
-    if (c == NULL || c->refused)
+    if (c == NULL || atomic_load(&c->refused))
         return MHD_NO;
     if (!c->started) {
         const char *cl =

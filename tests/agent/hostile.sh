@@ -20,13 +20,20 @@ start_agent_at "$SOCKDIR/agent.sock" a --socket-mode 0666 --request-timeout 3 \
 client() { "$PYTHON" "$AG_DIR/agentclient.py" "$@"; }
 ag -o /dev/null http://agent/v1/token/dt
 
-# served WHAT: 20 hand-outs on new connections, the slowest within 50 ms
+# served WHAT: 20 hand-outs on new connections, every one within 50 ms.
+# Up to 3 tries of 20: on this shared machine a load spike elsewhere can
+# delay one try; an agent stalled by the hostile client delays all of them.
 served() {
-    local worst
-    worst=$(client probe "$SOCK" /v1/token/dt 20) || fail "$1: a request failed"
-    awk -v w="$worst" 'BEGIN { exit !(w <= 50) }' ||
-        fail "$1: the slowest of 20 hand-outs took $worst ms (limit 50)"
-    step "$1: others served, slowest of 20 hand-outs $worst ms"
+    local worst tries=()
+    for _ in 1 2 3; do
+        worst=$(client probe "$SOCK" /v1/token/dt 20) || fail "$1: a request failed"
+        tries+=("$worst")
+        if awk -v w="$worst" 'BEGIN { exit !(w <= 50) }'; then
+            step "$1: others served, slowest of 20 hand-outs $worst ms (tries: ${tries[*]})"
+            return 0
+        fi
+    done
+    fail "$1: in each of 3 tries a hand-out took more than 50 ms (slowest per try: ${tries[*]} ms)"
 }
 metric() { ag http://agent/metrics | sed -n "s/^$1 //p"; }
 threads() { sed -n 's/^Threads:\s*//p' "/proc/$AGENT_PID/status"; }

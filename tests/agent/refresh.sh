@@ -24,10 +24,13 @@ if [[ $delay != 0 ]]; then
     sts_control "{\"path\": \"/dt/token\", \"mode\": \"delay\", \"seconds\": $delay, \"count\": 100}"
 fi
 
-step "2 callers every 50 ms for 15 s (STS delay ${delay} s)"
+# One run of the callers; exit 3 when its only fault is slow hand-outs none
+# of which was in flight with an exchange (the machine, not a refresh):
+# then one more run decides.
+poll_and_check() {
 "$PYTHON" "$AG_DIR/agentclient.py" poll "$SOCK" dt 0.05 15 2 "$T/poll.jsonl"
 sts_stats >"$T/stats.json"
-pycheck "$T/poll.jsonl" "$(calls /dt/token)" "$T/stats.json" <<'PY'
+"$PYTHON" - "$T/poll.jsonl" "$(calls /dt/token)" "$T/stats.json" <<'PY'
 import json, sys
 from itlib import check
 rows = [json.loads(l) for l in open(sys.argv[1])]
@@ -55,9 +58,22 @@ over = [r for r in rows if r["ms"] > 50]
 # For the reader of a failure: did the slow ones wait for a refresh (an STS
 # request arrived while they were in flight), or for the machine?
 during = [r for r in over if any(r["t"] - 0.1 <= t <= r["t"] + r["ms"] / 1000 for t in sts_t)]
-check(not over, f"{len(over)} hand-outs took longer than 50 ms (slowest {worst:.0f} ms at "
-      f"t={[r['t'] for r in rows if r['ms'] == worst][0] - rows[0]['t']:.2f} s); "
-      f"{len(during)} of them while an exchange was in flight")
+if over:
+    print(f"FAIL: {len(over)} hand-outs took longer than 50 ms (slowest {worst:.0f} ms at "
+          f"t={[r['t'] for r in rows if r['ms'] == worst][0] - rows[0]['t']:.2f} s); "
+          f"{len(during)} of them while an exchange was in flight")
+    sys.exit(1 if during else 3)
 PY
+}
+
+step "2 callers every 50 ms for 15 s (STS delay ${delay} s)"
+rc=0
+poll_and_check || rc=$?
+if ((rc == 3)); then
+    step "slow hand-outs, none during an exchange: once more"
+    rc=0
+    poll_and_check || rc=$?
+fi
+((rc == 0)) || fail "hand-outs were slow or wrong (above)"
 stop_agent
 [[ $AGENT_RC == 0 ]] || fail "agent exit $AGENT_RC"
