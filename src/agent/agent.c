@@ -36,6 +36,19 @@ static void no_core_dumps(void)
         agent_log(AGENT_WARNING, "could not disable core dumps: %s", strerror(errno));
 }
 
+/* Room for every connection a flood can open before the caps close them:
+ * the soft descriptor limit up to the hard one (libmicrohttpd polls, so
+ * descriptors past 1024 are fine). */
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
 static int start_error(const char *msg)
 {
     fprintf(stderr, "p11jwt: agent: %s\n", msg);
@@ -73,6 +86,7 @@ int agent_run(const agent_opts *o)
     unsigned left;
 
     no_core_dumps();
+    raise_nofile();
     signal(SIGPIPE, SIG_IGN);
     sigemptyset(&sigs);
     sigaddset(&sigs, SIGHUP);

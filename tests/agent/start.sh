@@ -5,8 +5,8 @@
 # the socket's directory made 0750 and the socket 0660 (or --socket-mode);
 # a live agent's socket is never taken, a dead one's is replaced, a file
 # that is not a socket is left alone; the default socket under
-# $XDG_RUNTIME_DIR, found by p11jwt-token; --profile; core dumps off;
-# p11jwt-token linked against libc alone.
+# $XDG_RUNTIME_DIR, found by p11jwt-token; --profile; core dumps off and
+# the descriptor limit raised; p11jwt-token linked against libc alone.
 set -euo pipefail
 source "$(dirname "$0")/../integration/lib.sh"
 source "$(dirname "$0")/../exchange/lib.sh"
@@ -50,12 +50,17 @@ CREDENTIALS_DIRECTORY=$T/creds fails_to_start 'one of pin_credential, pin_file' 
     --config "$T/cred.conf" --socket "$T/c2.sock"
 
 step "the socket: directory 0750, socket 0660; --socket-mode"
+ulimit -Sn 1024 # the agent must raise it
 start_agent_at "$T/run/agent.sock" modes
 [[ $(stat -c %a "$T/run") == 750 ]] || fail "directory mode $(stat -c %a "$T/run"), expected 750"
 [[ $(stat -c %a "$T/run/agent.sock") == 660 ]] ||
     fail "socket mode $(stat -c %a "$T/run/agent.sock"), expected 660"
 limits=$(cat "/proc/$AGENT_PID/limits")
 grep -Eq '^Max core file size +0 +0 ' <<<"$limits" || fail "core dumps not disabled: $(grep core <<<"$limits")"
+# the descriptor limit raised to the hard one (at most 65536), for floods
+read -r soft hard < <(sed -n 's/^Max open files *\([0-9]*\) *\([0-9]*\).*/\1 \2/p' <<<"$limits")
+want=$((hard > 65536 ? 65536 : hard))
+((soft == want)) || fail "open files: soft limit $soft, expected $want (hard $hard)"
 
 step "a live agent's socket is not taken"
 fails_to_start 'already answers' --config "$CONF" --socket "$T/run/agent.sock"
