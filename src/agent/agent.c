@@ -43,8 +43,13 @@ static void raise_nofile(void)
 {
     struct rlimit rl;
 
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
-        rl.rlim_cur = rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+    rlim_t want;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return;
+    want = rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+    if (rl.rlim_cur < want) {
+        rl.rlim_cur = want;
         setrlimit(RLIMIT_NOFILE, &rl);
     }
 }
