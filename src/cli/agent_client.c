@@ -35,11 +35,13 @@ int cli_agent_option(int c, const char *arg, cli_agent_opts *o)
     return 0;
 }
 
-int cli_agent_use(const cli_agent_opts *o, char *path, size_t cap)
+int cli_agent_use(const cli_agent_opts *o, const char *config, char *path, size_t cap)
 {
     const char *env = getenv("P11JWT_AGENT_SOCKET");
 
-    if (o->off && !o->given)
+    /* The variable is a default: --no-agent or an explicit --config means
+     * work here. */
+    if (!o->given && (o->off || config != NULL))
         return 0;
     if (o->socket != NULL && o->socket[0] != '\0')
         return snprintf(path, cap, "%s", o->socket) < (int)cap;

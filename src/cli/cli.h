@@ -102,8 +102,9 @@ int cli_client_open(const char *cmd, const char *config, const char *profile,
     "                     config file needed (see p11jwt agent --help); SOCKET\n" \
     "                     default: $P11JWT_AGENT_SOCKET, else\n"               \
     "                     $XDG_RUNTIME_DIR/p11jwt/agent.sock if it exists, else\n" \
-    "                     /run/p11jwt/agent.sock. Set $P11JWT_AGENT_SOCKET to go\n" \
-    "                     through the agent without this option\n"         \
+    "                     /run/p11jwt/agent.sock. With $P11JWT_AGENT_SOCKET set,\n" \
+    "                     commands go through the agent unless --config or\n" \
+    "                     --no-agent is given\n"                             \
     "  --no-agent         work here, even when $P11JWT_AGENT_SOCKET is set\n"
 
 typedef struct cli_agent_opts {
@@ -114,8 +115,10 @@ typedef struct cli_agent_opts {
 
 /* Handles --agent/--no-agent; 1 when c was one of them, else 0. */
 int cli_agent_option(int c, const char *arg, cli_agent_opts *o);
-/* 1 and the socket path when the command goes through the agent. */
-int cli_agent_use(const cli_agent_opts *o, char *path, size_t cap);
+/* 1 and the socket path when the command goes through the agent: with
+ * --agent, or with $P11JWT_AGENT_SOCKET set and neither --no-agent nor
+ * --config given. */
+int cli_agent_use(const cli_agent_opts *o, const char *config, char *path, size_t cap);
 
 /* token/assertion/call through the agent at socket; exit codes. */
 int cli_agent_token(const char *cmd, const char *socket, const char *profile,

@@ -157,7 +157,7 @@ int cmd_token(int argc, char *argv[])
     }
     if (optind < argc)
         return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
-    if (cli_agent_use(&ag, sock, sizeof sock))
+    if (cli_agent_use(&ag, o.config, sock, sizeof sock))
         return cli_agent_token(cmd, sock, o.profile, o.config, json);
     if ((r = cli_client_open(cmd, o.config, o.profile, &c)) != 0)
         return r;
@@ -214,7 +214,7 @@ int cmd_assertion(int argc, char *argv[])
     }
     if (optind < argc)
         return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
-    if (cli_agent_use(&ag, sock, sizeof sock))
+    if (cli_agent_use(&ag, o.config, sock, sizeof sock))
         return cli_agent_assertion(cmd, sock, o.profile, o.config);
     if ((r = cli_client_open(cmd, o.config, o.profile, &c)) != 0)
         return r;
@@ -301,7 +301,7 @@ int cmd_call(int argc, char *argv[])
     }
     if (data_arg != NULL && (r = read_data(cmd, data_arg, &body, &body_len)) != 0)
         goto out;
-    if (cli_agent_use(&ag, sock, sizeof sock)) {
+    if (cli_agent_use(&ag, o.config, sock, sizeof sock)) {
         r = cli_agent_call(cmd, sock, o.profile, o.config, method, argv[optind], headers,
                            nheaders, body, body_len);
         goto out;

@@ -4,8 +4,8 @@
  * Authorization line) on standard output.
  *
  * Linked against libc only, so that a shell script can afford it per call:
- * the whole process costs well under a millisecond of CPU. Exit 0, 1 with
- * the agent's message, 2 on a usage error.
+ * the process is little more than its own start (docs/performance.md).
+ * Exit 0, 1 with the agent's message, 2 on a usage error.
  */
 #include "token-client/ptc.h"
 

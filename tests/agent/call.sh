@@ -59,10 +59,13 @@ check(d["headers"].get("X-Trace") == "via-agent" and d["headers"].get("X-Extra")
       f"headers {d['headers']}")
 PY
 
-step "\$P11JWT_AGENT_SOCKET instead of --agent; --no-agent overrides it"
+step "\$P11JWT_AGENT_SOCKET instead of --agent; --no-agent or --config work here"
 P11JWT_AGENT_SOCKET=$SOCK expect_exit 0 caller call --profile dt "$STS/dt/resource"
 P11JWT_AGENT_SOCKET=$SOCK expect_exit 1 caller call --no-agent --profile dt "$STS/dt/resource"
 expect_err_matches 'config'
+n=$(calls /dt/token)
+P11JWT_AGENT_SOCKET=$SOCK expect_exit 0 x token --config "$T/agent.conf" --profile dt
+[[ $(calls /dt/token) == $((n + 1)) ]] || fail "token --config with \$P11JWT_AGENT_SOCKET set did not work here"
 
 step "call --agent: a 401 invalidates the token, one new exchange, one retry"
 n=$(calls /dt/token)
@@ -101,6 +104,7 @@ PY
 
 step "usage and failures through the agent"
 expect_exit 2 caller token --agent="$SOCK" --profile dt --config "$T/agent.conf"
+expect_err_matches 'no-agent'
 expect_exit 2 caller token --agent="$SOCK"
 expect_exit 1 caller token --agent="$SOCK" --profile nope
 expect_err_matches "no profile 'nope'"
