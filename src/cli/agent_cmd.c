@@ -1,6 +1,9 @@
 /*
- * cmd_agent.c — `p11jwt agent`: the options, then src/agent runs the
- * agent in the foreground (docs/agent.md).
+ * agent_cmd.c — the agent program, p11jwt-agent, which `p11jwt agent`
+ * executes (agent_exec.c): its options and help, then src/agent runs the
+ * agent in the foreground (docs/agent.md). A program of its own so that
+ * only the agent loads libmicrohttpd (and the TLS library it brings) and
+ * libsystemd, not every p11jwt command.
  */
 #include "cli.h"
 
@@ -53,6 +56,8 @@ static const char agent_help[] =
     "config with an error is refused and the old one kept); SIGTERM finishes the\n"
     "requests in flight (at most 5 s) and exits 0. Under systemd: Type=notify.\n";
 
+int agent_cmd(int argc, char *argv[]);
+
 enum {
     OPT_CONFIG = OPT_FIRST_COMMAND_OPTION,
     OPT_SOCKET,
@@ -74,7 +79,7 @@ static int parse_mode(const char *s, unsigned *out)
     return 0;
 }
 
-int cmd_agent(int argc, char *argv[])
+int agent_cmd(int argc, char *argv[])
 {
     static const struct option opts[] = {
         { "config", required_argument, NULL, OPT_CONFIG },
@@ -138,4 +143,9 @@ int cmd_agent(int argc, char *argv[])
 out:
     free(profiles);
     return r;
+}
+
+int main(int argc, char *argv[])
+{
+    return agent_cmd(argc, argv);
 }
