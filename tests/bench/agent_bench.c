@@ -20,7 +20,8 @@
  *             system, from rusage),
  *             and against today's `p11jwt token --profile NAME` (a process
  *             that loads the module, logs in, signs and exchanges) in wall
- *             time.
+ *             time; and /bin/true, the cost of any process start on this
+ *             machine, as the floor under all three.
  *
  * Output: one row per measurement, then
  *   summary: handout_t1=R handout_t2=R refresh_p99=R token_cpu_vs_p11tool=R
@@ -361,10 +362,11 @@ int main(int argc, char *argv[])
         char *tok_argv[] = { (char *)token_bin, (char *)"--socket", (char *)sock,
                              (char *)profile, NULL };
         char *p11_argv[] = { (char *)p11tool, (char *)"--help", NULL };
+        char *true_argv[] = { (char *)"/bin/true", NULL };
         char *cli_argv[] = { (char *)cli, (char *)"token", (char *)"--no-agent",
                              (char *)"--config", (char *)cli_config, (char *)"--profile",
                              (char *)profile, NULL };
-        double tc, tw, pc, pw, cc, cw;
+        double tc, tw, pc, pw, cc, cw, fc, fw;
         int cli_runs = runs / 10 > 3 ? runs / 10 : 3;
 
         if (token_bin == NULL || cli == NULL || cli_config == NULL)
@@ -373,6 +375,7 @@ int main(int argc, char *argv[])
         spawn(p11_argv, 2, 5, &pc, &pw);
         spawn(tok_argv, 0, runs, &tc, &tw);
         spawn(p11_argv, 2, runs, &pc, &pw);
+        spawn(true_argv, 0, runs, &fc, &fw);
         spawn(cli_argv, 0, cli_runs, &cc, &cw);
         cpu_ratio = tc / pc;
         speedup = cw / tw;
@@ -380,6 +383,9 @@ int main(int argc, char *argv[])
                runs);
         printf("spawn    pkcs11-tool-help    cpu %.3f ms  wall %.3f ms  token/it cpu %.3f\n",
                pc, pw, cpu_ratio);
+        printf("spawn    true-floor          cpu %.3f ms  wall %.3f ms  (/bin/true: a process "
+               "start and nothing else)\n",
+               fc, fw);
         printf("spawn    p11jwt-token-cli    cpu %.3f ms  wall %.3f ms  it/token wall %.1fx  "
                "(%d runs)\n",
                cc, cw, speedup, cli_runs);
