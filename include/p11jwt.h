@@ -415,6 +415,81 @@ enum { P11JWT_ESCAPE_MESSAGE = 1 };
 P11JWT_API size_t p11jwt_escape(char *dst, size_t cap, const char *src, size_t len,
                                 unsigned flags);
 
+/* ---- for a host agent (docs/agent.md) ------------------------------- */
+
+/* The names of every [profile NAME] section of a config file, in file
+ * order, after checking the whole file's syntax (not each profile's keys:
+ * p11jwt_profile_load does that). path NULL searches like
+ * p11jwt_profile_load; *path_out (may be NULL) receives the file used.
+ * Caller frees *path_out with p11jwt_free and the names with
+ * p11jwt_config_profiles_free. */
+P11JWT_API p11jwt_rc p11jwt_config_profiles(const char *path, char **path_out,
+                                            char ***names, size_t *count);
+P11JWT_API void p11jwt_config_profiles_free(char **names, size_t count);
+
+/* 1 when two loaded profiles have the same name and every setting the
+ * same (defaults included; where in the file they are does not count),
+ * else 0. What a reload uses to keep an unchanged profile's client. */
+P11JWT_API int p11jwt_profile_same(const p11jwt_profile *a, const p11jwt_profile *b);
+
+/* The profile's `allow` value as written (who may ask an agent for its
+ * tokens; docs/agent.md), or NULL when it sets none. Borrowed. */
+P11JWT_API const char *p11jwt_profile_allow(const p11jwt_profile *p);
+
+/* The profile's i-th header.NAME entry (dialect defaults included): 1 and
+ * *name, *value set (borrowed, live as long as the profile), or 0 when i
+ * is past the last one. */
+P11JWT_API int p11jwt_profile_header(const p11jwt_profile *p, size_t i, const char **name,
+                                     const char **value);
+
+/* The profile the client was made from (borrowed; lives as long as c). */
+P11JWT_API const p11jwt_profile *p11jwt_client_profile(const p11jwt_client *c);
+
+/* Does now what the first exchange would do lazily: opens the profile's
+ * token, logs in and finds the signing key (the keyring's active kid);
+ * for dialects that send a client secret, reads the secret once. A wrong
+ * PIN fails here (P11JWT_ERR_PIN), once: it is not retried. */
+P11JWT_API p11jwt_rc p11jwt_client_prepare(p11jwt_client *c);
+
+typedef enum p11jwt_token_state {
+    P11JWT_STATE_NONE = 0,    /* no token, and no exchange has failed */
+    P11JWT_STATE_VALID,       /* a token that has not expired */
+    P11JWT_STATE_REFRESHING,  /* an exchange is in flight */
+    P11JWT_STATE_ERROR,       /* no valid token; the last exchange failed */
+} p11jwt_token_state;
+
+/* A client's state for health checks and metrics. Never holds a token. */
+typedef struct p11jwt_client_status {
+    p11jwt_token_state state;
+    int64_t expires_at;       /* of the cached token; 0 when none is valid */
+    uint64_t exchanges;       /* token requests sent to the STS (incl. retries) */
+    uint64_t failures;        /* exchanges (with their retries) that failed */
+    char last_error[512];     /* the last exchange's error if it failed, else "" */
+} p11jwt_client_status;
+
+/* Fills *out (a snapshot under the client's lock). Thread-safe. */
+P11JWT_API void p11jwt_client_get_status(p11jwt_client *c, p11jwt_client_status *out);
+
+/* Like p11jwt_client_token_peek, for a token valid at least min_valid more
+ * seconds: when the cached one expires sooner, a refresh is made first
+ * (one in flight however many callers ask). If that refresh fails, its
+ * error is returned (the old token is kept for other callers); if the STS
+ * issues tokens shorter-lived than min_valid, the fresh one is returned
+ * all the same (check expires_at). *out is borrowed as for peek. */
+P11JWT_API p11jwt_rc p11jwt_client_token_min_valid(p11jwt_client *c, int64_t min_valid,
+                                                   const p11jwt_access_token **out);
+
+/* One HTTP request with exactly these headers ("Name: value" each, e.g. an
+ * Authorization an agent handed out), under the library's rules: https
+ * (the system's CAs), or http to loopback only; no redirects; answers up
+ * to 1 MiB; 10 s to connect, 30 s in all. A non-2xx answer is P11JWT_OK
+ * with out->status set. Thread-safe; clear *out with
+ * p11jwt_response_clear. */
+P11JWT_API p11jwt_rc p11jwt_http_call(const char *method, const char *url,
+                                      const char *const *headers, size_t nheaders,
+                                      const char *body, size_t body_len,
+                                      p11jwt_response *out);
+
 #ifdef __cplusplus
 }
 #endif

@@ -1,20 +1,24 @@
 #!/bin/sh
 # deps.sh — install every Debian package the build, the tests and the
 # quickstart need, tests/tokens' NSS softokn and tpm2-pkcs11-on-swtpm
-# included. Idempotent: when everything is present it only asks dpkg and
-# returns (well under a second); otherwise it runs apt-get once.
+# included (the agent's tests use systemd-socket-activate and
+# systemd-analyze from systemd, setpriv and flock from util-linux).
+# Idempotent: when everything is present it only asks dpkg and returns
+# (well under a second); otherwise it runs apt-get once.
 set -eu
 
 PACKAGES="
     build-essential cmake pkg-config
     libssl-dev libp11-kit-dev p11-kit libp11-dev libengine-pkcs11-openssl
     libcurl4-openssl-dev libjansson-dev libcmocka-dev
+    libmicrohttpd-dev libsystemd-dev
     softhsm2 opensc openssl curl
     python3 python3-jwt python3-cryptography
     scdoc mandoc bash-completion
     libnss3 libnss3-tools
     libtpm2-pkcs11-1 libtpm2-pkcs11-tools swtpm swtpm-tools
     tpm2-abrmd libtss2-tcti-tabrmd0 tpm2-tools dbus-daemon
+    systemd util-linux
 "
 
 missing=""

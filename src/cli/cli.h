@@ -21,6 +21,8 @@ enum {
     OPT_PIN_ENV,
     OPT_PIN,               /* refused: a PIN never comes from argv */
     OPT_MODULE_ARGS,
+    OPT_AGENT,
+    OPT_NO_AGENT,
     OPT_FIRST_COMMAND_OPTION,
 };
 
@@ -97,6 +99,45 @@ int cli_sign_batch(const char *cmd, p11jwt_key *key, const p11jwt_claims_params 
 int cli_client_open(const char *cmd, const char *config, const char *profile,
                     p11jwt_client **out);
 
+/* ---- through the agent (agent_client.c) --------------------------------- */
+
+#define CLI_AGENT_OPTIONS                                                    \
+    { "agent", optional_argument, NULL, OPT_AGENT },                         \
+    { "no-agent", no_argument, NULL, OPT_NO_AGENT }
+
+#define CLI_AGENT_HELP                                                       \
+    "Agent options:\n"                                                       \
+    "  --agent[=SOCKET]   ask the local p11jwt agent instead: no PIN, token or\n" \
+    "                     config file needed (see p11jwt agent --help); SOCKET\n" \
+    "                     default: $P11JWT_AGENT_SOCKET, else\n"               \
+    "                     $XDG_RUNTIME_DIR/p11jwt/agent.sock if it exists, else\n" \
+    "                     /run/p11jwt/agent.sock. With $P11JWT_AGENT_SOCKET set,\n" \
+    "                     commands go through the agent unless --config or\n" \
+    "                     --no-agent is given\n"                             \
+    "  --no-agent         work here, even when $P11JWT_AGENT_SOCKET is set\n"
+
+typedef struct cli_agent_opts {
+    int given;                  /* --agent */
+    const char *socket;         /* --agent=SOCKET */
+    int off;                    /* --no-agent */
+} cli_agent_opts;
+
+/* Handles --agent/--no-agent; 1 when c was one of them, else 0. */
+int cli_agent_option(int c, const char *arg, cli_agent_opts *o);
+/* 1 and the socket path when the command goes through the agent: with
+ * --agent, or with $P11JWT_AGENT_SOCKET set and neither --no-agent nor
+ * --config given. */
+int cli_agent_use(const cli_agent_opts *o, const char *config, char *path, size_t cap);
+
+/* token/assertion/call through the agent at socket; exit codes. */
+int cli_agent_token(const char *cmd, const char *socket, const char *profile,
+                    const char *config, int json);
+int cli_agent_assertion(const char *cmd, const char *socket, const char *profile,
+                        const char *config);
+int cli_agent_call(const char *cmd, const char *socket, const char *profile, const char *config,
+                   const char *method, const char *url, const char *const *headers,
+                   size_t nheaders, const char *body, size_t body_len);
+
 typedef int (*cli_command_fn)(int argc, char *argv[]);
 
 int cmd_keygen(int argc, char *argv[]);
@@ -110,5 +151,6 @@ int cmd_token(int argc, char *argv[]);
 int cmd_assertion(int argc, char *argv[]);
 int cmd_call(int argc, char *argv[]);
 int cmd_rotate(int argc, char *argv[]);
+int cmd_agent(int argc, char *argv[]);
 
 #endif

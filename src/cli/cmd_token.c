@@ -28,6 +28,7 @@ static const char token_help[] =
     "Options:\n"
     "  --json             print {access_token, token_type, expires_at, scope}\n"
     CONFIG_HELP
+    CLI_AGENT_HELP
     "\n"
     "Config file: INI sections [profile NAME] of 'key = value' lines; '#' and ';'\n"
     "start comments. Durations are seconds or N s|m|h|d, at most 10 years\n"
@@ -72,7 +73,11 @@ static const char token_help[] =
     "                     key rotation (see p11jwt rotate --help); the keyring's\n"
     "                     active kid, once stored in the token, replaces kid\n"
     "  audit              off | syslog | file:/PATH: one JSON line per signature\n"
-    "                     and per rotation step (default off)\n";
+    "                     and per rotation step (default off)\n"
+    "  allow              who may ask `p11jwt agent` for the profile: uid:N,\n"
+    "                     user:NAME, gid:N, group:NAME (default: the agent's uid)\n"
+    "  pin_credential     the PIN is systemd credential NAME (instead of\n"
+    "                     pin_file or pin_env; see p11jwt agent --help)\n";
 
 static const char assertion_help[] =
     "Usage: p11jwt assertion --profile NAME [--config PATH]\n"
@@ -81,7 +86,8 @@ static const char assertion_help[] =
     "it (claims from iss, sub, aud, ttl, claim.*; signed with kid in token).\n"
     "Nothing is sent anywhere. See `p11jwt token --help` for the config keys.\n"
     "\n"
-    CONFIG_HELP;
+    CONFIG_HELP
+    CLI_AGENT_HELP;
 
 static const char call_help[] =
     "Usage: p11jwt call --profile NAME [--config PATH] [-X METHOD]\n"
@@ -96,7 +102,8 @@ static const char call_help[] =
     "  -X, --request METHOD  the method (default GET, or POST with -d)\n"
     "  -H, --header LINE     an extra request header (repeatable)\n"
     "  -d, --data DATA       the request body ('@PATH': the file's contents)\n"
-    CONFIG_HELP;
+    CONFIG_HELP
+    CLI_AGENT_HELP;
 
 enum { OPT_PROFILE = OPT_FIRST_COMMAND_OPTION, OPT_CONFIG, OPT_JSON };
 
@@ -126,11 +133,14 @@ int cmd_token(int argc, char *argv[])
         { "profile", required_argument, NULL, OPT_PROFILE },
         { "config", required_argument, NULL, OPT_CONFIG },
         { "json", no_argument, NULL, OPT_JSON },
+        CLI_AGENT_OPTIONS,
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *cmd = "token";
     struct common o = { 0 };
+    cli_agent_opts ag = { 0 };
+    char sock[256];
     p11jwt_client *c = NULL;
     p11jwt_access_token t;
     p11jwt_rc rc;
@@ -142,12 +152,16 @@ int cmd_token(int argc, char *argv[])
         case OPT_PROFILE: o.profile = optarg; break;
         case OPT_CONFIG: o.config = optarg; break;
         case OPT_JSON: json = 1; break;
+        case OPT_AGENT:
+        case OPT_NO_AGENT: cli_agent_option(ch, optarg, &ag); break;
         case 'h': fputs(token_help, stdout); return 0;
         default: return cli_bad_option(cmd, ch, argv);
         }
     }
     if (optind < argc)
         return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
+    if (cli_agent_use(&ag, o.config, sock, sizeof sock))
+        return cli_agent_token(cmd, sock, o.profile, o.config, json);
     if ((r = cli_client_open(cmd, o.config, o.profile, &c)) != 0)
         return r;
     if ((rc = p11jwt_client_token(c, &t)) != P11JWT_OK) {
@@ -182,11 +196,14 @@ int cmd_assertion(int argc, char *argv[])
     static const struct option opts[] = {
         { "profile", required_argument, NULL, OPT_PROFILE },
         { "config", required_argument, NULL, OPT_CONFIG },
+        CLI_AGENT_OPTIONS,
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *cmd = "assertion";
     struct common o = { 0 };
+    cli_agent_opts ag = { 0 };
+    char sock[256];
     p11jwt_client *c = NULL;
     char *jws = NULL;
     p11jwt_rc rc;
@@ -197,12 +214,16 @@ int cmd_assertion(int argc, char *argv[])
         switch (ch) {
         case OPT_PROFILE: o.profile = optarg; break;
         case OPT_CONFIG: o.config = optarg; break;
+        case OPT_AGENT:
+        case OPT_NO_AGENT: cli_agent_option(ch, optarg, &ag); break;
         case 'h': fputs(assertion_help, stdout); return 0;
         default: return cli_bad_option(cmd, ch, argv);
         }
     }
     if (optind < argc)
         return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
+    if (cli_agent_use(&ag, o.config, sock, sizeof sock))
+        return cli_agent_assertion(cmd, sock, o.profile, o.config);
     if ((r = cli_client_open(cmd, o.config, o.profile, &c)) != 0)
         return r;
     rc = p11jwt_client_assertion(c, &jws);
@@ -244,11 +265,14 @@ int cmd_call(int argc, char *argv[])
         { "request", required_argument, NULL, 'X' },
         { "header", required_argument, NULL, 'H' },
         { "data", required_argument, NULL, 'd' },
+        CLI_AGENT_OPTIONS,
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *cmd = "call";
     struct common o = { 0 };
+    cli_agent_opts ag = { 0 };
+    char sock[256];
     const char *method = NULL, *data_arg = NULL, **headers;
     size_t nheaders = 0, body_len = 0;
     p11jwt_client *c = NULL;
@@ -274,6 +298,8 @@ int cmd_call(int argc, char *argv[])
             headers[nheaders++] = optarg;
             break;
         case 'd': data_arg = optarg; break;
+        case OPT_AGENT:
+        case OPT_NO_AGENT: cli_agent_option(ch, optarg, &ag); break;
         case 'h': fputs(call_help, stdout); goto out;
         default: r = cli_bad_option(cmd, ch, argv); goto out;
         }
@@ -284,6 +310,11 @@ int cmd_call(int argc, char *argv[])
     }
     if (data_arg != NULL && (r = read_data(cmd, data_arg, &body, &body_len)) != 0)
         goto out;
+    if (cli_agent_use(&ag, o.config, sock, sizeof sock)) {
+        r = cli_agent_call(cmd, sock, o.profile, o.config, method, argv[optind], headers,
+                           nheaders, body, body_len);
+        goto out;
+    }
     if ((r = cli_client_open(cmd, o.config, o.profile, &c)) != 0)
         goto out;
     rc = p11jwt_client_call(c, method, argv[optind], headers, nheaders, body, body_len, &resp);

@@ -31,6 +31,7 @@ static const struct {
     { "assertion", cmd_assertion, "print a profile's assertion, signed offline" },
     { "call", cmd_call, "call a resource with a profile's access token" },
     { "rotate", cmd_rotate, "rotate a profile's signing key by kid (keyring in the token)" },
+    { "agent", cmd_agent, "serve tokens to local processes over a Unix socket" },
 };
 
 static void usage(FILE *f)
@@ -45,7 +46,8 @@ static void usage(FILE *f)
                "Exit status: 0 success, 1 the operation failed, 2 usage error.\n"
                "Environment: P11JWT_MODULE (default PKCS#11 module), P11JWT_CONFIG\n"
                "(default config file), P11JWT_TRACE=1 (log every PKCS#11 call and its\n"
-               "result to stderr).\n"
+               "result to stderr), P11JWT_AGENT_SOCKET (token, assertion and call go\n"
+               "through the agent listening there).\n"
                "Commands run without core dumps (RLIMIT_CORE 0, not dumpable): their\n"
                "memory may hold a PIN, a secret or a token.\n");
 }

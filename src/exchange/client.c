@@ -63,6 +63,7 @@ struct p11jwt_client {
                                        copies of another generation are stale */
     p11jwt_rc last_rc;          /* of the last exchange, for its waiters */
     char last_msg[512];
+    uint64_t failures;          /* exchanges that ended in an error (agent health) */
 
     atomic_uint_fast64_t exchanges;
     int client_key_ok;          /* the pkcs11: client_key was found once */
@@ -701,6 +702,7 @@ static p11jwt_rc token_slow(p11jwt_client *c, struct tl_slot *slot)
     c->generation++;
     c->last_rc = rc;
     snprintf(c->last_msg, sizeof c->last_msg, "%s", rc != P11JWT_OK ? p11jwt_errmsg() : "");
+    c->failures += rc != P11JWT_OK;
     pthread_cond_broadcast(&c->cv);
     if (rc == P11JWT_OK) {
         p11jwt_access_token_clear(&c->cur);
@@ -906,5 +908,162 @@ p11jwt_rc p11jwt_client_call(p11jwt_client *c, const char *method, const char *u
         rs.body = NULL;
     }
     exch_response_clear(&rs);
+    return rc;
+}
+
+/* ==== for the host agent (docs/agent.md) ====================================
+ * What an agent serving many callers needs beyond the calls above: the
+ * profile back, the token opened and logged in at start, a status without a
+ * token in it, a token valid a given time longer, and a plain resource
+ * request for callers that got their Authorization from an agent.
+ */
+
+const p11jwt_profile *p11jwt_client_profile(const p11jwt_client *c)
+{
+    return c->p;
+}
+
+p11jwt_rc p11jwt_client_prepare(p11jwt_client *c)
+{
+    const p11jwt_profile *p = c->p;
+    unsigned char *secret = NULL;
+    size_t secret_len = 0;
+    char *active = NULL, *fallback = NULL;
+    p11jwt_token *tok = NULL;
+    p11jwt_key *key = NULL;
+    p11jwt_rc rc;
+
+    err_clear();
+    if (!exch_dialect_signs(p->dialect)) {
+        /* Nothing to log in to: show now that the secret can be read. */
+        rc = read_secret(p, p->client_secret_file, p->client_secret_env, "client secret",
+                         &secret, &secret_len);
+        if (secret != NULL)
+            p11jwt_secret_free(secret, secret_len);
+        return rc;
+    }
+    rc = exch_client_open_token(c, &tok);
+    if (rc == P11JWT_OK && (rc = p11jwt_token_login(tok)) != P11JWT_OK)
+        err_wrap(rc, "profile '%s': token", p->name);
+    if (rc == P11JWT_OK)
+        rc = exch_keyring_kids(c, &active, &fallback, NULL);
+    if (rc == P11JWT_OK && (rc = open_key(c, active, &key)) != P11JWT_OK)
+        err_wrap(rc, "profile '%s'", p->name);
+    free(active);
+    free(fallback);
+    return rc;
+}
+
+void p11jwt_client_get_status(p11jwt_client *c, p11jwt_client_status *out)
+{
+    int64_t now = now_s();
+
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&c->mu);
+    if (usable(&c->cur, now))
+        out->expires_at = c->cur.expires_at;
+    if (c->inflight)
+        out->state = P11JWT_STATE_REFRESHING;
+    else if (out->expires_at != 0)
+        out->state = P11JWT_STATE_VALID;
+    else if (c->last_rc != P11JWT_OK)
+        out->state = P11JWT_STATE_ERROR;
+    else
+        out->state = P11JWT_STATE_NONE;
+    if (c->last_rc != P11JWT_OK)
+        snprintf(out->last_error, sizeof out->last_error, "%s", c->last_msg);
+    out->failures = c->failures;
+    pthread_mutex_unlock(&c->mu);
+    out->exchanges = atomic_load(&c->exchanges);
+}
+
+/* Merge point with the background refresh (issue 15): a refresh is made due
+ * now and this caller takes the slow path, which exchanges (or finds one in
+ * flight and waits for its end below). */
+p11jwt_rc p11jwt_client_token_min_valid(p11jwt_client *c, int64_t min_valid,
+                                        const p11jwt_access_token **out)
+{
+    struct tl_slot *slot;
+    uint64_t gen;
+    p11jwt_rc rc = p11jwt_client_token_peek(c, out);
+
+    if (rc != P11JWT_OK || min_valid <= 0 || (*out)->expires_at - now_s() >= min_valid)
+        return rc;
+    *out = NULL;
+    slot = tl_slot_for(c); /* the peek above made it */
+    pthread_mutex_lock(&c->mu);
+    gen = c->generation;
+    if (!c->inflight)
+        c->refresh_at = now_s();
+    pthread_mutex_unlock(&c->mu);
+    slot->refresh_at = 0;
+    rc = token_slow(c, slot);
+    if (rc != P11JWT_OK || slot->tok.expires_at - now_s() >= min_valid)
+        goto out;
+    /* Still too short: another caller's exchange was in flight (wait for
+     * its end), or the refresh failed and the old token was kept (an
+     * error: it is not valid long enough). */
+    pthread_mutex_lock(&c->mu);
+    while (c->inflight && c->generation == gen)
+        pthread_cond_wait(&c->cv, &c->mu);
+    if (c->generation != gen && c->last_rc != P11JWT_OK)
+        rc = err_set(c->last_rc, "%s", c->last_msg);
+    pthread_mutex_unlock(&c->mu);
+    if (rc == P11JWT_OK) {
+        /* The newest token, even if the STS issues shorter-lived ones. */
+        slot->refresh_at = 0;
+        rc = token_slow(c, slot);
+    }
+out:
+    if (rc == P11JWT_OK)
+        *out = &slot->tok;
+    return rc;
+}
+
+p11jwt_rc p11jwt_http_call(const char *method, const char *url, const char *const *headers,
+                           size_t nheaders, const char *body, size_t body_len,
+                           p11jwt_response *out)
+{
+    p11jwt_profile p = { .name = (char *)"(none)", .timeout = 30, .connect_timeout = 10 };
+    exch_response rs = { .retry_after = -1 };
+    struct curl_slist *hl = NULL, *n;
+    exch_request rq = { 0 };
+    exch_http h = { 0 };
+    int retryable;
+    p11jwt_rc rc;
+
+    err_clear();
+    memset(out, 0, sizeof *out);
+    pthread_once(&curl_once, curl_init);
+    if (curl_init_rc != CURLE_OK)
+        return err_set(P11JWT_ERR_HTTP, "libcurl could not start: %s",
+                       curl_easy_strerror(curl_init_rc));
+    rc = exch_http_init(&h);
+    for (size_t i = 0; rc == P11JWT_OK && i < nheaders; i++) {
+        if ((n = curl_slist_append(hl, headers[i])) == NULL)
+            rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
+        else
+            hl = n;
+    }
+    if (rc == P11JWT_OK) {
+        rq.method = method != NULL ? method : body != NULL ? "POST" : "GET";
+        rq.url = url;
+        rq.headers = hl;
+        rq.body = body;
+        rq.body_len = body_len;
+        rc = exch_http_perform(&h, &p, NULL, &rq, &rs, &retryable);
+    }
+    if (rc == P11JWT_OK) {
+        out->status = rs.status;
+        out->body = rs.body;
+        out->body_len = rs.len;
+        rs.body = NULL;
+    }
+    /* The list may hold an Authorization header: wipe it on the way out. */
+    for (n = hl; n != NULL; n = n->next)
+        secure_wipe(n->data, strlen(n->data));
+    curl_slist_free_all(hl);
+    exch_response_clear(&rs);
+    exch_http_cleanup(&h);
     return rc;
 }

@@ -58,7 +58,7 @@ void p11jwt_profile_free(p11jwt_profile *p)
                       &p->token_url, &p->iss, &p->sub, &p->aud, &p->scope, &p->client_id,
                       &p->client_secret_file, &p->client_secret_env, &p->resource_auth,
                       &p->ca_file, &p->client_cert, &p->client_key, &p->keyring,
-                      &p->publish_command, &p->audit };
+                      &p->publish_command, &p->audit, &p->allow, &p->pin_credential };
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         free(*strs[i]);
     for (size_t i = 0; i < p->nclaims; i++) {
@@ -91,7 +91,11 @@ struct parser {
     int line;
     p11jwt_profile *p;
     int seen[64];               /* per entry of keys[]: the line that set it */
+    char ***names;              /* non-NULL: collect every section's name */
+    size_t *nnames;
 };
+
+static p11jwt_rc add_name(struct parser *ps, const char *name);
 
 static p11jwt_rc cfg_err(const struct parser *ps, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -204,6 +208,8 @@ static const struct key_def keys[] = {
     { "grace", K_DURATION, F(grace) },
     { "publish_command", K_STR, F(publish_command) },
     { "audit", K_STR, F(audit) },
+    { "allow", K_STR, F(allow) },
+    { "pin_credential", K_STR, F(pin_credential) },
 };
 #undef F
 
@@ -328,6 +334,8 @@ static void at_key(struct parser *ps, const char *key)
             ps->line = ps->seen[i];
 }
 
+static p11jwt_rc finish_pin_credential(struct parser *ps);
+
 /* Checks what the dialect needs and fills in its defaults. */
 static p11jwt_rc finish(struct parser *ps)
 {
@@ -414,7 +422,7 @@ static p11jwt_rc finish(struct parser *ps)
     if (p->timeout == 0 || p->connect_timeout == 0)
         return cfg_err(ps, p->timeout == 0 ? "timeout" : "connect_timeout",
                        "must be at least 1 second");
-    return P11JWT_OK;
+    return finish_pin_credential(ps);
 }
 
 /* Copies the line at data (up to its '\n' or the end) into buf, refusing
@@ -475,6 +483,8 @@ static p11jwt_rc parse(struct parser *ps, const char *data, size_t len, const ch
             name = trim(name + 8);
             if (name[0] == '\0')
                 return cfg_err(ps, NULL, "profile section without a name");
+            if (ps->names != NULL && (rc = add_name(ps, name)) != P11JWT_OK)
+                return rc;
             in_section = 1;
             in_profile = strcmp(name, want) == 0;
             if (in_profile) {
@@ -634,4 +644,175 @@ p11jwt_rc p11jwt_profile_load(const char *path, const char *name, p11jwt_profile
     free(data);
     free(file);
     return rc;
+}
+
+/* ==== for the host agent (docs/agent.md) ====================================
+ * The profile keys only the agent reads (allow, pin_credential), the list of
+ * a file's profiles, and the comparison a reload uses to keep unchanged
+ * profiles' clients (and their cached tokens).
+ */
+
+/* pin_credential = NAME: the PIN is the systemd credential NAME, i.e. the
+ * file $CREDENTIALS_DIRECTORY/NAME (LoadCredential= in the unit). */
+static p11jwt_rc finish_pin_credential(struct parser *ps)
+{
+    p11jwt_profile *p = ps->p;
+    const char *dir = getenv("CREDENTIALS_DIRECTORY"), *name = p->pin_credential;
+    size_t n;
+
+    if (name == NULL)
+        return P11JWT_OK;
+    at_key(ps, "pin_credential");
+    if (p->pin_file != NULL || p->pin_env != NULL)
+        return cfg_err(ps, "pin_credential", "give one of pin_credential, pin_file, pin_env");
+    if (strchr(name, '/') != NULL || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return cfg_err(ps, "pin_credential", "'%s' is a path; give the credential's name", name);
+    if (dir == NULL || dir[0] != '/')
+        return cfg_err(ps, "pin_credential",
+                       "'%s' needs $CREDENTIALS_DIRECTORY, which systemd sets for a unit with "
+                       "LoadCredential=%s:/PATH/TO/PIN",
+                       name, name);
+    n = strlen(dir) + 1 + strlen(name) + 1;
+    if ((p->pin_file = malloc(n)) == NULL)
+        return err_set(P11JWT_ERR_NOMEM, "out of memory");
+    snprintf(p->pin_file, n, "%s/%s", dir, name);
+    return P11JWT_OK;
+}
+
+void p11jwt_config_profiles_free(char **names, size_t count)
+{
+    for (size_t i = 0; names != NULL && i < count; i++)
+        free(names[i]);
+    free(names);
+}
+
+/* Appends a section's name to the parser's list, refusing a repeat. */
+static p11jwt_rc add_name(struct parser *ps, const char *name)
+{
+    char **nn;
+
+    for (size_t i = 0; i < *ps->nnames; i++)
+        if (strcmp((*ps->names)[i], name) == 0)
+            return cfg_err(ps, NULL, "profile '%s' defined twice", ESC(name));
+    nn = realloc(*ps->names, (*ps->nnames + 1) * sizeof *nn);
+    if (nn == NULL)
+        return err_set(P11JWT_ERR_NOMEM, "out of memory");
+    *ps->names = nn;
+    if ((nn[*ps->nnames] = strdup(name)) == NULL)
+        return err_set(P11JWT_ERR_NOMEM, "out of memory");
+    (*ps->nnames)++;
+    return P11JWT_OK;
+}
+
+p11jwt_rc p11jwt_config_profiles(const char *path, char **path_out, char ***names,
+                                 size_t *count)
+{
+    struct parser ps = { 0 };
+    char *resolved = NULL, *data = NULL;
+    size_t len = 0;
+    p11jwt_rc rc;
+    int found = 0;
+
+    err_clear();
+    *names = NULL;
+    *count = 0;
+    if (path_out != NULL)
+        *path_out = NULL;
+    rc = path != NULL ? ((resolved = strdup(path)) ? P11JWT_OK
+                                                   : err_set(P11JWT_ERR_NOMEM, "out of memory"))
+                      : default_path(&resolved);
+    if (rc == P11JWT_OK)
+        rc = read_config(resolved, &data, &len);
+    if (rc == P11JWT_OK) {
+        ps.path = resolved;
+        ps.names = names;
+        ps.nnames = count;
+        rc = parse(&ps, data, len, "", &found); /* syntax only: no profile is called "" */
+    }
+    free(data);
+    if (rc != P11JWT_OK) {
+        p11jwt_config_profiles_free(*names, *count);
+        *names = NULL;
+        *count = 0;
+    } else if (path_out != NULL) {
+        *path_out = resolved;
+        resolved = NULL;
+    }
+    free(resolved);
+    return rc;
+}
+
+static int same_str(const char *a, const char *b)
+{
+    return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
+}
+
+static int same_kvs(const struct exch_kv *a, size_t na, const struct exch_kv *b, size_t nb)
+{
+    if (na != nb)
+        return 0;
+    for (size_t i = 0; i < na; i++)
+        if (strcmp(a[i].name, b[i].name) != 0 || strcmp(a[i].value, b[i].value) != 0)
+            return 0;
+    return 1;
+}
+
+int p11jwt_profile_same(const p11jwt_profile *a, const p11jwt_profile *b)
+{
+    const char *pa = (const char *)a, *pb = (const char *)b;
+
+    if (!same_str(a->name, b->name) || !same_str(a->pin_file, b->pin_file) ||
+        !same_str(a->aud, b->aud) || !same_str(a->keyring, b->keyring) ||
+        !same_kvs(a->claims, a->nclaims, b->claims, b->nclaims) ||
+        !same_kvs(a->headers, a->nheaders, b->headers, b->nheaders))
+        return 0;
+    /* Every key as the parser stored it (defaults included); the line a
+     * section starts on is not a setting. */
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) {
+        size_t off = keys[i].off;
+
+        switch (keys[i].kind) {
+        case K_STR:
+        case K_RESAUTH:
+            if (!same_str(*(char *const *)(pa + off), *(char *const *)(pb + off)))
+                return 0;
+            break;
+        case K_DURATION:
+            if (*(const int64_t *)(pa + off) != *(const int64_t *)(pb + off))
+                return 0;
+            break;
+        case K_INT:
+            if (*(const int *)(pa + off) != *(const int *)(pb + off))
+                return 0;
+            break;
+        case K_REAL:
+            if (*(const double *)(pa + off) != *(const double *)(pb + off))
+                return 0;
+            break;
+        case K_DIALECT:
+            if (a->dialect != b->dialect)
+                return 0;
+            break;
+        case K_AUTH:
+            if (a->auth_method != b->auth_method)
+                return 0;
+            break;
+        }
+    }
+    return 1;
+}
+
+const char *p11jwt_profile_allow(const p11jwt_profile *p)
+{
+    return p->allow;
+}
+
+int p11jwt_profile_header(const p11jwt_profile *p, size_t i, const char **name,
+                          const char **value)
+{
+    if (i >= p->nheaders)
+        return 0;
+    *name = p->headers[i].name;
+    *value = p->headers[i].value;
+    return 1;
 }

@@ -71,6 +71,10 @@ struct p11jwt_profile {
     int64_t rotate_after, overlap, grace;
     char *publish_command;
     char *audit;                /* "off", "syslog" or "file:PATH" */
+
+    /* the host agent (docs/agent.md) */
+    char *allow;                /* who may ask the agent: "uid:N user:NAME ..." */
+    char *pin_credential;       /* systemd credential name; sets pin_file */
 };
 
 /* Parses profile `name` from a config file's len bytes (path names it in

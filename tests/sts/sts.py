@@ -24,6 +24,9 @@ newline, as p11jwt import-secret and PyJWT with a str key use it), --jwks FILE
 name; rfc7523); without it any non-empty iss is accepted.
 
 Test control (JSON): POST /_control, GET /_stats — see Control below.
+Scripted answers ({"path", "mode", "count", ...}) are status (default),
+close, hang (seconds, then close unanswered), big, malformed, and delay
+(seconds, then the normal answer: a slow but working STS).
 
 Every request is logged to stderr as one line; tokens, assertions and secrets
 never appear in full (query values and tokens are truncated).
@@ -251,7 +254,7 @@ class State:
                 script = dict(doc)
                 script["count"] = int(doc.get("count", 1))
                 mode = script.get("mode")
-                if mode not in (None, "status", "close", "hang", "big", "malformed"):
+                if mode not in (None, "status", "close", "hang", "big", "malformed", "delay"):
                     raise ValueError("unknown mode %r" % mode)
                 self.scripts.setdefault(doc["path"], []).append(script)
             if "expires_in" in doc:
@@ -432,6 +435,10 @@ class Handler(BaseHTTPRequestHandler):
         table = self.state.token_calls if kind == "token" else self.state.resource_calls
         self.state.count(table, path)
         script = self.state.next_script(path)
+        if script is not None and script.get("mode") == "delay":
+            # a slow but working STS: hold the request, then answer it
+            time.sleep(float(script.get("seconds", 1)))
+            script = None
         if script is not None:
             summary["scripted"] = script.get("mode") or script.get("status")
             self.state.record(summary)
