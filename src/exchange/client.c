@@ -19,7 +19,7 @@
 #include "exchange/exch.h"
 
 #include "core/err.h"
-#include "token/engine.h"
+#include "pkcs11/engine.h"
 
 #include <errno.h>
 #include <jansson.h>

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "exchange/exch.h"
-#include "token/tok.h"
+#include "pkcs11/tok.h"
 
 #define NONCE "00112233445566778899aabbccddeeff"
 

@@ -9,7 +9,7 @@
  * signature, so it runs again only when the token's epoch says the handle
  * may be stale.
  */
-#include "token/tok.h"
+#include "pkcs11/tok.h"
 
 #include <ctype.h>
 #include <stdio.h>

@@ -17,9 +17,9 @@
  * 7.88 and libp11 0.4.12 meet. */
 #define OPENSSL_SUPPRESS_DEPRECATED
 
-#include "token/engine.h"
+#include "pkcs11/engine.h"
 
-#include "token/tok.h"
+#include "pkcs11/tok.h"
 
 #include <openssl/engine.h>
 #include <openssl/err.h>
