@@ -10,7 +10,7 @@
  */
 #include "exchange/exch.h"
 
-#include "core/err.h"
+#include "base/base.h"
 #include "jose/jose.h"
 
 #include <errno.h>

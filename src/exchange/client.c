@@ -18,7 +18,7 @@
  */
 #include "exchange/exch.h"
 
-#include "core/err.h"
+#include "base/base.h"
 #include "pkcs11/engine.h"
 
 #include <errno.h>

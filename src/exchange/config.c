@@ -9,7 +9,7 @@
  */
 #include "exchange/exch.h"
 
-#include "core/err.h"
+#include "base/base.h"
 
 #include <ctype.h>
 #include <errno.h>

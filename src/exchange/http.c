@@ -17,7 +17,7 @@
  */
 #include "exchange/exch.h"
 
-#include "core/err.h"
+#include "base/base.h"
 
 #include <pthread.h>
 #include <stdatomic.h>

@@ -15,7 +15,7 @@
  */
 #include "exchange/exch.h"
 
-#include "core/err.h"
+#include "base/base.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -6,7 +6,7 @@
  */
 #include "exchange/exch.h"
 
-#include "core/err.h"
+#include "base/base.h"
 
 #include <jansson.h>
 #include <string.h>

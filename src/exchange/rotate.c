@@ -22,7 +22,7 @@
  */
 #include "exchange/exch.h"
 
-#include "core/err.h"
+#include "base/base.h"
 
 #include <errno.h>
 #include <inttypes.h>

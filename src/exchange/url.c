@@ -12,7 +12,7 @@
  */
 #include "exchange/exch.h"
 
-#include "core/err.h"
+#include "base/base.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>

@@ -8,7 +8,7 @@
  */
 #include "jose/jose.h"
 
-#include "core/err.h"
+#include "base/base.h"
 
 #include <openssl/rand.h>
 #include <pthread.h>

@@ -4,7 +4,7 @@
  */
 #include "jose/jose.h"
 
-#include "core/err.h"
+#include "base/base.h"
 
 #include <openssl/core_names.h>
 #include <openssl/param_build.h>

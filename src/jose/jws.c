@@ -4,7 +4,7 @@
  */
 #include "jose/jose.h"
 
-#include "core/err.h"
+#include "base/base.h"
 
 #include <ctype.h>
 #include <stdlib.h>

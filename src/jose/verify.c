@@ -5,7 +5,7 @@
  */
 #include "jose/jose.h"
 
-#include "core/err.h"
+#include "base/base.h"
 
 #include <openssl/crypto.h>
 #include <openssl/ec.h>

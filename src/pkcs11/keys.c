@@ -224,6 +224,17 @@ char *tok_object_kid(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o)
 
 /* ---- listing ---------------------------------------------------------- */
 
+const char *p11jwt_key_class_name(p11jwt_key_class c)
+{
+    switch (c) {
+    case P11JWT_CLASS_PRIVATE: return "private";
+    case P11JWT_CLASS_PUBLIC: return "public";
+    case P11JWT_CLASS_SECRET: return "secret";
+    }
+    return "unknown";
+}
+
+
 static int bool_attr(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
                      CK_ATTRIBUTE_TYPE type)
 {

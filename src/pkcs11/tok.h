@@ -24,7 +24,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "core/err.h"
+#include "base/base.h"
 #include "jose/jose.h"
 #include "p11jwt.h"
 

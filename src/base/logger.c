@@ -7,7 +7,7 @@
  * speaks through the same logger; messages pass through p11jwt_escape, so
  * each is one printable line whatever it echoes.
  */
-#include "core/err.h"
+#include "base/base.h"
 
 #include <pthread.h>
 #include <stdarg.h>

@@ -3,7 +3,7 @@
  * p11jwt_errmsg(). Thread-local rather than per-handle because one token
  * handle serves every thread of a process.
  */
-#include "err.h"
+#include "base/base.h"
 
 #include <openssl/crypto.h>
 #include <stdarg.h>

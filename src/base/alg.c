@@ -44,13 +44,3 @@ size_t p11jwt_alg_sig_len(p11jwt_alg alg)
             return algs[i].sig_len;
     return 0;
 }
-
-const char *p11jwt_key_class_name(p11jwt_key_class c)
-{
-    switch (c) {
-    case P11JWT_CLASS_PRIVATE: return "private";
-    case P11JWT_CLASS_PUBLIC: return "public";
-    case P11JWT_CLASS_SECRET: return "secret";
-    }
-    return "unknown";
-}

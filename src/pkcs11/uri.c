@@ -9,7 +9,7 @@
  * Decided on attribute names, not substrings: an object label may well
  * contain the text "pin-value".
  */
-#include "core/err.h"
+#include "base/base.h"
 
 #include <string.h>
 #include <strings.h>

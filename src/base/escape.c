@@ -14,7 +14,7 @@
  * through once more with P11JWT_ESCAPE_MESSAGE (backslashes kept), which
  * only catches what a call site forgot.
  */
-#include "core/err.h"
+#include "base/base.h"
 
 #include <stdio.h>
 #include <string.h>
