@@ -3,7 +3,7 @@
  * JSON from the jose layer, the header encoded once per key, the signature
  * from the token. This is where the two layers meet; neither sees the other.
  */
-#include "pkcs11/tok.h"
+#include "pkcs11/pkcs11_int.h"
 
 #include <pthread.h>
 #include <stdlib.h>

@@ -3,7 +3,7 @@
  * secret. Whatever the source, the key pins the alg: the header's alg must
  * equal it ("none" never does), then the signature, then the claims.
  */
-#include "pkcs11/tok.h"
+#include "pkcs11/pkcs11_int.h"
 
 #include <openssl/hmac.h>
 #include <stdlib.h>

@@ -1,6 +1,6 @@
 /*
  * rotate.c — key rotation by kid. A profile's keyring (its state stored in
- * the token by src/pkcs11/keyring.c) has one active key, at most one next
+ * the token by src/pkcs11/store.c) has one active key, at most one next
  * key and any number of previous ones, each with the time it entered that
  * state. Every change is read-decide-write against a version; a writer
  * that loses a race starts over from what the winner wrote.

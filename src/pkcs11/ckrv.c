@@ -3,7 +3,7 @@
  * behind the P11() call wrapper. Every message about a PKCS#11 failure is
  * built here, so the wording is the same whichever call failed.
  */
-#include "pkcs11/tok.h"
+#include "pkcs11/pkcs11_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -19,7 +19,7 @@
 
 #include "pkcs11/engine.h"
 
-#include "pkcs11/tok.h"
+#include "pkcs11/pkcs11_int.h"
 
 #include <openssl/engine.h>
 #include <openssl/err.h>

@@ -19,7 +19,7 @@
  * is read back from the new object, which is destroyed if the token did not
  * honour it.
  */
-#include "pkcs11/tok.h"
+#include "pkcs11/pkcs11_int.h"
 
 #include <openssl/bn.h>
 #include <openssl/ec.h>

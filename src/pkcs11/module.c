@@ -12,7 +12,7 @@
  * that one initialisation: a second handle asking for the same module with
  * different arguments is refused, never silently given the first's.
  */
-#include "pkcs11/tok.h"
+#include "pkcs11/pkcs11_int.h"
 
 #include <stdio.h>
 #include <stdlib.h>

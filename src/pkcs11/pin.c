@@ -7,7 +7,7 @@
  * typed at a prompt cannot be read again; it is kept in locked memory and
  * wiped when the token handle is freed.
  */
-#include "pkcs11/tok.h"
+#include "pkcs11/pkcs11_int.h"
 
 #include <errno.h>
 #include <fcntl.h>

@@ -17,7 +17,7 @@
  * the same PIN fails at once with the first refusal's message. A different
  * PIN (the operator fixed the PIN file) gets its one try.
  */
-#include "pkcs11/tok.h"
+#include "pkcs11/pkcs11_int.h"
 
 #include <errno.h>
 #include <openssl/crypto.h>

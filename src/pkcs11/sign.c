@@ -9,7 +9,7 @@
  * runs CKM_SHA*_HMAC. The hot path borrows a pooled session and a cached
  * object handle: no session open, no object search, no allocation.
  */
-#include "pkcs11/tok.h"
+#include "pkcs11/pkcs11_int.h"
 
 #include <openssl/evp.h>
 #include <string.h>

@@ -8,7 +8,7 @@
  * operator did not mean. A URI with a pin-value= is refused before p11-kit
  * sees it (src/core/uri.c), and the URI itself is never echoed in messages.
  */
-#include "pkcs11/tok.h"
+#include "pkcs11/pkcs11_int.h"
 
 #include <ctype.h>
 #include <stdio.h>

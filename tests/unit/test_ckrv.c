@@ -10,7 +10,7 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "pkcs11/tok.h"
+#include "pkcs11/pkcs11_int.h"
 
 #define RV(x) { x, #x }
 static const struct { CK_RV rv; const char *name; } known[] = {

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "exchange/exch.h"
-#include "pkcs11/tok.h"
+#include "pkcs11/pkcs11_int.h"
 
 #define NONCE "00112233445566778899aabbccddeeff"
 

@@ -32,7 +32,7 @@
  * the rotation steps serialise the processes of one host (rotate.c), so
  * that window is only ever open between hosts.
  */
-#include "pkcs11/tok.h"
+#include "pkcs11/pkcs11_int.h"
 
 #include <inttypes.h>
 #include <pthread.h>

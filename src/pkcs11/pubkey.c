@@ -4,7 +4,7 @@
  * OCTET STRING by the spec, bare by some modules: we accept both). Only the
  * three NIST curves JWS names are known; anything else is refused by name.
  */
-#include "pkcs11/tok.h"
+#include "pkcs11/pkcs11_int.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -9,7 +9,7 @@
  * signature, so it runs again only when the token's epoch says the handle
  * may be stale.
  */
-#include "pkcs11/tok.h"
+#include "pkcs11/pkcs11_int.h"
 
 #include <ctype.h>
 #include <stdio.h>
