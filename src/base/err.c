@@ -1,19 +1,18 @@
 /*
  * err.c — error codes to text, and the per-thread message behind
  * p11jwt_errmsg(). Thread-local rather than per-handle because one token
- * handle serves every thread of a process.
+ * handle serves every thread of a process. (p11jwt_free is here too: it
+ * releases what a failing or succeeding call handed out, and has no
+ * concept of its own.)
  */
 #include "base/base.h"
 
-#include <openssl/crypto.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define ERRMSG_MAX 512
-
-static _Thread_local char errmsg[ERRMSG_MAX];
+static _Thread_local char errmsg[ERR_MSG_MAX];
 
 const char *p11jwt_strerror(p11jwt_rc rc)
 {
@@ -57,7 +56,7 @@ void p11jwt_free(void *p)
 
 p11jwt_rc err_set(p11jwt_rc rc, const char *fmt, ...)
 {
-    char msg[ERRMSG_MAX];
+    char msg[ERR_MSG_MAX];
     va_list ap;
 
     /* Through a copy, so the old message may be an argument of the new. */
@@ -72,7 +71,7 @@ p11jwt_rc err_set(p11jwt_rc rc, const char *fmt, ...)
 
 p11jwt_rc err_wrap(p11jwt_rc rc, const char *fmt, ...)
 {
-    char old[ERRMSG_MAX], prefix[ERRMSG_MAX];
+    char old[ERR_MSG_MAX], prefix[ERR_MSG_MAX];
     size_t n, room, olen;
     va_list ap;
     int len;
@@ -101,8 +100,15 @@ void err_clear(void)
     errmsg[0] = '\0';
 }
 
-void secure_wipe(void *p, size_t n)
+void err_save(err_saved *s, p11jwt_rc rc)
 {
-    if (p != NULL && n > 0)
-        OPENSSL_cleanse(p, n);
+    s->rc = rc;
+    memcpy(s->msg, errmsg, sizeof s->msg);
+}
+
+p11jwt_rc err_restore(const err_saved *s)
+{
+    /* Copied as it is: it was escaped when it was set. */
+    memcpy(errmsg, s->msg, sizeof errmsg);
+    return s->rc;
 }

@@ -44,6 +44,13 @@ static size_t utf8_decode(const unsigned char *p, size_t n, unsigned long *cp)
     return len;
 }
 
+size_t base_utf8_len(const unsigned char *p, size_t n)
+{
+    unsigned long cp;
+
+    return utf8_decode(p, n, &cp);
+}
+
 /* Code points shown as \uNNNN: C1 controls, invisible direction and line
  * controls a terminal or log viewer would act on. */
 static int invisible(unsigned long cp)

@@ -1,9 +1,10 @@
 /*
- * log.c — the library's voice for what is not an error of the call in
- * progress: a key fallback during rotation, an audit file that could not
- * be written, a keyring object that is ignored. The application can take
- * the messages (p11jwt_set_logger); by default each is one "p11jwt: ..."
- * line on stderr. Here in core so every layer, the token layer included,
+ * logger.c — the library's one voice for what is not an error of the call
+ * in progress: a key fallback during rotation, an audit file that could
+ * not be written, a keyring object that is ignored, and the PKCS#11 trace
+ * ($P11JWT_TRACE, pkcs11/call.c). The application can take the messages
+ * (p11jwt_set_logger); by default each is one "p11jwt: ..." line on
+ * stderr. Here in base so that every layer, the PKCS#11 one included,
  * speaks through the same logger; messages pass through p11jwt_escape, so
  * each is one printable line whatever it echoes.
  */
@@ -26,7 +27,7 @@ void p11jwt_set_logger(p11jwt_log_fn fn, void *userdata)
     pthread_mutex_unlock(&log_mu);
 }
 
-void core_log(int level, const char *fmt, ...)
+void base_log(int level, const char *fmt, ...)
 {
     char raw[768], msg[768];
     p11jwt_log_fn fn;

@@ -37,7 +37,7 @@ static int open_audit_file(const char *path)
     struct stat st;
 
     if (fd < 0) {
-        core_log(P11JWT_LOG_WARNING, "audit: cannot append to %s: %s%s", ESC(path),
+        base_log(P11JWT_LOG_WARNING, "audit: cannot append to %s: %s%s", ESC(path),
                  strerror(errno), errno == ELOOP ? " (a symbolic link: refused)" : "");
         return -1;
     }
@@ -51,7 +51,7 @@ static int open_audit_file(const char *path)
         why = "others may write to it (chmod go-w)";
     if (why == NULL)
         return fd;
-    core_log(P11JWT_LOG_WARNING, "audit: refusing to append to %s: %s", ESC(path), why);
+    base_log(P11JWT_LOG_WARNING, "audit: refusing to append to %s: %s", ESC(path), why);
     close(fd);
     return -1;
 }
@@ -79,7 +79,7 @@ void exch_audit(const p11jwt_profile *p, json_t *obj)
         /* One write of the whole line: O_APPEND keeps lines whole. */
         line[len] = '\n';
         if (fd >= 0 && write(fd, line, len + 1) != (ssize_t)(len + 1))
-            core_log(P11JWT_LOG_WARNING, "audit: cannot append to %s: %s", ESC(path),
+            base_log(P11JWT_LOG_WARNING, "audit: cannot append to %s: %s", ESC(path),
                      strerror(errno));
         line[len] = '\0';
         if (fd >= 0)

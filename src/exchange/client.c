@@ -19,7 +19,7 @@
 #include "exchange/exch.h"
 
 #include "base/base.h"
-#include "pkcs11/engine.h"
+#include "pkcs11/pkcs11.h"
 
 #include <errno.h>
 #include <jansson.h>
@@ -478,9 +478,7 @@ static p11jwt_rc attempt(p11jwt_client *c, const char *kid, const char *secret,
         exch_built_clear(&b);
     }
     /* A signed assertion is a credential until it expires. */
-    if (assertion != NULL)
-        secure_wipe(assertion, strlen(assertion));
-    free(assertion);
+    base_secret_free(assertion);
     return rc;
 }
 
@@ -516,7 +514,7 @@ static p11jwt_rc check_client_key(p11jwt_client *c)
     }
     /* The engine loads the URI's own module, not p11-kit's proxy. */
     if (rc == P11JWT_OK)
-        rc = tok_engine_use_token(t);
+        rc = p11_engine_use_token(t);
     if (rc == P11JWT_OK)
         c->client_key_ok = 1;
     else
@@ -565,7 +563,7 @@ static p11jwt_rc exchange(p11jwt_client *c, p11jwt_access_token *out)
         if (rc == P11JWT_OK && rs.status >= 200 && rs.status < 300) {
             rc = exch_dialect_parse(p, &rs, now_s(), out);
             if (rc == P11JWT_OK && fell_back)
-                core_log(P11JWT_LOG_NOTICE,
+                base_log(P11JWT_LOG_NOTICE,
                          "profile '%s': the STS refused kid '%s' and accepted kid '%s'%s",
                          ESC(p->name), ESC(active), ESC(kid),
                          fallback_is_next ? ": it already trusts the next key, so "
@@ -798,7 +796,7 @@ void p11jwt_response_clear(p11jwt_response *r)
     if (r == NULL)
         return;
     if (r->body != NULL)
-        secure_wipe(r->body, r->body_len);
+        base_wipe(r->body, r->body_len);
     free(r->body);
     memset(r, 0, sizeof *r);
 }
@@ -858,16 +856,12 @@ static p11jwt_rc call_once(p11jwt_client *c, const char *method, const char *url
         rc = exch_http_perform(&c->res, p, NULL, &rq, rs, &retryable);
         pthread_mutex_unlock(&c->res_mu);
     }
-    if (line != NULL)
-        secure_wipe(line, strlen(line));
-    free(line);
-    if (auth != NULL)
-        secure_wipe(auth, strlen(auth));
-    free(auth);
+    base_secret_free(line);
+    base_secret_free(auth);
     /* The list holds its own copy of the Authorization line (and maybe of
      * a caller's secret header): wiped before it goes. */
     for (n = hl; n != NULL; n = n->next)
-        secure_wipe(n->data, strlen(n->data));
+        base_wipe(n->data, strlen(n->data));
     curl_slist_free_all(hl); /* curl copied nothing of ours it still needs */
     return rc;
 }
@@ -1061,7 +1055,7 @@ p11jwt_rc p11jwt_http_call(const char *method, const char *url, const char *cons
     }
     /* The list may hold an Authorization header: wipe it on the way out. */
     for (n = hl; n != NULL; n = n->next)
-        secure_wipe(n->data, strlen(n->data));
+        base_wipe(n->data, strlen(n->data));
     curl_slist_free_all(hl);
     exch_response_clear(&rs);
     exch_http_cleanup(&h);

@@ -10,6 +10,7 @@
 #include "exchange/exch.h"
 
 #include "base/base.h"
+#include "pkcs11/pkcs11.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -377,10 +378,10 @@ static p11jwt_rc finish(struct parser *ps)
     }
 #undef NEED
     at_key(ps, "token");
-    if (core_uri_refuse_pin_value(p->token, P11JWT_ERR_CONFIG, "the token URI") != P11JWT_OK)
+    if (p11_uri_refuse_pin_value(p->token, P11JWT_ERR_CONFIG, "the token URI") != P11JWT_OK)
         return err_wrap(P11JWT_ERR_CONFIG, "%s:%d: token", ESC(ps->path), ps->line);
     at_key(ps, "client_key");
-    if (core_uri_refuse_pin_value(p->client_key, P11JWT_ERR_CONFIG, "the URI") != P11JWT_OK)
+    if (p11_uri_refuse_pin_value(p->client_key, P11JWT_ERR_CONFIG, "the URI") != P11JWT_OK)
         return err_wrap(P11JWT_ERR_CONFIG, "%s:%d: client_key", ESC(ps->path), ps->line);
     at_key(ps, p->client_cert != NULL ? "client_cert" : "client_key");
     if (p->client_cert != NULL && p->client_key == NULL)

@@ -27,17 +27,11 @@
 
 void exch_built_clear(exch_built *b)
 {
-    if (b->url != NULL) /* a jsa URL carries the client secret */
-        secure_wipe(b->url, strlen(b->url));
-    free(b->url);
-    if (b->body != NULL) /* may carry a client secret */
-        secure_wipe(b->body, strlen(b->body));
-    free(b->body);
+    base_secret_free(b->url);
+    base_secret_free(b->body);
     curl_slist_free_all(b->headers);
     free(b->basic_user);
-    if (b->basic_pass != NULL)
-        secure_wipe(b->basic_pass, strlen(b->basic_pass));
-    free(b->basic_pass);
+    base_secret_free(b->basic_pass);
     memset(b, 0, sizeof *b);
 }
 
@@ -68,12 +62,12 @@ static void form_add(struct form *f, CURL *curl, const char *name, const char *v
     } else {
         snprintf(ns, need, "%s%s%s=%s", f->s ? f->s : "", f->len ? "&" : "", name, ev);
         if (f->s != NULL)
-            secure_wipe(f->s, f->len);
+            base_wipe(f->s, f->len);
         free(f->s);
         f->s = ns;
         f->len = need - 1;
     }
-    secure_wipe(ev, strlen(ev));
+    base_wipe(ev, strlen(ev));
     curl_free(ev);
 }
 
@@ -119,7 +113,7 @@ static void wipe_member(json_t *o, const char *key)
     json_t *v = json_object_get(o, key);
 
     if (json_is_string(v))
-        secure_wipe((char *)json_string_value(v), json_string_length(v));
+        base_wipe((char *)json_string_value(v), json_string_length(v));
 }
 
 static p11jwt_rc build_noa(const p11jwt_profile *p, const exch_inputs *in, exch_built *b)
@@ -166,7 +160,7 @@ static p11jwt_rc build_client_credentials(const p11jwt_profile *p, CURL *curl,
         if (b->url != NULL)
             snprintf(b->url, need, "%s%c%s", p->token_url,
                      strchr(p->token_url, '?') ? '&' : '?', f.s);
-        secure_wipe(f.s, f.len);
+        base_wipe(f.s, f.len);
         free(f.s);
         b->method = "GET";
         return b->url != NULL ? P11JWT_OK : err_set(P11JWT_ERR_NOMEM, "out of memory");
@@ -185,7 +179,7 @@ static p11jwt_rc build_client_credentials(const p11jwt_profile *p, CURL *curl,
         b->basic_user = u != NULL ? strdup(u) : NULL;
         b->basic_pass = pw != NULL ? strdup(pw) : NULL;
         if (pw != NULL)
-            secure_wipe(pw, strlen(pw));
+            base_wipe(pw, strlen(pw));
         curl_free(u);
         curl_free(pw);
         if (b->basic_user == NULL || b->basic_pass == NULL) {
@@ -430,9 +424,7 @@ void p11jwt_access_token_clear(p11jwt_access_token *t)
 {
     if (t == NULL)
         return;
-    if (t->value != NULL)
-        secure_wipe(t->value, strlen(t->value));
-    free(t->value);
+    base_secret_free(t->value);
     free(t->type);
     free(t->scope);
     memset(t, 0, sizeof *t);

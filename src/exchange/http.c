@@ -70,7 +70,7 @@ void exch_http_cleanup(exch_http *h)
 void exch_response_clear(exch_response *r)
 {
     if (r->body != NULL)
-        secure_wipe(r->body, r->cap > r->len ? r->cap : r->len);
+        base_wipe(r->body, r->cap > r->len ? r->cap : r->len);
     free(r->body);
     memset(r, 0, sizeof *r);
     r->retry_after = -1;
@@ -98,7 +98,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
             return 0;
         if (rs->body != NULL) {
             memcpy(nb, rs->body, rs->len);
-            secure_wipe(rs->body, rs->cap);
+            base_wipe(rs->body, rs->cap);
             free(rs->body);
         }
         rs->body = nb;

@@ -32,10 +32,6 @@ size_t jose_b64url_encode(const unsigned char *in, size_t n, char *out);
 p11jwt_rc jose_b64url_decode(const char *in, size_t n, unsigned char **out,
                              size_t *out_len);
 
-/* Length of the well-formed UTF-8 sequence at p (at most n bytes): 1 to 4,
- * or 0 when it is not one (overlong, surrogate, past U+10FFFF, cut off). */
-size_t jose_utf8_len(const unsigned char *p, size_t n);
-
 /* ---- signing ---------------------------------------------------------- */
 
 /* Something that can sign: the alg it is pinned to, its kid, and a function
@@ -120,11 +116,6 @@ typedef struct jose_ec_pub {
     unsigned char y[66];
     size_t coord_len;
 } jose_ec_pub;
-
-/* Coordinate length for an ES alg (32/48/66), 0 otherwise. */
-size_t jose_ec_coord_len(p11jwt_alg alg);
-/* "P-256"/"P-384"/"P-521" for an ES alg, else NULL. */
-const char *jose_ec_crv(p11jwt_alg alg);
 
 /* RFC 7638 thumbprint: base64url(SHA-256 of {"crv","kty","x","y"} in
  * lexicographic order, no whitespace). out holds 44 bytes (43 + NUL). */

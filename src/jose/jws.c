@@ -46,7 +46,7 @@ p11jwt_rc jose_jws_sign(const jose_signer *s, const char *header_b64, const char
     }
     *p++ = '.';
     jose_b64url_encode(sig, sig_len, p);
-    secure_wipe(sig, sizeof sig);
+    base_wipe(sig, sizeof sig);
     *out = buf;
     return P11JWT_OK;
 }

@@ -13,20 +13,11 @@
 #include <string.h>
 #include <time.h>
 
-static const EVP_MD *es_md(p11jwt_alg alg)
-{
-    switch (alg) {
-    case P11JWT_ES256: return EVP_sha256();
-    case P11JWT_ES384: return EVP_sha384();
-    default: return EVP_sha512();
-    }
-}
-
 /* JWS carries ECDSA as fixed-length r||s (RFC 7518 §3.4); OpenSSL wants
  * DER. The length is checked first, so a DER signature is never accepted. */
 static p11jwt_rc verify_es(const jose_jws *j, const jose_verifier *v)
 {
-    size_t clen = jose_ec_coord_len(v->alg);
+    size_t clen = base_alg_coord_len(v->alg);
     ECDSA_SIG *es = NULL;
     BIGNUM *r = NULL, *s = NULL;
     unsigned char *der = NULL;
@@ -51,7 +42,7 @@ static p11jwt_rc verify_es(const jose_jws *j, const jose_verifier *v)
         return err_set(P11JWT_ERR_CRYPTO, "could not encode the ECDSA signature");
 
     md = EVP_MD_CTX_new();
-    if (md != NULL && EVP_DigestVerifyInit(md, NULL, es_md(v->alg), NULL, v->pkey) == 1)
+    if (md != NULL && EVP_DigestVerifyInit(md, NULL, base_alg_md(v->alg), NULL, v->pkey) == 1)
         ok = EVP_DigestVerify(md, der, (size_t)der_len,
                               (const unsigned char *)j->signing_input,
                               j->signing_input_len) == 1;
@@ -73,7 +64,7 @@ static p11jwt_rc verify_hs(const jose_jws *j, const jose_verifier *v)
     if (rc != P11JWT_OK)
         return rc;
     equal = mac_len == j->sig_len && CRYPTO_memcmp(mac, j->sig, mac_len) == 0;
-    secure_wipe(mac, sizeof mac);
+    base_wipe(mac, sizeof mac);
     return equal ? P11JWT_OK : err_set(P11JWT_ERR_SIGNATURE, "%s signature does not verify",
                                        p11jwt_alg_name(v->alg));
 }

@@ -1,12 +1,12 @@
 /*
- * ckrv.c — the one table that turns a CK_RV into words, and the trace hook
- * behind the P11() call wrapper. Every message about a PKCS#11 failure is
- * built here, so the wording is the same whichever call failed.
+ * ckrv.c — the one table that turns a CK_RV into words: its macro name
+ * and a short explanation. Every message about a PKCS#11 failure takes
+ * its words from here (p11_fail, call.c), so the wording is the same
+ * whichever call failed.
  */
 #include "pkcs11/pkcs11_int.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 
 struct ckr_entry {
     CK_RV rv;
@@ -114,7 +114,7 @@ static const struct ckr_entry *ckr_lookup(CK_RV rv)
     return NULL;
 }
 
-const char *tok_ckr_name(CK_RV rv)
+const char *p11_ckr_name(CK_RV rv)
 {
     static _Thread_local char unknown[32];
     const struct ckr_entry *e = ckr_lookup(rv);
@@ -125,34 +125,9 @@ const char *tok_ckr_name(CK_RV rv)
     return unknown;
 }
 
-const char *tok_ckr_text(CK_RV rv)
+const char *p11_ckr_text(CK_RV rv)
 {
     const struct ckr_entry *e = ckr_lookup(rv);
 
     return e != NULL ? e->text : "";
-}
-
-p11jwt_rc tok_fail(p11jwt_rc rc, CK_RV rv, const char *what)
-{
-    const char *text = tok_ckr_text(rv);
-
-    if (text[0] != '\0')
-        return err_set(rc, "%s: %s (%s)", what, tok_ckr_name(rv), text);
-    return err_set(rc, "%s: %s", what, tok_ckr_name(rv));
-}
-
-int tok_rv_session_lost(CK_RV rv)
-{
-    return rv == CKR_SESSION_HANDLE_INVALID || rv == CKR_SESSION_CLOSED ||
-           rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_PRESENT;
-}
-
-/* Read once before any module is loaded (tok_module_acquire calls
- * tok_trace_init), then only read. */
-int tok_trace_enabled;
-
-CK_RV tok_trace(const char *fn, CK_RV rv)
-{
-    fprintf(stderr, "p11jwt: trace: %s -> %s\n", fn, tok_ckr_name(rv));
-    return rv;
 }

@@ -17,8 +17,6 @@
  * 7.88 and libp11 0.4.12 meet. */
 #define OPENSSL_SUPPRESS_DEPRECATED
 
-#include "pkcs11/engine.h"
-
 #include "pkcs11/pkcs11_int.h"
 
 #include <openssl/engine.h>
@@ -61,10 +59,10 @@ static p11jwt_rc configure(const char *path, const char *args)
     return rc;
 }
 
-p11jwt_rc tok_engine_use_token(const p11jwt_token *t)
+p11jwt_rc p11_engine_use_token(const p11jwt_token *t)
 {
-    const char *path = tok_module_path(t->mod);
-    const char *args = tok_module_args(t->mod);
+    const char *path = p11_module_path(t->mod);
+    const char *args = p11_module_args(t->mod);
     p11jwt_rc rc = P11JWT_OK;
 
     pthread_mutex_lock(&engine_lock);

@@ -18,44 +18,42 @@
 #include <stdlib.h>
 #include <string.h>
 
-struct tok_module {
+struct p11_module {
     char *path;
     char *args;               /* pReserved at C_Initialize; NULL: none */
     CK_FUNCTION_LIST *fl;
     unsigned refs;
     int we_initialized;
     unsigned long fork_gen;   /* generation this entry was initialised in */
-    struct tok_module *next;
+    struct p11_module *next;
 };
 
 static pthread_mutex_t registry_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct tok_module *registry;
+static struct p11_module *registry;
 static pthread_once_t once = PTHREAD_ONCE_INIT;
 
-atomic_ulong tok_fork_generation;
+atomic_ulong p11_fork_generation;
 
 static void on_fork_child(void)
 {
-    tok_login_after_fork();
-    atomic_fetch_add(&tok_fork_generation, 1);
+    p11_login_after_fork();
+    atomic_fetch_add(&p11_fork_generation, 1);
 }
 
 static void init_once(void)
 {
-    const char *trace = getenv("P11JWT_TRACE");
-
-    tok_trace_enabled = trace != NULL && trace[0] != '\0' && strcmp(trace, "0") != 0;
+    p11_trace_init();
     pthread_atfork(NULL, NULL, on_fork_child);
 }
 
-static CK_RV module_initialize(const struct tok_module *m)
+static CK_RV module_initialize(const struct p11_module *m)
 {
     CK_C_INITIALIZE_ARGS args;
 
     memset(&args, 0, sizeof args);
     args.flags = CKF_OS_LOCKING_OK;
     args.pReserved = m->args;
-    return P11(m->fl, C_Initialize, &args);
+    return P11_CALL(m->fl, C_Initialize, &args);
 }
 
 static int same_args(const char *a, const char *b)
@@ -63,16 +61,16 @@ static int same_args(const char *a, const char *b)
     return a == NULL || b == NULL ? a == b : strcmp(a, b) == 0;
 }
 
-static void module_free(struct tok_module *m)
+static void module_free(struct p11_module *m)
 {
     free(m->path);
     free(m->args);
     free(m);
 }
 
-p11jwt_rc tok_module_acquire(const char *path, const char *args, tok_module **out)
+p11jwt_rc p11_module_acquire(const char *path, const char *args, p11_module **out)
 {
-    struct tok_module *m;
+    struct p11_module *m;
     CK_RV rv;
     p11jwt_rc rc = P11JWT_OK;
 
@@ -123,12 +121,12 @@ p11jwt_rc tok_module_acquire(const char *path, const char *args, tok_module **ou
         snprintf(what, sizeof what, "cannot initialise PKCS#11 module %s (%s)", path,
                  args != NULL ? "with the module arguments given"
                               : "without module arguments; does it need some?");
-        rc = tok_fail(P11JWT_ERR_MODULE, rv, what);
+        rc = p11_fail(P11JWT_ERR_MODULE, rv, what);
         p11_kit_module_release(m->fl);
         module_free(m);
         goto out;
     }
-    m->fork_gen = atomic_load(&tok_fork_generation);
+    m->fork_gen = atomic_load(&p11_fork_generation);
     m->refs = 1;
     m->next = registry;
     registry = m;
@@ -138,9 +136,9 @@ out:
     return rc;
 }
 
-void tok_module_release(tok_module *m)
+void p11_module_release(p11_module *m)
 {
-    struct tok_module **pp;
+    struct p11_module **pp;
 
     if (m == NULL)
         return;
@@ -153,29 +151,29 @@ void tok_module_release(tok_module *m)
             }
         }
         if (m->we_initialized)
-            P11(m->fl, C_Finalize, NULL);
+            P11_CALL(m->fl, C_Finalize, NULL);
         p11_kit_module_release(m->fl);
         module_free(m);
     }
     pthread_mutex_unlock(&registry_lock);
 }
 
-CK_FUNCTION_LIST *tok_module_functions(const tok_module *m)
+CK_FUNCTION_LIST *p11_module_functions(const p11_module *m)
 {
     return m->fl;
 }
 
-const char *tok_module_path(const tok_module *m)
+const char *p11_module_path(const p11_module *m)
 {
     return m->path;
 }
 
-const char *tok_module_args(const tok_module *m)
+const char *p11_module_args(const p11_module *m)
 {
     return m->args;
 }
 
-p11jwt_rc tok_module_reload(tok_module *m)
+p11jwt_rc p11_module_reload(p11_module *m)
 {
     p11jwt_rc rc = P11JWT_OK;
     CK_RV rv;
@@ -188,18 +186,18 @@ p11jwt_rc tok_module_reload(tok_module *m)
         return err_set(P11JWT_ERR_MODULE, "the module is in use by another token handle");
     }
     if (m->we_initialized) {
-        P11(m->fl, C_Finalize, NULL);
+        P11_CALL(m->fl, C_Finalize, NULL);
         rv = module_initialize(m);
         if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
-            rc = tok_fail(P11JWT_ERR_MODULE, rv, "cannot re-initialise the PKCS#11 module");
+            rc = p11_fail(P11JWT_ERR_MODULE, rv, "cannot re-initialise the PKCS#11 module");
     }
     pthread_mutex_unlock(&registry_lock);
     return rc;
 }
 
-p11jwt_rc tok_module_after_fork(tok_module *m)
+p11jwt_rc p11_module_after_fork(p11_module *m)
 {
-    unsigned long gen = atomic_load(&tok_fork_generation);
+    unsigned long gen = atomic_load(&p11_fork_generation);
     p11jwt_rc rc = P11JWT_OK;
     CK_RV rv;
 
@@ -208,10 +206,10 @@ p11jwt_rc tok_module_after_fork(tok_module *m)
         /* The child inherited the parent's module state: PKCS#11 asks for a
          * fresh C_Initialize, which modules refuse while they believe they
          * are initialised, so finalize first. */
-        P11(m->fl, C_Finalize, NULL);
+        P11_CALL(m->fl, C_Finalize, NULL);
         rv = module_initialize(m);
         if (rv != CKR_OK && rv != CKR_CRYPTOKI_ALREADY_INITIALIZED)
-            rc = tok_fail(P11JWT_ERR_MODULE, rv, "cannot re-initialise the PKCS#11 module after fork");
+            rc = p11_fail(P11JWT_ERR_MODULE, rv, "cannot re-initialise the PKCS#11 module after fork");
         else
             m->we_initialized = 1;
         m->fork_gen = gen;

@@ -1,5 +1,5 @@
 /*
- * pin.c — where a PIN comes from, and reading secret files.
+ * pin.c — where a PIN comes from: a file, a variable, or a prompt.
  *
  * A PIN is never taken from argv. It is read from its source at the moment a
  * login needs it and wiped right after C_Login, so a re-login (after a
@@ -21,117 +21,6 @@
 #include <unistd.h>
 
 #define PIN_MAX 256
-
-void tok_pin_wipe(unsigned char *pin, size_t len)
-{
-    if (pin == NULL)
-        return;
-    secure_wipe(pin, len);
-    free(pin);
-}
-
-/* Grows buf to hold at least need bytes without leaving copies of the old
- * contents behind in freed memory. */
-static int grow_wiped(unsigned char **buf, size_t *cap, size_t used, size_t need)
-{
-    size_t ncap = *cap ? *cap : 256;
-    unsigned char *nbuf;
-
-    while (ncap < need) {
-        if (ncap > SIZE_MAX / 2)
-            return -1;
-        ncap *= 2;
-    }
-    if (ncap == *cap)
-        return 0;
-    nbuf = malloc(ncap);
-    if (nbuf == NULL)
-        return -1;
-    if (*buf != NULL) {
-        memcpy(nbuf, *buf, used);
-        secure_wipe(*buf, *cap);
-        free(*buf);
-    }
-    *buf = nbuf;
-    *cap = ncap;
-    return 0;
-}
-
-p11jwt_rc tok_read_secret_file(const char *path, size_t max, unsigned char **out,
-                               size_t *out_len)
-{
-    int fd;
-    unsigned char *buf = NULL;
-    size_t cap = 0, used = 0;
-    p11jwt_rc rc = P11JWT_OK;
-    const char *name = strcmp(path, "-") == 0 ? "standard input" : path;
-
-    *out = NULL;
-    *out_len = 0;
-    fd = strcmp(path, "-") == 0 ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return err_set(P11JWT_ERR_IO, "cannot read %s: %s", ESC(name), strerror(errno));
-
-    for (;;) {
-        ssize_t n;
-
-        if (grow_wiped(&buf, &cap, used, used + 1) != 0) {
-            rc = err_set(P11JWT_ERR_NOMEM, "out of memory reading %s", ESC(name));
-            goto out;
-        }
-        n = read(fd, buf + used, cap - used);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0) {
-            rc = err_set(P11JWT_ERR_IO, "cannot read %s: %s", ESC(name), strerror(errno));
-            goto out;
-        }
-        if (n == 0)
-            break;
-        used += (size_t)n;
-        /* used > max + 1, without the + 1 (max may be SIZE_MAX): one more
-         * byte than max may be the newline that is stripped. */
-        if (used - 1 > max) {
-            rc = err_set(P11JWT_ERR_IO, "%s is larger than %zu bytes", ESC(name), max);
-            goto out;
-        }
-    }
-    if (used > 0 && buf[used - 1] == '\n')
-        used--;
-    if (used > max) {
-        rc = err_set(P11JWT_ERR_IO, "%s is larger than %zu bytes", ESC(name), max);
-        goto out;
-    }
-    /* Callers may treat text input (a JWS, a JWKS) as a C string. */
-    if (grow_wiped(&buf, &cap, used, used + 1) != 0) {
-        rc = err_set(P11JWT_ERR_NOMEM, "out of memory reading %s", ESC(name));
-        goto out;
-    }
-    buf[used] = '\0';
-    *out = buf;
-    *out_len = used;
-    buf = NULL;
-out:
-    if (buf != NULL) {
-        secure_wipe(buf, cap);
-        free(buf);
-    }
-    if (fd != STDIN_FILENO)
-        close(fd);
-    return rc;
-}
-
-p11jwt_rc p11jwt_secret_read_file(const char *path, size_t max, unsigned char **out,
-                                  size_t *out_len)
-{
-    err_clear();
-    return tok_read_secret_file(path, max, out, out_len);
-}
-
-void p11jwt_secret_free(unsigned char *secret, size_t len)
-{
-    tok_pin_wipe(secret, len);
-}
 
 static p11jwt_rc dup_pin(const unsigned char *src, size_t len, unsigned char **out,
                          size_t *out_len)
@@ -235,7 +124,7 @@ static ssize_t read_line(int fd, char *buf, size_t cap)
 }
 
 /* Reads a PIN typed on the controlling terminal, echo off. */
-static p11jwt_rc prompt_pin(tok_pin *p, const char *label)
+static p11jwt_rc prompt_pin(p11_pin *p, const char *label)
 {
     char buf[PIN_MAX];
     char prompt[ESC_CAP + 32];
@@ -293,7 +182,7 @@ static p11jwt_rc prompt_pin(tok_pin *p, const char *label)
     memcpy(p->prompted, buf, (size_t)len);
     p->prompted_len = (size_t)len;
 out:
-    secure_wipe(buf, sizeof buf);
+    base_wipe(buf, sizeof buf);
     prompt_fd = -1;
 out_unlock:
     pthread_mutex_unlock(&prompt_mu);
@@ -301,7 +190,7 @@ out_unlock:
     return rc;
 }
 
-p11jwt_rc tok_pin_read(tok_pin *p, const char *label, unsigned char **out,
+p11jwt_rc p11_pin_read(p11_pin *p, const char *label, unsigned char **out,
                        size_t *out_len, const char **where)
 {
     p11jwt_rc rc;
@@ -310,7 +199,7 @@ p11jwt_rc tok_pin_read(tok_pin *p, const char *label, unsigned char **out,
     *out_len = 0;
     if (p->file != NULL) {
         *where = "the PIN file";
-        rc = tok_read_secret_file(p->file, PIN_MAX, out, out_len);
+        rc = base_secret_read_file(p->file, PIN_MAX, out, out_len);
         if (rc != P11JWT_OK)
             return err_wrap(P11JWT_ERR_PIN, "PIN file");
         return P11JWT_OK;
@@ -336,12 +225,12 @@ p11jwt_rc tok_pin_read(tok_pin *p, const char *label, unsigned char **out,
     return dup_pin(p->prompted, p->prompted_len, out, out_len);
 }
 
-void tok_pin_clear(tok_pin *p)
+void p11_pin_clear(p11_pin *p)
 {
     free(p->file);
     free(p->env);
     if (p->prompted != NULL) {
-        secure_wipe(p->prompted, PIN_MAX);
+        base_wipe(p->prompted, PIN_MAX);
         munmap(p->prompted, PIN_MAX);
     }
     memset(p, 0, sizeof *p);

@@ -38,7 +38,7 @@
 /* One per token (module path + label + serial) this process logged in to.
  * Never freed: a handful per process, and they must outlive token handles
  * (a PIN refused through one handle stays refused for the next). */
-struct tok_login {
+struct p11_login_state {
     char *module;               /* the token: module path, label, serial */
     char *label;
     char *serial;
@@ -46,35 +46,34 @@ struct tok_login {
     int busy;                   /* a thread is in C_Login... */
     const p11jwt_token *leader; /* ...for this handle */
     unsigned long round;        /* bumped when an attempt ends */
-    p11jwt_rc rc;               /* the last attempt's result... */
-    char msg[512];              /* ...and message, for those who waited */
+    err_saved result;           /* the last attempt's, for those who waited */
     unsigned char refused[REFUSED_MAX][FP_LEN];
     size_t n_refused;           /* ring: the last REFUSED_MAX refused PINs */
-    char refused_msg[512];
-    struct tok_login *next;
+    err_saved refusal;          /* the last refusal, said again for that PIN */
+    struct p11_login_state *next;
 };
 
 static pthread_mutex_t logins_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct tok_login *logins;
+static struct p11_login_state *logins;
 static unsigned char fp_key[32];
 static int fp_key_ok;
 
-void tok_login_after_fork(void)
+void p11_login_after_fork(void)
 {
     /* In the child, single-threaded: a parent thread may have held the lock
      * or been in C_Login at the fork. What was refused stays refused. */
     pthread_mutex_init(&logins_lock, NULL);
-    for (struct tok_login *e = logins; e != NULL; e = e->next) {
+    for (struct p11_login_state *e = logins; e != NULL; e = e->next) {
         pthread_cond_init(&e->done, NULL);
         e->busy = 0;
     }
 }
 
 /* The token's login state, made on first use. */
-static p11jwt_rc login_state(p11jwt_token *t, struct tok_login **out)
+static p11jwt_rc login_state(p11jwt_token *t, struct p11_login_state **out)
 {
-    const char *path = tok_module_path(t->mod);
-    struct tok_login *e;
+    const char *path = p11_module_path(t->mod);
+    struct p11_login_state *e;
     p11jwt_rc rc = P11JWT_OK;
 
     pthread_mutex_lock(&logins_lock);
@@ -124,7 +123,7 @@ static p11jwt_rc pin_fingerprint(const unsigned char *pin, size_t len, unsigned 
 }
 
 /* Under logins_lock. */
-static int pin_refused(const struct tok_login *e, const unsigned char fp[FP_LEN])
+static int pin_refused(const struct p11_login_state *e, const unsigned char fp[FP_LEN])
 {
     size_t n = e->n_refused < REFUSED_MAX ? e->n_refused : REFUSED_MAX;
 
@@ -139,15 +138,15 @@ static int pin_refused(const struct tok_login *e, const unsigned char fp[FP_LEN]
 static p11jwt_rc open_session(p11jwt_token *t, CK_SESSION_HANDLE *s, CK_RV *rv_out)
 {
     CK_FLAGS flags = CKF_SERIAL_SESSION | (t->rw ? CKF_RW_SESSION : 0);
-    CK_RV rv = P11(t->fl, C_OpenSession, t->slot, flags, NULL, NULL, s);
+    CK_RV rv = P11_CALL(t->fl, C_OpenSession, t->slot, flags, NULL, NULL, s);
 
     if (rv == CKR_TOKEN_WRITE_PROTECTED && t->rw) {
         t->rw = 0;
-        rv = P11(t->fl, C_OpenSession, t->slot, CKF_SERIAL_SESSION, NULL, NULL, s);
+        rv = P11_CALL(t->fl, C_OpenSession, t->slot, CKF_SERIAL_SESSION, NULL, NULL, s);
     }
     *rv_out = rv;
     if (rv != CKR_OK)
-        return tok_fail(P11JWT_ERR_PKCS11, rv, "cannot open a session on the token");
+        return p11_fail(P11JWT_ERR_PKCS11, rv, "cannot open a session on the token");
     return P11JWT_OK;
 }
 
@@ -156,20 +155,20 @@ static int session_logged_in(p11jwt_token *t, CK_SESSION_HANDLE s)
 {
     CK_SESSION_INFO si;
 
-    if (P11(t->fl, C_GetSessionInfo, s, &si) != CKR_OK)
+    if (P11_CALL(t->fl, C_GetSessionInfo, s, &si) != CKR_OK)
         return 0;
     return si.state == CKS_RO_USER_FUNCTIONS || si.state == CKS_RW_USER_FUNCTIONS;
 }
 
 /* One login attempt; the caller holds the token's turn (e->busy). */
-static p11jwt_rc login_once(p11jwt_token *t, CK_SESSION_HANDLE s, struct tok_login *e)
+static p11jwt_rc login_once(p11jwt_token *t, CK_SESSION_HANDLE s, struct p11_login_state *e)
 {
     CK_TOKEN_INFO info;
     CK_RV rv;
     unsigned char *pin = NULL;
     size_t pin_len = 0;
     unsigned char fp[FP_LEN];
-    char msg[sizeof e->refused_msg];
+    err_saved refusal;
     const char *where = "the PIN pad";
     int refused;
     p11jwt_rc rc;
@@ -177,9 +176,9 @@ static p11jwt_rc login_once(p11jwt_token *t, CK_SESSION_HANDLE s, struct tok_log
     /* Someone logged the process in while we waited for our turn. */
     if (session_logged_in(t, s))
         return P11JWT_OK;
-    rv = P11(t->fl, C_GetTokenInfo, t->slot, &info);
-    if (rv != CKR_OK)
-        return tok_fail(P11JWT_ERR_PKCS11, rv, "cannot read the token's information");
+    if (P11_RAISE(P11JWT_ERR_PKCS11, "cannot read the token's information", t->fl,
+                  C_GetTokenInfo, t->slot, &info) != CKR_OK)
+        return P11JWT_ERR_PKCS11;
     /* Never be the one who locks a token: a wrong PIN now would. */
     if (info.flags & CKF_USER_PIN_LOCKED)
         return err_set(P11JWT_ERR_PIN_LOCKED,
@@ -191,7 +190,7 @@ static p11jwt_rc login_once(p11jwt_token *t, CK_SESSION_HANDLE s, struct tok_log
                        "check the PIN and log in once with the token's own tools",
                        t->label);
     if (!(info.flags & CKF_PROTECTED_AUTHENTICATION_PATH)) {
-        rc = tok_pin_read(&t->pin, t->label, &pin, &pin_len, &where);
+        rc = p11_pin_read(&t->pin, t->label, &pin, &pin_len, &where);
         if (rc != P11JWT_OK)
             return rc;
     }
@@ -199,44 +198,44 @@ static p11jwt_rc login_once(p11jwt_token *t, CK_SESSION_HANDLE s, struct tok_log
      * so one refusal there stops this process's tries too. */
     rc = pin_fingerprint(pin != NULL ? pin : (const unsigned char *)"", pin_len, fp);
     if (rc != P11JWT_OK) {
-        tok_pin_wipe(pin, pin_len);
+        base_secret_free_n(pin, pin_len);
         return rc;
     }
     pthread_mutex_lock(&logins_lock);
     refused = pin_refused(e, fp);
     if (refused)
-        snprintf(msg, sizeof msg, "%s", e->refused_msg);
+        refusal = e->refusal;
     pthread_mutex_unlock(&logins_lock);
     if (refused) {
-        tok_pin_wipe(pin, pin_len);
-        return err_set(P11JWT_ERR_PIN, "%s", msg);
+        base_secret_free_n(pin, pin_len);
+        return err_restore(&refusal);
     }
     if (pin == NULL)
-        rv = P11(t->fl, C_Login, s, CKU_USER, NULL, 0);
+        rv = P11_CALL(t->fl, C_Login, s, CKU_USER, NULL, 0);
     else
-        rv = P11(t->fl, C_Login, s, CKU_USER, pin, pin_len);
-    tok_pin_wipe(pin, pin_len);
+        rv = P11_CALL(t->fl, C_Login, s, CKU_USER, pin, pin_len);
+    base_secret_free_n(pin, pin_len);
     if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN)
         return P11JWT_OK;
     if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LEN_RANGE || rv == CKR_PIN_INVALID) {
         rc = err_set(P11JWT_ERR_PIN,
                      "login to token '%s' failed: %s from %s is incorrect (%s); this process "
                      "will not try it again",
-                     t->label, "the PIN", where, tok_ckr_name(rv));
+                     t->label, "the PIN", where, p11_ckr_name(rv));
         pthread_mutex_lock(&logins_lock);
         memcpy(e->refused[e->n_refused++ % REFUSED_MAX], fp, FP_LEN);
-        snprintf(e->refused_msg, sizeof e->refused_msg, "%s", p11jwt_errmsg());
+        err_save(&e->refusal, rc);
         pthread_mutex_unlock(&logins_lock);
         return rc;
     }
     if (rv == CKR_PIN_LOCKED)
         return err_set(P11JWT_ERR_PIN_LOCKED, "the user PIN of token '%s' is locked", t->label);
-    return tok_fail(P11JWT_ERR_PIN, rv, "login failed");
+    return p11_fail(P11JWT_ERR_PIN, rv, "login failed");
 }
 
-p11jwt_rc tok_login(p11jwt_token *t, CK_SESSION_HANDLE s)
+p11jwt_rc p11_login(p11jwt_token *t, CK_SESSION_HANDLE s)
 {
-    struct tok_login *e;
+    struct p11_login_state *e;
     p11jwt_rc rc = login_state(t, &e);
 
     if (rc != P11JWT_OK)
@@ -254,9 +253,7 @@ p11jwt_rc tok_login(p11jwt_token *t, CK_SESSION_HANDLE s)
         while (e->busy && e->round == round)
             pthread_cond_wait(&e->done, &logins_lock);
         if (same) {
-            rc = e->rc;
-            if (rc != P11JWT_OK)
-                err_set(rc, "%s", e->msg);
+            rc = e->result.rc != P11JWT_OK ? err_restore(&e->result) : P11JWT_OK;
             pthread_mutex_unlock(&logins_lock);
             if (rc == P11JWT_OK)
                 t->logged_in = 1;
@@ -273,8 +270,7 @@ p11jwt_rc tok_login(p11jwt_token *t, CK_SESSION_HANDLE s)
     e->busy = 0;
     e->leader = NULL;
     e->round++;
-    e->rc = rc;
-    snprintf(e->msg, sizeof e->msg, "%s", rc != P11JWT_OK ? p11jwt_errmsg() : "");
+    err_save(&e->result, rc);
     pthread_cond_broadcast(&e->done);
     pthread_mutex_unlock(&logins_lock);
     if (rc == P11JWT_OK)
@@ -300,7 +296,7 @@ static p11jwt_rc wait_for_session(p11jwt_token *t, const struct timespec *deadli
     return P11JWT_OK;
 }
 
-p11jwt_rc tok_session_get(p11jwt_token *t, int need_login, CK_SESSION_HANDLE *out)
+p11jwt_rc p11_session_get(p11jwt_token *t, int need_login, CK_SESSION_HANDLE *out)
 {
     CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
     struct timespec deadline;
@@ -309,7 +305,7 @@ p11jwt_rc tok_session_get(p11jwt_token *t, int need_login, CK_SESSION_HANDLE *ou
     p11jwt_rc rc;
 
     *out = CK_INVALID_HANDLE;
-    rc = tok_check_fork(t);
+    rc = p11_token_check_fork(t);
     if (rc != P11JWT_OK)
         return rc;
     clock_gettime(CLOCK_MONOTONIC, &deadline);
@@ -355,9 +351,9 @@ p11jwt_rc tok_session_get(p11jwt_token *t, int need_login, CK_SESSION_HANDLE *ou
     }
 
     if (need_login && (!t->logged_in || (fresh && !session_logged_in(t, s)))) {
-        rc = tok_login(t, s);
+        rc = p11_login(t, s);
         if (rc != P11JWT_OK) {
-            tok_session_put(t, s);
+            p11_session_put(t, s);
             return rc;
         }
     }
@@ -365,7 +361,7 @@ p11jwt_rc tok_session_get(p11jwt_token *t, int need_login, CK_SESSION_HANDLE *ou
     return P11JWT_OK;
 }
 
-void tok_session_put(p11jwt_token *t, CK_SESSION_HANDLE s)
+void p11_session_put(p11jwt_token *t, CK_SESSION_HANDLE s)
 {
     pthread_mutex_lock(&t->lock);
     if (t->n_idle == t->cap_idle) {
@@ -373,7 +369,7 @@ void tok_session_put(p11jwt_token *t, CK_SESSION_HANDLE s)
         CK_SESSION_HANDLE *n = realloc(t->idle, ncap * sizeof *n);
 
         if (n == NULL) {        /* cannot pool it: close it instead */
-            P11(t->fl, C_CloseSession, s);
+            P11_CALL(t->fl, C_CloseSession, s);
             t->n_open--;
             goto out;
         }
@@ -386,7 +382,7 @@ out:
     pthread_mutex_unlock(&t->lock);
 }
 
-void tok_session_lost(p11jwt_token *t, CK_SESSION_HANDLE s, CK_RV rv)
+void p11_session_lost(p11jwt_token *t, CK_SESSION_HANDLE s, CK_RV rv)
 {
     int device_gone = rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_PRESENT;
 
@@ -403,19 +399,19 @@ void tok_session_lost(p11jwt_token *t, CK_SESSION_HANDLE s, CK_RV rv)
      * session can have been given its number while it sat here). */
     if (!device_gone)
         for (size_t i = 0; i < t->n_idle; i++)
-            P11(t->fl, C_CloseSession, t->idle[i]);
+            P11_CALL(t->fl, C_CloseSession, t->idle[i]);
     t->n_open -= t->n_idle;
     t->n_idle = 0;
     t->logged_in = 0;
-    atomic_fetch_add(&t->epoch, 1);
+    p11_token_changed(t);
     pthread_cond_broadcast(&t->freed);
     pthread_mutex_unlock(&t->lock);
 }
 
-int tok_recover(p11jwt_token *t, CK_SESSION_HANDLE s, CK_RV rv)
+int p11_session_recover(p11jwt_token *t, CK_SESSION_HANDLE s, CK_RV rv)
 {
-    if (tok_rv_session_lost(rv)) {
-        tok_session_lost(t, s, rv);
+    if (p11_rv_session_lost(rv)) {
+        p11_session_lost(t, s, rv);
         return 1;
     }
     if (rv == CKR_USER_NOT_LOGGED_IN || rv == CKR_OBJECT_HANDLE_INVALID ||
@@ -425,8 +421,8 @@ int tok_recover(p11jwt_token *t, CK_SESSION_HANDLE s, CK_RV rv)
          * the login lost; either way: log in again if needed, re-find. */
         if (!session_logged_in(t, s))
             t->logged_in = 0;
-        atomic_fetch_add(&t->epoch, 1);
-        tok_session_put(t, s);
+        p11_token_changed(t);
+        p11_session_put(t, s);
         return 1;
     }
     return 0;

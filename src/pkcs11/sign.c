@@ -1,6 +1,6 @@
 /*
- * sign.c — one signature in the token, with one retry after a recoverable
- * failure.
+ * sign.c — one signature in the token with a key handle, with one retry
+ * after a recoverable failure.
  *
  * ES*: the JWS signing input is hashed on the host (SoftHSM has no
  * CKM_ECDSA_SHA384 and friends) and CKM_ECDSA signs the digest; PKCS#11
@@ -18,12 +18,12 @@
  * something one recovery can fix: the session is lost, or the process is
  * no longer logged in (private keys are then out of sight). CKR_OK when
  * neither: the failure is final. */
-static CK_RV refind_failure(p11jwt_key *k, CK_SESSION_HANDLE s)
+static CK_RV refind_failure(p11_keyhandle *k, CK_SESSION_HANDLE s)
 {
     CK_SESSION_INFO si;
-    CK_RV rv = P11(k->tok->fl, C_GetSessionInfo, s, &si);
+    CK_RV rv = P11_CALL(k->tok->fl, C_GetSessionInfo, s, &si);
 
-    if (tok_rv_session_lost(rv))
+    if (p11_rv_session_lost(rv))
         return rv;
     if (rv == CKR_OK && si.state != CKS_RO_USER_FUNCTIONS && si.state != CKS_RW_USER_FUNCTIONS)
         return CKR_USER_NOT_LOGGED_IN;
@@ -31,7 +31,7 @@ static CK_RV refind_failure(p11jwt_key *k, CK_SESSION_HANDLE s)
 }
 
 /* One attempt: C_SignInit + C_Sign on a borrowed session. */
-static CK_RV sign_once(p11jwt_key *k, CK_SESSION_HANDLE s, const unsigned char *in,
+static CK_RV sign_once(p11_keyhandle *k, CK_SESSION_HANDLE s, const unsigned char *in,
                        size_t in_len, unsigned char *sig, CK_ULONG *sig_len,
                        p11jwt_rc *rc)
 {
@@ -39,7 +39,7 @@ static CK_RV sign_once(p11jwt_key *k, CK_SESSION_HANDLE s, const unsigned char *
     CK_OBJECT_HANDLE h;
     CK_RV rv;
 
-    *rc = tok_key_handle(k, s, &h);
+    *rc = p11_keyhandle_object(k, s, &h);
     if (*rc == P11JWT_ERR_PKCS11 || *rc == P11JWT_ERR_KEY_NOT_FOUND) {
         /* The key is re-found after another recovery made every handle
          * stale, on a session that may have gone with the others or lost
@@ -53,14 +53,14 @@ static CK_RV sign_once(p11jwt_key *k, CK_SESSION_HANDLE s, const unsigned char *
     }
     if (*rc != P11JWT_OK)
         return CKR_OK;
-    rv = P11(k->tok->fl, C_SignInit, s, &mech, h);
+    rv = P11_CALL(k->tok->fl, C_SignInit, s, &mech, h);
     if (rv != CKR_OK)
         return rv;
-    return P11(k->tok->fl, C_Sign, s, (CK_BYTE_PTR)in, in_len, sig, sig_len);
+    return P11_CALL(k->tok->fl, C_Sign, s, (CK_BYTE_PTR)in, in_len, sig, sig_len);
 }
 
-p11jwt_rc p11jwt_key_sign(p11jwt_key *k, const unsigned char *data, size_t len,
-                          unsigned char *sig, size_t *sig_len)
+p11jwt_rc p11_sign(p11_keyhandle *k, const unsigned char *data, size_t len, unsigned char *sig,
+                   size_t *sig_len)
 {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int digest_len = 0;
@@ -88,12 +88,12 @@ p11jwt_rc p11jwt_key_sign(p11jwt_key *k, const unsigned char *data, size_t len,
         CK_SESSION_HANDLE s;
         CK_ULONG out_len = (CK_ULONG)*sig_len;
 
-        rc = tok_session_get(k->tok, 1, &s);
+        rc = p11_session_get(k->tok, 1, &s);
         if (rc != P11JWT_OK)
             return rc;
         rv = sign_once(k, s, in, in_len, sig, &out_len, &rc);
         if (rc != P11JWT_OK || rv == CKR_OK) {
-            tok_session_put(k->tok, s);
+            p11_session_put(k->tok, s);
             if (rc != P11JWT_OK)
                 return rc;
             /* A short r||s would be silently wrong JWS: check, never pad. */
@@ -104,16 +104,16 @@ p11jwt_rc p11jwt_key_sign(p11jwt_key *k, const unsigned char *data, size_t len,
             *sig_len = out_len;
             return P11JWT_OK;
         }
-        if (attempt == 0 && tok_recover(k->tok, s, rv))
+        if (attempt == 0 && p11_session_recover(k->tok, s, rv))
             continue;                   /* s was given back or dropped */
-        if (tok_rv_session_lost(rv))
-            tok_session_lost(k->tok, s, rv);
+        if (p11_rv_session_lost(rv))
+            p11_session_lost(k->tok, s, rv);
         else
-            tok_session_put(k->tok, s);
+            p11_session_put(k->tok, s);
         break;
     }
     if (rv == CKR_KEY_FUNCTION_NOT_PERMITTED || rv == CKR_MECHANISM_INVALID ||
         rv == CKR_KEY_TYPE_INCONSISTENT)
-        return tok_fail(P11JWT_ERR_ALG, rv, "the token refused to sign with this key");
-    return tok_fail(P11JWT_ERR_PKCS11, rv, "signing failed");
+        return p11_fail(P11JWT_ERR_ALG, rv, "the token refused to sign with this key");
+    return p11_fail(P11JWT_ERR_PKCS11, rv, "signing failed");
 }

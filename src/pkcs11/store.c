@@ -1,6 +1,7 @@
 /*
- * keyring.c — where a profile's keyring state lives: in the token, next to
- * its keys, so every host using the token agrees on the active kid.
+ * store.c — the versioned data store the keyring keeps its state in (the
+ * state's meaning is src/keyring's): in the token, next to the keys, so
+ * every host using the token agrees on the active kid.
  *
  * PKCS#11 has no transactions and no compare-and-swap, so the state is
  * never changed in place. Each change is a new, unmodifiable data object
@@ -29,7 +30,7 @@
  * a smaller nonce. Readers stay consistent (one state, one active kid);
  * the overtaken change is simply not in effect, as `rotate status` shows.
  * Within one process the store's operations are serialised (a mutex), and
- * the rotation steps serialise the processes of one host (rotate.c), so
+ * the rotation steps serialise the processes of one host (rotation/lock.c), so
  * that window is only ever open between hosts.
  */
 #include "pkcs11/pkcs11_int.h"
@@ -43,7 +44,7 @@
 
 #define APP "p11jwt-keyring"
 #define KEEP_VERSIONS 3
-#define ID_LEN (20 + 1 + 32)    /* "%020" PRIu64 ":" 32 hex digits */
+#define ID_LEN P11_STORE_ID_LEN  /* "%020" PRIu64 ":" 32 hex digits */
 #define MAX_NAME 100
 #define FIND_BATCH 64
 
@@ -83,11 +84,10 @@ static int wins(const struct state_obj *a, const struct state_obj *b)
     return strcmp(a->id, b->id) < 0;
 }
 
-int tok_keyring_label_parse(const char *label, size_t len, const char *name,
-                            uint64_t *version, char id[TOK_KEYRING_ID_LEN + 1],
-                            const char **why)
+int p11_store_label_parse(const char *label, size_t len, const char *name, uint64_t *version,
+                          char id[P11_STORE_ID_LEN + 1], const char **why)
 {
-    static const char max[] = "09223372036854775807"; /* TOK_KEYRING_MAX_VERSION */
+    static const char max[] = "09223372036854775807"; /* P11_STORE_MAX_VERSION */
     size_t nlen = strlen(name), plen = sizeof APP - 1 + 1 + nlen + 1;
     const char *v;
     uint64_t n = 0;
@@ -99,7 +99,7 @@ int tok_keyring_label_parse(const char *label, size_t len, const char *name,
         memcmp(label + sizeof APP, name, nlen) != 0 || label[plen - 1] != ':')
         return 0;
     v = label + plen;
-    if (len != plen + TOK_KEYRING_ID_LEN) {
+    if (len != plen + P11_STORE_ID_LEN) {
         *why = "not VERSION:NONCE (20 digits, ':', 32 hex digits)";
         return -1;
     }
@@ -112,7 +112,7 @@ int tok_keyring_label_parse(const char *label, size_t len, const char *name,
         *why = "not VERSION:NONCE (20 digits, ':', 32 hex digits)";
         return -1;
     }
-    for (size_t i = 21; i < TOK_KEYRING_ID_LEN; i++)
+    for (size_t i = 21; i < P11_STORE_ID_LEN; i++)
         if (!((v[i] >= '0' && v[i] <= '9') || (v[i] >= 'a' && v[i] <= 'f'))) {
             *why = "its nonce is not 32 lower-case hex digits";
             return -1;
@@ -129,8 +129,8 @@ int tok_keyring_label_parse(const char *label, size_t len, const char *name,
         return -1;
     }
     *version = n;
-    memcpy(id, v, TOK_KEYRING_ID_LEN);
-    id[TOK_KEYRING_ID_LEN] = '\0';
+    memcpy(id, v, P11_STORE_ID_LEN);
+    id[P11_STORE_ID_LEN] = '\0';
     return 1;
 }
 
@@ -180,7 +180,7 @@ static CK_RV find_app_objects(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HA
 
     *out = NULL;
     *n = 0;
-    rv = P11(t->fl, C_FindObjectsInit, s, tmpl, 2);
+    rv = P11_CALL(t->fl, C_FindObjectsInit, s, tmpl, 2);
     if (rv != CKR_OK)
         return rv;
     do {
@@ -194,11 +194,11 @@ static CK_RV find_app_objects(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HA
             all = na;
             cap += FIND_BATCH * 4;
         }
-        rv = P11(t->fl, C_FindObjects, s, all + *n, FIND_BATCH, &got);
+        rv = P11_CALL(t->fl, C_FindObjects, s, all + *n, FIND_BATCH, &got);
         if (rv == CKR_OK)
             *n += got;
     } while (rv == CKR_OK && got == FIND_BATCH);
-    rv2 = P11(t->fl, C_FindObjectsFinal, s);
+    rv2 = P11_CALL(t->fl, C_FindObjectsFinal, s);
     if (rv == CKR_OK)
         rv = rv2;
     if (rv != CKR_OK) {
@@ -225,7 +225,7 @@ static p11jwt_rc list_states(p11jwt_token *t, CK_SESSION_HANDLE s, const char *n
     states_free(st);
     rv = find_app_objects(t, s, &found, &count);
     if (rv != CKR_OK)
-        return tok_fail(P11JWT_ERR_PKCS11, rv, "cannot search the token for the keyring");
+        return p11_fail(P11JWT_ERR_PKCS11, rv, "cannot search the token for the keyring");
     for (size_t i = 0; i < count && rc == P11JWT_OK; i++) {
         unsigned char *label;
         size_t len;
@@ -234,13 +234,13 @@ static p11jwt_rc list_states(p11jwt_token *t, CK_SESSION_HANDLE s, const char *n
         const char *why;
         int r;
 
-        if (tok_get_attr(t, s, found[i], CKA_LABEL, &label, &len) != CKR_OK)
+        if (p11_object_attr(t, s, found[i], CKA_LABEL, &label, &len) != CKR_OK)
             continue;
-        r = tok_keyring_label_parse((const char *)label, len, name, &version, id, &why);
+        r = p11_store_label_parse((const char *)label, len, name, &version, id, &why);
         if (r > 0)
             rc = states_add(st, found[i], version, id);
         else if (r < 0)
-            core_log(P11JWT_LOG_WARNING,
+            base_log(P11JWT_LOG_WARNING,
                      "keyring '%s' in token '%s': ignoring the data object labelled '%s': %s",
                      ESC(name), t->label, ESCN(label, len), why);
         free(label);
@@ -254,18 +254,18 @@ static p11jwt_rc read_value(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HAND
 {
     unsigned char *v;
     size_t len;
-    CK_RV rv = tok_get_attr(t, s, h, CKA_VALUE, &v, &len);
+    CK_RV rv = p11_object_attr(t, s, h, CKA_VALUE, &v, &len);
 
     *json = NULL;
     if (rv != CKR_OK)
-        return tok_fail(P11JWT_ERR_PKCS11, rv, "cannot read the keyring state");
+        return p11_fail(P11JWT_ERR_PKCS11, rv, "cannot read the keyring state");
     /* Handed out as a C string: a NUL inside would cut it short unseen. */
     if (memchr(v, '\0', len) != NULL) {
         free(v);
         return err_set(P11JWT_ERR_JSON, "the keyring state in token '%s' holds a NUL byte",
                        t->label);
     }
-    *json = (char *)v; /* tok_get_attr NUL-terminates */
+    *json = (char *)v; /* p11_object_attr NUL-terminates */
     return P11JWT_OK;
 }
 
@@ -281,7 +281,7 @@ static p11jwt_rc keyring_read(p11jwt_token *t, const char *name, char **json_out
     *version = 0;
     if (name == NULL || name[0] == '\0' || strlen(name) > MAX_NAME)
         return err_set(P11JWT_ERR_ARG, "a keyring name of 1 to 100 characters is needed");
-    rc = tok_session_get(t, 1, &s);
+    rc = p11_session_get(t, 1, &s);
     if (rc != P11JWT_OK)
         return rc;
     rc = list_states(t, s, name, &st);
@@ -289,7 +289,7 @@ static p11jwt_rc keyring_read(p11jwt_token *t, const char *name, char **json_out
         rc = read_value(t, s, st.o[st.best].h, json_out);
         *version = rc == P11JWT_OK ? st.o[st.best].version : 0;
     }
-    tok_session_put(t, s);
+    p11_session_put(t, s);
     states_free(&st);
     return rc;
 }
@@ -311,7 +311,7 @@ static p11jwt_rc keyring_write(p11jwt_token *t, const char *name, uint64_t base_
         return err_set(P11JWT_ERR_ARG, "a keyring name of 1 to 100 characters is needed");
     /* Past the largest version a reader accepts, a state would be ignored:
      * say so rather than write it. */
-    if (base_version >= TOK_KEYRING_MAX_VERSION)
+    if (base_version >= P11_STORE_MAX_VERSION)
         return err_set(P11JWT_ERR_ARG,
                        "keyring '%s' is at version %" PRIu64 ", the largest there is: no "
                        "further state can be stored (use a new keyring name)",
@@ -325,7 +325,7 @@ static p11jwt_rc keyring_write(p11jwt_token *t, const char *name, uint64_t base_
     strcat(label, ":");
     strcat(label, id);
 
-    rc = tok_session_get(t, 1, &s);
+    rc = p11_session_get(t, 1, &s);
     if (rc != P11JWT_OK)
         return rc;
     /* Refuse at once when the base is already stale: the common race ends
@@ -352,10 +352,11 @@ static p11jwt_rc keyring_write(p11jwt_token *t, const char *name, uint64_t base_
             { CKA_VALUE, (void *)json, strlen(json) },
         };
 
-        rv = P11(t->fl, C_CreateObject, s, tmpl, sizeof tmpl / sizeof tmpl[0], &mine);
+        rv = P11_RAISE(P11JWT_ERR_PKCS11, "cannot write the keyring state", t->fl,
+                       C_CreateObject, s, tmpl, sizeof tmpl / sizeof tmpl[0], &mine);
     }
     if (rv != CKR_OK) {
-        rc = tok_fail(P11JWT_ERR_PKCS11, rv, "cannot write the keyring state");
+        rc = P11JWT_ERR_PKCS11;
         goto out;
     }
     /* Did this write win? Only the object every reader picks counts. */
@@ -363,7 +364,7 @@ static p11jwt_rc keyring_write(p11jwt_token *t, const char *name, uint64_t base_
     if (rc != P11JWT_OK)
         goto out;
     if (st.best < 0 || strcmp(st.o[st.best].id, id) != 0) {
-        P11(t->fl, C_DestroyObject, s, mine);
+        P11_CALL(t->fl, C_DestroyObject, s, mine);
         rc = err_set(P11JWT_ERR_CONFLICT,
                      "keyring '%s' was changed by someone else at the same time (now version "
                      "%" PRIu64 "); nothing was changed here",
@@ -373,15 +374,14 @@ static p11jwt_rc keyring_write(p11jwt_token *t, const char *name, uint64_t base_
     /* History: keep the newest KEEP_VERSIONS; failure is harmless. */
     for (size_t i = 0; base_version + 1 > KEEP_VERSIONS && i < st.n; i++)
         if (st.o[i].version <= base_version + 1 - KEEP_VERSIONS)
-            P11(t->fl, C_DestroyObject, s, st.o[i].h);
+            P11_CALL(t->fl, C_DestroyObject, s, st.o[i].h);
 out:
-    tok_session_put(t, s);
+    p11_session_put(t, s);
     states_free(&st);
     return rc;
 }
 
-p11jwt_rc p11jwt_keyring_read(p11jwt_token *t, const char *name, char **json_out,
-                              uint64_t *version)
+p11jwt_rc p11_store_read(p11jwt_token *t, const char *name, char **json_out, uint64_t *version)
 {
     p11jwt_rc rc;
 
@@ -391,8 +391,8 @@ p11jwt_rc p11jwt_keyring_read(p11jwt_token *t, const char *name, char **json_out
     return rc;
 }
 
-p11jwt_rc p11jwt_keyring_write(p11jwt_token *t, const char *name, uint64_t base_version,
-                               const char *json)
+p11jwt_rc p11_store_write(p11jwt_token *t, const char *name, uint64_t base_version,
+                          const char *json)
 {
     p11jwt_rc rc;
 

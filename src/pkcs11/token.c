@@ -29,14 +29,14 @@ p11jwt_token *p11jwt_token_new(void)
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&t->freed, &ca);
     pthread_condattr_destroy(&ca);
-    atomic_store(&t->fork_gen, atomic_load(&tok_fork_generation));
+    atomic_store(&t->fork_gen, atomic_load(&p11_fork_generation));
     return t;
 }
 
 static void close_idle(p11jwt_token *t)
 {
     for (size_t i = 0; i < t->n_idle; i++)
-        P11(t->fl, C_CloseSession, t->idle[i]);
+        P11_CALL(t->fl, C_CloseSession, t->idle[i]);
     t->n_open -= t->n_idle;
     t->n_idle = 0;
 }
@@ -45,22 +45,22 @@ void p11jwt_token_free(p11jwt_token *t)
 {
     if (t == NULL)
         return;
-    if (t->fl != NULL && atomic_load(&t->fork_gen) == atomic_load(&tok_fork_generation))
+    if (t->fl != NULL && atomic_load(&t->fork_gen) == atomic_load(&p11_fork_generation))
         close_idle(t);
     free(t->idle);
-    tok_module_release(t->mod);
+    p11_module_release(t->mod);
     if (t->uri != NULL)
         p11_kit_uri_free(t->uri);
     free(t->uri_kid);
     free(t->default_module);
     free(t->module_args);
-    tok_pin_clear(&t->pin);
+    p11_pin_clear(&t->pin);
     pthread_cond_destroy(&t->freed);
     pthread_mutex_destroy(&t->lock);
     free(t);
 }
 
-static p11jwt_rc set_string(char **slot, const char *value)
+p11jwt_rc p11_token_set_string(char **slot, const char *value)
 {
     char *copy = NULL;
 
@@ -73,14 +73,14 @@ static p11jwt_rc set_string(char **slot, const char *value)
 
 p11jwt_rc p11jwt_token_set_pin_file(p11jwt_token *t, const char *path)
 {
-    return set_string(&t->pin.file, path);
+    return p11_token_set_string(&t->pin.file, path);
 }
 
 p11jwt_rc p11jwt_token_set_pin_env(p11jwt_token *t, const char *name)
 {
     if (name != NULL && name[0] == '\0')
         return err_set(P11JWT_ERR_ARG, "the PIN environment variable name is empty");
-    return set_string(&t->pin.env, name);
+    return p11_token_set_string(&t->pin.env, name);
 }
 
 void p11jwt_token_set_pin_prompt(p11jwt_token *t, int allowed)
@@ -90,14 +90,14 @@ void p11jwt_token_set_pin_prompt(p11jwt_token *t, int allowed)
 
 p11jwt_rc p11jwt_token_set_default_module(p11jwt_token *t, const char *path)
 {
-    return set_string(&t->default_module, path);
+    return p11_token_set_string(&t->default_module, path);
 }
 
 p11jwt_rc p11jwt_token_set_module_args(p11jwt_token *t, const char *args)
 {
     if (t->mod != NULL)
         return err_set(P11JWT_ERR_ARG, "module arguments must be set before the token is opened");
-    return set_string(&t->module_args, args);
+    return p11_token_set_string(&t->module_args, args);
 }
 
 const char *p11jwt_token_uri_kid(const p11jwt_token *t)
@@ -112,36 +112,6 @@ static void trim_copy(char *dst, const unsigned char *src, size_t n)
         n--;
     memcpy(dst, src, n);
     dst[n] = '\0';
-}
-
-/* Finds the path of a module registered with p11-kit under this name, and
- * its config's x-init-reserved (the arguments p11-kit itself would pass). */
-static p11jwt_rc module_for_name(const char *name, char **path, char **init_reserved)
-{
-    CK_FUNCTION_LIST **mods = p11_kit_modules_load(NULL, P11_KIT_MODULE_UNMANAGED);
-    p11jwt_rc rc = err_set(P11JWT_ERR_MODULE,
-                           "no PKCS#11 module named '%s' is registered with p11-kit",
-                           ESC(name));
-
-    *path = NULL;
-    *init_reserved = NULL;
-    for (size_t i = 0; mods != NULL && mods[i] != NULL; i++) {
-        char *mname = p11_kit_module_get_name(mods[i]);
-
-        if (mname != NULL && strcmp(mname, name) == 0) {
-            *path = p11_kit_module_get_filename(mods[i]);
-            *init_reserved = p11_kit_config_option(mods[i], "x-init-reserved");
-            rc = *path != NULL ? P11JWT_OK
-                               : err_set(P11JWT_ERR_MODULE, "module '%s' has no file name",
-                                         ESC(name));
-        }
-        free(mname);
-        if (*path != NULL)
-            break;
-    }
-    if (mods != NULL)
-        p11_kit_modules_release(mods);
-    return rc;
 }
 
 /* C_GetTokenInfo, noting CKR_GENERAL_ERROR: SoftHSM's file store answers
@@ -159,105 +129,13 @@ struct trouble {
 static CK_RV token_info(p11jwt_token *t, CK_SLOT_ID slot, CK_TOKEN_INFO *info,
                         struct trouble *troubled)
 {
-    CK_RV rv = P11(t->fl, C_GetTokenInfo, slot, info);
+    CK_RV rv = P11_CALL(t->fl, C_GetTokenInfo, slot, info);
 
     if (rv == CKR_GENERAL_ERROR)
         troubled->reload = 1;
     if (rv != CKR_OK && troubled->unread++ == 0)
         troubled->unread_rv = rv;
     return rv;
-}
-
-/* The kid an URI names through id= (when it is text) or object=. */
-static p11jwt_rc uri_kid(p11jwt_token *t)
-{
-    CK_ATTRIBUTE *id = p11_kit_uri_get_attribute(t->uri, CKA_ID);
-    CK_ATTRIBUTE *label = p11_kit_uri_get_attribute(t->uri, CKA_LABEL);
-    const CK_ATTRIBUTE *use = NULL;
-
-    if (id != NULL && tok_kid_is_text(id->pValue, id->ulValueLen))
-        use = id;
-    if (use == NULL && label != NULL && label->ulValueLen > 0)
-        use = label;
-    if (use == NULL)
-        return P11JWT_OK;
-    t->uri_kid = strndup(use->pValue, use->ulValueLen);
-    return t->uri_kid != NULL ? P11JWT_OK : err_set(P11JWT_ERR_NOMEM, "out of memory");
-}
-
-/* The C_Initialize arguments: the caller's, else $P11JWT_MODULE_ARGS, else
- * (module-name= only) the module's p11-kit x-init-reserved. "" is none. */
-static p11jwt_rc choose_args(const p11jwt_token *t, char *init_reserved, char **args)
-{
-    const char *s = t->module_args != NULL ? t->module_args : getenv("P11JWT_MODULE_ARGS");
-
-    *args = NULL;
-    if (s == NULL) {
-        *args = init_reserved;  /* taken over */
-        return P11JWT_OK;
-    }
-    free(init_reserved);
-    if (s[0] != '\0' && (*args = strdup(s)) == NULL)
-        return err_set(P11JWT_ERR_NOMEM, "out of memory");
-    return P11JWT_OK;
-}
-
-static p11jwt_rc parse_uri(p11jwt_token *t, const char *uri, char **module_path,
-                           char **module_args)
-{
-    int r;
-    const char *s;
-    char *init_reserved = NULL;
-    p11jwt_rc rc;
-
-    *module_path = NULL;
-    *module_args = NULL;
-    if (strncmp(uri, "pkcs11:", 7) != 0)
-        return err_set(P11JWT_ERR_URI, "token URI must start with 'pkcs11:' (RFC 7512)");
-    if (core_uri_refuse_pin_value(uri, P11JWT_ERR_URI, "the token URI") != P11JWT_OK)
-        return P11JWT_ERR_URI;
-    t->uri = p11_kit_uri_new();
-    if (t->uri == NULL)
-        return err_set(P11JWT_ERR_NOMEM, "out of memory");
-    r = p11_kit_uri_parse(uri, P11_KIT_URI_FOR_ANY, t->uri);
-    if (r != P11_KIT_URI_OK)
-        return err_set(P11JWT_ERR_URI, "malformed token URI: %s", p11_kit_uri_message(r));
-
-    s = p11_kit_uri_get_pin_source(t->uri);
-    if (s != NULL && t->pin.file == NULL && t->pin.env == NULL) {
-        if (strncmp(s, "file://", 7) == 0)
-            s += 7;
-        else if (strncmp(s, "file:", 5) == 0)
-            s += 5;
-        else if (strchr(s, ':') != NULL)
-            return err_set(P11JWT_ERR_URI, "pin-source must be a file path or a file: URI");
-        if (set_string(&t->pin.file, s) != P11JWT_OK)
-            return P11JWT_ERR_NOMEM;
-    }
-    /* Whatever spelling got past the check above, p11-kit's view decides. */
-    if (p11_kit_uri_get_pin_value(t->uri) != NULL)
-        return core_uri_refuse_pin_value("pkcs11:pin-value=", P11JWT_ERR_URI, "the token URI");
-    if (uri_kid(t) != P11JWT_OK)
-        return P11JWT_ERR_NOMEM;
-
-    s = p11_kit_uri_get_module_path(t->uri);
-    if (s == NULL && p11_kit_uri_get_module_name(t->uri) != NULL) {
-        rc = module_for_name(p11_kit_uri_get_module_name(t->uri), module_path, &init_reserved);
-        if (rc != P11JWT_OK) {
-            free(init_reserved);
-            return rc;
-        }
-        return choose_args(t, init_reserved, module_args);
-    }
-    if (s == NULL)
-        s = t->default_module;
-    if (s == NULL)
-        s = getenv("P11JWT_MODULE");
-    if (s == NULL || s[0] == '\0')
-        s = P11JWT_DEFAULT_MODULE;
-    if ((*module_path = strdup(s)) == NULL)
-        return err_set(P11JWT_ERR_NOMEM, "out of memory");
-    return choose_args(t, NULL, module_args);
 }
 
 /* The one slot whose token the URI matches. */
@@ -271,15 +149,15 @@ static p11jwt_rc find_slot_once(p11jwt_token *t, struct trouble *troubled)
     p11jwt_rc rc = P11JWT_OK;
     CK_TOKEN_INFO info;
 
-    rv = P11(t->fl, C_GetSlotList, CK_TRUE, NULL, &n);
+    rv = P11_CALL(t->fl, C_GetSlotList, CK_TRUE, NULL, &n);
     if (rv == CKR_OK && n > 0) {
         slots = calloc(n, sizeof *slots);
         if (slots == NULL)
             return err_set(P11JWT_ERR_NOMEM, "out of memory");
-        rv = P11(t->fl, C_GetSlotList, CK_TRUE, slots, &n);
+        rv = P11_CALL(t->fl, C_GetSlotList, CK_TRUE, slots, &n);
     }
     if (rv != CKR_OK) {
-        rc = tok_fail(P11JWT_ERR_PKCS11, rv, "cannot list the module's slots");
+        rc = p11_fail(P11JWT_ERR_PKCS11, rv, "cannot list the module's slots");
         goto out;
     }
     for (CK_ULONG i = 0; i < n; i++) {
@@ -312,7 +190,7 @@ static p11jwt_rc find_slot_once(p11jwt_token *t, struct trouble *troubled)
     if (matches == 0) {
         rc = err_set(P11JWT_ERR_TOKEN_NOT_FOUND,
                      "no token matches the URI in module %s (tokens present: %s)",
-                     ESC(tok_module_path(t->mod)), seen[0] ? seen : "none");
+                     ESC(p11_module_path(t->mod)), seen[0] ? seen : "none");
     } else if (matches > 1) {
         rc = err_set(P11JWT_ERR_TOKEN_NOT_FOUND,
                      "%zu tokens match the URI (%s): name one with token= or serial=",
@@ -321,7 +199,7 @@ static p11jwt_rc find_slot_once(p11jwt_token *t, struct trouble *troubled)
     if (matches == 0 && troubled->unread > 0)
         rc = err_set(rc, "%s; %zu slot%s could not be read: %s", p11jwt_errmsg(),
                      troubled->unread, troubled->unread == 1 ? "" : "s",
-                     tok_ckr_name(troubled->unread_rv));
+                     p11_ckr_name(troubled->unread_rv));
 out:
     free(slots);
     return rc;
@@ -341,7 +219,7 @@ static p11jwt_rc find_slot(p11jwt_token *t)
         if (rc != P11JWT_ERR_TOKEN_NOT_FOUND || !troubled.reload)
             break;
         nanosleep(&ts, NULL);
-        if (tok_module_reload(t->mod) != P11JWT_OK)
+        if (p11_module_reload(t->mod) != P11JWT_OK)
             break;
     }
     return rc;
@@ -355,14 +233,14 @@ p11jwt_rc p11jwt_token_open(p11jwt_token *t, const char *uri)
     err_clear();
     if (t->mod != NULL)
         return err_set(P11JWT_ERR_ARG, "token handle is already open");
-    rc = parse_uri(t, uri, &module_path, &module_args);
+    rc = p11_uri_parse(t, uri, &module_path, &module_args);
     if (rc != P11JWT_OK)
         goto out;
-    rc = tok_module_acquire(module_path, module_args, &t->mod);
+    rc = p11_module_acquire(module_path, module_args, &t->mod);
     if (rc != P11JWT_OK)
         goto out;
-    t->fl = tok_module_functions(t->mod);
-    atomic_store(&t->fork_gen, atomic_load(&tok_fork_generation));
+    t->fl = p11_module_functions(t->mod);
+    atomic_store(&t->fork_gen, atomic_load(&p11_fork_generation));
     rc = find_slot(t);
 out:
     free(module_path);
@@ -370,14 +248,14 @@ out:
     return rc;
 }
 
-p11jwt_rc tok_check_fork(p11jwt_token *t)
+p11jwt_rc p11_token_check_fork(p11jwt_token *t)
 {
-    unsigned long gen = atomic_load_explicit(&tok_fork_generation, memory_order_acquire);
+    unsigned long gen = atomic_load_explicit(&p11_fork_generation, memory_order_acquire);
     p11jwt_rc rc;
 
     if (atomic_load_explicit(&t->fork_gen, memory_order_acquire) == gen)
         return P11JWT_OK;
-    rc = tok_module_after_fork(t->mod);
+    rc = p11_module_after_fork(t->mod);
     if (rc != P11JWT_OK)
         return rc;
     pthread_mutex_lock(&t->lock);
@@ -402,8 +280,23 @@ p11jwt_rc p11jwt_token_login(p11jwt_token *t)
     p11jwt_rc rc;
 
     err_clear();
-    rc = tok_session_get(t, 1, &s);
+    rc = p11_session_get(t, 1, &s);
     if (rc == P11JWT_OK)
-        tok_session_put(t, s);
+        p11_session_put(t, s);
     return rc;
+}
+
+const char *p11_token_label(const p11jwt_token *t)
+{
+    return t->label;
+}
+
+int p11_token_pin_given(const p11jwt_token *t)
+{
+    return t->pin.file != NULL || t->pin.env != NULL;
+}
+
+void p11_token_changed(p11jwt_token *t)
+{
+    atomic_fetch_add(&t->epoch, 1);
 }

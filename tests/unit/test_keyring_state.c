@@ -1,6 +1,6 @@
 /*
  * test_keyring_state.c — the two parsers of the keyring store, pure
- * functions of their bytes: labels (tok_keyring_label_parse: exactly 20
+ * functions of their bytes: labels (p11_store_label_parse: exactly 20
  * digits, 1 to INT64_MAX, then 32 lower-case hex digits, for the right
  * keyring name) and the state JSON (exch_keyring_state_check: an object
  * with an active key, kids that are text).
@@ -19,10 +19,10 @@
 
 static int label(const char *l, const char *name, uint64_t *v)
 {
-    char id[TOK_KEYRING_ID_LEN + 1];
+    char id[P11_STORE_ID_LEN + 1];
     const char *why;
 
-    return tok_keyring_label_parse(l, strlen(l), name, v, id, &why);
+    return p11_store_label_parse(l, strlen(l), name, v, id, &why);
 }
 
 static void labels(void **state)
