@@ -102,27 +102,19 @@ json_t *exch_audit_event(const char *event)
 
 void exch_audit_signature(const p11jwt_profile *p, const char *kid, const char *jws)
 {
-    const char *dot1, *dot2;
-    unsigned char digest[SHA256_DIGEST_LENGTH], *payload = NULL;
+    jose_jws_parts parts;
+    unsigned char digest[SHA256_DIGEST_LENGTH];
     char hex[2 * SHA256_DIGEST_LENGTH + 1];
-    size_t plen;
     json_t *obj, *claims = NULL, *header = NULL;
-    unsigned char *hraw = NULL;
-    size_t hlen;
 
     if (p->audit == NULL || strcmp(p->audit, "off") == 0)
         return;
-    dot1 = strchr(jws, '.');
-    dot2 = dot1 != NULL ? strchr(dot1 + 1, '.') : NULL;
-    if (dot2 == NULL)
+    if (jose_jws_split(jws, strlen(jws), &parts) < 3)
         return;
-    SHA256((const unsigned char *)jws, (size_t)(dot2 - jws), digest);
+    SHA256((const unsigned char *)jws, parts.header_len + 1 + parts.payload_len, digest);
     for (size_t i = 0; i < sizeof digest; i++)
         snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-    if (jose_b64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), &payload, &plen) == P11JWT_OK)
-        claims = json_loadb((const char *)payload, plen, 0, NULL);
-    if (jose_b64url_decode(jws, (size_t)(dot1 - jws), &hraw, &hlen) == P11JWT_OK)
-        header = json_loadb((const char *)hraw, hlen, 0, NULL);
+    jose_jws_peek(jws, &header, &claims);
     obj = exch_audit_event("sign");
     if (obj != NULL) {
         json_object_set_new(obj, "kid", json_string(kid));
@@ -134,6 +126,4 @@ void exch_audit_signature(const p11jwt_profile *p, const char *kid, const char *
     exch_audit(p, obj);
     json_decref(claims);
     json_decref(header);
-    free(payload);
-    free(hraw);
 }

@@ -240,29 +240,6 @@ p11jwt_rc exch_dialect_build(const p11jwt_profile *p, CURL *curl, const exch_inp
     return rc;
 }
 
-int64_t exch_jwt_exp(const char *token)
-{
-    const char *dot1 = strchr(token, '.'), *dot2;
-    unsigned char *raw = NULL;
-    size_t raw_len;
-    json_t *payload, *exp;
-    int64_t out = -1;
-
-    if (dot1 == NULL || (dot2 = strchr(dot1 + 1, '.')) == NULL)
-        return -1;
-    if (jose_b64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), &raw, &raw_len) != P11JWT_OK)
-        return -1;
-    payload = json_loadb((const char *)raw, raw_len, 0, NULL);
-    free(raw);
-    exp = json_object_get(payload, "exp");
-    if (json_is_integer(exp))
-        out = (int64_t)json_integer_value(exp);
-    else if (json_is_real(exp) && json_real_value(exp) > 0 && json_real_value(exp) < 9e18)
-        out = (int64_t)json_real_value(exp);
-    json_decref(payload);
-    return out;
-}
-
 /* What is wrong with byte c at a place that wants printable ASCII, for a
  * message that must not show the value itself. */
 static const char *char_class(unsigned char c)
@@ -407,7 +384,7 @@ p11jwt_rc exch_dialect_parse(const p11jwt_profile *p, const exch_response *rs, i
                                         : 0; /* a string: seen in the wild */
     if (life > 0)
         t->expires_at = now + (life < MAX_LIFETIME ? life : MAX_LIFETIME);
-    else if ((exp = exch_jwt_exp(value)) > 0)
+    else if ((exp = jose_jwt_exp(value)) > 0)
         t->expires_at = exp < now + MAX_LIFETIME ? exp : now + MAX_LIFETIME;
     else
         t->expires_at = now + p->default_lifetime;

@@ -181,9 +181,6 @@ p11jwt_rc exch_dialect_parse(const p11jwt_profile *p, const exch_response *rs, i
 p11jwt_rc exch_oauth_error(const p11jwt_profile *p, const exch_response *rs, int *timing,
                            int *keyish);
 
-/* The "exp" of a JWT-shaped string (not verified), or -1. */
-int64_t exch_jwt_exp(const char *token);
-
 /* ---- the client, for rotate.c ------------------------------------------ */
 
 const p11jwt_profile *exch_client_profile(const p11jwt_client *c);
