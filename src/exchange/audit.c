@@ -8,7 +8,7 @@
  * record never holds a token, a PIN or a secret: the signature is
  * identified by its jti and the SHA-256 of its signing input.
  */
-#include "exchange/exch.h"
+#include "exchange/exchange_int.h"
 
 #include "base/base.h"
 #include "jose/jose.h"

@@ -16,7 +16,7 @@
  * generation is current and whose refresh time has not come is handed out
  * as is; anything else goes through the mutex.
  */
-#include "exchange/exch.h"
+#include "exchange/exchange_int.h"
 
 #include "base/base.h"
 #include "pkcs11/pkcs11.h"

@@ -11,7 +11,7 @@
  *
  * Everything else (RFC 6749 §5.1 answers) is shared.
  */
-#include "exchange/exch.h"
+#include "exchange/exchange_int.h"
 
 #include "base/base.h"
 #include "jose/jose.h"

@@ -15,7 +15,7 @@
  * pthread_atfork handler (as the token layer does), makes a child leave the
  * inherited handle alone (a small leak per fork) and start a new one.
  */
-#include "exchange/exch.h"
+#include "exchange/exchange_int.h"
 
 #include "base/base.h"
 

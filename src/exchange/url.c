@@ -10,7 +10,7 @@
  * no userinfo, no query (a jsa request carries its client secret there),
  * no fragment.
  */
-#include "exchange/exch.h"
+#include "exchange/exchange_int.h"
 
 #include "base/base.h"
 

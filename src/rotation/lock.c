@@ -13,7 +13,7 @@
  * a regular file of this user. The wait polls flock(LOCK_NB) for at most
  * $P11JWT_LOCK_TIMEOUT seconds (default 30), then fails naming the file.
  */
-#include "exchange/exch.h"
+#include "exchange/exchange_int.h"
 
 #include "base/base.h"
 

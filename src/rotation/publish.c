@@ -12,7 +12,7 @@
  * exit status, not a silent death after the state was stored. The command
  * itself is never echoed: it may carry credentials of its own.
  */
-#include "exchange/exch.h"
+#include "exchange/exchange_int.h"
 
 #include "base/base.h"
 

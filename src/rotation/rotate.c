@@ -20,7 +20,7 @@
  * file store fails (CKR_GENERAL_ERROR) when one process reads a token
  * another is rewriting, so local steps are simply taken one at a time.
  */
-#include "exchange/exch.h"
+#include "exchange/exchange_int.h"
 
 #include "base/base.h"
 

@@ -27,7 +27,7 @@ p11jwt(1), man/p11jwt.1.scd
     agent's) has its options checked in that page instead of in `## CMD`,
     and `## CMD` must point to it (`*p11jwt-CMD*(N)`).
 p11jwt.conf(5), man/p11jwt.conf.5.scd
-  - every key of the parser's table (src/exchange/config.c, `keys[]`) and
+  - every key of the parser's table (src/exchange/profile.c, `keys[]`) and
     every prefix key (claim.NAME, header.NAME) has a definition line, a
     line starting `*key*`, under `# KEYS`; and no definition names a key
     the parser does not know;
@@ -334,7 +334,7 @@ dialects = re.findall(r'\{\s*EXCH_[A-Z0-9_]+,\s*"([a-z0-9-]+)"\s*\}', dtable.gro
     if dtable else []
 if len(keys) < 10 or "dialect" not in keys or not prefixes or len(dialects) < 3:
     sys.exit("FAIL [man_coverage]: cannot read the key table, the claim./header. "
-             "prefixes or the dialect table from src/exchange/config.c; update "
+             "prefixes or the dialect table from src/exchange/profile.c; update "
              "tests/docs/man_coverage.py to where they live now")
 
 CONF = "p11jwt.conf.5"
@@ -353,16 +353,16 @@ else:
     for k in keys + prefixes:
         if k not in defined:
             form = f"*{k}*_NAME_ = ..." if k.endswith(".") else f"*{k}* = ..."
-            gap(conf_rel, f"profile key '{k}' (src/exchange/config.c) has no definition "
+            gap(conf_rel, f"profile key '{k}' (src/exchange/profile.c) has no definition "
                           f"under '# KEYS': add a line starting '{form}'")
     for k, n in sorted(defined.items()):
         if k not in keys and k not in prefixes:
             gap(f"{conf_rel}:{n}", f"defines key '{k}', which the parser does not know "
-                                   f"(src/exchange/config.c): remove or rename it")
+                                   f"(src/exchange/profile.c): remove or rename it")
     conf_text = "\n".join(t for _, t in key_lines)
     for d in dialects:
         if f"*{d}*:" not in conf_text:
-            gap(conf_rel, f"dialect '{d}' (src/exchange/config.c) is not described under "
+            gap(conf_rel, f"dialect '{d}' (src/exchange/profile.c) is not described under "
                           f"'# KEYS': add '*{d}*: ...' to the dialect key")
 
     # The example profiles use keys the parser knows.

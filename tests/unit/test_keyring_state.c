@@ -12,7 +12,7 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "exchange/exch.h"
+#include "exchange/exchange_int.h"
 #include "pkcs11/pkcs11_int.h"
 
 #define NONCE "00112233445566778899aabbccddeeff"

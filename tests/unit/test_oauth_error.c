@@ -12,7 +12,7 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "exchange/exch.h"
+#include "exchange/exchange_int.h"
 
 static p11jwt_profile prof = { .dialect = EXCH_DT };
 

@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "exchange/exch.h"
+#include "exchange/exchange_int.h"
 
 static char dir[] = "/tmp/p11jwt-test-publish-XXXXXX";
 

@@ -7,7 +7,7 @@
  * silently ignored setting) and appear once. Every message names the file
  * and line, and the key when there is one.
  */
-#include "exchange/exch.h"
+#include "exchange/exchange_int.h"
 
 #include "base/base.h"
 #include "pkcs11/pkcs11.h"
