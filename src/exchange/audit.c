@@ -10,8 +10,8 @@
  */
 #include "exchange/exchange_int.h"
 
-#include "base/base.h"
 #include "jose/jose.h"
+
 
 #include <errno.h>
 #include <fcntl.h>

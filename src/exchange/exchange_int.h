@@ -1,128 +1,151 @@
 /*
- * exch.h — the exchange layer's private interface: profiles (config.c), the
- * dialects that turn an assertion into a token request and an answer into a
- * token (dialect.c), OAuth error text (oauth_error.c), URLs (url.c), HTTP
- * over libcurl (http.c). client.c ties them to the token cache.
+ * exchange_int.h — the exchange floor's private header: what its files
+ * share and no other floor sees (exchange.h is the floor's interface).
  *
- * The exchange never sees keys: it asks client.c for a fresh assertion.
+ *   ini.c, config.c, profile.c   the config file, its sections, the key table
+ *   dialect.c, dialect_*.c       the dialect table and each family's request
+ *   token_response.c             an STS's answer as an access token
+ *   oauth_error.c                an STS's refusal as one line, and what it hints
+ *   url.c, http.c                URLs checked once; HTTP over libcurl
+ *   cache.c, cache_memory.c      the token cache and its memory backend
+ *   exchange.c                   one exchange: attempts, retries, fallback
+ *   resource.c                   resource calls, 401 handling
+ *   client.c                     the client that ties them together
+ *   audit.c                      audit records
+ *
+ * The exchange never sees keys: it asks the client for a fresh assertion.
  */
-#ifndef P11JWT_EXCH_H
-#define P11JWT_EXCH_H
+#ifndef P11JWT_EXCHANGE_INT_H
+#define P11JWT_EXCHANGE_INT_H
 
 #include <curl/curl.h>
 #include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
-#include "p11jwt.h"
+#include "exchange/exchange.h"
+#include "keyring/keyring.h"
+#include "pkcs11/pkcs11.h"
 
-typedef enum exch_dialect_id {
-    EXCH_DT,
-    EXCH_NEOWIT,
-    EXCH_NOA,
-    EXCH_JSA,
-    EXCH_RFC7523,
-    EXCH_CLIENT_CREDENTIALS,
-    EXCH_PRIVATE_KEY_JWT,
-} exch_dialect_id;
+/* ---- the INI lexer (ini.c) ---------------------------------------------------- */
 
-typedef enum exch_auth_method {
-    EXCH_AUTH_DEFAULT = 0,
-    EXCH_AUTH_GET_QUERY,
-    EXCH_AUTH_BASIC,
-    EXCH_AUTH_POST_FORM,
-} exch_auth_method;
+#define EXCH_INI_LINE_MAX 4096
 
-struct exch_kv {
-    char *name;
-    char *value;
+/* One pass over a config file: each section header and each key of a
+ * section is handed to the reader's functions; line is the line being
+ * read (for messages), section_form how a header should look. */
+typedef struct exch_ini exch_ini;
+struct exch_ini {
+    const char *path;
+    int line;
+    const char *section_form;   /* e.g. "[profile NAME]" */
+    p11jwt_rc (*on_section)(exch_ini *ini, char *name, void *ud);
+    p11jwt_rc (*on_key)(exch_ini *ini, const char *key, const char *value, void *ud);
+    void *ud;
 };
 
-struct p11jwt_profile {
-    char *name;
-    char *path;
-    int line;                   /* of the [profile NAME] header */
-    exch_dialect_id dialect;
-    char *token;                /* pkcs11: URI */
-    char *pin_file, *pin_env;
-    char *module_args;          /* C_Initialize pReserved (token, client_key) */
-    char *kid;
-    char *token_url;
-    char *iss, *sub, *aud;      /* aud NULL: none (noa) */
-    int64_t ttl;
-    char *scope;
-    struct exch_kv *claims;
-    size_t nclaims;
-    char *client_id;
-    char *client_secret_file, *client_secret_env;
-    exch_auth_method auth_method;
-    char *resource_auth;        /* "Bearer" or "JWT" */
-    struct exch_kv *headers;
-    size_t nheaders;
-    char *ca_file, *client_cert, *client_key;
-    int64_t default_lifetime;
-    int64_t refresh_ahead;      /* -1: automatic */
-    int64_t timeout, connect_timeout;
-    int64_t iat_backdate;
-    int max_retries;
-    double retry_base, retry_max_delay;
+p11jwt_rc exch_ini_parse(exch_ini *ini, const char *data, size_t len);
+/* P11JWT_ERR_CONFIG with "PATH:LINE: KEY: message" (no KEY when NULL). */
+p11jwt_rc exch_ini_error(const exch_ini *ini, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
-    /* rotation (docs/rotation.md) */
-    char *keyring;              /* default: the profile's name */
-    int64_t rotate_after, overlap, grace;
-    char *publish_command;
-    char *audit;                /* "off", "syslog" or "file:PATH" */
+/* ---- profiles (config.c, profile.c) --------------------------------------------- */
 
-    /* the host agent (docs/agent.md) */
-    char *allow;                /* who may ask the agent: "uid:N user:NAME ..." */
-    char *pin_credential;       /* systemd credential name; sets pin_file */
+#define EXCH_PROFILE_KEYS_MAX 64
+
+/* Reading one profile out of a file. */
+typedef struct exch_profile_parser {
+    exch_ini ini;
+    p11jwt_profile *p;          /* NULL: the file's syntax only */
+    const char *want;           /* the profile asked for */
+    int found, in_profile;
+    int seen[EXCH_PROFILE_KEYS_MAX]; /* per key of the table: the line that set it */
+    char ***names;              /* non-NULL: collect every section's name */
+    size_t *nnames;
+} exch_profile_parser;
+
+/* Every number key at its default (the key table's). */
+void exch_profile_defaults(p11jwt_profile *p);
+/* One `key = value` of the profile being read. */
+p11jwt_rc exch_profile_set(exch_profile_parser *ps, const char *key, const char *value);
+/* Once the section is read: what the dialect needs, its presets, the
+ * bounds checked last. */
+p11jwt_rc exch_profile_finish(exch_profile_parser *ps);
+
+/* ---- dialects (dialect.c, dialect_*.c) -------------------------------------------- */
+
+/* What a dialect needs to build its request. */
+typedef struct exch_inputs {
+    const char *assertion;      /* NULL for client credentials */
+    const char *client_secret;  /* client credentials only */
+} exch_inputs;
+
+/* A request built by a dialect; free with exch_built_clear. */
+typedef struct exch_built {
+    char *url;
+    const char *method;
+    char *body;
+    struct curl_slist *headers;
+    char *basic_user, *basic_pass;
+} exch_built;
+
+/* One row of the dialect table. */
+struct exch_dialect {
+    exch_dialect_id id;
+    const char *name;
+    int signs;                  /* sends a signed assertion */
+    int iss_is_client_id;       /* iss = sub = client_id (private-key-jwt) */
+    const char *token_key;      /* the answer's member holding the token */
+    const char *token_key_alias; /* another name for it, or NULL */
+    int aud_is_token_url;       /* aud defaults to token_url (else none) */
+    const char *resource_auth;  /* the resource Authorization scheme */
+    const char *resource_accept; /* a default header.Accept, or NULL */
+    exch_auth_method auth_method; /* how a client secret is sent by default */
+    int64_t max_ttl;            /* the longest assertion it takes; 0: any */
+    p11jwt_rc (*build)(const p11jwt_profile *p, const exch_inputs *in,
+                       exch_built *out);
 };
 
-/* Parses profile `name` from a config file's len bytes (path names it in
- * messages): p11jwt_profile_load without the file, for tests and fuzzing. */
-p11jwt_rc exch_profile_parse(const char *data, size_t len, const char *path, const char *name,
-                             p11jwt_profile **out);
+const struct exch_dialect *exch_dialect_get(exch_dialect_id id);
+/* NULL when no dialect has that name. */
+const struct exch_dialect *exch_dialect_by_name(const char *name);
+/* "dt, neowit, ..." into out. */
+void exch_dialect_names(char *out, size_t cap);
 
-const char *exch_dialect_name(exch_dialect_id d);
-/* 1 when the dialect sends a signed assertion (all but client credentials). */
-int exch_dialect_signs(exch_dialect_id d);
+/* The token request for p: the dialect's builder, then what every
+ * request has (the token URL, Accept: application/json). */
+p11jwt_rc exch_dialect_build(const p11jwt_profile *p, const exch_inputs *in,
+                             exch_built *out);
+void exch_built_clear(exch_built *b);
 
-/* ---- HTTP ---------------------------------------------------------------- */
+/* What the builders share: an application/x-www-form-urlencoded body
+ * grown by copy (the old copy wiped: it may hold a secret), the header
+ * list, and wiping jansson's copy of a credential. */
+typedef struct exch_form {
+    char *s;
+    size_t len;
+    int failed;
+} exch_form;
+void exch_form_add(exch_form *f, const char *name, const char *value);
+void exch_form_clear(exch_form *f);
+/* Hands the form to b as its POST body (Content-Type set). */
+p11jwt_rc exch_form_finish(exch_built *b, exch_form *f);
+p11jwt_rc exch_built_header(exch_built *b, const char *h);
+void exch_json_wipe_member(json_t *o, const char *key);
+
+p11jwt_rc exch_build_jwt_bearer(const p11jwt_profile *p, const exch_inputs *in,
+                                exch_built *b);
+p11jwt_rc exch_build_noa(const p11jwt_profile *p, const exch_inputs *in,
+                         exch_built *b);
+p11jwt_rc exch_build_client_credentials(const p11jwt_profile *p,
+                                        const exch_inputs *in, exch_built *b);
+p11jwt_rc exch_build_private_key_jwt(const p11jwt_profile *p,
+                                     const exch_inputs *in, exch_built *b);
+
+/* ---- HTTP (url.c, http.c) ---------------------------------------------------------- */
 
 #define EXCH_MAX_BODY (1024 * 1024)
-
-typedef struct exch_http {
-    CURL *curl;
-    unsigned long fork_gen;     /* the process generation curl belongs to */
-    char errbuf[CURL_ERROR_SIZE];
-} exch_http;
-
-typedef struct exch_request {
-    const char *method;         /* "GET", "POST", ... */
-    const char *url;
-    struct curl_slist *headers; /* borrowed */
-    const char *body;
-    size_t body_len;
-    const char *basic_user, *basic_pass;
-    int sts;                    /* 1: the token endpoint (client cert applies) */
-    int fresh;                  /* 1: never on a reused connection (retries) */
-} exch_request;
-
-typedef struct exch_response {
-    long status;
-    char *body;                 /* NUL-terminated; wiped when cleared (a
-                                   token endpoint's answer holds a token) */
-    size_t len;
-    size_t cap;                 /* allocated for body */
-    int64_t retry_after;        /* seconds; -1 when absent */
-    int truncated;              /* more than EXCH_MAX_BODY was sent */
-} exch_response;
-
-p11jwt_rc exch_http_init(exch_http *h);
-void exch_http_cleanup(exch_http *h);
-void exch_response_clear(exch_response *r);
-
-/* ---- URLs (url.c) ---------------------------------------------------------- */
-
 #define EXCH_URL_SHOWN 256
 
 /* A URL parsed once; every decision and every message uses its parts. */
@@ -143,36 +166,62 @@ void exch_url_free(exch_url *u);
 /* exch_url_parse, for a check only. */
 p11jwt_rc exch_url_check(const char *url, const char *what, p11jwt_rc fail);
 
-/* Performs one request with the profile's TLS settings and timeouts. On a
- * transport failure returns P11JWT_ERR_HTTP and sets *retryable. */
-p11jwt_rc exch_http_perform(exch_http *h, const p11jwt_profile *p, const char *pin,
-                            const exch_request *rq, exch_response *rs, int *retryable);
+typedef struct exch_http {
+    CURL *curl;                 /* NULL until the first request */
+    unsigned long fork_gen;     /* the process generation curl belongs to */
+    char errbuf[CURL_ERROR_SIZE];
+} exch_http;
 
-/* ---- dialects ------------------------------------------------------------ */
+/* How one request is made: what a profile (or p11jwt_http_call's fixed
+ * rules) says, never the profile itself. */
+typedef struct exch_http_opts {
+    int64_t connect_timeout, timeout; /* seconds */
+    const char *ca_file;        /* NULL: the system's CAs */
+    const char *client_cert;    /* TLS client certificate, or NULL */
+    const char *client_key;     /* its key: a file, or a pkcs11: URI */
+    const char *key_pin;        /* the PIN for a pkcs11: client_key */
+} exch_http_opts;
 
-/* What a dialect needs to build its request. */
-typedef struct exch_inputs {
-    const char *assertion;      /* NULL for client credentials */
-    const char *client_secret;  /* client credentials only */
-} exch_inputs;
+typedef struct exch_request {
+    const char *method;         /* "GET", "POST", ... */
+    const char *url;
+    struct curl_slist *headers; /* borrowed */
+    const char *body;
+    size_t body_len;
+    const char *basic_user, *basic_pass;
+    int fresh;                  /* 1: never on a reused connection (retries) */
+} exch_request;
 
-/* A request built by a dialect; free with exch_built_clear. */
-typedef struct exch_built {
-    char *url;
-    const char *method;
-    char *body;
-    struct curl_slist *headers;
-    char *basic_user, *basic_pass;
-} exch_built;
+typedef struct exch_response {
+    long status;
+    char *body;                 /* NUL-terminated; wiped when cleared (a
+                                   token endpoint's answer holds a token) */
+    size_t len;
+    size_t cap;                 /* allocated for body */
+    int64_t retry_after;        /* seconds; -1 when absent */
+    int truncated;              /* more than EXCH_MAX_BODY was sent */
+} exch_response;
 
-p11jwt_rc exch_dialect_build(const p11jwt_profile *p, CURL *curl, const exch_inputs *in,
-                             exch_built *out);
-void exch_built_clear(exch_built *b);
+/* A connection user's handle: the libcurl easy handle is made at its first
+ * request, so a client that never talks HTTP (rotate status) holds none. */
+void exch_http_init(exch_http *h);
+void exch_http_cleanup(exch_http *h);
+void exch_response_clear(exch_response *r);
+/* Performs one request. On a transport failure returns P11JWT_ERR_HTTP and
+ * sets *retryable. */
+p11jwt_rc exch_http_perform(exch_http *h, const exch_http_opts *o, const exch_request *rq,
+                            exch_response *rs, int *retryable);
+/* libcurl's global set-up, once per process (it is not thread-safe). */
+p11jwt_rc exch_http_global_init(void);
+
+/* ---- answers (token_response.c, oauth_error.c) ---------------------------------------- */
 
 /* Parses a 2xx answer into *t; expiry from expires_in, else a JWT-shaped
  * token's exp, else the profile's default lifetime. */
-p11jwt_rc exch_dialect_parse(const p11jwt_profile *p, const exch_response *rs, int64_t now,
-                             p11jwt_access_token *t);
+p11jwt_rc exch_token_response_parse(const p11jwt_profile *p, const exch_response *rs,
+                                    int64_t now, p11jwt_access_token *t);
+/* A copy of src in dst (cleared first), for the caller to clear. */
+p11jwt_rc exch_token_copy(const p11jwt_access_token *src, p11jwt_access_token *dst);
 
 /* Sets the message for a non-2xx answer from the STS: status, the OAuth
  * error and description, a hint where the provider documents one. Returns
@@ -181,52 +230,125 @@ p11jwt_rc exch_dialect_parse(const p11jwt_profile *p, const exch_response *rs, i
 p11jwt_rc exch_oauth_error(const p11jwt_profile *p, const exch_response *rs, int *timing,
                            int *keyish);
 
-/* ---- the client, for rotate.c ------------------------------------------ */
+/* ---- the token cache (cache.c, cache_memory.c) ------------------------------------------- */
 
-const p11jwt_profile *exch_client_profile(const p11jwt_client *c);
-/* The client's token, opened on first use (borrowed). */
-p11jwt_rc exch_client_open_token(p11jwt_client *c, p11jwt_token **tok);
-/* The keyring changed: drop tokens obtained with the old active kid. */
-void exch_client_keyring_changed(p11jwt_client *c);
-/* The kid to sign with (the keyring's active one, else the profile's) and
- * the one to fall back to (next, else the newest previous; NULL if none).
- * Caller frees both. */
-p11jwt_rc exch_keyring_kids(p11jwt_client *c, char **active, char **fallback, int *is_next);
+/* What a cache level holds: a token and when it is due for refresh. */
+typedef struct exch_cache_entry {
+    p11jwt_access_token tok;
+    int64_t refresh_at;
+} exch_cache_entry;
 
-/* Parses a keyring state (the JSON rotate.c stores in the token, len
- * bytes) and drops it: P11JWT_OK or why it is unusable. For tests and
- * fuzzing; rotate.c reads states through the same parser. */
-p11jwt_rc exch_keyring_state_check(const char *json, size_t len);
+/* Where a client's shared token lives, behind the per-thread copies the
+ * cache hands out: process memory now (cache_memory.c); a fleet's Redis
+ * later, behind the same operations. Every call is made under the cache's
+ * lock, so a backend needs no lock of its own for its entry. */
+typedef struct exch_cache_backend {
+    const char *name;
+    /* The entry held, or NULL. Borrowed: valid until the next call. */
+    const exch_cache_entry *(*get)(void *be);
+    /* Takes the entry over (*e's strings are the backend's now, *e is
+     * cleared); the entry held before goes. */
+    p11jwt_rc (*put)(void *be, exch_cache_entry *e);
+    /* Moves the held entry's refresh time. */
+    void (*reschedule)(void *be, int64_t refresh_at);
+    /* Drops the held entry if its token is `value` (any when NULL);
+     * 1 when something was dropped. */
+    int (*drop)(void *be, const char *value);
+    void (*free)(void *be);
+} exch_cache_backend;
 
-/* ---- the host-local keyring lock (lock.c) ------------------------------ */
+/* The memory backend: one entry in this process. */
+extern const exch_cache_backend exch_cache_memory;
+void *exch_cache_memory_new(void);
 
-/* The directory lock files live in: $RUNTIME_DIRECTORY (its first entry),
- * else $XDG_RUNTIME_DIR/p11jwt, else /tmp/p11jwt-UID (made 0700), checked
- * to be a directory of this user's that nobody else can write in. */
-p11jwt_rc exch_lock_dir(char *out, size_t cap);
-/* Takes this host's lock on keyring (of token), waiting at most
- * $P11JWT_LOCK_TIMEOUT seconds (default 30); *fd is released with
- * exch_lock_release. P11JWT_ERR_CONFLICT (naming the file) after the wait. */
-p11jwt_rc exch_lock_acquire(const char *token, const char *keyring, int *fd);
-void exch_lock_release(int fd);
+/* Makes a fresh token when the cache has none it may hand out: the
+ * exchange (exchange.c). Called by one thread at a time per cache, outside
+ * the cache's lock; its failure is handed to every caller that waited. */
+typedef p11jwt_rc (*exch_cache_refill_fn)(void *ud, p11jwt_access_token *out);
 
-/* ---- publish_command (publish.c) --------------------------------------- */
+typedef struct exch_cache exch_cache;
 
-/* Runs the profile's publish_command (sh -c) with len bytes of data on its
- * standard input, in an environment without the profile's secrets; an
- * error (never SIGPIPE) when it stops reading, exits non-zero or is
- * killed, saying which, and that the change is stored already. */
-p11jwt_rc exch_publish(const p11jwt_profile *p, const char *data, size_t len);
+/* A cache refreshing refresh_ahead seconds before expiry (-1: automatic,
+ * see exch_refresh_time), refilled by refill(ud), its entry kept by the
+ * backend (be, owned from now on; freed on failure too). */
+p11jwt_rc exch_cache_new(const exch_cache_backend *ops, void *be, int64_t refresh_ahead,
+                         exch_cache_refill_fn refill, void *ud, exch_cache **out);
+void exch_cache_free(exch_cache *c);
+/* p11jwt_client_token_peek's answer: this thread's copy of the token. */
+p11jwt_rc exch_cache_peek(exch_cache *c, const p11jwt_access_token **out);
+/* p11jwt_client_token_min_valid's. */
+p11jwt_rc exch_cache_min_valid(exch_cache *c, int64_t min_valid,
+                               const p11jwt_access_token **out);
+/* Drops the token if it is `value` (any when NULL). */
+void exch_cache_invalidate(exch_cache *c, const char *value);
+/* state, expires_at, failures and last_error of a client's status. */
+void exch_cache_status(exch_cache *c, p11jwt_client_status *out);
 
-/* ---- audit (audit.c) ---------------------------------------------------- */
+/* When to start refreshing a token obtained at `now`: refresh_ahead before
+ * expiry if it is >= 0, else the earlier of 5 minutes before expiry and 80%
+ * of the lifetime, moved earlier by jitter * 5% of the lifetime (jitter in
+ * [0, 1): a fleet that started together does not refresh together). */
+int64_t exch_refresh_time(int64_t refresh_ahead, int64_t now, int64_t expires_at,
+                          double jitter);
+/* A random number in [0, 1). */
+double exch_random_unit(void);
 
-/* Writes one audit line (a JSON object, compact) per the profile's audit
- * setting; a failure to write is logged, never fatal. obj is consumed. */
-void exch_audit(const p11jwt_profile *p, json_t *obj);
-/* The audit record of one signature: time, profile, kid, alg, jti, aud,
- * sha256 of the signing input. */
-void exch_audit_signature(const p11jwt_profile *p, const char *kid, const char *jws);
-/* An audit record {time, event} to fill and hand to exch_audit. */
-json_t *exch_audit_event(const char *event);
+/* ---- the client (client.c) --------------------------------------------------------------- */
+
+struct p11jwt_client {
+    p11jwt_profile *p;
+
+    /* Signing: the token is opened and keys found on first use. Keys are
+     * kept until the client is freed (a thread may be signing with one
+     * while rotation moves the active kid on). */
+    pthread_mutex_t key_mu;
+    p11jwt_token *tok;
+    p11jwt_key **keys;
+    size_t nkeys;
+
+    /* The STS connection; held by the one exchange in flight. */
+    pthread_mutex_t sts_mu;
+    exch_http sts;
+    /* The resource connection, for p11jwt_client_call. */
+    pthread_mutex_t res_mu;
+    exch_http res;
+
+    exch_cache *cache;
+    atomic_uint_fast64_t exchanges;
+    int client_key_ok;          /* the pkcs11: client_key was found once */
+};
+
+/* Opens the token at uri with the profile's PIN source and module
+ * arguments: the one way a profile's token (or TLS client key) is opened. */
+p11jwt_rc exch_token_open(const p11jwt_profile *p, const char *uri, p11jwt_token **out);
+/* Signs the profile's assertion with the key kid (opened once per client);
+ * an audit record is written per the profile. Caller frees *jws. */
+p11jwt_rc exch_client_sign(p11jwt_client *c, const char *kid, char **jws);
+/* The HTTP options of a profile: for the token endpoint (sts: its TLS
+ * client key, with the key's PIN) or for resources. */
+void exch_http_opts_of(const p11jwt_profile *p, int sts, const char *key_pin,
+                       exch_http_opts *o);
+/* The kid to sign with and the one to fall back to (keyring.h). */
+p11jwt_rc exch_client_kids(p11jwt_client *c, char **active, char **fallback, int *is_next);
+
+/* ---- one exchange (exchange.c) ------------------------------------------------------------ */
+
+/* Exchanges a fresh assertion (or the client secret) for a token: the
+ * cache's refill function (ud is the client). */
+p11jwt_rc exch_exchange(void *client, p11jwt_access_token *out);
+/* Reads the secret a profile names by file or environment variable (what
+ * names it in messages); *out NULL when it names neither. Free with
+ * base_secret_free_n(*out, *len). */
+p11jwt_rc exch_secret_read(const p11jwt_profile *p, const char *file, const char *env,
+                           const char *what, unsigned char **out, size_t *len);
+
+#ifdef P11JWT_UNITTEST
+/* Static in the library; for tests/unit only. */
+int exch_parse_duration(const char *v, int64_t max, int64_t *out);
+int exch_parse_seconds(const char *v, double lo, double hi, double *out);
+long exch_sts_value_bad(const char *v, size_t n, int b64token);
+double exch_backoff(double base, double max_delay, int attempt, double r);
+int exch_url_is_loopback(const char *host);
+#endif
 
 #endif

@@ -6,8 +6,6 @@
  */
 #include "exchange/exchange_int.h"
 
-#include "base/base.h"
-
 #include <jansson.h>
 #include <string.h>
 #include <strings.h>

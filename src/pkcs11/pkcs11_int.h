@@ -239,4 +239,9 @@ p11jwt_rc p11_template_check(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HAN
 /* The CK_RVs with which a module refuses a template it cannot take. */
 int p11_template_refused(CK_RV rv);
 
+#ifdef P11JWT_UNITTEST
+/* Static in the library; for tests/unit only. */
+int p11_store_wins(uint64_t va, const char *ida, uint64_t vb, const char *idb);
+#endif
+
 #endif

@@ -76,12 +76,14 @@ static void make_label(const char *name, char *out, size_t cap)
     snprintf(out, cap, "%s:%s", APP, name);
 }
 
-/* "a wins over b": higher version, then smaller nonce (the ids compare so). */
-static int wins(const struct state_obj *a, const struct state_obj *b)
+/* The winner rule every reader applies: "a wins over b" when its version
+ * is higher, or, at the same version, its nonce is smaller (ids are
+ * "VERSION:NONCE", so they compare so). */
+UNITTEST int p11_store_wins(uint64_t va, const char *ida, uint64_t vb, const char *idb)
 {
-    if (a->version != b->version)
-        return a->version > b->version;
-    return strcmp(a->id, b->id) < 0;
+    if (va != vb)
+        return va > vb;
+    return strcmp(ida, idb) < 0;
 }
 
 int p11_store_label_parse(const char *label, size_t len, const char *name, uint64_t *version,
@@ -152,7 +154,8 @@ static p11jwt_rc states_add(struct states *st, CK_OBJECT_HANDLE h, uint64_t vers
     o->h = h;
     o->version = version;
     memcpy(o->id, id, sizeof o->id);
-    if (st->best < 0 || wins(o, &st->o[st->best]))
+    if (st->best < 0 ||
+        p11_store_wins(o->version, o->id, st->o[st->best].version, st->o[st->best].id))
         st->best = (int)st->n;
     st->n++;
     return P11JWT_OK;

@@ -1,6 +1,9 @@
 /*
  * lock.c — the host-local lock that makes rotation steps on one keyring
- * run one at a time on this host (rotate.c says why SoftHSM needs it).
+ * run one at a time on this host. The versioned state keeps hosts
+ * consistent, but SoftHSM's file store fails (CKR_GENERAL_ERROR) when one
+ * process reads a token another is rewriting, so local steps are simply
+ * taken one at a time.
  *
  * The decision: a lock file in a directory only this user can write, and a
  * bounded wait. A predictable name in /tmp let another local user create
@@ -13,7 +16,7 @@
  * a regular file of this user. The wait polls flock(LOCK_NB) for at most
  * $P11JWT_LOCK_TIMEOUT seconds (default 30), then fails naming the file.
  */
-#include "exchange/exchange_int.h"
+#include "rotation/rotation_int.h"
 
 #include "base/base.h"
 
@@ -62,7 +65,7 @@ static p11jwt_rc own_dir(const char *dir)
     return check_dir(dir, 1);
 }
 
-p11jwt_rc exch_lock_dir(char *out, size_t cap)
+p11jwt_rc rot_lock_dir(char *out, size_t cap)
 {
     const char *rd = getenv("RUNTIME_DIRECTORY");
     const char *xdg = getenv("XDG_RUNTIME_DIR");
@@ -106,7 +109,7 @@ static int64_t now_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-p11jwt_rc exch_lock_acquire(const char *token, const char *keyring, int *fd_out)
+p11jwt_rc rot_lock_acquire(const char *token, const char *keyring, int *fd_out)
 {
     uint64_t h = 1469598103934665603ULL; /* FNV-1a over token URI and name */
     char dir[384], path[512];
@@ -121,7 +124,7 @@ p11jwt_rc exch_lock_acquire(const char *token, const char *keyring, int *fd_out)
     h = (h ^ '\n') * 1099511628211ULL;
     for (const char *s = keyring; *s; s++)
         h = (h ^ (unsigned char)*s) * 1099511628211ULL;
-    rc = exch_lock_dir(dir, sizeof dir);
+    rc = rot_lock_dir(dir, sizeof dir);
     if (rc != P11JWT_OK)
         return err_wrap(rc, "keyring '%s': cannot take this host's lock", ESC(keyring));
     snprintf(path, sizeof path, "%s/keyring-%016" PRIx64 ".lock", dir, h);
@@ -163,7 +166,7 @@ p11jwt_rc exch_lock_acquire(const char *token, const char *keyring, int *fd_out)
     return P11JWT_OK;
 }
 
-void exch_lock_release(int fd)
+void rot_lock_release(int fd)
 {
     if (fd >= 0)
         close(fd);

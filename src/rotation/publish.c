@@ -12,7 +12,7 @@
  * exit status, not a silent death after the state was stored. The command
  * itself is never echoed: it may carry credentials of its own.
  */
-#include "exchange/exchange_int.h"
+#include "rotation/rotation_int.h"
 
 #include "base/base.h"
 
@@ -106,7 +106,7 @@ static int write_all_nosigpipe(int fd, const char *data, size_t len)
     return err;
 }
 
-p11jwt_rc exch_publish(const p11jwt_profile *p, const char *data, size_t len)
+p11jwt_rc rot_publish(const p11jwt_profile *p, const char *data, size_t len)
 {
     char sh[] = "sh", dash_c[] = "-c";
     char *argv[] = { sh, dash_c, p->publish_command, NULL };

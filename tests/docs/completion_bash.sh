@@ -7,7 +7,7 @@
 # Expected sets come from elsewhere than the completion's own parsing: the
 # commands as scripts/gen-cli-doc.sh reads them, options with grep on each
 # --help, algs from the library's table (src/base/alg.c), dialects from the
-# parser's (src/exchange/profile.c), profiles from files written here. So a
+# dialect table (src/exchange/dialect.c), profiles from files written here. So a
 # new command, option, alg or dialect needs no change here, and a
 # completion that lost one fails.
 #
@@ -153,9 +153,9 @@ mapfile -t algs < <(grep -oE '\{ P11JWT_[A-Z0-9]+, "[A-Za-z0-9]+"' "$P11JWT_SRC/
     grep -oE '"[A-Za-z0-9]+"' | tr -d '"')
 ((${#algs[@]} >= 6)) || fail "read only ${#algs[@]} algs from src/base/alg.c"
 mapfile -t hs_algs < <(printf '%s\n' "${algs[@]}" | grep '^HS')
-mapfile -t dialects < <(grep -oE '\{ EXCH_[A-Z0-9_]+, "[a-z0-9-]+" \}' \
-    "$P11JWT_SRC/src/exchange/profile.c" | grep -oE '"[a-z0-9-]+"' | tr -d '"')
-((${#dialects[@]} >= 7)) || fail "read only ${#dialects[@]} dialects from config.c"
+mapfile -t dialects < <(grep -oE '\{ EXCH_[A-Z0-9_]+, "[a-z0-9-]+",' \
+    "$P11JWT_SRC/src/exchange/dialect.c" | grep -oE '"[a-z0-9-]+"' | tr -d '"')
+((${#dialects[@]} >= 7)) || fail "read only ${#dialects[@]} dialects from dialect.c"
 
 # ---- the cases -------------------------------------------------------------
 
