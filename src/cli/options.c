@@ -1,96 +1,93 @@
 /*
- * util.c — helpers every subcommand uses: one way to print an error, one way
- * to open the token from --token/--pin-file/--pin-env, strict number
- * parsing. Errors are one line on stderr starting "p11jwt: ".
+ * options.c — the options every command shares, in one table (curl's
+ * tool keeps its options so): the token options, --profile, --config,
+ * --agent/--no-agent and --help, each in a group a command takes or not.
+ * cli_options_parse runs getopt_long once over a command's own options
+ * and the shared groups it takes, handles the shared ones itself and
+ * hands the command its own; so no command repeats the set-up, and a
+ * shared option means the same everywhere. Here too: opening the token
+ * and the profile's client those options name, and the strict parsing of
+ * numbers and algs.
  */
 #include "cli.h"
 
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* Writes "p11jwt: <cmd>: <msg>" as one line: whatever the message echoes
- * (an argument, a file name) is escaped by the library's one function. */
-static void print_line(const char *cmd, const char *msg, const char *tail)
-{
-    char shown[1024];
+static const struct {
+    struct option opt;
+    unsigned group;
+} shared[] = {
+    { { "token", required_argument, NULL, OPT_TOKEN }, CLI_TOKEN },
+    { { "pin-file", required_argument, NULL, OPT_PIN_FILE }, CLI_TOKEN },
+    { { "pin-env", required_argument, NULL, OPT_PIN_ENV }, CLI_TOKEN },
+    { { "pin", required_argument, NULL, OPT_PIN }, CLI_TOKEN }, /* refused */
+    { { "module-args", required_argument, NULL, OPT_MODULE_ARGS }, CLI_TOKEN },
+    { { "profile", required_argument, NULL, OPT_PROFILE }, CLI_PROFILE },
+    { { "config", required_argument, NULL, OPT_CONFIG }, CLI_CONFIG },
+    { { "agent", optional_argument, NULL, OPT_AGENT }, CLI_AGENT },
+    { { "no-agent", no_argument, NULL, OPT_NO_AGENT }, CLI_AGENT },
+    { { "help", no_argument, NULL, 'h' }, ~0u },
+};
+#define NSHARED (sizeof shared / sizeof shared[0])
+#define MAX_OPTIONS 48
 
-    p11jwt_escape(shown, sizeof shown, msg, strlen(msg), P11JWT_ESCAPE_MESSAGE);
-    fprintf(stderr, "p11jwt: %s: %s%s\n", cmd, shown, tail);
-}
-
-static void vprint(const char *cmd, const char *fmt, va_list ap)
-{
-    char msg[1024];
-
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    print_line(cmd, msg, "");
-}
-
-int cli_error(const char *cmd, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vprint(cmd, fmt, ap);
-    va_end(ap);
-    return EXIT_OPERATION_FAILED;
-}
-
-int cli_usage(const char *cmd, const char *fmt, ...)
-{
-    char msg[512], tail[64];
-    va_list ap;
-
-    /* One line, like every error: the cause, then where the usage is. */
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    snprintf(tail, sizeof tail, " (see 'p11jwt %s --help')", cmd);
-    print_line(cmd, msg, tail);
-    return EXIT_USAGE;
-}
-
-int cli_flush(const char *cmd)
-{
-    if (ferror(stdout) || fflush(stdout) != 0)
-        return cli_error(cmd, "cannot write to standard output");
-    return 0;
-}
-
-int cli_fail(const char *cmd, p11jwt_rc rc)
-{
-    const char *msg = p11jwt_errmsg();
-
-    return cli_error(cmd, "%s", msg[0] != '\0' ? msg : p11jwt_strerror(rc));
-}
-
-int cli_bad_option(const char *cmd, int c, char *const argv[])
-{
-    const char *opt = argv[optind - 1];
-
-    if (c == ':')
-        return cli_usage(cmd, "option %s needs a value", opt);
-    if (optopt != 0 && optopt < 256)
-        return cli_usage(cmd, "unknown option -%c", optopt);
-    return cli_usage(cmd, "unknown option %s", opt);
-}
-
-int cli_token_option(int c, const char *arg, cli_token_opts *o)
+/* A shared option: 1 when taken, or an exit code (> 1 never: 2). */
+static int take_shared(int c, const char *arg, cli_common *o)
 {
     switch (c) {
-    case OPT_TOKEN: o->uri = arg; return 1;
-    case OPT_PIN_FILE: o->pin_file = arg; return 1;
-    case OPT_PIN_ENV: o->pin_env = arg; return 1;
-    case OPT_MODULE_ARGS: o->module_args = arg; return 1;
+    case OPT_TOKEN: o->token.uri = arg; return 0;
+    case OPT_PIN_FILE: o->token.pin_file = arg; return 0;
+    case OPT_PIN_ENV: o->token.pin_env = arg; return 0;
+    case OPT_MODULE_ARGS: o->token.module_args = arg; return 0;
     case OPT_PIN:
         fprintf(stderr, "p11jwt: --pin is not accepted: a PIN on the command line is visible "
                         "to every user of this machine; use --pin-file or --pin-env\n");
         return EXIT_USAGE;
-    default: return 0;
+    case OPT_PROFILE: o->profile = arg; return 0;
+    case OPT_CONFIG: o->config = arg; return 0;
+    case OPT_AGENT:
+        o->agent.given = 1;
+        o->agent.socket = arg;
+        return 0;
+    case OPT_NO_AGENT: o->agent.off = 1; return 0;
+    default: return -1;
     }
+}
+
+int cli_options_parse(const cli_command_def *d, int argc, char *argv[], cli_common *o)
+{
+    struct option opts[MAX_OPTIONS];
+    char shortopts[32];
+    size_t n = 0;
+    int c, r;
+
+    memset(o, 0, sizeof *o);
+    for (size_t i = 0; i < NSHARED; i++)
+        if (shared[i].group & d->shared)
+            opts[n++] = shared[i].opt;
+    for (size_t i = 0; d->options != NULL && d->options[i].name != NULL; i++)
+        if (n + 1 < MAX_OPTIONS)
+            opts[n++] = d->options[i];
+    memset(&opts[n], 0, sizeof opts[n]);
+    /* ':' first: a missing value is ':', told apart from an unknown '?'. */
+    snprintf(shortopts, sizeof shortopts, ":h%s", d->shortopts != NULL ? d->shortopts : "");
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, shortopts, opts, NULL)) != -1) {
+        if (c == 'h') {
+            fputs(d->help, stdout);
+            return 0;
+        }
+        if (c == '?' || c == ':')
+            return cli_bad_option(d->name, c, argv);
+        if ((r = take_shared(c, optarg, o)) < 0)
+            r = d->take(c, optarg, d->ctx);
+        if (r != 0)
+            return r;
+    }
+    return CLI_CONTINUE;
 }
 
 int cli_token_open(const char *cmd, const cli_token_opts *o, p11jwt_token **out)
@@ -120,6 +117,21 @@ int cli_token_open(const char *cmd, const cli_token_opts *o, p11jwt_token **out)
     }
     *out = t;
     return 0;
+}
+
+int cli_client_open(const char *cmd, const char *config, const char *profile,
+                    p11jwt_client **out)
+{
+    p11jwt_profile *p = NULL;
+    p11jwt_rc rc;
+
+    *out = NULL;
+    if (profile == NULL)
+        return cli_usage(cmd, "--profile is required");
+    rc = p11jwt_profile_load(config, profile, &p);
+    if (rc == P11JWT_OK)
+        rc = p11jwt_client_new(p, out);
+    return rc == P11JWT_OK ? 0 : cli_fail(cmd, rc);
 }
 
 int cli_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
