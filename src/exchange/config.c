@@ -73,8 +73,8 @@ static p11jwt_rc on_key(exch_ini *ini, const char *key, const char *value, void 
     return ps->in_profile ? exch_profile_set(ps, key, value) : P11JWT_OK;
 }
 
-static void parser_init(exch_profile_parser *ps, const char *path, p11jwt_profile *p,
-                        const char *want)
+void exch_config_parser_init(exch_profile_parser *ps, const char *path, p11jwt_profile *p,
+                             const char *want)
 {
     memset(ps, 0, sizeof *ps);
     ps->ini.path = path;
@@ -154,58 +154,18 @@ static p11jwt_rc resolve_path(const char *path, char **out)
     return *out != NULL ? P11JWT_OK : err_set(P11JWT_ERR_NOMEM, "out of memory");
 }
 
-p11jwt_rc exch_profile_parse(const char *data, size_t len, const char *path, const char *name,
-                             p11jwt_profile **out)
+p11jwt_rc exch_config_read(const char *path, char **path_out, char **data, size_t *len)
 {
-    exch_profile_parser ps;
-    p11jwt_profile *p;
-    p11jwt_rc rc;
+    p11jwt_rc rc = resolve_path(path, path_out);
 
-    *out = NULL;
-    if (name == NULL || name[0] == '\0')
-        return err_set(P11JWT_ERR_ARG, "no profile name given");
-    p = calloc(1, sizeof *p);
-    if (p == NULL)
-        return err_set(P11JWT_ERR_NOMEM, "out of memory");
-    exch_profile_defaults(p);
-    p->name = strdup(name);
-    p->path = strdup(path);
-    if (p->name == NULL || p->path == NULL) {
-        p11jwt_profile_free(p);
-        return err_set(P11JWT_ERR_NOMEM, "out of memory");
-    }
-    parser_init(&ps, p->path, p, name);
-    rc = exch_ini_parse(&ps.ini, data, len);
-    if (rc == P11JWT_OK && !ps.found)
-        rc = err_set(P11JWT_ERR_CONFIG, "%s: no [profile %s] section", ESC(p->path),
-                     ESC(name));
+    *data = NULL;
+    *len = 0;
     if (rc == P11JWT_OK)
-        rc = exch_profile_finish(&ps);
+        rc = read_config(*path_out, data, len);
     if (rc != P11JWT_OK) {
-        p11jwt_profile_free(p);
-        return rc;
+        free(*path_out);
+        *path_out = NULL;
     }
-    *out = p;
-    return P11JWT_OK;
-}
-
-p11jwt_rc p11jwt_profile_load(const char *path, const char *name, p11jwt_profile **out)
-{
-    char *file = NULL, *data = NULL;
-    size_t len = 0;
-    p11jwt_rc rc;
-
-    err_clear();
-    *out = NULL;
-    if (name == NULL || name[0] == '\0')
-        return err_set(P11JWT_ERR_ARG, "no profile name given");
-    rc = resolve_path(path, &file);
-    if (rc == P11JWT_OK)
-        rc = read_config(file, &data, &len);
-    if (rc == P11JWT_OK)
-        rc = exch_profile_parse(data, len, file, name, out);
-    free(data);
-    free(file);
     return rc;
 }
 
@@ -231,12 +191,10 @@ p11jwt_rc p11jwt_config_profiles(const char *path, char **path_out, char ***name
     *count = 0;
     if (path_out != NULL)
         *path_out = NULL;
-    rc = resolve_path(path, &resolved);
-    if (rc == P11JWT_OK)
-        rc = read_config(resolved, &data, &len);
+    rc = exch_config_read(path, &resolved, &data, &len);
     if (rc == P11JWT_OK) {
         /* Syntax only: no profile is called "". */
-        parser_init(&ps, resolved, NULL, "");
+        exch_config_parser_init(&ps, resolved, NULL, "");
         ps.names = names;
         ps.nnames = count;
         rc = exch_ini_parse(&ps.ini, data, len);

@@ -65,6 +65,14 @@ typedef struct exch_profile_parser {
     size_t *nnames;
 } exch_profile_parser;
 
+/* Reads the config file at path (NULL: $P11JWT_CONFIG, then
+ * ~/.config/p11jwt/config, then /etc/p11jwt/config) whole: *path_out the
+ * file used, *data its bytes (both the caller's). config.c */
+p11jwt_rc exch_config_read(const char *path, char **path_out, char **data, size_t *len);
+/* Points ps (and its INI lexer) at a file's `[profile NAME]` sections:
+ * `want`'s keys go to p (NULL: the file's syntax only). config.c */
+void exch_config_parser_init(exch_profile_parser *ps, const char *path, p11jwt_profile *p,
+                             const char *want);
 /* Every number key at its default (the key table's). */
 void exch_profile_defaults(p11jwt_profile *p);
 /* One `key = value` of the profile being read. */
@@ -211,6 +219,8 @@ void exch_response_clear(exch_response *r);
  * sets *retryable. */
 p11jwt_rc exch_http_perform(exch_http *h, const exch_http_opts *o, const exch_request *rq,
                             exch_response *rs, int *retryable);
+/* Wipes (it may hold an Authorization line) and frees a header list. */
+void exch_headers_free(struct curl_slist *hl);
 /* libcurl's global set-up, once per process (it is not thread-safe). */
 p11jwt_rc exch_http_global_init(void);
 

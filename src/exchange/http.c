@@ -1,7 +1,8 @@
 /*
  * http.c — one libcurl easy handle per connection user, kept for reuse so
  * the TLS session and TCP connection survive between exchanges; made at
- * its first request, so a client that never talks HTTP holds none.
+ * its first request, so a client that never talks HTTP holds none; and
+ * p11jwt_http_call, one request under these rules without a profile.
  *
  * A request comes with its options (exch_http_opts: timeouts, the CA
  * file, a TLS client key), never with a profile: the client says what a
@@ -299,5 +300,60 @@ p11jwt_rc exch_http_perform(exch_http *h, const exch_http_opts *o, const exch_re
     if (rc == P11JWT_OK)
         rc = result(h, o, &url, e, rs, retryable);
     exch_url_free(&url);
+    return rc;
+}
+
+void exch_headers_free(struct curl_slist *hl)
+{
+    for (struct curl_slist *n = hl; n != NULL; n = n->next)
+        base_wipe(n->data, strlen(n->data));
+    curl_slist_free_all(hl); /* curl copied nothing of ours it still needs */
+}
+
+/* One request under the library's rules, for a caller without a profile
+ * (headers an agent handed out): 10 s to connect, 30 s in all. */
+p11jwt_rc p11jwt_http_call(const char *method, const char *url, const char *const *headers,
+                           size_t nheaders, const char *body, size_t body_len,
+                           p11jwt_response *out)
+{
+    /* The library's rules for a request without a profile. */
+    const exch_http_opts o = { .connect_timeout = 10, .timeout = 30 };
+    exch_response rs = { .retry_after = -1 };
+    struct curl_slist *hl = NULL, *n;
+    exch_request rq = { 0 };
+    exch_http h;
+    int retryable;
+    p11jwt_rc rc;
+
+    err_clear();
+    memset(out, 0, sizeof *out);
+    rc = exch_http_global_init();
+    if (rc != P11JWT_OK)
+        return rc;
+    exch_http_init(&h);
+    for (size_t i = 0; rc == P11JWT_OK && i < nheaders; i++) {
+        if ((n = curl_slist_append(hl, headers[i])) == NULL)
+            rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
+        else
+            hl = n;
+    }
+    if (rc == P11JWT_OK) {
+        rq.method = method != NULL ? method : body != NULL ? "POST" : "GET";
+        rq.url = url;
+        rq.headers = hl;
+        rq.body = body;
+        rq.body_len = body_len;
+        rc = exch_http_perform(&h, &o, &rq, &rs, &retryable);
+    }
+    if (rc == P11JWT_OK) {
+        out->status = rs.status;
+        out->body = rs.body;
+        out->body_len = rs.len;
+        rs.body = NULL;
+    }
+    /* The list may hold an Authorization header. */
+    exch_headers_free(hl);
+    exch_response_clear(&rs);
+    exch_http_cleanup(&h);
     return rc;
 }

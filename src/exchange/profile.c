@@ -488,6 +488,61 @@ p11jwt_rc exch_profile_finish(exch_profile_parser *ps)
     return rc;
 }
 
+/* ---- a profile out of a config file ------------------------------------------------ */
+
+p11jwt_rc exch_profile_parse(const char *data, size_t len, const char *path, const char *name,
+                             p11jwt_profile **out)
+{
+    exch_profile_parser ps;
+    p11jwt_profile *p;
+    p11jwt_rc rc;
+
+    *out = NULL;
+    if (name == NULL || name[0] == '\0')
+        return err_set(P11JWT_ERR_ARG, "no profile name given");
+    p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return err_set(P11JWT_ERR_NOMEM, "out of memory");
+    exch_profile_defaults(p);
+    p->name = strdup(name);
+    p->path = strdup(path);
+    if (p->name == NULL || p->path == NULL) {
+        p11jwt_profile_free(p);
+        return err_set(P11JWT_ERR_NOMEM, "out of memory");
+    }
+    exch_config_parser_init(&ps, p->path, p, name);
+    rc = exch_ini_parse(&ps.ini, data, len);
+    if (rc == P11JWT_OK && !ps.found)
+        rc = err_set(P11JWT_ERR_CONFIG, "%s: no [profile %s] section", ESC(p->path),
+                     ESC(name));
+    if (rc == P11JWT_OK)
+        rc = exch_profile_finish(&ps);
+    if (rc != P11JWT_OK) {
+        p11jwt_profile_free(p);
+        return rc;
+    }
+    *out = p;
+    return P11JWT_OK;
+}
+
+p11jwt_rc p11jwt_profile_load(const char *path, const char *name, p11jwt_profile **out)
+{
+    char *file = NULL, *data = NULL;
+    size_t len = 0;
+    p11jwt_rc rc;
+
+    err_clear();
+    *out = NULL;
+    if (name == NULL || name[0] == '\0')
+        return err_set(P11JWT_ERR_ARG, "no profile name given");
+    rc = exch_config_read(path, &file, &data, &len);
+    if (rc == P11JWT_OK)
+        rc = exch_profile_parse(data, len, file, name, out);
+    free(data);
+    free(file);
+    return rc;
+}
+
 /* ---- for the host agent: a reload keeps unchanged profiles' clients ------------ */
 
 static int same_str(const char *a, const char *b)

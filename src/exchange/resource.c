@@ -1,7 +1,6 @@
 /*
  * resource.c — calling a protected resource with the profile's access
- * token (p11jwt_client_call), and a plain request with headers an agent
- * handed out (p11jwt_http_call). On a 401 the token is dropped, exchanged
+ * token (p11jwt_client_call). On a 401 the token is dropped, exchanged
  * again and the request retried once: the resource no longer accepts it
  * (revoked, rotated key, clock).
  *
@@ -31,14 +30,6 @@ p11jwt_rc p11jwt_client_auth_value(p11jwt_client *c, const p11jwt_access_token *
         return err_set(P11JWT_ERR_NOMEM, "out of memory");
     snprintf(*out, n, "%s %s", c->p->resource_auth, t->value);
     return P11JWT_OK;
-}
-
-/* Wipes and frees a header list that may hold a credential. */
-static void headers_free(struct curl_slist *hl)
-{
-    for (struct curl_slist *n = hl; n != NULL; n = n->next)
-        base_wipe(n->data, strlen(n->data));
-    curl_slist_free_all(hl); /* curl copied nothing of ours it still needs */
 }
 
 static p11jwt_rc call_once(p11jwt_client *c, const char *method, const char *url,
@@ -102,7 +93,7 @@ static p11jwt_rc call_once(p11jwt_client *c, const char *method, const char *url
     base_secret_free(auth);
     /* The list holds its own copy of the Authorization line (and maybe of
      * a caller's secret header). */
-    headers_free(hl);
+    exch_headers_free(hl);
     return rc;
 }
 
@@ -142,51 +133,5 @@ p11jwt_rc p11jwt_client_call(p11jwt_client *c, const char *method, const char *u
         rs.body = NULL;
     }
     exch_response_clear(&rs);
-    return rc;
-}
-
-p11jwt_rc p11jwt_http_call(const char *method, const char *url, const char *const *headers,
-                           size_t nheaders, const char *body, size_t body_len,
-                           p11jwt_response *out)
-{
-    /* The library's rules for a request without a profile. */
-    const exch_http_opts o = { .connect_timeout = 10, .timeout = 30 };
-    exch_response rs = { .retry_after = -1 };
-    struct curl_slist *hl = NULL, *n;
-    exch_request rq = { 0 };
-    exch_http h;
-    int retryable;
-    p11jwt_rc rc;
-
-    err_clear();
-    memset(out, 0, sizeof *out);
-    rc = exch_http_global_init();
-    if (rc != P11JWT_OK)
-        return rc;
-    exch_http_init(&h);
-    for (size_t i = 0; rc == P11JWT_OK && i < nheaders; i++) {
-        if ((n = curl_slist_append(hl, headers[i])) == NULL)
-            rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
-        else
-            hl = n;
-    }
-    if (rc == P11JWT_OK) {
-        rq.method = method != NULL ? method : body != NULL ? "POST" : "GET";
-        rq.url = url;
-        rq.headers = hl;
-        rq.body = body;
-        rq.body_len = body_len;
-        rc = exch_http_perform(&h, &o, &rq, &rs, &retryable);
-    }
-    if (rc == P11JWT_OK) {
-        out->status = rs.status;
-        out->body = rs.body;
-        out->body_len = rs.len;
-        rs.body = NULL;
-    }
-    /* The list may hold an Authorization header. */
-    headers_free(hl);
-    exch_response_clear(&rs);
-    exch_http_cleanup(&h);
     return rc;
 }
