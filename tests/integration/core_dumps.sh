@@ -21,6 +21,17 @@ blocked() {
         sleep 0.05
     done
 }
+# settled TEST...: true once TEST holds, polled for up to 10 s (the process
+# sets its limits at start; under load that may come after any fixed sleep)
+settled() {
+    for _ in $(seq 200); do
+        "$@" && return 0
+        sleep 0.05
+    done
+    return 1
+}
+core_off() { grep -Eq '^Max core file size +0 +0 ' "/proc/$PID/limits"; }
+environ_root() { [[ $(stat -c %U "/proc/$PID/environ") == root ]]; }
 unblock() {
     exec 7>&-
     wait "$PID" 2>/dev/null || true
@@ -29,8 +40,7 @@ mkdir -p "$T/cwd"
 
 step "verify (waiting for its JWS on stdin): no core dump possible"
 blocked "$P11JWT_BIN" verify --jwks /dev/null
-sleep 0.3
-grep -E '^Max core file size +0 +0 ' "/proc/$PID/limits" >/dev/null ||
+settled core_off ||
     fail "core files allowed: $(grep 'core file' "/proc/$PID/limits")"
 kill -QUIT "$PID"
 unblock
@@ -43,7 +53,7 @@ if [[ $(id -u) -eq 0 ]] && command -v setpriv >/dev/null 2>&1 && id nobody >/dev
     chmod 755 "$T" "$T/cwd"
     blocked setpriv --reuid=nobody --regid="$(id -g nobody)" --clear-groups \
         "$P11JWT_BIN" verify --jwks /dev/null
-    sleep 0.3
+    settled environ_root || true
     owner=$(stat -c %U "/proc/$PID/environ")
     unblock
     [[ $owner == root ]] || fail "/proc/PID/environ belongs to $owner: the process is dumpable"
