@@ -82,7 +82,12 @@ rm -f "$P11FAULT_FILE"
 printf '{"n":1}\n{"n":2}\n' >"$T/two.jsonl"
 fx 'C_Sign@1~1500ms' "${SIGN[@]}" --batch <"$T/two.jsonl" >"$T/out" 2>"$T/err" &
 pid=$!
-sleep 0.7
+# Wait until line 1 is inside its C_Sign (the module writes the counts on
+# entry, before the delay): a fixed sleep lost that race under load.
+for _ in $(seq 400); do
+    [[ -r $COUNTS ]] && awk '$1 == "calls" && $2 == "C_Sign" && $3 >= 1 { ok = 1 } END { exit !ok }' "$COUNTS" && break
+    sleep 0.05
+done
 set_rules 'C_Sign@1=CKR_DEVICE_ERROR  # the second signature fails'
 rc=0
 wait "$pid" || rc=$?
