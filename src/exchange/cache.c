@@ -233,6 +233,9 @@ static void fork_child(void)
         c->bg_kicked = 0;
         c->bg_retry_at = 0;
         c->bg_failures = 0;
+        /* Every thread copy past its refresh time counts on the parent's
+         * refresher: made stale, so the next call finds the refresh due. */
+        atomic_fetch_add(&c->token_gen, 1);
         if (c->o.after_fork != NULL)
             c->o.after_fork(c->o.ud);
         pthread_mutex_unlock(&c->mu);
