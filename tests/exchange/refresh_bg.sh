@@ -15,6 +15,9 @@
 #   3. fork() while the refresher's refill is in flight (the STS holds it):
 #      the child refreshes on its own, and the STS (which refuses a reused
 #      jti) sees every jti once.
+#   4. a slow token (p11fault: every C_Sign 2000 ms longer) while 2 callers
+#      ask every 100 ms: callers are served while each refresh signs, none
+#      waits through a signature, no token is handed out expired.
 #
 # Assertions are on counts and ordering (STS request times against call
 # start and end), not on how long a call took, so load does not fail them;
@@ -22,6 +25,7 @@
 set -euo pipefail
 source "$(dirname "$0")/../integration/lib.sh"
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../fault/lib.sh"
 
 BG_BIN=${REFRESH_BG_BIN:-$(dirname "$P11JWT_BIN")/tests/exchange/exchange_refresh_bg}
 [[ -x $BG_BIN ]] || fail "refresh_bg test program not found at $BG_BIN (set REFRESH_BG_BIN)"
@@ -44,6 +48,7 @@ prof() {   # prof NAME [extra line]...
 prof scen 'refresh_ahead = 9' 'timeout = 5' 'connect_timeout = 2' 'max_retries = 3' \
     'retry_base = 0.5' 'retry_max_delay = 1'
 prof forked 'refresh_ahead = 6' 'max_retries = 1'
+prof signslow 'refresh_ahead = 6' 'max_retries = 1'
 BOUND=23
 
 FAIL_503='"status": 503, "headers": {"Retry-After": "1"}, "body": {"error": "temporarily_unavailable"}, "count": 100000'
@@ -153,4 +158,44 @@ check(len(reqs) == 3, f"{len(reqs)} token requests: expected the first, the pare
 check(all(q["status"] == 200 for q in reqs), f"a request was refused: {reqs}")
 jtis = [a["payload"]["jti"] for a in st["assertions"] if a["path"] == "/pkj/token"]
 check(len(jtis) == 3 and len(set(jtis)) == 3, f"jtis repeat: {jtis}")
+PY
+
+step "a slow C_Sign (p11fault: +2000 ms each) while 2 callers ask every 100 ms"
+sts_control '{"clear": true, "reset_stats": true, "expires_in": 8}'
+set_rules ""
+via_fault "$BG_BIN" "$CONF" signslow poll 12 100 2 "$T/rows.sign" &
+pid=$!
+for ((i = 0; i < 300; i++)); do
+    grep -q ' 0 [1-9][0-9]* ' "$T/rows.sign" 2>/dev/null && break
+    sleep 0.1
+done
+set_rules 'C_Sign@1+~2000ms'
+t_rule=$EPOCHREALTIME
+wait "$pid" || fail "refresh_bg poll (slow C_Sign) exited $?"
+sts_stats >"$T/stats.sign"
+pycheck "$T/rows.sign" "$T/stats.sign" "$t_rule" <<'PY'
+import json, sys
+from itlib import check
+rows = []
+for line in open(sys.argv[1]):
+    th, t0, t1, rc, exp, tok, msg = line.split(" ", 6)
+    rows.append(dict(t0=float(t0), t1=float(t1), rc=int(rc), exp=int(exp), tok=tok))
+t_rule, D = float(sys.argv[3]), 2.0
+bad = [r for r in rows if r["rc"] != 0 or r["exp"] <= int(r["t0"])]
+check(not bad, f"{len(bad)} calls got no token or an expired one: {bad[:3]}")
+# Each refresh after the rule signed for at least D before its request
+# reached the STS at a: callers were served in [a - D, a], and no call
+# waited through it (started before a - D, ended after a).
+arr = [q["t"] for q in json.load(open(sys.argv[2]))["requests"]
+       if q["path"] == "/pkj/token" and q["t"] > t_rule + D]
+check(len(arr) >= 2, f"only {len(arr)} refreshes signed slowly")
+for a in arr:
+    served = [r for r in rows if a - D <= r["t0"] and r["t1"] <= a]
+    check(len(served) >= 10, f"{len(served)} calls served while a refresh signed")
+    waited = [r for r in rows if r["t0"] <= a - D and r["t1"] >= a]
+    check(not waited, f"calls waited through a slow signature: {waited[:2]}")
+toks = len({r["tok"] for r in rows})
+lat = sorted((r["t1"] - r["t0"]) * 1000 for r in rows)
+print(f"slow C_Sign: calls={len(rows)} tokens={toks} slow_refreshes={len(arr)} "
+      f"max_ms={lat[-1]:.2f}")
 PY
