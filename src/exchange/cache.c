@@ -21,9 +21,7 @@
  */
 #include "exchange/exchange_int.h"
 
-#include <errno.h>
 #include <math.h>
-#include <openssl/rand.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,47 +63,6 @@ static atomic_uint_fast64_t next_cache_id = 1;
 static int64_t now_s(void)
 {
     return (int64_t)time(NULL);
-}
-
-double exch_random_unit(void)
-{
-    uint32_t r = 0;
-
-    if (RAND_bytes((unsigned char *)&r, sizeof r) != 1)
-        r = (uint32_t)clock();
-    return (double)r / 4294967296.0;
-}
-
-int64_t exch_refresh_time(int64_t refresh_ahead, int64_t now, int64_t expires_at,
-                          double jitter)
-{
-    int64_t life = expires_at - now, at;
-
-    if (life <= 0)
-        return now;
-    if (refresh_ahead >= 0)
-        return expires_at - refresh_ahead;
-    at = expires_at - 300;
-    if (now + life * 8 / 10 < at)
-        at = now + life * 8 / 10;
-    return at - (int64_t)(jitter * (double)life * 0.05);
-}
-
-double exch_refresh_retry_at(double now, int64_t expires_at, double base, double max_delay,
-                             int failures, double jitter)
-{
-    double cap = base, at, last = (double)expires_at - 1;
-
-    for (int i = 1; i < failures && cap < max_delay; i++)
-        cap *= 2;
-    if (cap > max_delay)
-        cap = max_delay;
-    at = now + cap * (0.5 + 0.5 * jitter);
-    if (at < now + 1)
-        at = now + 1;
-    if (at > last)
-        at = last;
-    return at > now ? at : INFINITY;
 }
 
 /* The wall clock with its fraction: the refresher's schedule. */

@@ -7,7 +7,9 @@
  *   token_response.c             an STS's answer as an access token
  *   oauth_error.c                an STS's refusal as one line, and what it hints
  *   url.c, http.c                URLs checked once; HTTP over libcurl
- *   cache.c, cache_memory.c      the token cache and its memory backend
+ *   cache.c, cache_memory.c      the token cache (and its refresher), its
+ *                                memory backend
+ *   refresh_schedule.c           when to refresh, when to try again
  *   exchange.c                   one exchange: attempts, retries, fallback
  *   resource.c                   resource calls, 401 handling
  *   client.c                     the client that ties them together
@@ -314,6 +316,8 @@ p11jwt_rc exch_cache_min_valid(exch_cache *c, int64_t min_valid,
 void exch_cache_invalidate(exch_cache *c, const char *value);
 /* state, expires_at, failures and last_error of a client's status. */
 void exch_cache_status(exch_cache *c, p11jwt_client_status *out);
+
+/* ---- the refresh schedule (refresh_schedule.c) ------------------------------------------ */
 
 /* When to start refreshing a token obtained at `now`: refresh_ahead before
  * expiry if it is >= 0, else the earlier of 5 minutes before expiry and 80%
