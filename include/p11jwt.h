@@ -319,14 +319,19 @@ P11JWT_API void p11jwt_access_token_clear(p11jwt_access_token *t);
 
 /* A client: a profile bound to its token, key, HTTP connection and token
  * cache. Thread-safe: any number of threads may ask it for tokens; one
- * exchange is in flight at a time. Takes ownership of profile. */
+ * exchange is in flight at a time. Takes ownership of profile. A refresh
+ * ahead of expiry runs in a thread of the client's own, started when the
+ * first refresh is due; p11jwt_client_free stops it (cutting its exchange
+ * short), and a forked child starts its own. */
 typedef struct p11jwt_client p11jwt_client;
 
 P11JWT_API p11jwt_rc p11jwt_client_new(p11jwt_profile *profile, p11jwt_client **out);
 P11JWT_API void p11jwt_client_free(p11jwt_client *c);
 
-/* A valid access token: the cached one until it nears expiry, else a fresh
- * exchange (retried per the profile). *out is a copy the caller clears. */
+/* A valid access token: the cached one while it has not expired (once it
+ * is due for refresh, the client's refresher refreshes it; the caller does
+ * not wait), else a fresh exchange (retried per the profile), which the
+ * caller waits for. *out is a copy the caller clears. */
 P11JWT_API p11jwt_rc p11jwt_client_token(p11jwt_client *c, p11jwt_access_token *out);
 
 /* The same without a copy: *out is this thread's own copy of the token,

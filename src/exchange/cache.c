@@ -1,23 +1,27 @@
 /*
  * cache.c — a client's access-token cache: one token per client, kept by
- * a backend (memory now: cache_memory.c) behind a mutex, and refilled
- * through a callback, so the cache needs nothing of the client.
+ * a backend (memory now: cache_memory.c) behind a mutex, refilled through
+ * a callback (so the cache needs nothing of the client), and refreshed
+ * ahead of expiry by a thread of its own.
  *
- * A caller gets the cached token until it is due for refresh; the first
- * caller past the refresh time refills while everyone else keeps getting
- * the still-valid token; callers with no valid token wait for the one
- * refill in flight (single flight) and share its result, success or
- * failure. Retries happen inside that one refill, never in the waiters.
+ * Who waits (issue 15): while the cached token is valid, nobody. The first
+ * caller past the refresh time wakes the cache's refresher thread (started
+ * then, stopped by exch_cache_free, re-made in a forked child) and takes
+ * the still-valid token; the refresher refills, and after a failure tries
+ * again on a backoff schedule (exch_refresh_retry_at) until the token
+ * expires. Callers with no valid token wait for the one refill in flight
+ * (single flight), or make it: they share its result, success or failure.
  *
  * The decision: the hit path takes no lock and writes no shared memory.
  * Each thread keeps its own copy of the token, tagged with the cache's
  * generation (bumped whenever the token changes or is dropped). A copy
- * whose generation is current and whose refresh time has not come is
- * handed out as is; anything else goes through the mutex and the backend.
+ * whose generation is current and whose time has not come (the refresh
+ * time, or the expiry once the refresher has the refresh) is handed out as
+ * is; anything else goes through the mutex and the backend.
  */
 #include "exchange/exchange_int.h"
 
-#include <openssl/rand.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,12 +32,10 @@ struct exch_cache {
                                    this cache's per-thread copies */
     const exch_cache_backend *ops;
     void *be;
-    int64_t refresh_ahead;
-    exch_cache_refill_fn refill;
-    void *ud;
+    exch_cache_opts o;
 
     pthread_mutex_t mu;
-    pthread_cond_t cv;
+    pthread_cond_t cv;          /* a refill ended */
     int inflight;
     uint64_t generation;        /* bumped when a refill ends */
     atomic_uint_fast64_t token_gen; /* bumped when the token changes:
@@ -41,6 +43,19 @@ struct exch_cache {
                                        generation are stale */
     err_saved last;             /* the last refill's result, for its waiters */
     uint64_t failures;          /* refills that ended in an error */
+
+    /* The refresher (under mu): started at the first refresh due, woken
+     * through bg_cv. */
+    pthread_cond_t bg_cv;
+    pthread_t bg_thread;
+    int bg_running;             /* the thread exists in this process */
+    int bg_kicked;              /* a refresh is wanted now */
+    int bg_failures;            /* refreshes of this token that failed in a row */
+    double bg_retry_at;         /* 0: none; the next try (wall clock);
+                                   INFINITY: none before the token expires */
+    atomic_int stopping;        /* exch_cache_free: end the refresh in flight */
+
+    exch_cache *reg_next;       /* the process's caches (fork) */
 };
 
 static atomic_uint_fast64_t next_cache_id = 1;
@@ -50,28 +65,13 @@ static int64_t now_s(void)
     return (int64_t)time(NULL);
 }
 
-double exch_random_unit(void)
+/* The wall clock with its fraction: the refresher's schedule. */
+static double now_real(void)
 {
-    uint32_t r = 0;
+    struct timespec ts;
 
-    if (RAND_bytes((unsigned char *)&r, sizeof r) != 1)
-        r = (uint32_t)clock();
-    return (double)r / 4294967296.0;
-}
-
-int64_t exch_refresh_time(int64_t refresh_ahead, int64_t now, int64_t expires_at,
-                          double jitter)
-{
-    int64_t life = expires_at - now, at;
-
-    if (life <= 0)
-        return now;
-    if (refresh_ahead >= 0)
-        return expires_at - refresh_ahead;
-    at = expires_at - 300;
-    if (now + life * 8 / 10 < at)
-        at = now + life * 8 / 10;
-    return at - (int64_t)(jitter * (double)life * 0.05);
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* Usable: not yet expired. A token is never handed out in its last second. */
@@ -150,10 +150,85 @@ static struct tl_slot *tl_slot_for(const exch_cache *c)
     return s;
 }
 
+
+/* ---- the process's caches, across fork() ------------------------------------------ */
+
+/* A forked child has one thread: the refresher and any refill in flight
+ * stayed in the parent. The fork handlers hold every cache's lock across
+ * fork(), so the child sees each cache in a consistent state; the child
+ * handler then forgets the parent's refresher and refill, and lets the
+ * owner (the client) reset what that refill held. The child's refresher
+ * is started like the first one, when a refresh is next due. */
+static pthread_mutex_t reg_mu = PTHREAD_MUTEX_INITIALIZER;
+static exch_cache *reg_head;
+static pthread_once_t reg_once = PTHREAD_ONCE_INIT;
+
+static void fork_prepare(void)
+{
+    pthread_mutex_lock(&reg_mu);
+    for (exch_cache *c = reg_head; c != NULL; c = c->reg_next)
+        pthread_mutex_lock(&c->mu);
+}
+
+static void fork_parent(void)
+{
+    for (exch_cache *c = reg_head; c != NULL; c = c->reg_next)
+        pthread_mutex_unlock(&c->mu);
+    pthread_mutex_unlock(&reg_mu);
+}
+
+static void fork_child(void)
+{
+    for (exch_cache *c = reg_head; c != NULL; c = c->reg_next) {
+        /* Their waiters are the parent's threads: made anew, not reused. */
+        pthread_cond_init(&c->cv, NULL);
+        pthread_cond_init(&c->bg_cv, NULL);
+        if (c->inflight)
+            c->generation++;
+        c->inflight = 0;
+        c->bg_running = 0;
+        c->bg_kicked = 0;
+        c->bg_retry_at = 0;
+        c->bg_failures = 0;
+        /* Every thread copy past its refresh time counts on the parent's
+         * refresher: made stale, so the next call finds the refresh due. */
+        atomic_fetch_add(&c->token_gen, 1);
+        if (c->o.after_fork != NULL)
+            c->o.after_fork(c->o.ud);
+        pthread_mutex_unlock(&c->mu);
+    }
+    pthread_mutex_unlock(&reg_mu);
+}
+
+static void reg_init(void)
+{
+    pthread_atfork(fork_prepare, fork_parent, fork_child);
+}
+
+static void reg_add(exch_cache *c)
+{
+    pthread_once(&reg_once, reg_init);
+    pthread_mutex_lock(&reg_mu);
+    c->reg_next = reg_head;
+    reg_head = c;
+    pthread_mutex_unlock(&reg_mu);
+}
+
+static void reg_remove(exch_cache *c)
+{
+    pthread_mutex_lock(&reg_mu);
+    for (exch_cache **pp = &reg_head; *pp != NULL; pp = &(*pp)->reg_next)
+        if (*pp == c) {
+            *pp = c->reg_next;
+            break;
+        }
+    pthread_mutex_unlock(&reg_mu);
+}
+
 /* ---- the cache ----------------------------------------------------------------- */
 
-p11jwt_rc exch_cache_new(const exch_cache_backend *ops, void *be, int64_t refresh_ahead,
-                         exch_cache_refill_fn refill, void *ud, exch_cache **out)
+p11jwt_rc exch_cache_new(const exch_cache_backend *ops, void *be, const exch_cache_opts *o,
+                         exch_cache **out)
 {
     exch_cache *c;
 
@@ -168,11 +243,11 @@ p11jwt_rc exch_cache_new(const exch_cache_backend *ops, void *be, int64_t refres
     c->id = atomic_fetch_add(&next_cache_id, 1);
     c->ops = ops;
     c->be = be;
-    c->refresh_ahead = refresh_ahead;
-    c->refill = refill;
-    c->ud = ud;
+    c->o = *o;
     pthread_mutex_init(&c->mu, NULL);
     pthread_cond_init(&c->cv, NULL);
+    pthread_cond_init(&c->bg_cv, NULL);
+    reg_add(c);
     *out = c;
     return P11JWT_OK;
 }
@@ -181,6 +256,15 @@ void exch_cache_free(exch_cache *c)
 {
     if (c == NULL)
         return;
+    reg_remove(c);
+    /* The refresher ends its refill early (the exchange watches
+     * exch_cache_stopping), then its loop. */
+    pthread_mutex_lock(&c->mu);
+    atomic_store(&c->stopping, 1);
+    pthread_cond_signal(&c->bg_cv);
+    pthread_mutex_unlock(&c->mu);
+    if (c->bg_running)
+        pthread_join(c->bg_thread, NULL);
     /* This thread's copy goes now; other threads' copies go when their
      * slots are reused or the threads exit. */
     for (int i = 0; tl != NULL && i < TL_SLOTS; i++)
@@ -191,10 +275,18 @@ void exch_cache_free(exch_cache *c)
     c->ops->free(c->be);
     pthread_mutex_destroy(&c->mu);
     pthread_cond_destroy(&c->cv);
+    pthread_cond_destroy(&c->bg_cv);
     free(c);
 }
 
-/* Under the mutex: one refill, its token handed to the backend. */
+int exch_cache_stopping(const exch_cache *c)
+{
+    return atomic_load_explicit(&c->stopping, memory_order_relaxed);
+}
+
+/* Under the mutex: one refill, its token handed to the backend; the
+ * refresher's schedule follows from its result. Returns the refill's rc
+ * (this thread's message set). */
 static p11jwt_rc refill_locked(exch_cache *c)
 {
     exch_cache_entry fresh = { 0 };
@@ -204,11 +296,11 @@ static p11jwt_rc refill_locked(exch_cache *c)
     c->inflight = 1;
     pthread_mutex_unlock(&c->mu);
 
-    rc = c->refill(c->ud, &fresh.tok);
+    rc = c->o.refill(c->o.ud, &fresh.tok);
 
     pthread_mutex_lock(&c->mu);
     if (rc == P11JWT_OK) {
-        fresh.refresh_at = exch_refresh_time(c->refresh_ahead, now_s(), fresh.tok.expires_at,
+        fresh.refresh_at = exch_refresh_time(c->o.refresh_ahead, now_s(), fresh.tok.expires_at,
                                              exch_random_unit());
         rc = c->ops->put(c->be, &fresh);
         if (rc == P11JWT_OK)
@@ -218,34 +310,131 @@ static p11jwt_rc refill_locked(exch_cache *c)
     c->generation++;
     err_save(&c->last, rc);
     c->failures += rc != P11JWT_OK;
-    pthread_cond_broadcast(&c->cv);
-    if (rc != P11JWT_OK && usable(e = c->ops->get(c->be), now_s())) {
-        /* An early refresh failed and the old token is still good: try
-         * again a tenth of the remaining life later, not on every call
-         * (each failed refill already retried). */
-        int64_t left = e->tok.expires_at - now_s();
-
-        c->ops->reschedule(c->be, now_s() + (left / 10 > 1 ? left / 10 : 1));
-        return P11JWT_OK;
+    c->bg_kicked = 0;
+    if (rc == P11JWT_OK) {
+        c->bg_failures = 0;
+        c->bg_retry_at = 0;
+    } else if (usable(e = c->ops->get(c->be), now_s())) {
+        /* A refresh failed and the old token is still good: the refresher
+         * tries again later, never a caller (each refill already retried). */
+        c->bg_failures++;
+        c->bg_retry_at = exch_refresh_retry_at(now_real(), e->tok.expires_at, c->o.retry_base,
+                                               c->o.retry_max_delay, c->bg_failures,
+                                               exch_random_unit());
+    } else {
+        c->bg_failures = 0;
+        c->bg_retry_at = 0;
     }
+    pthread_cond_broadcast(&c->cv);
+    pthread_cond_signal(&c->bg_cv);
     return rc;
 }
 
-/* The slow path: under the mutex, hand out the cached token, or refill
- * (single flight), or wait for the refill in flight. On success the
- * thread's slot holds a copy tagged with the generation it belongs to. */
+/* The refresher: refreshes the token when a caller found it due (kicked)
+ * or when a retry's time comes, while the token is still valid. Once it
+ * has expired, the refresher leaves it to the callers (they wait anyway). */
+static void *refresher(void *arg)
+{
+    exch_cache *c = arg;
+    const exch_cache_entry *e;
+    struct timespec ts;
+    double now;
+
+    pthread_mutex_lock(&c->mu);
+    while (!atomic_load(&c->stopping)) {
+        now = now_real();
+        e = c->ops->get(c->be);
+        if (!usable(e, (int64_t)now)) {
+            c->bg_kicked = 0;
+            c->bg_retry_at = 0;
+        } else if (!c->inflight &&
+                   (c->bg_kicked || (c->bg_retry_at > 0 && now >= c->bg_retry_at))) {
+            refill_locked(c);
+            err_clear();
+            continue;
+        }
+        if (!c->inflight && c->bg_retry_at > 0 && isfinite(c->bg_retry_at)) {
+            ts.tv_sec = (time_t)c->bg_retry_at;
+            ts.tv_nsec = (long)((c->bg_retry_at - (double)ts.tv_sec) * 1e9);
+            pthread_cond_timedwait(&c->bg_cv, &c->mu, &ts);
+        } else {
+            pthread_cond_wait(&c->bg_cv, &c->mu);
+        }
+    }
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+/* Under the mutex, by a caller holding a valid token past its refresh
+ * time: hands the refresh to the refresher (started on first use). 1 when
+ * the refresher has it; 0 when it could not start and this caller
+ * refreshed in its place, as before there was one. */
+static int refresh_due_locked(exch_cache *c)
+{
+    int err;
+
+    if (c->inflight || c->bg_kicked || (c->bg_retry_at != 0 && now_real() < c->bg_retry_at))
+        return c->bg_running;
+    if (!c->bg_running) {
+        err = pthread_create(&c->bg_thread, NULL, refresher, c);
+        if (err != 0) {
+            base_log(P11JWT_LOG_WARNING, "no refresher thread (%s): refreshing in the caller",
+                     strerror(err));
+            refill_locked(c);
+            err_clear();
+            return 0;
+        }
+        c->bg_running = 1;
+    }
+    c->bg_kicked = 1;
+    pthread_cond_signal(&c->bg_cv);
+    return 1;
+}
+
+/* Under the mutex, with a token cached: this thread's slot holds a copy
+ * of it, tagged with its generation, and the time until which the hit
+ * path may hand it out. A token past its refresh time wakes the refresher
+ * first. */
+static p11jwt_rc hand_out_locked(exch_cache *c, struct tl_slot *slot)
+{
+    const exch_cache_entry *e = c->ops->get(c->be);
+    int background = 1;
+    p11jwt_rc rc;
+
+    if (usable(e, now_s()) && now_s() >= e->refresh_at) {
+        background = refresh_due_locked(c);
+        e = c->ops->get(c->be);
+    }
+    if (e == NULL) /* dropped by another thread meanwhile */
+        return err_set(P11JWT_ERR_HTTP, "the token was dropped as it was handed out; ask again");
+    if (slot->gen != atomic_load(&c->token_gen) || slot->tok.value == NULL) {
+        p11jwt_access_token_clear(&slot->tok);
+        rc = exch_token_copy(&e->tok, &slot->tok);
+        if (rc != P11JWT_OK)
+            return rc;
+        slot->gen = atomic_load(&c->token_gen);
+    }
+    /* Before the refresh time, until then. Past it, the refresher has the
+     * refresh: until expiry (a new token changes the generation first).
+     * Past it with no refresher: for this call only. */
+    if (now_s() < e->refresh_at)
+        slot->refresh_at = e->refresh_at < e->tok.expires_at ? e->refresh_at : e->tok.expires_at;
+    else
+        slot->refresh_at = background ? e->tok.expires_at : 0;
+    return P11JWT_OK;
+}
+
+/* The slow path: under the mutex, hand out the cached token (waking the
+ * refresher when it is due), or refill (single flight), or wait for the
+ * refill in flight. */
 static p11jwt_rc token_slow(exch_cache *c, struct tl_slot *slot)
 {
-    const exch_cache_entry *e;
     uint64_t gen;
     p11jwt_rc rc;
-    int64_t now;
 
     pthread_mutex_lock(&c->mu);
     for (;;) {
-        now = now_s();
-        e = c->ops->get(c->be);
-        if (usable(e, now) && (now < e->refresh_at || c->inflight))
+        if (usable(c->ops->get(c->be), now_s()))
             goto hand_out;
         if (!c->inflight)
             break;
@@ -264,23 +453,11 @@ static p11jwt_rc token_slow(exch_cache *c, struct tl_slot *slot)
         pthread_mutex_unlock(&c->mu);
         return rc;
     }
-    e = c->ops->get(c->be);
 
 hand_out:
-    if (slot->gen != atomic_load(&c->token_gen) || slot->tok.value == NULL) {
-        p11jwt_access_token_clear(&slot->tok);
-        rc = exch_token_copy(&e->tok, &slot->tok);
-        if (rc != P11JWT_OK) {
-            pthread_mutex_unlock(&c->mu);
-            return rc;
-        }
-        slot->gen = atomic_load(&c->token_gen);
-    }
-    /* Past the cache's refresh time (a refresh in flight, or one that just
-     * failed) the copy is good only for this call. */
-    slot->refresh_at = e->refresh_at < e->tok.expires_at ? e->refresh_at : e->tok.expires_at;
+    rc = hand_out_locked(c, slot);
     pthread_mutex_unlock(&c->mu);
-    return P11JWT_OK;
+    return rc;
 }
 
 p11jwt_rc exch_cache_peek(exch_cache *c, const p11jwt_access_token **out)
@@ -292,7 +469,7 @@ p11jwt_rc exch_cache_peek(exch_cache *c, const p11jwt_access_token **out)
     if (slot == NULL)
         return err_set(P11JWT_ERR_NOMEM, "out of memory");
     /* The hit path: this thread's copy, still the cache's current token
-     * and not yet due for refresh. */
+     * and its time not come. */
     if (slot->gen == atomic_load_explicit(&c->token_gen, memory_order_acquire) &&
         slot->tok.value != NULL && now_coarse() < slot->refresh_at) {
         *out = &slot->tok;
@@ -308,8 +485,14 @@ p11jwt_rc exch_cache_peek(exch_cache *c, const p11jwt_access_token **out)
 void exch_cache_invalidate(exch_cache *c, const char *value)
 {
     pthread_mutex_lock(&c->mu);
-    if (c->ops->drop(c->be, value))
+    if (c->ops->drop(c->be, value)) {
         atomic_fetch_add(&c->token_gen, 1);
+        /* Known bad: the next caller waits for a new one; nothing is left
+         * for the refresher to refresh. */
+        c->bg_kicked = 0;
+        c->bg_retry_at = 0;
+        c->bg_failures = 0;
+    }
     pthread_mutex_unlock(&c->mu);
 }
 
@@ -335,9 +518,9 @@ void exch_cache_status(exch_cache *c, p11jwt_client_status *out)
     pthread_mutex_unlock(&c->mu);
 }
 
-/* Merge point with the background refresh (issue 15): a refresh is made due
- * now and this caller takes the slow path, which refills (or finds a refill
- * in flight and waits for its end below). */
+/* A token valid min_valid more seconds: the caller asked for a fresh one,
+ * so it waits for one refill, its own or the one in flight (single
+ * flight), and gets that refill's error if it fails. */
 p11jwt_rc exch_cache_min_valid(exch_cache *c, int64_t min_valid,
                                const p11jwt_access_token **out)
 {
@@ -350,29 +533,19 @@ p11jwt_rc exch_cache_min_valid(exch_cache *c, int64_t min_valid,
     *out = NULL;
     slot = tl_slot_for(c); /* the peek above made it */
     pthread_mutex_lock(&c->mu);
-    gen = c->generation;
-    if (!c->inflight)
-        c->ops->reschedule(c->be, now_s());
-    pthread_mutex_unlock(&c->mu);
-    slot->refresh_at = 0;
-    rc = token_slow(c, slot);
-    if (rc != P11JWT_OK || slot->tok.expires_at - now_s() >= min_valid)
-        goto out;
-    /* Still too short: another caller's refill was in flight (wait for its
-     * end), or the refresh failed and the old token was kept (an error: it
-     * is not valid long enough). */
-    pthread_mutex_lock(&c->mu);
-    while (c->inflight && c->generation == gen)
-        pthread_cond_wait(&c->cv, &c->mu);
-    if (c->generation != gen && c->last.rc != P11JWT_OK)
-        rc = err_restore(&c->last);
-    pthread_mutex_unlock(&c->mu);
-    if (rc == P11JWT_OK) {
-        /* The newest token, even if the STS issues shorter-lived ones. */
-        slot->refresh_at = 0;
-        rc = token_slow(c, slot);
+    if (!c->inflight) {
+        rc = refill_locked(c);
+    } else {
+        gen = c->generation;
+        while (c->inflight && c->generation == gen)
+            pthread_cond_wait(&c->cv, &c->mu);
+        if (c->last.rc != P11JWT_OK)
+            rc = err_restore(&c->last);
     }
-out:
+    /* The newest token, even if the STS issues shorter-lived ones. */
+    if (rc == P11JWT_OK)
+        rc = hand_out_locked(c, slot);
+    pthread_mutex_unlock(&c->mu);
     if (rc == P11JWT_OK)
         *out = &slot->tok;
     return rc;

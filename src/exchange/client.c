@@ -24,6 +24,20 @@ static p11jwt_rc refill(void *client, p11jwt_access_token *out)
     return exch_exchange(client, out);
 }
 
+/* In a forked child, from the cache's fork handler: a refill (the
+ * refresher's) may have been in flight in the parent, holding the STS
+ * connection's lock or the keys' lock; no thread of the child holds any.
+ * The connections themselves are made anew in the child (http.c), the
+ * token's module re-initialised (the PKCS#11 layer). */
+static void after_fork(void *client)
+{
+    p11jwt_client *c = client;
+
+    pthread_mutex_init(&c->key_mu, NULL);
+    pthread_mutex_init(&c->sts_mu, NULL);
+    pthread_mutex_init(&c->res_mu, NULL);
+}
+
 p11jwt_rc p11jwt_client_new(p11jwt_profile *profile, p11jwt_client **out)
 {
     p11jwt_client *c;
@@ -48,8 +62,13 @@ p11jwt_rc p11jwt_client_new(p11jwt_profile *profile, p11jwt_client **out)
     pthread_mutex_init(&c->res_mu, NULL);
     exch_http_init(&c->sts);
     exch_http_init(&c->res);
-    rc = exch_cache_new(&exch_cache_memory, exch_cache_memory_new(), profile->refresh_ahead,
-                        refill, c, &c->cache);
+    exch_cache_opts co = { .refresh_ahead = profile->refresh_ahead,
+                           .retry_base = profile->retry_base,
+                           .retry_max_delay = profile->retry_max_delay,
+                           .refill = refill,
+                           .after_fork = after_fork,
+                           .ud = c };
+    rc = exch_cache_new(&exch_cache_memory, exch_cache_memory_new(), &co, &c->cache);
     if (rc != P11JWT_OK) {
         p11jwt_client_free(c);
         return rc;

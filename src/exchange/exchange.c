@@ -10,7 +10,8 @@
  * trust only that one.
  *
  * This is the token cache's refill (cache.c): it runs in one thread at a
- * time per client, holding the STS connection.
+ * time per client (a caller with no valid token, or the cache's refresher),
+ * holding the STS connection; a client being freed cuts it short.
  */
 #include "exchange/exchange_int.h"
 
@@ -25,16 +26,24 @@ static int64_t now_s(void)
     return (int64_t)time(NULL);
 }
 
-static void sleep_s(double s)
+/* Sleeps s seconds, in steps of at most 50 ms: a client being freed does
+ * not wait out a backoff. 0 when cut short so. */
+static int sleep_s(const p11jwt_client *c, double s)
 {
     struct timespec ts;
+    double step;
 
-    if (s <= 0)
-        return;
-    ts.tv_sec = (time_t)s;
-    ts.tv_nsec = (long)((s - (double)ts.tv_sec) * 1e9);
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
+    while (s > 0) {
+        if (exch_cache_stopping(c->cache))
+            return 0;
+        step = s < 0.05 ? s : 0.05;
+        ts.tv_sec = 0;
+        ts.tv_nsec = (long)(step * 1e9);
+        while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+            ;
+        s -= step;
+    }
+    return !exch_cache_stopping(c->cache);
 }
 
 p11jwt_rc exch_secret_read(const p11jwt_profile *p, const char *file, const char *env,
@@ -114,6 +123,7 @@ static p11jwt_rc attempt(p11jwt_client *c, const char *kid, const char *secret,
         rq.basic_pass = b.basic_pass;
         rq.fresh = fresh;
         exch_http_opts_of(p, 1, pin, &o);
+        o.cancel = c->cache;
         atomic_fetch_add(&c->exchanges, 1);
         rc = exch_http_perform(&c->sts, &o, &rq, rs, retryable);
         exch_built_clear(&b);
@@ -248,7 +258,8 @@ p11jwt_rc exch_exchange(void *client, p11jwt_access_token *out)
                                                    exch_random_unit());
         if (delay > p->retry_max_delay)
             delay = p->retry_max_delay;
-        sleep_s(delay);
+        if (!sleep_s(c, delay))
+            break;
     }
     pthread_mutex_unlock(&c->sts_mu);
 out:

@@ -7,7 +7,9 @@
  *   token_response.c             an STS's answer as an access token
  *   oauth_error.c                an STS's refusal as one line, and what it hints
  *   url.c, http.c                URLs checked once; HTTP over libcurl
- *   cache.c, cache_memory.c      the token cache and its memory backend
+ *   cache.c, cache_memory.c      the token cache (and its refresher), its
+ *                                memory backend
+ *   refresh_schedule.c           when to refresh, when to try again
  *   exchange.c                   one exchange: attempts, retries, fallback
  *   resource.c                   resource calls, 401 handling
  *   client.c                     the client that ties them together
@@ -188,6 +190,8 @@ typedef struct exch_http_opts {
     const char *client_cert;    /* TLS client certificate, or NULL */
     const char *client_key;     /* its key: a file, or a pkcs11: URI */
     const char *key_pin;        /* the PIN for a pkcs11: client_key */
+    const struct exch_cache *cancel; /* non-NULL: the request ends early once
+                                   this cache is stopping */
 } exch_http_opts;
 
 typedef struct exch_request {
@@ -278,12 +282,31 @@ typedef p11jwt_rc (*exch_cache_refill_fn)(void *ud, p11jwt_access_token *out);
 
 typedef struct exch_cache exch_cache;
 
-/* A cache refreshing refresh_ahead seconds before expiry (-1: automatic,
- * see exch_refresh_time), refilled by refill(ud), its entry kept by the
- * backend (be, owned from now on; freed on failure too). */
-p11jwt_rc exch_cache_new(const exch_cache_backend *ops, void *be, int64_t refresh_ahead,
-                         exch_cache_refill_fn refill, void *ud, exch_cache **out);
+/* How a cache refreshes, and what it asks of its owner. */
+typedef struct exch_cache_opts {
+    int64_t refresh_ahead;      /* seconds before expiry; -1: automatic
+                                   (exch_refresh_time) */
+    double retry_base, retry_max_delay; /* the refresher's backoff after a
+                                           failed refresh (exch_refresh_retry_at) */
+    exch_cache_refill_fn refill;
+    /* In a forked child (single-threaded, from the fork handler): the
+     * owner resets what a refill in flight in the parent held (its locks).
+     * NULL: nothing to do. */
+    void (*after_fork)(void *ud);
+    void *ud;                   /* for refill and after_fork */
+} exch_cache_opts;
+
+/* A cache refreshing and refilled as o says, its entry kept by the
+ * backend (be, owned from now on; freed on failure too). Its refresher
+ * thread starts when a refresh is first due. */
+p11jwt_rc exch_cache_new(const exch_cache_backend *ops, void *be, const exch_cache_opts *o,
+                         exch_cache **out);
+/* Stops the refresher (its refill in flight ends early: see
+ * exch_cache_stopping) and frees the cache. */
 void exch_cache_free(exch_cache *c);
+/* 1 once exch_cache_free has begun: a refill should end as soon as it can
+ * (the exchange watches it between attempts and during a request). */
+int exch_cache_stopping(const exch_cache *c);
 /* p11jwt_client_token_peek's answer: this thread's copy of the token. */
 p11jwt_rc exch_cache_peek(exch_cache *c, const p11jwt_access_token **out);
 /* p11jwt_client_token_min_valid's. */
@@ -294,12 +317,21 @@ void exch_cache_invalidate(exch_cache *c, const char *value);
 /* state, expires_at, failures and last_error of a client's status. */
 void exch_cache_status(exch_cache *c, p11jwt_client_status *out);
 
+/* ---- the refresh schedule (refresh_schedule.c) ------------------------------------------ */
+
 /* When to start refreshing a token obtained at `now`: refresh_ahead before
  * expiry if it is >= 0, else the earlier of 5 minutes before expiry and 80%
  * of the lifetime, moved earlier by jitter * 5% of the lifetime (jitter in
  * [0, 1): a fleet that started together does not refresh together). */
 int64_t exch_refresh_time(int64_t refresh_ahead, int64_t now, int64_t expires_at,
                           double jitter);
+/* When the refresher tries again after a refresh failed `failures` times
+ * in a row (>= 1) at `now` (seconds, wall clock), the token still valid
+ * until expires_at: after a wait that doubles from base per failure up to
+ * max_delay, jittered over its upper half (jitter in [0, 1)), at least 1 s;
+ * at the latest 1 s before expiry. INFINITY: no try fits before expiry. */
+double exch_refresh_retry_at(double now, int64_t expires_at, double base, double max_delay,
+                             int failures, double jitter);
 /* A random number in [0, 1). */
 double exch_random_unit(void);
 

@@ -151,6 +151,14 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
+/* curl asks about once a second: a request for a cache being freed ends. */
+static int on_progress(void *userp, curl_off_t dltotal, curl_off_t dlnow, curl_off_t ultotal,
+                       curl_off_t ulnow)
+{
+    (void)dltotal, (void)dlnow, (void)ultotal, (void)ulnow;
+    return exch_cache_stopping(userp);
+}
+
 /* Sets the options every request shares; the handle keeps its connection
  * cache across curl_easy_reset. */
 static CURLcode setup(exch_http *h, const exch_http_opts *o, const exch_request *rq,
@@ -191,6 +199,11 @@ static CURLcode setup(exch_http *h, const exch_http_opts *o, const exch_request 
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, rs);
     SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)EXCH_MAX_BODY);
+    if (o->cancel != NULL) {
+        SET(CURLOPT_XFERINFOFUNCTION, on_progress);
+        SET(CURLOPT_XFERINFODATA, (void *)o->cancel);
+        SET(CURLOPT_NOPROGRESS, 0L);
+    }
     if (o->ca_file != NULL)
         SET(CURLOPT_CAINFO, o->ca_file);
     if (o->client_cert != NULL) {
@@ -245,6 +258,9 @@ static p11jwt_rc result(exch_http *h, const exch_http_opts *o, const exch_url *u
             return err_set(P11JWT_ERR_HTTP, "%s: the answer is larger than %d bytes; refused",
                            shown, EXCH_MAX_BODY);
         return err_set(P11JWT_ERR_NOMEM, "out of memory reading the answer from %s", shown);
+    case CURLE_ABORTED_BY_CALLBACK:
+        return err_set(P11JWT_ERR_HTTP, "%s: the request was cut short: the client is being "
+                       "freed", shown);
     case CURLE_OPERATION_TIMEDOUT:
         *retryable = 1;
         return err_set(P11JWT_ERR_HTTP, "%s: no answer within %lld s (timeout)", shown,

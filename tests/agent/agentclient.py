@@ -4,8 +4,8 @@
   poll SOCK PROFILE INTERVAL SECONDS THREADS OUT
       THREADS callers, each asking GET /v1/token/PROFILE every INTERVAL
       seconds for SECONDS on its own kept-alive connection; one JSON line
-      per hand-out in OUT: {t, ms, status, tok (a SHA-256 prefix, never the
-      token), expires_at}.
+      per hand-out in OUT: {c (the caller, 0..THREADS-1), t, ms, status, tok
+      (a SHA-256 prefix, never the token), expires_at}.
   probe SOCK PATH N
       N requests on new connections; prints the slowest in ms (exit 1 on
       any non-2xx answer).
@@ -54,7 +54,7 @@ def poll(sock, profile, interval, seconds, threads, out):
     rows, lock = [], threading.Lock()
     end = time.time() + seconds
 
-    def caller():
+    def caller(c):
         nxt = time.time()
         conn = UnixConnection(sock)  # kept alive, as a service's client would
         while time.time() < end:
@@ -68,7 +68,7 @@ def poll(sock, profile, interval, seconds, threads, out):
                 conn = UnixConnection(sock)
                 continue
             ms = (time.time() - t0) * 1000
-            row = {"t": t0, "ms": ms, "status": status}
+            row = {"c": c, "t": t0, "ms": ms, "status": status}
             if status == 200:
                 d = json.loads(body)
                 row["tok"] = hashlib.sha256(d["access_token"].encode()).hexdigest()[:16]
@@ -78,7 +78,7 @@ def poll(sock, profile, interval, seconds, threads, out):
             nxt += interval
             time.sleep(max(0, nxt - time.time()))
 
-    ts = [threading.Thread(target=caller) for _ in range(threads)]
+    ts = [threading.Thread(target=caller, args=(i,)) for i in range(threads)]
     for t in ts:
         t.start()
     for t in ts:

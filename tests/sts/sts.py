@@ -24,9 +24,15 @@ newline, as p11jwt import-secret and PyJWT with a str key use it), --jwks FILE
 name; rfc7523); without it any non-empty iss is accepted.
 
 Test control (JSON): POST /_control, GET /_stats — see Control below.
-Scripted answers ({"path", "mode", "count", ...}) are status (default),
-close, hang (seconds, then close unanswered), big, malformed, and delay
-(seconds, then the normal answer: a slow but working STS).
+Scripted answers ({"path", "mode", "count", ...}) are status (default;
+with "seconds", answered that late: a loaded STS that fails slowly), close,
+hang (seconds, then close unanswered), big, malformed, delay (seconds, then
+the normal answer: a slow but working STS), and hold (the request waits
+until {"release": PATH} — or "seconds", default 60 — then gets the normal
+answer: a slow STS whose slowness the test ends, so that it can order
+events without timing them). /_stats counts the requests held now ("held")
+and the most token requests of a path ever in progress at once
+("max_inflight").
 
 Every request is logged to stderr as one line; tokens, assertions and secrets
 never appear in full (query values and tokens are truncated).
@@ -160,6 +166,10 @@ class State:
         self.assertions = []    # last decoded assertions
         self.requests = []      # last request summaries
         self.jtis = set()
+        self.held = {}          # path -> requests held now (mode hold)
+        self.releases = {}      # path -> threading.Event ending the holds
+        self.inflight = {}      # path -> requests in progress now
+        self.max_inflight = {}  # path -> the most ever at once
         for spec in args.secret or []:
             kid, _, path = spec.partition("=")
             if not kid or not path:
@@ -245,18 +255,28 @@ class State:
             if doc.get("clear"):
                 self.scripts.clear()
                 self.resource_401 = 0
+                for ev in self.releases.values():
+                    ev.set()
             if doc.get("reset_stats"):
                 self.token_calls.clear()
                 self.resource_calls.clear()
                 self.assertions.clear()
                 self.requests.clear()
+                self.max_inflight.clear()
             if "path" in doc:
                 script = dict(doc)
                 script["count"] = int(doc.get("count", 1))
                 mode = script.get("mode")
-                if mode not in (None, "status", "close", "hang", "big", "malformed", "delay"):
+                if mode not in (None, "status", "close", "hang", "big", "malformed", "delay",
+                                "hold"):
                     raise ValueError("unknown mode %r" % mode)
+                if mode == "hold":
+                    self.releases[doc["path"]] = threading.Event()
                 self.scripts.setdefault(doc["path"], []).append(script)
+            if "release" in doc:
+                ev = self.releases.get(doc["release"])
+                if ev is not None:
+                    ev.set()
             if "expires_in" in doc:
                 self.lifetime = int(doc["expires_in"])
             if doc.get("revoke_all"):
@@ -274,6 +294,8 @@ class State:
                 "expires_in": self.lifetime,
                 "scripts_pending": {p: sum(s["count"] for s in q)
                                     for p, q in self.scripts.items() if q},
+                "held": {p: n for p, n in self.held.items() if n},
+                "max_inflight": dict(self.max_inflight),
             }
 
 
@@ -434,11 +456,36 @@ class Handler(BaseHTTPRequestHandler):
             summary["assertion_sha"] = assertion_fingerprint(body)
         table = self.state.token_calls if kind == "token" else self.state.resource_calls
         self.state.count(table, path)
+        st = self.state
+        with st.lock:
+            st.inflight[path] = st.inflight.get(path, 0) + 1
+            st.max_inflight[path] = max(st.max_inflight.get(path, 0), st.inflight[path])
+        try:
+            self.answer(path, kind, dialect, body, summary)
+        finally:
+            with st.lock:
+                st.inflight[path] -= 1
+
+    def answer(self, path, kind, dialect, body, summary):
         script = self.state.next_script(path)
         if script is not None and script.get("mode") == "delay":
             # a slow but working STS: hold the request, then answer it
             time.sleep(float(script.get("seconds", 1)))
             script = None
+        if script is not None and script.get("mode") == "hold":
+            # a slow STS the test ends: held until released, then answered
+            st = self.state
+            with st.lock:
+                st.held[path] = st.held.get(path, 0) + 1
+                ev = st.releases.get(path)
+            if ev is not None:
+                ev.wait(float(script.get("seconds", 60)))
+            with st.lock:
+                st.held[path] -= 1
+            script = None
+        if script is not None and (script.get("mode") or "status") == "status" \
+                and "seconds" in script:
+            time.sleep(float(script["seconds"]))     # a loaded STS fails slowly
         if script is not None:
             summary["scripted"] = script.get("mode") or script.get("status")
             self.state.record(summary)
