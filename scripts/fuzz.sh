@@ -19,7 +19,7 @@ set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$root/build-fuzz}
-targets_all="b64url jws jwks claims config token_response oauth_error keyring pkcs11_uri url
+targets_all="escape b64url jws jwks claims config token_response oauth_error keyring pkcs11_uri url
 agent_request token_client"
 mode=time
 amount=60
