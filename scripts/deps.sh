@@ -2,7 +2,8 @@
 # deps.sh — install every Debian package the build, the tests and the
 # quickstart need, tests/tokens' NSS softokn and tpm2-pkcs11-on-swtpm
 # included (the agent's tests use systemd-socket-activate and
-# systemd-analyze from systemd, setpriv and flock from util-linux).
+# systemd-analyze from systemd, setpriv and flock from util-linux; clang
+# and its runtime libraries for libFuzzer run scripts/fuzz.sh).
 # Idempotent: when everything is present it only asks dpkg and returns
 # (well under a second); otherwise it runs apt-get once.
 set -eu
@@ -19,6 +20,7 @@ PACKAGES="
     libtpm2-pkcs11-1 libtpm2-pkcs11-tools swtpm swtpm-tools
     tpm2-abrmd libtss2-tcti-tabrmd0 tpm2-tools dbus-daemon
     systemd util-linux
+    clang libclang-rt-14-dev
 "
 
 missing=""

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # test.sh — install what is missing, build with warnings as errors, run the
-# whole suite with ctest; run the benchmark once as a smoke check; then build
-# again with AddressSanitizer and UndefinedBehaviorSanitizer and run the
-# suite once more. CI runs this.
+# whole suite with ctest; run the benchmark once as a smoke check; run every
+# fuzz target a few seconds (clang, libFuzzer); then build again with
+# AddressSanitizer and UndefinedBehaviorSanitizer and run the suite once
+# more. CI runs this.
 #
 #   scripts/test.sh            all of it
 #   scripts/test.sh --quick    the WERROR pass only
@@ -40,6 +41,12 @@ run_suite "$build"
 # nothing about speed). scripts/bench.sh writes the real numbers.
 echo "== benchmark smoke run (scripts/bench.sh --quick)"
 BUILD_DIR="$build-bench" "$root/scripts/bench.sh" --quick
+
+# The fuzz targets under libFuzzer (clang), a few seconds each: any crash,
+# leak, sanitizer report or failed check fails CI. The corpus in the tree
+# (with every regression input) also runs in ctest above (fuzz.*).
+echo "== fuzz smoke run (scripts/fuzz.sh --smoke)"
+BUILD_DIR="$build-fuzz" "$root/scripts/fuzz.sh" --smoke
 
 # Sanitizers. Leaks inside SoftHSM and p11-kit (loaded into our process)
 # are theirs; the suppressions file names only those libraries.

@@ -19,22 +19,37 @@
 #include <string.h>
 #include <strings.h>
 
+/* What p11-kit drops wherever it appears in a URI before reading it
+ * (P11_URL_WHITESPACE): "pin-val ue=" is pin-value= to p11-kit. */
+#define URI_SPACE " \n\r\v"
+
 int p11_uri_has_pin_value(const char *uri)
 {
     static const char name[] = "pin-value";
+    char *s, *d;
     const char *p;
+    int found = 0;
 
-    if (uri == NULL || strncasecmp(uri, "pkcs11:", 7) != 0)
+    if (uri == NULL)
         return 0;
+    /* Read as p11-kit reads it: without its whitespace. On out of memory,
+     * assume the worst. */
+    if ((s = strdup(uri)) == NULL)
+        return 1;
+    for (p = d = s; *p != '\0'; p++)
+        if (strchr(URI_SPACE, *p) == NULL)
+            *d++ = *p;
+    *d = '\0';
     /* Path attributes (;-separated) and query attributes (&-separated,
      * after '?'): each one starts after a separator. */
-    for (p = uri + 7; *p != '\0'; p += strcspn(p, ";?&"), p += *p != '\0') {
-        size_t n = strcspn(p, "=;?&");
+    if (strncasecmp(s, "pkcs11:", 7) == 0)
+        for (p = s + 7; *p != '\0' && !found; p += strcspn(p, ";?&"), p += *p != '\0') {
+            size_t n = strcspn(p, "=;?&");
 
-        if (n == sizeof name - 1 && strncasecmp(p, name, n) == 0)
-            return 1;
-    }
-    return 0;
+            found = n == sizeof name - 1 && strncasecmp(p, name, n) == 0;
+        }
+    free(s);
+    return found;
 }
 
 p11jwt_rc p11_uri_refuse_pin_value(const char *uri, p11jwt_rc rc, const char *what)
