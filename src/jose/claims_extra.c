@@ -21,7 +21,6 @@
 
 #include "base/base.h"
 
-#include <stdint.h>
 #include <string.h>
 
 #define MAX_DEPTH 16
@@ -150,19 +149,6 @@ static size_t escape(const unsigned char *p, const unsigned char *end, unsigned 
     return 12;
 }
 
-/* 1 when none of the 8 bytes at p needs a look: each is printable ASCII,
- * neither '"' nor '\\' (the classic has-zero-byte tricks, 8 bytes a step). */
-static int plain8(const unsigned char *p)
-{
-    const uint64_t ones = 0x0101010101010101u, highs = 0x8080808080808080u;
-    uint64_t x, q, b;
-
-    memcpy(&x, p, 8);
-    q = x ^ (ones * '"');
-    b = x ^ (ones * '\\');
-    return (((x - ones * 0x20) | (q - ones) | (b - ones) | x) & highs) == 0;
-}
-
 /* The string at c->p (its opening quote), written again. A name (name !=
  * NULL) may hold no escape; its raw bytes are handed back for the checks. */
 static int string(struct cur *c, const unsigned char **name, size_t *name_len)
@@ -174,8 +160,6 @@ static int string(struct cur *c, const unsigned char **name, size_t *name_len)
     for (;;) {
         unsigned char ch;
 
-        while (c->end - p >= 8 && plain8(p))
-            p += 8;
         if (p >= c->end)
             return 0;
         ch = *p;
