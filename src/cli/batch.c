@@ -2,23 +2,31 @@
  * batch.c — `p11jwt sign --batch [--threads N]`: one JSON object of extra
  * claims per input line, one JWS per output line, in input order.
  *
- * Lines are read in chunks; N threads (the main one included) sign the
- * chunk's lines interleaved (line i by thread i mod N) into a result slot
- * each, then the main thread writes the chunk out in order. Per line the
- * only work beyond the library's is merging the line with the command
- * line's claims, and even that is skipped when there are none: the line
- * goes to the library as it is.
+ * Lines are read in chunks of up to 512, in large blocks into one buffer
+ * where they are cut in place; N threads (the main one included) take the
+ * chunk's lines one at a time from a shared counter (a thread the machine
+ * holds back takes fewer, rather than the chunk waiting for its share) and
+ * sign each into a result slot, then the main thread copies the chunk out
+ * in order into one output buffer, written in large blocks and wiped. Per
+ * line the only work beyond the library's is merging the line with the
+ * command line's claims, and even that is skipped when there are none: the
+ * line goes to the library as it is (which checks and copies a line's
+ * claims in one pass, jose/claims_extra.c).
  */
 #include "cli.h"
 
+#include <errno.h>
 #include <jansson.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define CHUNK 512
+#define IO_BLOCK (256 * 1024)
 
 struct batch {
     const char *cmd;
@@ -35,13 +43,22 @@ struct batch {
     int pending;
     int quit;
 
+    /* Input: lines are cut in place in one buffer (a NUL for each newline). */
+    char *in;
+    size_t in_cap, in_len, in_off; /* in_off: where the next chunk starts */
+    int in_eof, in_error;
+
     /* The current chunk. */
     size_t n;
+    atomic_size_t next;         /* the next line a signing thread takes */
     char *line[CHUNK];
-    size_t cap[CHUNK];
     size_t len[CHUNK];
     char *jws[CHUNK];
     char *err[CHUNK];           /* the failure message of line i, or NULL */
+
+    /* Output: whole chunks of JWS, written in large blocks. */
+    char *out;
+    size_t out_len;
 };
 
 /* The extra claims of one line as JSON text: the line itself when the
@@ -73,11 +90,12 @@ static char *line_claims(const struct batch *b, size_t i, char **owned, char **e
     return *owned = out;
 }
 
-static void sign_slice(struct batch *b, int k)
+static void sign_slice(struct batch *b)
 {
     p11jwt_claims_params p = *b->params;
+    size_t i;
 
-    for (size_t i = (size_t)k; i < b->n; i += (size_t)b->nthreads) {
+    while ((i = atomic_fetch_add_explicit(&b->next, 1, memory_order_relaxed)) < b->n) {
         const char *nul = memchr(b->line[i], '\0', b->len[i]);
         char *owned = NULL;
 
@@ -101,8 +119,7 @@ static void sign_slice(struct batch *b, int k)
 
 static void *worker(void *arg)
 {
-    struct batch *b = ((void **)arg)[0];
-    int k = (int)(intptr_t)((void **)arg)[1];
+    struct batch *b = arg;
     unsigned long seen = 0;
 
     for (;;) {
@@ -115,7 +132,7 @@ static void *worker(void *arg)
         }
         seen = b->gen;
         pthread_mutex_unlock(&b->mu);
-        sign_slice(b, k);
+        sign_slice(b);
         pthread_mutex_lock(&b->mu);
         if (--b->pending == 0)
             pthread_cond_signal(&b->done);
@@ -126,48 +143,149 @@ static void *worker(void *arg)
 /* Signs the current chunk with every thread and waits for all of them. */
 static void sign_chunk(struct batch *b)
 {
+    atomic_store(&b->next, 0);
     pthread_mutex_lock(&b->mu);
     b->gen++;
     b->pending = b->nthreads - 1;
     pthread_cond_broadcast(&b->go);
     pthread_mutex_unlock(&b->mu);
-    sign_slice(b, 0);
+    sign_slice(b);
     pthread_mutex_lock(&b->mu);
     while (b->pending > 0)
         pthread_cond_wait(&b->done, &b->mu);
     pthread_mutex_unlock(&b->mu);
 }
 
-/* Reads up to CHUNK lines into the slots; returns how many. A line keeps
- * no trailing newline. */
+/* Reads more input after what the buffer holds, growing it when full; 0
+ * at the end of input or on an error (in_error set), else 1. The buffer
+ * always keeps a byte free for a last line's NUL. */
+static int read_more(struct batch *b)
+{
+    ssize_t got;
+
+    if (b->in_eof)
+        return 0;
+    if (b->in_cap - b->in_len < IO_BLOCK / 4) {
+        size_t cap = b->in_cap ? b->in_cap * 2 : IO_BLOCK;
+        char *n = realloc(b->in, cap);
+
+        if (n == NULL) {
+            b->in_error = ENOMEM;
+            return 0;
+        }
+        b->in = n;
+        b->in_cap = cap;
+    }
+    do
+        got = read(STDIN_FILENO, b->in + b->in_len, b->in_cap - b->in_len - 1);
+    while (got < 0 && errno == EINTR);
+    if (got <= 0) {
+        b->in_eof = 1;
+        b->in_error = got < 0 ? errno : 0;
+        return 0;
+    }
+    b->in_len += (size_t)got;
+    return 1;
+}
+
+/* Cuts up to CHUNK lines out of the input into the slots; returns how
+ * many. A line keeps no trailing newline (nor the CRs before it); the last
+ * line needs none. Offsets first, pointers last: the buffer may move while
+ * a long line is read. */
 static size_t read_chunk(struct batch *b)
 {
-    size_t n = 0;
+    size_t off[CHUNK], n = 0, scan;
 
+    /* What the last chunk left (a part line) goes to the front. */
+    if (b->in_off > 0)
+        memmove(b->in, b->in + b->in_off, b->in_len - b->in_off);
+    b->in_len -= b->in_off;
+    b->in_off = 0;
+    scan = 0;
     while (n < CHUNK) {
-        ssize_t len = getline(&b->line[n], &b->cap[n], stdin);
+        char *nl = memchr(b->in + scan, '\n', b->in_len - scan);
+        size_t end;
 
-        if (len < 0)
-            break;
-        while (len > 0 && (b->line[n][len - 1] == '\n' || b->line[n][len - 1] == '\r'))
-            b->line[n][--len] = '\0';
-        b->len[n++] = (size_t)len;
+        if (nl == NULL) {
+            scan = b->in_len;
+            if (read_more(b))
+                continue;
+            if (b->in_off == b->in_len || b->in_error != 0)
+                break;              /* no last line, or cut short by an error */
+            end = b->in_len;
+        } else {
+            end = (size_t)(nl - b->in);
+        }
+        off[n] = b->in_off;
+        b->in[end] = '\0';
+        b->in_off = end < b->in_len ? end + 1 : end;
+        scan = b->in_off;
+        while (end > off[n] && b->in[end - 1] == '\r')
+            b->in[--end] = '\0';
+        b->len[n] = end - off[n];
+        n++;
     }
+    for (size_t i = 0; i < n; i++)
+        b->line[i] = b->in + off[i];
     return n;
+}
+
+/* Writes the output buffer out and wipes it (it held credentials). */
+static int flush_out(struct batch *b)
+{
+    size_t done = 0;
+    int r;
+
+    while (done < b->out_len) {
+        ssize_t w = write(STDOUT_FILENO, b->out + done, b->out_len - done);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            break;
+        done += (size_t)w;
+    }
+    r = done == b->out_len ? 0 : -1;
+    explicit_bzero(b->out, b->out_len);
+    b->out_len = 0;
+    return r;
+}
+
+/* Appends one JWS and its newline to the output, writing it out first when
+ * full; -1 when standard output fails. */
+static int put_jws(struct batch *b, const char *jws)
+{
+    size_t n = strlen(jws);
+
+    if (b->out_len + n + 1 > IO_BLOCK && flush_out(b) != 0)
+        return -1;
+    if (n + 1 > IO_BLOCK) { /* never with JWS of a line's claims, but safe */
+        if (write(STDOUT_FILENO, jws, n) != (ssize_t)n || write(STDOUT_FILENO, "\n", 1) != 1)
+            return -1;
+        return 0;
+    }
+    memcpy(b->out + b->out_len, jws, n);
+    b->out[b->out_len + n] = '\n';
+    b->out_len += n + 1;
+    return 0;
 }
 
 int cli_sign_batch(const char *cmd, p11jwt_key *key, const p11jwt_claims_params *params,
                    const json_t *base, int nthreads)
 {
-    static char outbuf[1 << 16];
     struct batch *b = calloc(1, sizeof *b);
     pthread_t th[CLI_BATCH_MAX_THREADS];
-    void *args[CLI_BATCH_MAX_THREADS][2];
     unsigned long lineno = 0;
     int started = 0, r = 0;
 
-    if (b == NULL)
+    if (b == NULL || (b->in = malloc(IO_BLOCK)) == NULL || (b->out = malloc(IO_BLOCK)) == NULL) {
+        if (b != NULL) {
+            free(b->in);
+            free(b);
+        }
         return cli_error(cmd, "out of memory");
+    }
+    b->in_cap = IO_BLOCK;
     b->cmd = cmd;
     b->key = key;
     b->params = params;
@@ -176,9 +294,7 @@ int cli_sign_batch(const char *cmd, p11jwt_key *key, const p11jwt_claims_params 
     pthread_cond_init(&b->go, NULL);
     pthread_cond_init(&b->done, NULL);
     for (int k = 1; k < nthreads; k++) {
-        args[k][0] = b;
-        args[k][1] = (void *)(intptr_t)k;
-        if (pthread_create(&th[k], NULL, worker, args[k]) != 0) {
+        if (pthread_create(&th[k], NULL, worker, b) != 0) {
             r = cli_error(cmd, "cannot start signing thread %d of %d", k + 1, nthreads);
             break;
         }
@@ -186,7 +302,6 @@ int cli_sign_batch(const char *cmd, p11jwt_key *key, const p11jwt_claims_params 
     }
     b->nthreads = started + 1;
 
-    setvbuf(stdout, outbuf, _IOFBF, sizeof outbuf);
     while (r == 0 && (b->n = read_chunk(b)) > 0) {
         sign_chunk(b);
         for (size_t i = 0; i < b->n; i++) {
@@ -195,7 +310,7 @@ int cli_sign_batch(const char *cmd, p11jwt_key *key, const p11jwt_claims_params 
                 r = cli_error(cmd, "line %lu: %s (stopped there; %lu line%s before it signed)",
                               lineno, b->err[i] != NULL ? b->err[i] : "out of memory",
                               lineno - 1, lineno == 2 ? "" : "s");
-            } else if (r == 0 && (fputs(b->jws[i], stdout) == EOF || putchar('\n') == EOF)) {
+            } else if (r == 0 && put_jws(b, b->jws[i]) != 0) {
                 r = cli_error(cmd, "cannot write to standard output");
             }
             if (b->jws[i] != NULL) /* credentials until they expire: wiped */
@@ -203,10 +318,13 @@ int cli_sign_batch(const char *cmd, p11jwt_key *key, const p11jwt_claims_params 
             free(b->err[i]);
         }
     }
-    if (ferror(stdin) && r == 0)
-        r = cli_error(cmd, "cannot read standard input");
-    if (fflush(stdout) != 0 && r == 0)
+    /* What was signed before a failure is still written out. */
+    if (flush_out(b) != 0 && r == 0)
         r = cli_error(cmd, "cannot write to standard output");
+    if (b->in_error != 0 && r == 0)
+        r = b->in_error == ENOMEM
+                ? cli_error(cmd, "out of memory reading a line")
+                : cli_error(cmd, "cannot read standard input: %s", strerror(b->in_error));
 
     pthread_mutex_lock(&b->mu);
     b->quit = 1;
@@ -217,8 +335,9 @@ int cli_sign_batch(const char *cmd, p11jwt_key *key, const p11jwt_claims_params 
     pthread_mutex_destroy(&b->mu);
     pthread_cond_destroy(&b->go);
     pthread_cond_destroy(&b->done);
-    for (size_t i = 0; i < CHUNK; i++)
-        free(b->line[i]);
+    explicit_bzero(b->in, b->in_cap); /* the JSON of the lines */
+    free(b->in);
+    free(b->out);
     free(b);
     return r;
 }

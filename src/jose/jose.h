@@ -61,6 +61,18 @@ p11jwt_rc jose_claims_json(const p11jwt_claims_params *p, char **out);
 p11jwt_rc jose_claims_write(const p11jwt_claims_params *p, char **buf, size_t *cap,
                             size_t *len);
 
+/* The extra claims text in (len bytes), checked and written compact to out
+ * (room for len bytes) as its members without the outer braces, exactly as
+ * jansson's compact dump of the parsed object would write them: 1 and
+ * *out_len, or 0 when the text is not in the subset this one pass checks
+ * (claims_extra.c says which) — malformed, reserved or repeated names among
+ * them — and the caller must take the jansson path. No allocation. */
+int jose_claims_extra_copy(const char *in, size_t len, char *out, size_t *out_len);
+
+/* 1 when name (len bytes) is a claim p11jwt sets itself (iss, aud, sub, iat,
+ * exp, jti), which extra claims may not redefine. */
+int jose_claim_reserved(const char *name, size_t len);
+
 /* Compact JWS: header_b64 "." b64url(payload) "." b64url(signature). The
  * signature length is checked against the alg (p11jwt_alg_sig_len). Caller
  * frees *out. */

@@ -15,7 +15,10 @@
  *           paths hash and sign the same number of bytes.
  *   p11jwt  p11jwt_assertion_sign (iss, aud, ttl; iat/exp/jti, claims JSON,
  *           base64url, hash, sign, compact form) on one p11jwt_key shared by
- *           all threads.
+ *           all threads. With --extras FILE, each assertion also carries the
+ *           extra claims of the file's next line (one JSON object a line, as
+ *           `p11jwt sign --batch` reads them; each thread cycles through the
+ *           lines), and the raw input is an assertion with the first line.
  *   cache   p11jwt_client_token + p11jwt_access_token_clear on a warm cache:
  *           a loopback HTTP responder in this process answers the one
  *           exchange that fills it; no STS call happens while measuring.
@@ -251,6 +254,8 @@ typedef struct worker {
     CK_SESSION_HANDLE sess;
     CK_OBJECT_HANDLE key;
     EVP_MD_CTX *mdctx;
+    /* p11jwt: the next --extras line this thread signs */
+    size_t next;
     /* results */
     uint64_t ops;
     double elapsed;
@@ -273,6 +278,8 @@ struct run {
     size_t input_len;
     p11jwt_key *key;
     p11jwt_claims_params params;
+    char **extras;            /* --extras lines, or NULL */
+    size_t nextras;
     p11jwt_client *client;
 };
 
@@ -314,10 +321,17 @@ static int op_raw(worker *w, unsigned n)
 static int op_p11jwt(worker *w, unsigned n)
 {
     const run *r = w->r;
+    p11jwt_claims_params p = r->params;
 
     for (unsigned i = 0; i < n; i++) {
         char *jws;
-        p11jwt_rc rc = p11jwt_assertion_sign(r->key, &r->params, &jws);
+        p11jwt_rc rc;
+
+        if (r->nextras > 0) {
+            p.extra_json = r->extras[w->next];
+            w->next = w->next + 1 < r->nextras ? w->next + 1 : 0;
+        }
+        rc = p11jwt_assertion_sign(r->key, &p, &jws);
 
         if (rc != P11JWT_OK) {
             snprintf(w->err, sizeof w->err, "p11jwt_assertion_sign: %s: %s",
@@ -448,6 +462,38 @@ static void measure_pair(run *r, worker *ws, int nthreads, int slices, int do_ra
             if (el[which][t] > 0)
                 *rate[which] += (double)ops[which][t] / el[which][t];
     }
+}
+
+/* The lines of an --extras file (newline cut off; empty lines skipped). */
+static char **read_extras(const char *path, size_t *n)
+{
+    FILE *f = fopen(path, "r");
+    char **lines = NULL, *line = NULL;
+    size_t cap = 0, lcap = 0;
+    ssize_t len;
+
+    *n = 0;
+    if (f == NULL)
+        die("cannot open %s: %s", path, strerror(errno));
+    while ((len = getline(&line, &lcap, f)) >= 0) {
+        while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+            line[--len] = '\0';
+        if (len == 0)
+            continue;
+        if (*n == cap) {
+            cap = cap ? cap * 2 : 1024;
+            if ((lines = realloc(lines, cap * sizeof *lines)) == NULL)
+                die("out of memory");
+        }
+        if ((lines[(*n)++] = strdup(line)) == NULL)
+            die("out of memory");
+    }
+    free(line);
+    if (ferror(f) || fclose(f) != 0)
+        die("cannot read %s", path);
+    if (*n == 0)
+        die("%s has no lines", path);
+    return lines;
 }
 
 /* ---- output ----------------------------------------------------------------- */
@@ -611,7 +657,8 @@ static p11jwt_client *cache_client(int port)
 static const char usage[] =
     "Usage: p11jwt-bench --token-label LABEL --pin-file PATH [--module PATH]\n"
     "                    [--seconds N] [--kid ALG=KID]... [--only LIST]\n"
-    "                    [--path raw|p11jwt] [--threads 1|2] [--slices K]\n\n"
+    "                    [--path raw|p11jwt] [--threads 1|2] [--slices K]\n"
+    "                    [--extras FILE]\n\n"
     "Measures, on a token nobody else uses, the token's raw C_SignInit+C_Sign\n"
     "rate against complete assertions through libp11jwt (ES256, ES384, ES512,\n"
     "HS256; 1 and 2 threads), and the exchange's cached-token hand-out.\n\n"
@@ -626,7 +673,9 @@ static const char usage[] =
     "                       no ratios then)\n"
     "  --threads 1|2        only that thread count (default: both)\n"
     "  --slices K           split each sign row into K slices, alternating raw and\n"
-    "                       p11jwt (default 10; the total time per path stays N s)\n";
+    "                       p11jwt (default 10; the total time per path stays N s)\n"
+    "  --extras FILE        extra claims for the sign rows: one JSON object a line,\n"
+    "                       each assertion the next line (as `p11jwt sign --batch`)\n";
 
 static int only_has(const char *only, const char *what)
 {
@@ -677,6 +726,8 @@ int main(int argc, char **argv)
     const char *label = getenv("P11JWT_BENCH_TOKEN");
     const char *pin_file = getenv("P11JWT_BENCH_PIN_FILE");
     const char *only = NULL, *path = NULL;
+    char **extras = NULL;
+    size_t nextras = 0;
     const char *kids[NALGS] = { 0 };
     char *owned_kids[NALGS] = { 0 };
     double seconds = 3;
@@ -724,6 +775,11 @@ int main(int argc, char **argv)
             if (*end != '\0' || n < 1 || n > 100)
                 die_usage("--slices wants a whole number from 1 to 100, not '%s'", v);
             slices = (int)n;
+        } else if (strcmp(o, "--extras") == 0) {
+            for (size_t j = 0; j < nextras; j++)
+                free(extras[j]);
+            free(extras);
+            extras = read_extras(v, &nextras);
         } else if (strcmp(o, "--only") == 0) {
             only = v;
         } else if (strcmp(o, "--path") == 0) {
@@ -808,12 +864,18 @@ int main(int argc, char **argv)
         r.params.iss = BENCH_ISS;
         r.params.aud = BENCH_AUD;
         r.params.ttl = BENCH_TTL;
+        r.extras = extras;
+        r.nextras = nextras;
         r.seconds = seconds;
         r.warmup = warmup_for(seconds);
         r.chunk = SIGN_CHUNK;
 
-        /* The raw input: the signing input of one of our assertions. */
-        if ((rc = p11jwt_assertion_sign(key, &r.params, &jws)) != P11JWT_OK)
+        /* The raw input: the signing input of one of our assertions (with
+         * the first --extras line, so that both paths sign as many bytes). */
+        r.params.extra_json = nextras > 0 ? extras[0] : NULL;
+        rc = p11jwt_assertion_sign(key, &r.params, &jws);
+        r.params.extra_json = NULL;
+        if (rc != P11JWT_OK)
             die_p11jwt("p11jwt_assertion_sign", rc);
         dot = strrchr(jws, '.');
         r.input = (const unsigned char *)jws;
@@ -899,6 +961,9 @@ int main(int argc, char **argv)
 
     for (size_t k = 0; k < NALGS; k++)
         p11jwt_free(owned_kids[k]);
+    for (size_t j = 0; j < nextras; j++)
+        free(extras[j]);
+    free(extras);
     free(ws);
     p11jwt_secret_free(pin, pin_len);
     raw_close_module();
