@@ -155,6 +155,13 @@ P11JWT_API p11jwt_rc p11jwt_key_import_secret(p11jwt_token *tok, p11jwt_alg alg,
                                               const unsigned char *secret,
                                               size_t secret_len);
 
+/* Generates an AES-256 key for AES-GCM under kid (required) and label
+ * (NULL: the kid): sensitive, non-extractable, encrypt and decrypt only.
+ * What a profile's cache_key names (docs/fleet.md). Refuses a kid that
+ * exists. */
+P11JWT_API p11jwt_rc p11jwt_key_generate_aes(p11jwt_token *tok, const char *kid,
+                                             const char *label);
+
 /* Destroys every object (private, public, secret) with that kid. */
 P11JWT_API p11jwt_rc p11jwt_key_delete(p11jwt_token *tok, const char *kid);
 
@@ -465,6 +472,8 @@ typedef struct p11jwt_client_status {
     uint64_t exchanges;       /* token requests sent to the STS (incl. retries) */
     uint64_t failures;        /* exchanges (with their retries) that failed */
     char last_error[512];     /* the last exchange's error if it failed, else "" */
+    uint64_t fleet_hits;      /* tokens taken from the fleet's Redis (docs/fleet.md) */
+    uint64_t fleet_errors;    /* Redis failures and refused values (docs/fleet.md) */
 } p11jwt_client_status;
 
 /* Fills *out (a snapshot under the client's lock). Thread-safe. */

@@ -70,7 +70,17 @@ static const char token_help[] =
     "  allow              who may ask `p11jwt agent` for the profile: uid:N,\n"
     "                     user:NAME, gid:N, group:NAME (default: the agent's uid)\n"
     "  pin_credential     the PIN is systemd credential NAME (instead of\n"
-    "                     pin_file or pin_env; see p11jwt agent --help)\n";
+    "                     pin_file or pin_env; see p11jwt agent --help)\n"
+    "  cache              memory | redis://[HOST][:PORT][/DB] |\n"
+    "                     redis+unix:///PATH[?db=N]: share tokens with the fleet\n"
+    "                     (default memory; docs/fleet.md)\n"
+    "  cache_key          kid of the A256GCM key in the token that seals what Redis\n"
+    "                     holds (required with Redis unless cache_plaintext = yes)\n"
+    "  cache_plaintext    yes: Redis holds readable tokens (default no)\n"
+    "  cache_password_file, cache_prefix\n"
+    "                     Redis AUTH password; key prefix (default p11jwt:)\n"
+    "  cache_timeout      longest Redis call in ms (default 250)\n"
+    "  cache_lock         longest one host holds the fleet's refresh lock (30)\n";
 
 static const char assertion_help[] =
     "Usage: p11jwt assertion --profile NAME [--config PATH]\n"

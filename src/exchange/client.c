@@ -48,9 +48,18 @@ p11jwt_rc p11jwt_client_new(p11jwt_profile *profile, p11jwt_client **out)
     pthread_mutex_init(&c->res_mu, NULL);
     exch_http_init(&c->sts);
     exch_http_init(&c->res);
-    rc = exch_cache_new(&exch_cache_memory, exch_cache_memory_new(), profile->refresh_ahead,
-                        refill, c, &c->cache);
+    if (profile->cache != NULL && strcmp(profile->cache, "memory") != 0) {
+        /* The fleet's Redis as the second level (docs/fleet.md). */
+        rc = exch_fleet_new(c, refill, c, &c->fleet);
+        if (rc == P11JWT_OK)
+            rc = exch_cache_new(&exch_cache_redis, c->fleet, profile->refresh_ahead,
+                                exch_fleet_refill, c->fleet, &c->cache);
+    } else {
+        rc = exch_cache_new(&exch_cache_memory, exch_cache_memory_new(),
+                            profile->refresh_ahead, refill, c, &c->cache);
+    }
     if (rc != P11JWT_OK) {
+        c->fleet = NULL; /* freed with the cache, or never made */
         p11jwt_client_free(c);
         return rc;
     }
@@ -91,6 +100,8 @@ void p11jwt_client_get_status(p11jwt_client *c, p11jwt_client_status *out)
     memset(out, 0, sizeof *out);
     exch_cache_status(c->cache, out);
     out->exchanges = atomic_load(&c->exchanges);
+    if (c->fleet != NULL)
+        exch_fleet_counts(c->fleet, &out->fleet_hits, &out->fleet_errors);
 }
 
 /* ---- tokens: the cache's --------------------------------------------------------- */

@@ -8,6 +8,7 @@
  *   oauth_error.c                an STS's refusal as one line, and what it hints
  *   url.c, http.c                URLs checked once; HTTP over libcurl
  *   cache.c, cache_memory.c      the token cache and its memory backend
+ *   cache_redis.c, redis.c       the fleet's level (Redis) and its connection
  *   exchange.c                   one exchange: attempts, retries, fallback
  *   resource.c                   resource calls, 401 handling
  *   client.c                     the client that ties them together
@@ -271,12 +272,40 @@ typedef struct exch_cache_backend {
 extern const exch_cache_backend exch_cache_memory;
 void *exch_cache_memory_new(void);
 
+/* ---- the fleet's level (cache_redis.c, redis.c; docs/fleet.md) ------------------------------ */
+
+/* One Redis connection, every call bounded by timeout (seconds). */
+typedef struct exch_redis exch_redis;
+/* Refuses a `cache` value that is not redis://[HOST][:PORT][/DB] or
+ * redis+unix:///PATH[?db=N]. */
+p11jwt_rc exch_redis_url_check(const char *url);
+p11jwt_rc exch_redis_new(const char *url, const char *password_file, double timeout,
+                         exch_redis **out);
+void exch_redis_free(exch_redis *r);
+/* *val NULL when the key holds nothing; else the caller wipes and frees. */
+p11jwt_rc exch_redis_get(exch_redis *r, const char *key, unsigned char **val, size_t *len);
+/* SET key val PX px [NX]; *stored 0 when NX found the key taken. */
+p11jwt_rc exch_redis_set(exch_redis *r, const char *key, const void *val, size_t len,
+                         int64_t px, int nx, int *stored);
+/* Deletes key only while it holds val (one script: no race). */
+p11jwt_rc exch_redis_del_if(exch_redis *r, const char *key, const void *val, size_t len,
+                            int *deleted);
+
 /* Makes a fresh token when the cache has none it may hand out: the
  * exchange (exchange.c). Called by one thread at a time per cache, outside
  * the cache's lock; its failure is handed to every caller that waited. */
 typedef p11jwt_rc (*exch_cache_refill_fn)(void *ud, p11jwt_access_token *out);
 
 typedef struct exch_cache exch_cache;
+
+/* The fleet's level: a backend that keeps the memory backend as its first
+ * level, and a refill (exch_fleet_refill, ud = the backend) that asks
+ * Redis before it calls refill(ud). */
+extern const exch_cache_backend exch_cache_redis;
+p11jwt_rc exch_fleet_new(p11jwt_client *c, exch_cache_refill_fn refill, void *ud, void **out);
+p11jwt_rc exch_fleet_refill(void *be, p11jwt_access_token *out);
+/* Tokens taken from Redis, and Redis problems, so far. */
+void exch_fleet_counts(void *be, uint64_t *hits, uint64_t *errors);
 
 /* A cache refreshing refresh_ahead seconds before expiry (-1: automatic,
  * see exch_refresh_time), refilled by refill(ud), its entry kept by the
@@ -324,6 +353,8 @@ struct p11jwt_client {
     exch_http res;
 
     exch_cache *cache;
+    void *fleet;                /* the cache's backend when it is the fleet's
+                                   Redis (cache_redis.c), else NULL */
     atomic_uint_fast64_t exchanges;
     int client_key_ok;          /* the pkcs11: client_key was found once */
 };
@@ -356,9 +387,13 @@ p11jwt_rc exch_secret_read(const p11jwt_profile *p, const char *file, const char
 /* Static in the library; for tests/unit only. */
 int exch_parse_duration(const char *v, int64_t max, int64_t *out);
 int exch_parse_seconds(const char *v, double lo, double hi, double *out);
+int exch_parse_millis(const char *v, int64_t lo, int64_t hi, int64_t *out);
 long exch_sts_value_bad(const char *v, size_t n, int b64token);
 double exch_backoff(double base, double max_delay, int attempt, double r);
 int exch_url_is_loopback(const char *host);
+char *exch_scope_normalise(const char *scope);
+p11jwt_rc exch_entry_decode(const char *s, size_t len, exch_cache_entry *e);
+p11jwt_rc exch_redis_parse_url(const char *url, char **host, int *port, char **path, int *db);
 #endif
 
 #endif
