@@ -348,6 +348,14 @@ P11JWT_API p11jwt_rc p11jwt_client_token_peek(p11jwt_client *c,
  * that two threads seeing the same 401 cause one re-exchange, not two. */
 P11JWT_API void p11jwt_client_invalidate(p11jwt_client *c, const char *value);
 
+/* Revokes a token at the profile's revocation_url (RFC 7009; value NULL:
+ * the token the client holds, else its fleet's), authenticated as the
+ * dialect authenticates at the token endpoint, then drops it from every
+ * cache level (memory, the fleet's Redis). 200 is success, for unknown
+ * tokens too; other answers are errors with the provider's text, retried
+ * as token requests are. */
+P11JWT_API p11jwt_rc p11jwt_client_revoke(p11jwt_client *c, const char *value);
+
 /* A fresh assertion for the profile, signed offline; nothing is sent.
  * Reads the keyring state in the token first (one object search) to sign
  * with its active kid: for bulk signing, use p11jwt_key_open once and

@@ -647,3 +647,15 @@ void exch_fleet_counts(void *be, uint64_t *hits, uint64_t *errors)
     *hits = atomic_load(&f->hits);
     *errors = atomic_load(&f->errors);
 }
+
+int exch_fleet_held(void *be, p11jwt_access_token *out)
+{
+    struct fleet *f = be;
+    exch_cache_entry e;
+
+    memset(out, 0, sizeof *out);
+    if (fetch(f, &e, NULL, NULL) != F_ENTRY)
+        return 0;
+    *out = e.tok;
+    return 1;
+}

@@ -85,6 +85,8 @@ struct p11jwt_profile {
     int64_t cache_timeout_ms;
     int64_t cache_lock;         /* seconds */
     int cache_plaintext;
+
+    char *revocation_url;       /* RFC 7009 */
 };
 
 /* Parses profile `name` from a config file's len bytes (path names it in

@@ -11,6 +11,7 @@
  *   cache_redis.c, redis.c       the fleet's level (Redis) and its connection
  *   exchange.c                   one exchange: attempts, retries, fallback
  *   resource.c                   resource calls, 401 handling
+ *   revoke.c                     RFC 7009 revocation of the client's token
  *   client.c                     the client that ties them together
  *   audit.c                      audit records
  *
@@ -149,6 +150,11 @@ p11jwt_rc exch_build_noa(const p11jwt_profile *p, const exch_inputs *in,
                          exch_built *b);
 p11jwt_rc exch_build_client_credentials(const p11jwt_profile *p,
                                         const exch_inputs *in, exch_built *b);
+/* A client secret's authentication on another endpoint of the same server
+ * (RFC 7009's revocation): HTTP Basic as auth_method basic says, else
+ * client_id and client_secret in the form f (a revocation is a POST). */
+p11jwt_rc exch_client_secret_auth(const p11jwt_profile *p, const exch_inputs *in,
+                                  exch_form *f, exch_built *b);
 p11jwt_rc exch_build_private_key_jwt(const p11jwt_profile *p,
                                      const exch_inputs *in, exch_built *b);
 
@@ -304,6 +310,8 @@ typedef struct exch_cache exch_cache;
 extern const exch_cache_backend exch_cache_redis;
 p11jwt_rc exch_fleet_new(p11jwt_client *c, exch_cache_refill_fn refill, void *ud, void **out);
 p11jwt_rc exch_fleet_refill(void *be, p11jwt_access_token *out);
+/* A copy of the fleet's token (1), or nothing (0). */
+int exch_fleet_held(void *be, p11jwt_access_token *out);
 /* Tokens taken from Redis, and Redis problems, so far. */
 void exch_fleet_counts(void *be, uint64_t *hits, uint64_t *errors);
 
@@ -320,6 +328,8 @@ p11jwt_rc exch_cache_min_valid(exch_cache *c, int64_t min_valid,
                                const p11jwt_access_token **out);
 /* Drops the token if it is `value` (any when NULL). */
 void exch_cache_invalidate(exch_cache *c, const char *value);
+/* A copy of the token the cache holds, valid or not (1), or nothing (0). */
+int exch_cache_held(exch_cache *c, p11jwt_access_token *out);
 /* state, expires_at, failures and last_error of a client's status. */
 void exch_cache_status(exch_cache *c, p11jwt_client_status *out);
 
@@ -377,6 +387,9 @@ p11jwt_rc exch_client_kids(p11jwt_client *c, char **active, char **fallback, int
 /* Exchanges a fresh assertion (or the client secret) for a token: the
  * cache's refill function (ud is the client). */
 p11jwt_rc exch_exchange(void *client, p11jwt_access_token *out);
+/* The wait before attempt+1: full jitter (r in [0, 1)) under a cap that
+ * doubles from base per attempt, never above max_delay. exchange.c */
+double exch_backoff(double base, double max_delay, int attempt, double r);
 /* Reads the secret a profile names by file or environment variable (what
  * names it in messages); *out NULL when it names neither. Free with
  * base_secret_free_n(*out, *len). */
@@ -389,7 +402,6 @@ int exch_parse_duration(const char *v, int64_t max, int64_t *out);
 int exch_parse_seconds(const char *v, double lo, double hi, double *out);
 int exch_parse_millis(const char *v, int64_t lo, int64_t hi, int64_t *out);
 long exch_sts_value_bad(const char *v, size_t n, int b64token);
-double exch_backoff(double base, double max_delay, int attempt, double r);
 int exch_url_is_loopback(const char *host);
 char *exch_scope_normalise(const char *scope);
 p11jwt_rc exch_entry_decode(const char *s, size_t len, exch_cache_entry *e);

@@ -30,7 +30,7 @@ void p11jwt_profile_free(p11jwt_profile *p)
                       &p->resource_auth, &p->ca_file, &p->client_cert, &p->client_key,
                       &p->keyring, &p->publish_command, &p->audit, &p->allow,
                       &p->pin_credential, &p->cache, &p->cache_password_file,
-                      &p->cache_prefix, &p->cache_key };
+                      &p->cache_prefix, &p->cache_key, &p->revocation_url };
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         free(*strs[i]);
     for (size_t i = 0; i < p->nclaims; i++) {
@@ -105,6 +105,7 @@ static const struct key_def keys[] = {
     STR("module_args", module_args),
     STR("kid", kid),
     STR("token_url", token_url),
+    STR("revocation_url", revocation_url),
     STR("iss", iss),
     STR("sub", sub),
     STR("aud", aud),
@@ -536,6 +537,13 @@ p11jwt_rc exch_profile_finish(exch_profile_parser *ps)
     rc = exch_url_check(p->token_url, "token_url", P11JWT_ERR_CONFIG);
     if (rc != P11JWT_OK) {
         at_key(ps, "token_url");
+        return err_wrap(rc, "%s:%d: profile '%s'", ESC(ps->ini.path), ps->ini.line,
+                        ESC(p->name));
+    }
+    if (p->revocation_url != NULL &&
+        (rc = exch_url_check(p->revocation_url, "revocation_url", P11JWT_ERR_CONFIG)) !=
+            P11JWT_OK) {
+        at_key(ps, "revocation_url");
         return err_wrap(rc, "%s:%d: profile '%s'", ESC(ps->ini.path), ps->ini.line,
                         ESC(p->name));
     }
