@@ -482,8 +482,24 @@ p11jwt_rc exch_fleet_refill(void *ud, p11jwt_access_token *out)
             break;
         }
         if (got) {
+            int deleted;
+
             p11jwt_access_token_clear(&e.tok);
-            return exchange_locked(f, nonce, out);
+            /* Another host may have stored a fresh entry and released the
+             * lock between our GET and our SET: look once more. */
+            st = fetch(f, &e, NULL, NULL);
+            now = now_s();
+            if (st != F_ENTRY || now >= e.tok.expires_at || now >= e.refresh_at) {
+                p11jwt_access_token_clear(&e.tok);
+                return exchange_locked(f, nonce, out);
+            }
+            if (exch_redis_del_if(f->r, f->lock_key, nonce, strlen(nonce), &deleted) !=
+                P11JWT_OK)
+                problem(f);
+            atomic_fetch_add(&f->hits, 1);
+            stash(f, e.tok.value, e.refresh_at);
+            *out = e.tok;
+            return P11JWT_OK;
         }
         /* Another host is refreshing: keep a valid token (the fleet's,
          * else our own) and look again in a second; with none, wait. */
