@@ -155,6 +155,13 @@ P11JWT_API p11jwt_rc p11jwt_key_import_secret(p11jwt_token *tok, p11jwt_alg alg,
                                               const unsigned char *secret,
                                               size_t secret_len);
 
+/* Generates an AES-256 key for AES-GCM under kid (required) and label
+ * (NULL: the kid): sensitive, non-extractable, encrypt and decrypt only.
+ * What a profile's cache_key names (docs/fleet.md). Refuses a kid that
+ * exists. */
+P11JWT_API p11jwt_rc p11jwt_key_generate_aes(p11jwt_token *tok, const char *kid,
+                                             const char *label);
+
 /* Destroys every object (private, public, secret) with that kid. */
 P11JWT_API p11jwt_rc p11jwt_key_delete(p11jwt_token *tok, const char *kid);
 
@@ -346,6 +353,14 @@ P11JWT_API p11jwt_rc p11jwt_client_token_peek(p11jwt_client *c,
  * that two threads seeing the same 401 cause one re-exchange, not two. */
 P11JWT_API void p11jwt_client_invalidate(p11jwt_client *c, const char *value);
 
+/* Revokes a token at the profile's revocation_url (RFC 7009; value NULL:
+ * the token the client holds, else its fleet's), authenticated as the
+ * dialect authenticates at the token endpoint, then drops it from every
+ * cache level (memory, the fleet's Redis). 200 is success, for unknown
+ * tokens too; other answers are errors with the provider's text, retried
+ * as token requests are. */
+P11JWT_API p11jwt_rc p11jwt_client_revoke(p11jwt_client *c, const char *value);
+
 /* A fresh assertion for the profile, signed offline; nothing is sent.
  * Reads the keyring state in the token first (one object search) to sign
  * with its active kid: for bulk signing, use p11jwt_key_open once and
@@ -470,6 +485,8 @@ typedef struct p11jwt_client_status {
     uint64_t exchanges;       /* token requests sent to the STS (incl. retries) */
     uint64_t failures;        /* exchanges (with their retries) that failed */
     char last_error[512];     /* the last exchange's error if it failed, else "" */
+    uint64_t fleet_hits;      /* tokens taken from the fleet's Redis (docs/fleet.md) */
+    uint64_t fleet_errors;    /* Redis failures and refused values (docs/fleet.md) */
 } p11jwt_client_status;
 
 /* Fills *out (a snapshot under the client's lock). Thread-safe. */

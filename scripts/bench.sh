@@ -15,6 +15,10 @@
 #     and 2 client threads), hand-out p99 with a refresh in flight against
 #     quiet, p11jwt-token per process against `pkcs11-tool --help` (CPU)
 #     and against `p11jwt token` (wall time).
+#   - tests/bench's p11jwt-fleet-bench against a redis-server on a loopback
+#     port: a hit in the fleet's Redis (GET + AES-GCM decryption in the
+#     token) against a plain GET of the same size (median, p99), and the
+#     memory hit path with and without Redis configured (docs/fleet.md).
 # Writes the table (medians over the runs) to docs/performance.md and prints it.
 #
 #   scripts/bench.sh            3 s per row, 50,000 batch lines (ES512 10,000), one run
@@ -68,11 +72,11 @@ done
 # login) weighs a few per cent at most at the alg's rate.
 declare -A batch_lines
 if [ "$quick" = 1 ]; then
-    seconds=1 p11tool_runs=5 spawn_runs=20
+    seconds=1 p11tool_runs=5 spawn_runs=20 fleet_gets=500
     batch_lines=([ES512]=2000 [HS256]=2000)
     output=${output:-$build/performance-quick.md}
 else
-    seconds=3 p11tool_runs=30 spawn_runs=200
+    seconds=3 p11tool_runs=30 spawn_runs=200 fleet_gets=5000
     batch_lines=([ES512]=10000 [HS256]=50000)
     if [ "$only" = batch ]; then
         output=${output:-$build/performance-batch.md}
@@ -97,9 +101,10 @@ cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
 cli=$build/p11jwt
 bench=$build/tests/bench/p11jwt-bench
 agent_bench=$build/tests/bench/p11jwt-agent-bench
+fleet_bench=$build/tests/bench/p11jwt-fleet-bench
 token_bin=$build/p11jwt-token
 cmake --build "$build" -j"$(nproc)" --target p11jwt_cli p11jwt_bench p11jwt_token \
-    p11jwt_agent_bench >/dev/null
+    p11jwt_agent_bench p11jwt_fleet_bench >/dev/null
 [ -x "$cli" ] || die "no CLI at $cli"
 [ -x "$bench" ] || die "no benchmark program at $bench"
 [ -x "$agent_bench" ] || die "no agent benchmark program at $agent_bench"
@@ -143,6 +148,20 @@ declare -A kid
 for alg in ES256 ES384 ES512 HS256; do
     kid[$alg]=$("$cli" keygen "${TOK[@]}" --alg "$alg" --label "bench-${alg,,}")
 done
+"$cli" keygen "${TOK[@]}" --alg A256GCM --kid bench-cache >/dev/null ||
+    die "keygen --alg A256GCM failed"
+
+# ---- the fleet's Redis (docs/fleet.md): redis-server on a loopback port ------
+
+redis_port=$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
+    --dir "$T" --logfile "$T/redis.log" &
+daemons+=($!)
+for ((i = 0; i < 100; i++)); do
+    redis-cli -p "$redis_port" PING >/dev/null 2>&1 && break
+    sleep 0.1
+done
+redis-cli -p "$redis_port" PING >/dev/null 2>&1 || die "redis-server did not start"
 
 # ---- inputs for the comparisons ------------------------------------------------
 
@@ -284,6 +303,7 @@ put() { printf '%s\t%s\t%s\n' "$run" "$1" "$2" >>"$results"; }
 
 summaries=()
 agent_summaries=()
+fleet_summaries=()
 for ((run = 1; run <= runs; run++)); do
     load=$(others_busy)
     put "load" "$load"
@@ -388,6 +408,12 @@ for ((run = 1; run <= runs; run++)); do
         esac
     done <"$T/agent.$run.out"
     agent_summaries+=("agent: handout_t1=${ag[h1]:-na} handout_t2=${ag[h2]:-na} refresh_p99=${ag[p99]:-na} token_cpu_vs_p11tool=${ag[cpu]:-na} token_speedup_vs_cli=${ag[sp]:-na}")
+
+    echo "== run $run/$runs: the fleet's Redis (p11jwt-fleet-bench)"
+    "$fleet_bench" "$TOKEN" "$T/pin" bench-cache "redis://127.0.0.1:$redis_port" \
+        "$fleet_gets" "$seconds" >"$T/fleet.$run.out" || die "p11jwt-fleet-bench failed"
+    grep -v '^summary:' "$T/fleet.$run.out"
+    fleet_summaries+=("fleet: $(sed -n 's/^summary: //p' "$T/fleet.$run.out")")
 done
 
 # ---- the table (medians over the runs) ------------------------------------------
@@ -608,6 +634,7 @@ PY
 {
     for s in "${summaries[@]}"; do echo "$s"; done
     for s in "${agent_summaries[@]}"; do echo "$s"; done
+    for s in "${fleet_summaries[@]}"; do echo "$s"; done
     echo '```'
 } >>"$output"
 
@@ -615,6 +642,7 @@ echo
 echo "== summary of each run"
 for s in "${summaries[@]}"; do echo "$s"; done
 for s in "${agent_summaries[@]}"; do echo "$s"; done
+for s in "${fleet_summaries[@]}"; do echo "$s"; done
 echo
 echo "== $output"
 cat "$output"

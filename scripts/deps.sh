@@ -13,6 +13,7 @@ PACKAGES="
     libssl-dev libp11-kit-dev p11-kit libp11-dev libengine-pkcs11-openssl
     libcurl4-openssl-dev libjansson-dev libcmocka-dev
     libmicrohttpd-dev libsystemd-dev
+    libhiredis-dev redis-server redis-tools
     softhsm2 opensc openssl curl
     python3 python3-jwt python3-cryptography
     scdoc mandoc bash-completion

@@ -79,6 +79,7 @@ typedef enum agent_endpoint {
     EP_JWKS,
     EP_HEALTH,
     EP_METRICS,
+    EP_REVOKE,
     EP_COUNT
 } agent_endpoint;
 

@@ -297,6 +297,20 @@ static void invalidate(agent_profile *p, const agent_conn *c, agent_reply *r)
         r->status = 204;
 }
 
+/* RFC 7009: the agent's token revoked at the STS and dropped from every
+ * cache level (p11jwt_client_revoke). */
+static void revoke(agent_profile *p, agent_reply *r)
+{
+    p11jwt_rc rc = p11jwt_client_revoke(p->client, NULL);
+
+    if (rc == P11JWT_OK)
+        r->status = 204;
+    else if (rc == P11JWT_ERR_ARG || rc == P11JWT_ERR_CONFIG)
+        agent_reply_error(r, 409, "nothing_to_revoke", "%s", p11jwt_errmsg());
+    else
+        reply_rc(r, rc);
+}
+
 static int64_t micros_now(void)
 {
     struct timespec ts;
@@ -436,6 +450,7 @@ void agent_handle(agent_conn *c, const char *method, agent_reply *r)
     switch (rt->ep) {
     case EP_TOKEN: token(p, rt->min_valid, r); break;
     case EP_INVALIDATE: invalidate(p, c, r); break;
+    case EP_REVOKE: revoke(p, r); break;
     case EP_ASSERTION: assertion(p, r); break;
     case EP_JWKS: jwks(p, r); break;
     default: agent_reply_error(r, 404, "not_found", "no such endpoint"); break;

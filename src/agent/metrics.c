@@ -135,6 +135,16 @@ char *agent_metrics_render(const agent_set *s, size_t *len)
         for (size_t i = 0; i < s->n; i++)
             per_profile(f, "p11jwt_agent_exchange_failures_total", s->v[i]->name, "%llu",
                         (unsigned long long)st[i].failures);
+        help(f, "p11jwt_agent_fleet_hits_total", "counter",
+             "Tokens taken from the fleet's Redis instead of an exchange (docs/fleet.md).");
+        for (size_t i = 0; i < s->n; i++)
+            per_profile(f, "p11jwt_agent_fleet_hits_total", s->v[i]->name, "%llu",
+                        (unsigned long long)st[i].fleet_hits);
+        help(f, "p11jwt_agent_fleet_errors_total", "counter",
+             "Redis failures and refused Redis values; each ended in a local exchange.");
+        for (size_t i = 0; i < s->n; i++)
+            per_profile(f, "p11jwt_agent_fleet_errors_total", s->v[i]->name, "%llu",
+                        (unsigned long long)st[i].fleet_errors);
         help(f, "p11jwt_agent_token_expiry_seconds", "gauge",
              "Seconds until the cached token expires (absent when there is none).");
         for (size_t i = 0; i < s->n; i++)

@@ -23,6 +23,7 @@ static const struct {
     { EP_JWKS, "jwks", "GET" },
     { EP_HEALTH, "health", "GET" },
     { EP_METRICS, "metrics", "GET" },
+    { EP_REVOKE, "revoke", "POST" },
 };
 
 const char *agent_endpoint_method(agent_endpoint ep)
@@ -172,11 +173,14 @@ void agent_route_parse(const char *target, size_t len, agent_route *out)
         if (slash != NULL) {
             size_t rest = sl - (size_t)(slash - seg);
 
-            if (out->ep != EP_TOKEN || rest != 11 || memcmp(slash, "/invalidate", 11) != 0) {
+            if (out->ep == EP_TOKEN && rest == 11 && memcmp(slash, "/invalidate", 11) == 0) {
+                out->ep = EP_INVALIDATE;
+            } else if (out->ep == EP_TOKEN && rest == 7 && memcmp(slash, "/revoke", 7) == 0) {
+                out->ep = EP_REVOKE;
+            } else {
                 refuse(out, 404, "no such endpoint (see docs/agent.md)");
                 return;
             }
-            out->ep = EP_INVALIDATE;
             sl = (size_t)(slash - seg);
         }
         if (decode_segment(seg, sl, out->profile, &why) != 0) {

@@ -145,6 +145,25 @@ int cli_agent_token(const char *cmd, const char *socket, const char *profile,
     return 0;
 }
 
+int cli_agent_revoke(const char *cmd, const char *socket, const char *profile,
+                     const char *config)
+{
+    char tgt[1024];
+    ptc_conn c;
+    ptc_reply r;
+    int rc;
+
+    if ((rc = check_args(cmd, profile, config)) != 0 ||
+        (rc = target(cmd, "token", profile, "/revoke", tgt, sizeof tgt)) != 0 ||
+        (rc = open_conn(cmd, socket, &c)) != 0)
+        return rc;
+    rc = ask(cmd, &c, "POST", tgt, NULL, &r, 204);
+    ptc_close(&c);
+    if (rc == 0)
+        ptc_reply_clear(&r);
+    return rc;
+}
+
 int cli_agent_assertion(const char *cmd, const char *socket, const char *profile,
                         const char *config)
 {

@@ -169,6 +169,8 @@ int cli_agent_use(const cli_agent_opts *o, const char *config, char *path, size_
 /* token/assertion/call through the agent at socket; exit codes. */
 int cli_agent_token(const char *cmd, const char *socket, const char *profile,
                     const char *config, int json);
+int cli_agent_revoke(const char *cmd, const char *socket, const char *profile,
+                     const char *config);
 int cli_agent_assertion(const char *cmd, const char *socket, const char *profile,
                         const char *config);
 int cli_agent_call(const char *cmd, const char *socket, const char *profile, const char *config,
@@ -186,6 +188,7 @@ int cmd_sign(int argc, char *argv[]);
 int cmd_verify(int argc, char *argv[]);
 int cmd_token(int argc, char *argv[]);
 int cmd_assertion(int argc, char *argv[]);
+int cmd_revoke(int argc, char *argv[]);
 int cmd_call(int argc, char *argv[]);
 int cmd_rotate(int argc, char *argv[]);
 int cmd_agent(int argc, char *argv[]);

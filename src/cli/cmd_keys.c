@@ -63,10 +63,12 @@ static const char keygen_help[] =
     "Generate a key in the token and print its kid.\n"
     "  ES256|ES384|ES512  an EC key pair on P-256|P-384|P-521\n"
     "  HS256|HS384|HS512  a generic secret of 32|48|64 bytes, pinned to that HMAC\n"
-    "The key is CKA_SENSITIVE, not CKA_EXTRACTABLE, CKA_PRIVATE and CKA_SIGN; it\n"
-    "never leaves the token.\n\n"
+    "Or --alg A256GCM: an AES-256 key for AES-GCM, encrypt and decrypt only (a\n"
+    "profile's cache_key: docs/fleet.md); it needs --kid.\n"
+    "The key is CKA_SENSITIVE, not CKA_EXTRACTABLE and CKA_PRIVATE; it never\n"
+    "leaves the token.\n\n"
     "Options:\n"
-    "  --alg ALG          the JWS alg the key will sign with (required)\n"
+    "  --alg ALG          the key's alg, one of the above (required)\n"
     "  --kid KID          its kid, stored as CKA_ID (default: the RFC 7638 JWK\n"
     "                     thumbprint for EC keys, 16 random bytes for HMAC keys)\n"
     "  --label TEXT       its CKA_LABEL (default: the kid, so pkcs11-tool shows it)\n"
@@ -99,12 +101,29 @@ int cmd_keygen(int argc, char *argv[])
     if (optind < argc)
         return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
     if (alg_name == NULL)
-        return cli_usage(cmd, "--alg is required (ES256, ES384, ES512, HS256, HS384, HS512)");
-    if (cli_parse_alg(alg_name, 1, 1, &alg) != 0)
-        return cli_usage(cmd, "unknown alg '%s' (ES256, ES384, ES512, HS256, HS384, HS512)",
-                         alg_name);
+        return cli_usage(cmd, "--alg is required (ES256, ES384, ES512, HS256, HS384, HS512, "
+                              "A256GCM)");
     if (kid != NULL && kid[0] == '\0')
         return cli_usage(cmd, "--kid is empty");
+    if (strcmp(alg_name, "A256GCM") == 0) {
+        if (kid == NULL)
+            return cli_usage(cmd, "an A256GCM key needs --kid");
+        if ((r = cli_token_open(cmd, &o.token, &tok)) != 0)
+            return r;
+        rc = p11jwt_key_generate_aes(tok, kid, label);
+        r = rc == P11JWT_OK ? 0 : cli_fail(cmd, rc);
+        if (r == 0) {
+            printf("%s\n", kid);
+            if (ferror(stdout) || fflush(stdout) != 0)
+                r = cli_error(cmd, "key '%s' was generated, but its kid could not be written "
+                                   "to standard output", kid);
+        }
+        p11jwt_token_free(tok);
+        return r;
+    }
+    if (cli_parse_alg(alg_name, 1, 1, &alg) != 0)
+        return cli_usage(cmd, "unknown alg '%s' (ES256, ES384, ES512, HS256, HS384, HS512, "
+                              "A256GCM)", alg_name);
     if ((r = cli_token_open(cmd, &o.token, &tok)) != 0)
         return r;
     rc = p11jwt_key_generate(tok, alg, kid, label, &made);

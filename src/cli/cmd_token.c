@@ -29,6 +29,7 @@ static const char token_help[] =
     "  dialect            dt | neowit | noa | jsa | rfc7523 | client-credentials |\n"
     "                     private-key-jwt (required)\n"
     "  token_url          the token endpoint: https, or http to loopback (required)\n"
+    "  revocation_url     the RFC 7009 revocation endpoint (p11jwt revoke)\n"
     "  token              the PKCS#11 token URI (dialects that sign)\n"
     "  pin_file, pin_env  where the token's user PIN comes from\n"
     "  module_args        arguments for the token module's C_Initialize (as\n"
@@ -70,7 +71,17 @@ static const char token_help[] =
     "  allow              who may ask `p11jwt agent` for the profile: uid:N,\n"
     "                     user:NAME, gid:N, group:NAME (default: the agent's uid)\n"
     "  pin_credential     the PIN is systemd credential NAME (instead of\n"
-    "                     pin_file or pin_env; see p11jwt agent --help)\n";
+    "                     pin_file or pin_env; see p11jwt agent --help)\n"
+    "  cache              memory | redis://[HOST][:PORT][/DB] |\n"
+    "                     redis+unix:///PATH[?db=N]: share tokens with the fleet\n"
+    "                     (default memory; docs/fleet.md)\n"
+    "  cache_key          kid of the A256GCM key in the token that seals what Redis\n"
+    "                     holds (required with Redis unless cache_plaintext = yes)\n"
+    "  cache_plaintext    yes: Redis holds readable tokens (default no)\n"
+    "  cache_password_file, cache_prefix\n"
+    "                     Redis AUTH password; key prefix (default p11jwt:)\n"
+    "  cache_timeout      longest Redis call in ms (default 250)\n"
+    "  cache_lock         longest one host holds the fleet's refresh lock (30)\n";
 
 static const char assertion_help[] =
     "Usage: p11jwt assertion --profile NAME [--config PATH]\n"
@@ -78,6 +89,20 @@ static const char assertion_help[] =
     "Print a fresh assertion for the profile, exactly as `p11jwt token` would send\n"
     "it (claims from iss, sub, aud, ttl, claim.*; signed with kid in token).\n"
     "Nothing is sent anywhere. See `p11jwt token --help` for the config keys.\n"
+    "\n"
+    CLI_PROFILE_HELP
+    CLI_AGENT_HELP;
+
+static const char revoke_help[] =
+    "Usage: p11jwt revoke --profile NAME [--config PATH] [--agent]\n"
+    "\n"
+    "Revoke the profile's current access token at its revocation_url (RFC 7009),\n"
+    "authenticated as at the token endpoint (client secret, client assertion, or\n"
+    "none for the jwt-bearer dialects), and drop it from every cache: the agent's\n"
+    "(--agent), this process's and the fleet's Redis (docs/fleet.md). Without\n"
+    "--agent the token revoked is the fleet's in Redis; a profile cached nowhere\n"
+    "else has none to revoke. Exit 0 once the server answered 200 (it does for\n"
+    "unknown tokens too), else 1 with the server's error.\n"
     "\n"
     CLI_PROFILE_HELP
     CLI_AGENT_HELP;
@@ -210,6 +235,31 @@ int cmd_assertion(int argc, char *argv[])
         r = cli_fail(cmd, rc);
     if (jws != NULL) /* a credential until it expires: wiped */
         p11jwt_secret_free((unsigned char *)jws, strlen(jws));
+    p11jwt_client_free(c);
+    return r;
+}
+
+int cmd_revoke(int argc, char *argv[])
+{
+    const char *cmd = "revoke";
+    struct token_args a = { .cmd = cmd };
+    const cli_command_def def = { cmd, revoke_help, SHARED, NULL, NULL, take, &a };
+    cli_common o;
+    char sock[256];
+    p11jwt_client *c = NULL;
+    p11jwt_rc rc;
+    int r;
+
+    if ((r = cli_options_parse(&def, argc, argv, &o)) != CLI_CONTINUE)
+        return r;
+    if (optind < argc)
+        return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
+    if (cli_agent_use(&o.agent, o.config, sock, sizeof sock))
+        return cli_agent_revoke(cmd, sock, o.profile, o.config);
+    if ((r = cli_client_open(cmd, o.config, o.profile, &c)) != 0)
+        return r;
+    rc = p11jwt_client_revoke(c, NULL);
+    r = rc == P11JWT_OK ? 0 : cli_fail(cmd, rc);
     p11jwt_client_free(c);
     return r;
 }

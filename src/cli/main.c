@@ -30,6 +30,7 @@ static const struct {
     { "token", cmd_token, "exchange an assertion for an access token (profile)" },
     { "assertion", cmd_assertion, "print a profile's assertion, signed offline" },
     { "call", cmd_call, "call a resource with a profile's access token" },
+    { "revoke", cmd_revoke, "revoke a profile's access token (RFC 7009)" },
     { "rotate", cmd_rotate, "rotate a profile's signing key by kid (keyring in the token)" },
     { "agent", cmd_agent, "serve tokens to local processes over a Unix socket" },
 };

@@ -550,3 +550,19 @@ p11jwt_rc exch_cache_min_valid(exch_cache *c, int64_t min_valid,
         *out = &slot->tok;
     return rc;
 }
+
+/* What p11jwt_client_revoke revokes when it is given no token: a copy of
+ * the token the backend holds, valid or not (1), or nothing (0). */
+int exch_cache_held(exch_cache *c, p11jwt_access_token *out)
+{
+    const exch_cache_entry *e;
+    int held = 0;
+
+    memset(out, 0, sizeof *out);
+    pthread_mutex_lock(&c->mu);
+    e = c->ops->get(c->be);
+    if (e != NULL && e->tok.value != NULL)
+        held = exch_token_copy(&e->tok, out) == P11JWT_OK;
+    pthread_mutex_unlock(&c->mu);
+    return held;
+}

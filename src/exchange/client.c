@@ -24,6 +24,12 @@ static p11jwt_rc refill(void *client, p11jwt_access_token *out)
     return exch_exchange(client, out);
 }
 
+/* The fleet's refill, with the client as its argument like refill's. */
+static p11jwt_rc fleet_refill(void *client, p11jwt_access_token *out)
+{
+    return exch_fleet_refill(((p11jwt_client *)client)->fleet, out);
+}
+
 /* In a forked child, from the cache's fork handler: a refill (the
  * refresher's) may have been in flight in the parent, holding the STS
  * connection's lock or the keys' lock; no thread of the child holds any.
@@ -68,8 +74,18 @@ p11jwt_rc p11jwt_client_new(p11jwt_profile *profile, p11jwt_client **out)
                            .refill = refill,
                            .after_fork = after_fork,
                            .ud = c };
-    rc = exch_cache_new(&exch_cache_memory, exch_cache_memory_new(), &co, &c->cache);
+    if (profile->cache != NULL && strcmp(profile->cache, "memory") != 0) {
+        /* The fleet's Redis as the second level (docs/fleet.md): its refill
+         * asks Redis before it exchanges. */
+        rc = exch_fleet_new(c, refill, c, &c->fleet);
+        co.refill = fleet_refill;
+        if (rc == P11JWT_OK)
+            rc = exch_cache_new(&exch_cache_redis, c->fleet, &co, &c->cache);
+    } else {
+        rc = exch_cache_new(&exch_cache_memory, exch_cache_memory_new(), &co, &c->cache);
+    }
     if (rc != P11JWT_OK) {
+        c->fleet = NULL; /* freed with the cache, or never made */
         p11jwt_client_free(c);
         return rc;
     }
@@ -110,6 +126,8 @@ void p11jwt_client_get_status(p11jwt_client *c, p11jwt_client_status *out)
     memset(out, 0, sizeof *out);
     exch_cache_status(c->cache, out);
     out->exchanges = atomic_load(&c->exchanges);
+    if (c->fleet != NULL)
+        exch_fleet_counts(c->fleet, &out->fleet_hits, &out->fleet_errors);
 }
 
 /* ---- tokens: the cache's --------------------------------------------------------- */

@@ -79,3 +79,13 @@ p11jwt_rc exch_build_client_credentials(const p11jwt_profile *p,
     }
     return exch_form_finish(b, &f);
 }
+
+p11jwt_rc exch_client_secret_auth(const p11jwt_profile *p, const exch_inputs *in,
+                                  exch_form *f, exch_built *b)
+{
+    if (p->auth_method == EXCH_AUTH_BASIC)
+        return basic_credentials(p, in, b);
+    exch_form_add(f, "client_id", p->client_id);
+    exch_form_add(f, "client_secret", in->client_secret);
+    return P11JWT_OK;
+}

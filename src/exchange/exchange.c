@@ -81,7 +81,7 @@ p11jwt_rc exch_secret_read(const p11jwt_profile *p, const char *file, const char
 
 /* The wait before attempt+1: full jitter (r in [0, 1)) under a cap that
  * doubles from base per attempt, never above max_delay. */
-UNITTEST double exch_backoff(double base, double max_delay, int attempt, double r)
+double exch_backoff(double base, double max_delay, int attempt, double r)
 {
     double cap = base;
 

@@ -76,6 +76,17 @@ struct p11jwt_profile {
     /* the host agent (docs/agent.md) */
     char *allow;                /* who may ask the agent: "uid:N user:NAME ..." */
     char *pin_credential;       /* systemd credential name; sets pin_file */
+
+    /* the fleet's cache (docs/fleet.md) */
+    char *cache;                /* NULL or "memory": this process only */
+    char *cache_password_file;
+    char *cache_prefix;         /* NULL: "p11jwt:" */
+    char *cache_key;            /* the A256GCM key's kid */
+    int64_t cache_timeout_ms;
+    int64_t cache_lock;         /* seconds */
+    int cache_plaintext;
+
+    char *revocation_url;       /* RFC 7009 */
 };
 
 /* Parses profile `name` from a config file's len bytes (path names it in

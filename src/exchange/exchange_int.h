@@ -10,8 +10,10 @@
  *   cache.c, cache_memory.c      the token cache (and its refresher), its
  *                                memory backend
  *   refresh_schedule.c           when to refresh, when to try again
+ *   cache_redis.c, redis.c       the fleet's level (Redis) and its connection
  *   exchange.c                   one exchange: attempts, retries, fallback
  *   resource.c                   resource calls, 401 handling
+ *   revoke.c                     RFC 7009 revocation of the client's token
  *   client.c                     the client that ties them together
  *   audit.c                      audit records
  *
@@ -150,6 +152,11 @@ p11jwt_rc exch_build_noa(const p11jwt_profile *p, const exch_inputs *in,
                          exch_built *b);
 p11jwt_rc exch_build_client_credentials(const p11jwt_profile *p,
                                         const exch_inputs *in, exch_built *b);
+/* A client secret's authentication on another endpoint of the same server
+ * (RFC 7009's revocation): HTTP Basic as auth_method basic says, else
+ * client_id and client_secret in the form f (a revocation is a POST). */
+p11jwt_rc exch_client_secret_auth(const p11jwt_profile *p, const exch_inputs *in,
+                                  exch_form *f, exch_built *b);
 p11jwt_rc exch_build_private_key_jwt(const p11jwt_profile *p,
                                      const exch_inputs *in, exch_built *b);
 
@@ -275,12 +282,42 @@ typedef struct exch_cache_backend {
 extern const exch_cache_backend exch_cache_memory;
 void *exch_cache_memory_new(void);
 
+/* ---- the fleet's level (cache_redis.c, redis.c; docs/fleet.md) ------------------------------ */
+
+/* One Redis connection, every call bounded by timeout (seconds). */
+typedef struct exch_redis exch_redis;
+/* Refuses a `cache` value that is not redis://[HOST][:PORT][/DB] or
+ * redis+unix:///PATH[?db=N]. */
+p11jwt_rc exch_redis_url_check(const char *url);
+p11jwt_rc exch_redis_new(const char *url, const char *password_file, double timeout,
+                         exch_redis **out);
+void exch_redis_free(exch_redis *r);
+/* *val NULL when the key holds nothing; else the caller wipes and frees. */
+p11jwt_rc exch_redis_get(exch_redis *r, const char *key, unsigned char **val, size_t *len);
+/* SET key val PX px [NX]; *stored 0 when NX found the key taken. */
+p11jwt_rc exch_redis_set(exch_redis *r, const char *key, const void *val, size_t len,
+                         int64_t px, int nx, int *stored);
+/* Deletes key only while it holds val (one script: no race). */
+p11jwt_rc exch_redis_del_if(exch_redis *r, const char *key, const void *val, size_t len,
+                            int *deleted);
+
 /* Makes a fresh token when the cache has none it may hand out: the
  * exchange (exchange.c). Called by one thread at a time per cache, outside
  * the cache's lock; its failure is handed to every caller that waited. */
 typedef p11jwt_rc (*exch_cache_refill_fn)(void *ud, p11jwt_access_token *out);
 
 typedef struct exch_cache exch_cache;
+
+/* The fleet's level: a backend that keeps the memory backend as its first
+ * level, and a refill (exch_fleet_refill, ud = the backend) that asks
+ * Redis before it calls refill(ud). */
+extern const exch_cache_backend exch_cache_redis;
+p11jwt_rc exch_fleet_new(p11jwt_client *c, exch_cache_refill_fn refill, void *ud, void **out);
+p11jwt_rc exch_fleet_refill(void *be, p11jwt_access_token *out);
+/* A copy of the fleet's token (1), or nothing (0). */
+int exch_fleet_held(void *be, p11jwt_access_token *out);
+/* Tokens taken from Redis, and Redis problems, so far. */
+void exch_fleet_counts(void *be, uint64_t *hits, uint64_t *errors);
 
 /* How a cache refreshes, and what it asks of its owner. */
 typedef struct exch_cache_opts {
@@ -314,6 +351,8 @@ p11jwt_rc exch_cache_min_valid(exch_cache *c, int64_t min_valid,
                                const p11jwt_access_token **out);
 /* Drops the token if it is `value` (any when NULL). */
 void exch_cache_invalidate(exch_cache *c, const char *value);
+/* A copy of the token the cache holds, valid or not (1), or nothing (0). */
+int exch_cache_held(exch_cache *c, p11jwt_access_token *out);
 /* state, expires_at, failures and last_error of a client's status. */
 void exch_cache_status(exch_cache *c, p11jwt_client_status *out);
 
@@ -356,6 +395,8 @@ struct p11jwt_client {
     exch_http res;
 
     exch_cache *cache;
+    void *fleet;                /* the cache's backend when it is the fleet's
+                                   Redis (cache_redis.c), else NULL */
     atomic_uint_fast64_t exchanges;
     int client_key_ok;          /* the pkcs11: client_key was found once */
 };
@@ -378,6 +419,9 @@ p11jwt_rc exch_client_kids(p11jwt_client *c, char **active, char **fallback, int
 /* Exchanges a fresh assertion (or the client secret) for a token: the
  * cache's refill function (ud is the client). */
 p11jwt_rc exch_exchange(void *client, p11jwt_access_token *out);
+/* The wait before attempt+1: full jitter (r in [0, 1)) under a cap that
+ * doubles from base per attempt, never above max_delay. exchange.c */
+double exch_backoff(double base, double max_delay, int attempt, double r);
 /* Reads the secret a profile names by file or environment variable (what
  * names it in messages); *out NULL when it names neither. Free with
  * base_secret_free_n(*out, *len). */
@@ -388,9 +432,12 @@ p11jwt_rc exch_secret_read(const p11jwt_profile *p, const char *file, const char
 /* Static in the library; for tests/unit only. */
 int exch_parse_duration(const char *v, int64_t max, int64_t *out);
 int exch_parse_seconds(const char *v, double lo, double hi, double *out);
+int exch_parse_millis(const char *v, int64_t lo, int64_t hi, int64_t *out);
 long exch_sts_value_bad(const char *v, size_t n, int b64token);
-double exch_backoff(double base, double max_delay, int attempt, double r);
 int exch_url_is_loopback(const char *host);
+char *exch_scope_normalise(const char *scope);
+p11jwt_rc exch_entry_decode(const char *s, size_t len, exch_cache_entry *e);
+p11jwt_rc exch_redis_parse_url(const char *url, char **host, int *port, char **path, int *db);
 #endif
 
 #endif

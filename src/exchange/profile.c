@@ -29,7 +29,8 @@ void p11jwt_profile_free(p11jwt_profile *p)
                       &p->client_id, &p->client_secret_file, &p->client_secret_env,
                       &p->resource_auth, &p->ca_file, &p->client_cert, &p->client_key,
                       &p->keyring, &p->publish_command, &p->audit, &p->allow,
-                      &p->pin_credential };
+                      &p->pin_credential, &p->cache, &p->cache_password_file,
+                      &p->cache_prefix, &p->cache_key, &p->revocation_url };
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         free(*strs[i]);
     for (size_t i = 0; i < p->nclaims; i++) {
@@ -72,7 +73,7 @@ int p11jwt_profile_header(const p11jwt_profile *p, size_t i, const char **name,
 
 /* ---- the key table ----------------------------------------------------------- */
 
-enum kind { K_STR, K_DURATION, K_INT, K_REAL, K_DIALECT, K_AUTH, K_RESAUTH };
+enum kind { K_STR, K_DURATION, K_INT, K_REAL, K_DIALECT, K_AUTH, K_RESAUTH, K_MS, K_BOOL };
 
 struct key_def {
     const char *name;
@@ -94,6 +95,8 @@ struct key_def {
 #define DURATION(n, f, lo, dflt) { n, K_DURATION, F(f), lo, P11JWT_MAX_DURATION, { .i = dflt } }
 #define INT(n, f, lo, hi, dflt) { n, K_INT, F(f), lo, hi, { .i = dflt } }
 #define REAL(n, f, lo, hi, dflt) { n, K_REAL, F(f), lo, hi, { .d = dflt } }
+#define MS(n, f, lo, hi, dflt) { n, K_MS, F(f), lo, hi, { .i = dflt } }
+#define BOOL(n, f) { n, K_BOOL, F(f), 0, 1, { .i = 0 } }
 static const struct key_def keys[] = {
     ENUM("dialect", K_DIALECT, dialect),
     STR("token", token),
@@ -102,6 +105,7 @@ static const struct key_def keys[] = {
     STR("module_args", module_args),
     STR("kid", kid),
     STR("token_url", token_url),
+    STR("revocation_url", revocation_url),
     STR("iss", iss),
     STR("sub", sub),
     STR("aud", aud),
@@ -131,7 +135,16 @@ static const struct key_def keys[] = {
     STR("audit", audit),
     STR("allow", allow),
     STR("pin_credential", pin_credential),
+    STR("cache", cache),
+    STR("cache_password_file", cache_password_file),
+    STR("cache_prefix", cache_prefix),
+    STR("cache_key", cache_key),
+    MS("cache_timeout", cache_timeout_ms, 1, 60000, 250),
+    DURATION("cache_lock", cache_lock, 1, 30),
+    BOOL("cache_plaintext", cache_plaintext),
 };
+#undef BOOL
+#undef MS
 #undef REAL
 #undef INT
 #undef DURATION
@@ -156,7 +169,7 @@ void exch_profile_defaults(p11jwt_profile *p)
     char *base = (char *)p;
 
     for (size_t i = 0; i < NKEYS; i++) {
-        if (keys[i].kind == K_DURATION)
+        if (keys[i].kind == K_DURATION || keys[i].kind == K_MS)
             *(int64_t *)(base + keys[i].off) = keys[i].def.i;
         else if (keys[i].kind == K_INT)
             *(int *)(base + keys[i].off) = (int)keys[i].def.i;
@@ -191,6 +204,27 @@ UNITTEST int exch_parse_duration(const char *v, int64_t max, int64_t *out)
     if (n > max / mult)
         return -1;
     *out = n * mult;
+    return 0;
+}
+
+/* "250" or "250ms" (milliseconds), "1s" or "1.5s" (seconds) → whole
+ * milliseconds within [lo, hi]. */
+UNITTEST int exch_parse_millis(const char *v, int64_t lo, int64_t hi, int64_t *out)
+{
+    char *end;
+    double d;
+
+    errno = 0;
+    d = strtod(v, &end);
+    if (end == v || errno != 0 || !(d >= 0) || (v[0] < '0' || v[0] > '9'))
+        return -1;
+    if (strcmp(end, "s") == 0)
+        d *= 1000;
+    else if (*end != '\0' && strcmp(end, "ms") != 0)
+        return -1;
+    if (!(d >= (double)lo && d <= (double)hi) || d != (double)(int64_t)d)
+        return -1;
+    *out = (int64_t)d;
     return 0;
 }
 
@@ -289,6 +323,21 @@ p11jwt_rc exch_profile_set(exch_profile_parser *ps, const char *key, const char 
                                (double *)(base + k->off)) != 0)
             return cfg_err(ps, key, "'%s' is not a number of seconds", ESC(value));
         return P11JWT_OK;
+    case K_MS:
+        if (exch_parse_millis(value, k->min, k->max, (int64_t *)(base + k->off)) != 0)
+            return cfg_err(ps, key,
+                           "'%s' is not a time from %lld ms to %lld s (e.g. 250, 250ms, 1s)",
+                           ESC(value), (long long)k->min, (long long)k->max / 1000);
+        return P11JWT_OK;
+    case K_BOOL:
+        if (strcmp(value, "yes") == 0 || strcmp(value, "true") == 0 || strcmp(value, "1") == 0)
+            *(int *)(base + k->off) = 1;
+        else if (strcmp(value, "no") == 0 || strcmp(value, "false") == 0 ||
+                 strcmp(value, "0") == 0)
+            *(int *)(base + k->off) = 0;
+        else
+            return cfg_err(ps, key, "'%s' is not yes or no", ESC(value));
+        return P11JWT_OK;
     case K_DIALECT:
         if ((d = exch_dialect_by_name(value)) != NULL) {
             p->dialect = d->id;
@@ -375,6 +424,47 @@ static p11jwt_rc finish_pin_credential(exch_profile_parser *ps)
     return P11JWT_OK;
 }
 
+/* The fleet's cache (docs/fleet.md): a Redis URL, and a token sealed in
+ * the HSM unless the profile says plainly that it need not be. */
+static p11jwt_rc finish_cache(exch_profile_parser *ps)
+{
+    p11jwt_profile *p = ps->p;
+    int redis = p->cache != NULL && strcmp(p->cache, "memory") != 0;
+    p11jwt_rc rc;
+
+    at_key(ps, "cache");
+    if (redis && (rc = exch_redis_url_check(p->cache)) != P11JWT_OK)
+        return err_wrap(rc, "%s:%d", ESC(ps->ini.path), ps->ini.line);
+    if (!redis) {
+        static const char *const fleet_only[] = { "cache_key", "cache_password_file",
+                                                  "cache_prefix", "cache_plaintext" };
+
+        for (size_t i = 0; i < sizeof fleet_only / sizeof fleet_only[0]; i++) {
+            size_t k;
+
+            if (find_key(fleet_only[i], &k) != NULL && ps->seen[k] != 0) {
+                at_key(ps, fleet_only[i]);
+                return cfg_err(ps, fleet_only[i], "needs cache = redis://... or "
+                               "redis+unix:///...");
+            }
+        }
+        return P11JWT_OK;
+    }
+    at_key(ps, "cache_key");
+    if (p->cache_key != NULL && p->token == NULL)
+        return cfg_err(ps, "cache_key", "needs key 'token': the key is in the profile's token");
+    if (p->cache_key != NULL && p->cache_plaintext)
+        return cfg_err(ps, "cache_plaintext", "give cache_key or cache_plaintext = yes, not "
+                       "both");
+    if (p->cache_key == NULL && !p->cache_plaintext)
+        return cfg_err(ps, NULL,
+                       "profile '%s': a Redis cache needs cache_key (an A256GCM key in the "
+                       "token: p11jwt keygen --alg A256GCM --kid KID), or cache_plaintext = "
+                       "yes to store readable tokens in Redis",
+                       ESC(p->name));
+    return P11JWT_OK;
+}
+
 /* What the dialect needs of the profile: the keys it cannot do without. */
 static p11jwt_rc finish_needs(exch_profile_parser *ps, const struct exch_dialect *d)
 {
@@ -450,6 +540,13 @@ p11jwt_rc exch_profile_finish(exch_profile_parser *ps)
         return err_wrap(rc, "%s:%d: profile '%s'", ESC(ps->ini.path), ps->ini.line,
                         ESC(p->name));
     }
+    if (p->revocation_url != NULL &&
+        (rc = exch_url_check(p->revocation_url, "revocation_url", P11JWT_ERR_CONFIG)) !=
+            P11JWT_OK) {
+        at_key(ps, "revocation_url");
+        return err_wrap(rc, "%s:%d: profile '%s'", ESC(ps->ini.path), ps->ini.line,
+                        ESC(p->name));
+    }
     rc = finish_needs(ps, d);
     if (rc != P11JWT_OK)
         return rc;
@@ -485,6 +582,8 @@ p11jwt_rc exch_profile_finish(exch_profile_parser *ps)
         rc = check_min(ps, "connect_timeout");
     if (rc == P11JWT_OK)
         rc = finish_pin_credential(ps);
+    if (rc == P11JWT_OK)
+        rc = finish_cache(ps);
     return rc;
 }
 
@@ -581,10 +680,12 @@ int p11jwt_profile_same(const p11jwt_profile *a, const p11jwt_profile *b)
                 return 0;
             break;
         case K_DURATION:
+        case K_MS:
             if (*(const int64_t *)(pa + off) != *(const int64_t *)(pb + off))
                 return 0;
             break;
         case K_INT:
+        case K_BOOL:
             if (*(const int *)(pa + off) != *(const int *)(pb + off))
                 return 0;
             break;

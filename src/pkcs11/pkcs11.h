@@ -126,6 +126,28 @@ const p11_ec_point *p11_keyhandle_point(const p11_keyhandle *h);
 p11jwt_rc p11_sign(p11_keyhandle *h, const unsigned char *data, size_t len, unsigned char *sig,
                    size_t *sig_len);
 
+/* ---- AES-256-GCM in the token (aead.c) ---------------------------------- */
+
+#define P11_AEAD_IV 12
+#define P11_AEAD_TAG 16
+
+/* An A256GCM key (p11jwt_key_generate_aes), found by kid once. */
+typedef struct p11_aead p11_aead;
+
+p11jwt_rc p11_aead_open(p11jwt_token *t, const char *kid, p11_aead **out);
+void p11_aead_free(p11_aead *a);
+/* Encrypts in the token with a fresh random IV and aad: *out (caller
+ * frees) is IV (12 bytes) || ciphertext || tag (16 bytes). */
+p11jwt_rc p11_aead_seal(p11_aead *a, const unsigned char *aad, size_t aad_len,
+                        const unsigned char *in, size_t in_len, unsigned char **out,
+                        size_t *out_len);
+/* Decrypts what p11_aead_seal made with the same aad; a value altered or
+ * bound to another aad fails with P11JWT_ERR_CRYPTO and gives nothing.
+ * *out is NUL-terminated; the caller wipes and frees it. */
+p11jwt_rc p11_aead_open_value(p11_aead *a, const unsigned char *aad, size_t aad_len,
+                              const unsigned char *in, size_t in_len, unsigned char **out,
+                              size_t *out_len);
+
 /* ---- the versioned data store (store.c) ----------------------------------- */
 
 #define P11_STORE_ID_LEN (20 + 1 + 32)

@@ -163,6 +163,8 @@ class State:
         self.resource_401 = 0
         self.token_calls = {}
         self.resource_calls = {}
+        self.revoke_calls = {}
+        self.revoked = 0        # tokens revoked through RFC 7009
         self.assertions = []    # last decoded assertions
         self.requests = []      # last request summaries
         self.jtis = set()
@@ -220,11 +222,27 @@ class State:
                 queue.pop(0)
             return script
 
-    def issue(self, dialect, value, lifetime):
+    def issue(self, dialect, value, lifetime, client=None):
         with self.lock:
             self.gen += 1
             self.issued[value] = {"dialect": dialect, "exp": time.time() + lifetime,
-                                  "gen": self.gen}
+                                  "gen": self.gen, "client": client}
+
+    def revoke(self, dialect, value, client):
+        """RFC 7009 2.1: revokes value if this dialect issued it (to this
+        client, for the dialects that authenticate one); an unknown or
+        invalid token is no error. Raises for a token of another client."""
+        with self.lock:
+            info = self.issued.get(value)
+            if info is None or info["dialect"] != dialect:
+                return False
+            if info.get("client") is not None and info["client"] != client:
+                raise OAuthError(400, "unauthorized_client",
+                                 "the token was issued to another client")
+            if not info.get("revoked"):
+                info["revoked"] = True
+                self.revoked += 1
+            return True
 
     def check_token(self, dialect, value):
         """None if the token is good for dialect, else why not."""
@@ -237,7 +255,7 @@ class State:
                 return "unknown token"
             if info["dialect"] != dialect:
                 return "token of dialect %s" % info["dialect"]
-            if info["gen"] <= self.revoked_gen:
+            if info["gen"] <= self.revoked_gen or info.get("revoked"):
                 return "revoked"
             if info["exp"] <= time.time():
                 return "expired"
@@ -260,6 +278,7 @@ class State:
             if doc.get("reset_stats"):
                 self.token_calls.clear()
                 self.resource_calls.clear()
+                self.revoke_calls.clear()
                 self.assertions.clear()
                 self.requests.clear()
                 self.max_inflight.clear()
@@ -289,6 +308,8 @@ class State:
             return {
                 "token_calls": dict(self.token_calls),
                 "resource_calls": dict(self.resource_calls),
+                "revoke_calls": dict(self.revoke_calls),
+                "revoked": self.revoked,
                 "assertions": list(self.assertions),
                 "requests": list(self.requests),
                 "expires_in": self.lifetime,
@@ -444,8 +465,8 @@ class Handler(BaseHTTPRequestHandler):
         segs = path.strip("/").split("/")
         dialect = PREFIXES.get(segs[0]) if segs else None
         kind = segs[1] if len(segs) >= 2 else None
-        if dialect is None or kind not in ("token", "resource") or \
-                (kind == "token" and len(segs) != 2):
+        if dialect is None or kind not in ("token", "resource", "revoke") or \
+                (kind in ("token", "revoke") and len(segs) != 2):
             self.send_json(404, {"error": "not_found"})
             self.log_line(404)
             return
@@ -454,7 +475,8 @@ class Handler(BaseHTTPRequestHandler):
         summary["dialect"] = dialect
         if kind == "token":
             summary["assertion_sha"] = assertion_fingerprint(body)
-        table = self.state.token_calls if kind == "token" else self.state.resource_calls
+        table = {"token": self.state.token_calls, "revoke": self.state.revoke_calls}.get(
+            kind, self.state.resource_calls)
         self.state.count(table, path)
         st = self.state
         with st.lock:
@@ -494,11 +516,18 @@ class Handler(BaseHTTPRequestHandler):
         try:
             if kind == "token":
                 status, obj, headers = self.token(dialect, path, body, summary)
+            elif kind == "revoke":
+                status, obj, headers = self.revoke(dialect, path, body, summary)
             else:
                 status, obj, headers = self.resource(dialect, path, body, summary)
         except OAuthError as e:
             status, obj, headers = e.status, e.body, e.headers
         summary["status"] = status
+        if obj is None:     # RFC 7009: a 200 with no body
+            self.state.record(summary)
+            self.send_json(status, None, headers, raw=b"")
+            self.log_line(status, "revoked")
+            return
         if "error" in obj:
             summary["error"] = obj["error"]
             summary["error_description"] = obj.get("error_description")
@@ -663,9 +692,9 @@ class Handler(BaseHTTPRequestHandler):
     def lifetime(self):
         return self.state.lifetime
 
-    def new_token(self, dialect, lifetime):
+    def new_token(self, dialect, lifetime, client=None):
         value = secrets.token_hex(16)
-        self.state.issue(dialect, value, lifetime)
+        self.state.issue(dialect, value, lifetime, client)
         return value
 
     def jwt_bearer_form(self, body, summary, unsupported):
@@ -800,8 +829,36 @@ class Handler(BaseHTTPRequestHandler):
         summary["client_id"] = cid
         life = self.lifetime()
         scope = params.get("scope") or "ADMIN"
-        return 200, {"access_token": self.new_token("client-credentials", life),
+        return 200, {"access_token": self.new_token("client-credentials", life, cid),
                      "token_type": "Bearer", "scope": scope, "expires_in": life}, None
+
+    def revoke(self, dialect, path, body, summary):
+        """RFC 7009: POST form token (+ token_type_hint); the client
+        authenticates as at the token endpoint (client-credentials: Basic or
+        form; private-key-jwt: client_assertion; the jwt-bearer dialects:
+        none). 200 with no body for any token, known or not."""
+        if self.command != "POST":
+            raise OAuthError(405, "invalid_request", "POST only", {"Allow": "POST"})
+        params = self.form(body, summary)
+        if params is None:
+            raise OAuthError(400, "invalid_request",
+                             "body must be application/x-www-form-urlencoded")
+        client = None
+        if dialect == "client-credentials":
+            cid, secret = self.client_auth(summary, params)
+            want = self.state.clients.get(cid) if cid is not None else None
+            if want is None or secret is None or not hmac.compare_digest(want, secret.encode()):
+                raise OAuthError(401, "invalid_client", "client authentication failed",
+                                 {"WWW-Authenticate": 'Basic realm="sts"'}
+                                 if summary["auth_method"] == "basic" else None)
+            client = cid
+        elif dialect == "private-key-jwt":
+            client = self.authenticate_assertion(path, params)
+        token = params.get("token")
+        if not token:
+            raise OAuthError(400, "invalid_request", "token missing")
+        summary["revoked"] = self.state.revoke(dialect, token, client)
+        return 200, None, None
 
     def rfc_claims(self, p, path, grant):
         now = time.time()
@@ -837,17 +894,14 @@ class Handler(BaseHTTPRequestHandler):
             out["scope"] = f["scope"]
         return 200, out, None
 
-    def token_private_key_jwt(self, path, body, summary):
-        f = self.form(body, summary)
-        if f is None:
-            raise OAuthError(400, "invalid_request",
-                             "body must be application/x-www-form-urlencoded")
-        if f.get("grant_type") != "client_credentials":
-            raise OAuthError(400, "unsupported_grant_type")
+    def authenticate_assertion(self, path, f):
+        """private_key_jwt client authentication (RFC 7523 2.2) of a form
+        sent to the token or the revocation endpoint; aud is the token
+        endpoint either way. Returns the client id."""
         if f.get("client_assertion_type") != CLIENT_ASSERTION_TYPE or \
                 not f.get("client_assertion"):
             raise OAuthError(401, "invalid_client", "client_assertion missing or of a wrong type")
-        summary["auth_method"] = "private_key_jwt"
+        path = path.rsplit("/", 1)[0] + "/token"
         bad = lambda d: (lambda: OAuthError(401, "invalid_client", d))
         header, p = self.verify_assertion(
             f["client_assertion"], path, ("ES256", "ES384", "ES512", "HS256", "HS384", "HS512"),
@@ -865,10 +919,21 @@ class Handler(BaseHTTPRequestHandler):
             raise OAuthError(400, "invalid_grant", "jti required")
         if not self.state.use_jti(jti):
             raise OAuthError(400, "invalid_grant", "jti already used (replay)")
-        summary["client_id"] = p["iss"]
+        return p["iss"]
+
+    def token_private_key_jwt(self, path, body, summary):
+        f = self.form(body, summary)
+        if f is None:
+            raise OAuthError(400, "invalid_request",
+                             "body must be application/x-www-form-urlencoded")
+        if f.get("grant_type") != "client_credentials":
+            raise OAuthError(400, "unsupported_grant_type")
+        summary["auth_method"] = "private_key_jwt"
+        cid = self.authenticate_assertion(path, f)
+        summary["client_id"] = cid
         life = self.lifetime()
-        out = {"access_token": self.new_token("private-key-jwt", life), "token_type": "Bearer",
-               "expires_in": life}
+        out = {"access_token": self.new_token("private-key-jwt", life, cid),
+               "token_type": "Bearer", "expires_in": life}
         if f.get("scope"):
             out["scope"] = f["scope"]
         return 200, out, None

@@ -1,0 +1,225 @@
+/*
+ * fleet_bench.c — p11jwt-fleet-bench: what a second-level hit costs (the
+ * fleet's Redis, docs/fleet.md), in one run so the ratios hold:
+ *
+ *   sealed   GET of the fleet's entry + AES-256-GCM decryption in the token
+ *            + decoding: the work of a hit in Redis
+ *   plain    GET of a plain value of the same size, same connection
+ *   memory   the memory cache's hit path (exch_cache_peek) with the memory
+ *            backend, and with the fleet's Redis backend configured (which
+ *            the hit path never touches)
+ *
+ * Prints one line per row with the median and p99 in microseconds (sealed,
+ * plain) or million hand-outs per second (memory), then
+ * "summary: sealed_over_plain=R memory_fleet_over_memory=R". Links the
+ * test-only archive: it times internal functions. Never run by ctest.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "exchange/exchange_int.h"
+
+static void die(const char *what, p11jwt_rc rc)
+{
+    fprintf(stderr, "p11jwt-fleet-bench: %s: %s\n", what,
+            rc != P11JWT_OK ? p11jwt_errmsg() : "failed");
+    exit(1);
+}
+
+static double now_us(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e6 + (double)ts.tv_nsec / 1e3;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+
+    return x < y ? -1 : x > y;
+}
+
+static const char *const KEY = "p11jwt-bench:fleet:sealed";
+static const char *const PLAIN_KEY = "p11jwt-bench:fleet:plain";
+
+static p11jwt_rc fixed_refill(void *ud, p11jwt_access_token *out)
+{
+    (void)ud;
+    memset(out, 0, sizeof *out);
+    out->value = strdup("bench-token-value-bench-token-value-bench-token-value");
+    out->type = strdup("Bearer");
+    out->expires_at = (int64_t)time(NULL) + 3600;
+    return out->value != NULL && out->type != NULL ? P11JWT_OK : P11JWT_ERR_NOMEM;
+}
+
+/* Million peeks a second on a warm cache, for `seconds`. */
+static double peek_rate(exch_cache *c, double seconds)
+{
+    const p11jwt_access_token *t;
+    double t0 = now_us(), t1;
+    unsigned long n = 0;
+
+    do {
+        for (int i = 0; i < 1024; i++)
+            if (exch_cache_peek(c, &t) != P11JWT_OK)
+                die("exch_cache_peek", P11JWT_ERR_ARG);
+        n += 1024;
+        t1 = now_us();
+    } while (t1 - t0 < seconds * 1e6);
+    return (double)n / (t1 - t0);
+}
+
+int main(int argc, char **argv)
+{
+    const char *uri, *pin_file, *kid, *redis_url;
+    int n = 2000;
+    double *sealed_us, *plain_us, seconds = 1;
+    p11jwt_token *tok = p11jwt_token_new();
+    exch_redis *r = NULL;
+    p11_aead *a = NULL;
+    unsigned char *sealed = NULL, *got = NULL, *plain_val, *opened = NULL;
+    size_t sealed_len = 0, got_len = 0, opened_len = 0;
+    char plain[512];
+    int stored;
+    p11jwt_rc rc;
+
+    if (argc < 5) {
+        fprintf(stderr, "Usage: p11jwt-fleet-bench TOKEN_URI PIN_FILE A256GCM_KID REDIS_URL "
+                        "[N [SECONDS]]\n");
+        return 2;
+    }
+    uri = argv[1];
+    pin_file = argv[2];
+    kid = argv[3];
+    redis_url = argv[4];
+    if (argc > 5)
+        n = atoi(argv[5]);
+    if (argc > 6)
+        seconds = atof(argv[6]);
+    if (n < 10)
+        n = 10;
+    if ((rc = p11jwt_token_set_pin_file(tok, pin_file)) != P11JWT_OK ||
+        (rc = p11jwt_token_open(tok, uri)) != P11JWT_OK || (rc = p11jwt_token_login(tok)) != P11JWT_OK)
+        die("the token", rc);
+    if ((rc = p11_aead_open(tok, kid, &a)) != P11JWT_OK)
+        die("the A256GCM key", rc);
+    if ((rc = exch_redis_new(redis_url, NULL, 1.0, &r)) != P11JWT_OK)
+        die("redis", rc);
+
+    /* An entry as the fleet writes it: a JWT-sized token. */
+    {
+        char entry[400];
+        int len = snprintf(entry, sizeof entry, "p11jwt-cache-1\n%lld\n%lld\nBearer\n\n",
+                           (long long)time(NULL) + 3600, (long long)time(NULL) + 3000);
+
+        while (len < 300)
+            entry[len++] = 'x';
+        entry[len] = '\0';
+        if ((rc = p11_aead_seal(a, (const unsigned char *)KEY, strlen(KEY),
+                                (const unsigned char *)entry, (size_t)len, &sealed,
+                                &sealed_len)) != P11JWT_OK)
+            die("sealing", rc);
+    }
+    memset(plain, 'p', sealed_len);
+    if ((rc = exch_redis_set(r, KEY, sealed, sealed_len, 60000, 0, &stored)) != P11JWT_OK ||
+        (rc = exch_redis_set(r, PLAIN_KEY, plain, sealed_len, 60000, 0, &stored)) != P11JWT_OK)
+        die("SET", rc);
+
+    sealed_us = calloc((size_t)n, sizeof *sealed_us);
+    plain_us = calloc((size_t)n, sizeof *plain_us);
+    if (sealed_us == NULL || plain_us == NULL)
+        die("out of memory", P11JWT_ERR_NOMEM);
+    /* Interleaved, so that load from elsewhere lands on both rows. */
+    for (int i = -100; i < n; i++) {
+        exch_cache_entry e;
+        double t0 = now_us(), t1, t2;
+
+        if ((rc = exch_redis_get(r, KEY, &got, &got_len)) != P11JWT_OK || got == NULL)
+            die("GET", rc);
+        if ((rc = p11_aead_open_value(a, (const unsigned char *)KEY, strlen(KEY), got, got_len,
+                                      &opened, &opened_len)) != P11JWT_OK)
+            die("decrypting", rc);
+        if ((rc = exch_entry_decode((const char *)opened, opened_len, &e)) != P11JWT_OK)
+            die("decoding", rc);
+        t1 = now_us();
+        p11jwt_access_token_clear(&e.tok);
+        free(got);
+        free(opened);
+        t2 = now_us();
+        if ((rc = exch_redis_get(r, PLAIN_KEY, &plain_val, &got_len)) != P11JWT_OK ||
+            plain_val == NULL)
+            die("GET", rc);
+        free(plain_val);
+        if (i >= 0) {
+            sealed_us[i] = t1 - t0;
+            plain_us[i] = now_us() - t2;
+        }
+    }
+    qsort(sealed_us, (size_t)n, sizeof *sealed_us, cmp_d);
+    qsort(plain_us, (size_t)n, sizeof *plain_us, cmp_d);
+    {
+        double sm = sealed_us[n / 2], sp = sealed_us[n * 99 / 100];
+        double pm = plain_us[n / 2], pp = plain_us[n * 99 / 100];
+        exch_cache *mem, *fleet_backed;
+        void *fleet_be;
+        double m1, m2;
+        p11jwt_profile *prof;
+        p11jwt_client *c;
+        char conf[] = "/tmp/p11jwt-fleet-bench.XXXXXX";
+        int fd = mkstemp(conf);
+        FILE *f = fd >= 0 ? fdopen(fd, "w") : NULL;
+
+        printf("sealed  GET+decrypt+decode  %zu bytes  median %.1f us  p99 %.1f us\n",
+               sealed_len, sm, sp);
+        printf("plain   GET                 %zu bytes  median %.1f us  p99 %.1f us\n",
+               sealed_len, pm, pp);
+
+        /* The memory hit path, without and with the fleet's backend. */
+        if (f == NULL)
+            die("a temp config", P11JWT_ERR_IO);
+        fprintf(f, "[profile b]\ndialect = client-credentials\n"
+                   "token_url = http://127.0.0.1:9/token\nclient_id = b\n"
+                   "client_secret_env = P11JWT_FLEET_BENCH_SECRET\n"
+                   "cache = %s\ncache_plaintext = yes\n", redis_url);
+        fclose(f);
+        rc = p11jwt_profile_load(conf, "b", &prof);
+        unlink(conf);
+        if (rc != P11JWT_OK || (rc = p11jwt_client_new(prof, &c)) != P11JWT_OK)
+            die("the bench profile", rc);
+        exch_cache_opts mo = { .refresh_ahead = -1, .retry_base = 1, .retry_max_delay = 30,
+                               .refill = fixed_refill };
+        exch_cache_opts fo = mo;
+        if ((rc = exch_cache_new(&exch_cache_memory, exch_cache_memory_new(), &mo, &mem)) !=
+                P11JWT_OK ||
+            (rc = exch_fleet_new(c, fixed_refill, NULL, &fleet_be)) != P11JWT_OK)
+            die("the caches", rc);
+        fo.refill = exch_fleet_refill;
+        fo.ud = fleet_be;
+        if ((rc = exch_cache_new(&exch_cache_redis, fleet_be, &fo, &fleet_backed)) != P11JWT_OK)
+            die("the caches", rc);
+        peek_rate(mem, 0.2);
+        peek_rate(fleet_backed, 0.2);
+        m1 = (peek_rate(mem, seconds) + peek_rate(mem, seconds)) / 2;
+        m2 = (peek_rate(fleet_backed, seconds) + peek_rate(fleet_backed, seconds)) / 2;
+        printf("memory  hit, memory backend       %.2f M/s\n", m1);
+        printf("memory  hit, Redis configured     %.2f M/s\n", m2);
+        printf("summary: sealed_over_plain=%.2f sealed_p99_us=%.1f memory_fleet_over_memory=%.2f\n",
+               sm / pm, sp, m2 / m1);
+        exch_cache_free(fleet_backed);
+        exch_cache_free(mem);
+        p11jwt_client_free(c);
+    }
+    free(sealed_us);
+    free(plain_us);
+    free(sealed);
+    p11_aead_free(a);
+    exch_redis_free(r);
+    p11jwt_token_free(tok);
+    return 0;
+}
