@@ -490,6 +490,28 @@ P11JWT_API p11jwt_rc p11jwt_http_call(const char *method, const char *url,
                                       const char *body, size_t body_len,
                                       p11jwt_response *out);
 
+/* ---- audit records of offline signatures ----------------------------- */
+
+/* Where an application records the assertions it signs itself (what a
+ * profile's `audit` key does for a client): one compact JSON line per
+ * signature, {time, event:"sign", kid, alg, jti, aud, sha256} (sha256: hex
+ * of the SHA-256 of the signing input, header.payload), as a profile's
+ * audit writes them without its "profile" member. */
+typedef struct p11jwt_audit p11jwt_audit;
+
+/* target "file:PATH" (appended to; created 0600; refused when it is a
+ * symbolic link, not a regular file, another user's, or writable by
+ * others) or "syslog" (LOG_AUTHPRIV, sent to /dev/log; refused when no
+ * daemon listens there). P11JWT_ERR_ARG for another target, P11JWT_ERR_IO
+ * when it cannot be opened. Free with p11jwt_audit_free. */
+P11JWT_API p11jwt_rc p11jwt_audit_open(const char *target, p11jwt_audit **out);
+/* Writes the record of jws (a compact JWS); P11JWT_ERR_IO when the record
+ * was not written whole (disk full, the daemon gone): a caller keeping a
+ * record of every signature then withholds jws. One write per record;
+ * safe from several threads. */
+P11JWT_API p11jwt_rc p11jwt_audit_signature(p11jwt_audit *a, const char *jws);
+P11JWT_API void p11jwt_audit_free(p11jwt_audit *a);
+
 #ifdef __cplusplus
 }
 #endif

@@ -157,7 +157,7 @@ static size_t read_chunk(struct batch *b)
 }
 
 int cli_sign_batch(const char *cmd, p11jwt_key *key, const p11jwt_claims_params *params,
-                   const json_t *base, int nthreads)
+                   const json_t *base, int nthreads, p11jwt_audit *audit)
 {
     static char outbuf[1 << 16];
     struct batch *b = calloc(1, sizeof *b);
@@ -195,6 +195,11 @@ int cli_sign_batch(const char *cmd, p11jwt_key *key, const p11jwt_claims_params 
                 r = cli_error(cmd, "line %lu: %s (stopped there; %lu line%s before it signed)",
                               lineno, b->err[i] != NULL ? b->err[i] : "out of memory",
                               lineno - 1, lineno == 2 ? "" : "s");
+            } else if (r == 0 && audit != NULL &&
+                       p11jwt_audit_signature(audit, b->jws[i]) != P11JWT_OK) {
+                /* Never an assertion out without its record. */
+                r = cli_error(cmd, "line %lu: %s (stopped there, that line not output)", lineno,
+                              p11jwt_errmsg());
             } else if (r == 0 && (fputs(b->jws[i], stdout) == EOF || putchar('\n') == EOF)) {
                 r = cli_error(cmd, "cannot write to standard output");
             }
