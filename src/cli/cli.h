@@ -189,5 +189,6 @@ int cmd_assertion(int argc, char *argv[]);
 int cmd_call(int argc, char *argv[]);
 int cmd_rotate(int argc, char *argv[]);
 int cmd_agent(int argc, char *argv[]);
+int cmd_doctor(int argc, char *argv[]);
 
 #endif

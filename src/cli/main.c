@@ -32,6 +32,7 @@ static const struct {
     { "call", cmd_call, "call a resource with a profile's access token" },
     { "rotate", cmd_rotate, "rotate a profile's signing key by kid (keyring in the token)" },
     { "agent", cmd_agent, "serve tokens to local processes over a Unix socket" },
+    { "doctor", cmd_doctor, "tell why a profile (or a token and key) does not work" },
 };
 
 static void usage(FILE *f)

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 static atomic_ulong http_fork_gen;
 static pthread_once_t http_once = PTHREAD_ONCE_INIT;
@@ -129,7 +130,18 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 {
     exch_response *rs = userp;
     size_t n = size * nmemb;
-    static const char name[] = "retry-after:";
+    static const char name[] = "retry-after:", date[] = "date:";
+
+    /* Date: what p11jwt doctor compares this host's clock with. */
+    if (n > sizeof date - 1 && n < 128 && strncasecmp(data, date, sizeof date - 1) == 0) {
+        char buf[128];
+        time_t t;
+
+        memcpy(buf, data + sizeof date - 1, n - (sizeof date - 1));
+        buf[n - (sizeof date - 1)] = '\0';
+        t = curl_getdate(buf, NULL);
+        rs->date = t > 0 ? (int64_t)t : 0;
+    }
 
     /* Retry-After in seconds; the HTTP-date form is treated as absent. */
     if (n > sizeof name - 1 && strncasecmp(data, name, sizeof name - 1) == 0) {
@@ -193,6 +205,8 @@ static CURLcode setup(exch_http *h, const exch_http_opts *o, const exch_request 
     SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)EXCH_MAX_BODY);
     if (o->ca_file != NULL)
         SET(CURLOPT_CAINFO, o->ca_file);
+    if (o->certinfo)
+        SET(CURLOPT_CERTINFO, 1L);
     if (o->client_cert != NULL) {
         SET(CURLOPT_SSLCERT, o->client_cert);
         if (strncmp(o->client_key, "pkcs11:", 7) == 0) {
@@ -224,6 +238,34 @@ static CURLcode setup(exch_http *h, const exch_http_opts *o, const exch_request 
     return e;
 }
 
+/* The notAfter of the server's certificate (the chain's first) as libcurl
+ * shows it with OpenSSL ("Dec  4 06:00:04 2026 GMT"); 0 when not shown. */
+static int64_t cert_expiry(CURL *c)
+{
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    struct curl_certinfo *ci = NULL;
+    char mon[4];
+    struct tm tm = { 0 };
+
+    if (curl_easy_getinfo(c, CURLINFO_CERTINFO, &ci) != CURLE_OK || ci == NULL ||
+        ci->num_of_certs < 1)
+        return 0;
+    for (struct curl_slist *l = ci->certinfo[0]; l != NULL; l = l->next) {
+        const char *m;
+
+        if (strncmp(l->data, "Expire date:", 12) != 0)
+            continue;
+        if (sscanf(l->data + 12, "%3s %d %d:%d:%d %d GMT", mon, &tm.tm_mday, &tm.tm_hour,
+                   &tm.tm_min, &tm.tm_sec, &tm.tm_year) != 6 ||
+            (m = strstr(months, mon)) == NULL || (m - months) % 3 != 0)
+            return 0;
+        tm.tm_mon = (int)(m - months) / 3;
+        tm.tm_year -= 1900;
+        return (int64_t)timegm(&tm);
+    }
+    return 0;
+}
+
 /* What curl_easy_perform's code means, with the URL as shown. */
 static p11jwt_rc result(exch_http *h, const exch_http_opts *o, const exch_url *url, CURLcode e,
                         exch_response *rs, int *retryable)
@@ -232,6 +274,8 @@ static p11jwt_rc result(exch_http *h, const exch_http_opts *o, const exch_url *u
 
     if (e == CURLE_OK) {
         curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &rs->status);
+        if (o->certinfo && url->https)
+            rs->cert_expires = cert_expiry(h->curl);
         if (rs->body == NULL && (rs->body = calloc(1, 1)) == NULL)
             return err_set(P11JWT_ERR_NOMEM, "out of memory");
         if (rs->cap == 0)
