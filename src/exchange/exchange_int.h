@@ -391,6 +391,7 @@ int exch_parse_seconds(const char *v, double lo, double hi, double *out);
 long exch_sts_value_bad(const char *v, size_t n, int b64token);
 double exch_backoff(double base, double max_delay, int attempt, double r);
 int exch_url_is_loopback(const char *host);
+int64_t exch_http_cert_time(const char *s);
 #endif
 
 #endif

@@ -238,31 +238,41 @@ static CURLcode setup(exch_http *h, const exch_http_opts *o, const exch_request 
     return e;
 }
 
-/* The notAfter of the server's certificate (the chain's first) as libcurl
- * shows it with OpenSSL ("Dec  4 06:00:04 2026 GMT"); 0 when not shown. */
-static int64_t cert_expiry(CURL *c)
+/* A certificate date as libcurl shows it with OpenSSL ("Dec  4 06:00:04
+ * 2026 GMT"), in Unix time; 0 when it is not one. */
+UNITTEST int64_t exch_http_cert_time(const char *s)
 {
     static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-    struct curl_certinfo *ci = NULL;
-    char mon[4];
+    char mon[4], gmt[4];
     struct tm tm = { 0 };
+    const char *m;
+    int n = 0;
+
+    if (sscanf(s, "%3s %d %d:%d:%d %d %3s%n", mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+               &tm.tm_sec, &tm.tm_year, gmt, &n) != 7 ||
+        s[n] != '\0' || strcmp(gmt, "GMT") != 0 || strlen(mon) != 3 ||
+        (m = strstr(months, mon)) == NULL || (m - months) % 3 != 0 || tm.tm_mday < 1 ||
+        tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60 ||
+        tm.tm_hour < 0 || tm.tm_min < 0 || tm.tm_sec < 0 || tm.tm_year < 1970 ||
+        tm.tm_year > 9999)
+        return 0;
+    tm.tm_mon = (int)(m - months) / 3;
+    tm.tm_year -= 1900;
+    return (int64_t)timegm(&tm);
+}
+
+/* The notAfter of the server's certificate (the chain's first); 0 when
+ * libcurl does not show it. */
+static int64_t cert_expiry(CURL *c)
+{
+    struct curl_certinfo *ci = NULL;
 
     if (curl_easy_getinfo(c, CURLINFO_CERTINFO, &ci) != CURLE_OK || ci == NULL ||
         ci->num_of_certs < 1)
         return 0;
-    for (struct curl_slist *l = ci->certinfo[0]; l != NULL; l = l->next) {
-        const char *m;
-
-        if (strncmp(l->data, "Expire date:", 12) != 0)
-            continue;
-        if (sscanf(l->data + 12, "%3s %d %d:%d:%d %d GMT", mon, &tm.tm_mday, &tm.tm_hour,
-                   &tm.tm_min, &tm.tm_sec, &tm.tm_year) != 6 ||
-            (m = strstr(months, mon)) == NULL || (m - months) % 3 != 0)
-            return 0;
-        tm.tm_mon = (int)(m - months) / 3;
-        tm.tm_year -= 1900;
-        return (int64_t)timegm(&tm);
-    }
+    for (struct curl_slist *l = ci->certinfo[0]; l != NULL; l = l->next)
+        if (strncmp(l->data, "Expire date:", 12) == 0)
+            return exch_http_cert_time(l->data + 12);
     return 0;
 }
 
