@@ -512,6 +512,79 @@ P11JWT_API p11jwt_rc p11jwt_http_call(const char *method, const char *url,
                                       const char *body, size_t body_len,
                                       p11jwt_response *out);
 
+/* ---- audit records of offline signatures ----------------------------- */
+
+/* Where an application records the assertions it signs itself (what a
+ * profile's `audit` key does for a client): one compact JSON line per
+ * signature, {time, event:"sign", kid, alg, jti, aud, sha256} (sha256: hex
+ * of the SHA-256 of the signing input, header.payload), as a profile's
+ * audit writes them without its "profile" member. */
+typedef struct p11jwt_audit p11jwt_audit;
+
+/* target "file:PATH" (appended to; created 0600; refused when it is a
+ * symbolic link, not a regular file, another user's, or writable by
+ * others) or "syslog" (LOG_AUTHPRIV, sent to /dev/log; refused when no
+ * daemon listens there). P11JWT_ERR_ARG for another target, P11JWT_ERR_IO
+ * when it cannot be opened. Free with p11jwt_audit_free. */
+P11JWT_API p11jwt_rc p11jwt_audit_open(const char *target, p11jwt_audit **out);
+/* Writes the record of jws (a compact JWS); P11JWT_ERR_IO when the record
+ * was not written whole (disk full, the daemon gone): a caller keeping a
+ * record of every signature then withholds jws. One write per record;
+ * safe from several threads. */
+P11JWT_API p11jwt_rc p11jwt_audit_signature(p11jwt_audit *a, const char *jws);
+P11JWT_API void p11jwt_audit_free(p11jwt_audit *a);
+
+/* ---- diagnosis (what `p11jwt doctor` runs) --------------------------- */
+
+typedef enum p11jwt_check_result {
+    P11JWT_CHECK_OK = 0,
+    P11JWT_CHECK_WARN,          /* works, but something is off (see fix) */
+    P11JWT_CHECK_FAIL,          /* does not work (see fix) */
+    P11JWT_CHECK_SKIPPED,       /* not run: an earlier check failed */
+} p11jwt_check_result;
+
+/* One check's outcome. Never holds a PIN, a secret or a token; a URL is
+ * shown without its query. Borrowed by the callback, for the call only. */
+typedef struct p11jwt_check {
+    const char *name;           /* "config", "module", "token", "pin" (or
+                                   "secret"), "key", "keyring", "sts",
+                                   "clock", "exchange" */
+    p11jwt_check_result result;
+    const char *detail;         /* what was found, one line */
+    const char *fix;            /* what to do about it; "" when nothing */
+} p11jwt_check;
+
+typedef void (*p11jwt_check_fn)(const p11jwt_check *check, void *userdata);
+
+typedef struct p11jwt_doctor_params {
+    /* A profile: config (NULL: the usual search) and profile name. */
+    const char *config;
+    const char *profile;
+    /* Or, when profile is NULL, a token and a key: token_uri (required),
+     * kid (NULL: the URI's object=/id=), and the PIN sources and module
+     * arguments of p11jwt_token_set_*. */
+    const char *token_uri;
+    const char *kid;
+    const char *pin_file;
+    const char *pin_env;
+    const char *module_args;
+    int pin_prompt;             /* 1: a PIN may be asked on the terminal */
+    int exchange;               /* 1 (profile): also one real exchange */
+} p11jwt_doctor_params;
+
+/* Runs the checks in order — the config parses; the module loads; the
+ * token is found; the PIN source is readable and private and the token's
+ * PIN flags are fine (then one login); the key exists, is sensitive,
+ * never extractable, sign-only, its alg pinned, and signs; the keyring
+ * state names keys that exist; the STS answers (TLS verified); the clock
+ * agrees with the STS's Date header (30 s); with exchange, one exchange —
+ * calling fn once per check, as it completes (p11jwt(1), doctor). Returns
+ * P11JWT_OK when no check failed, else the first failure's rc (with its
+ * message); P11JWT_ERR_ARG, before any check, for params naming neither a
+ * profile nor a token. */
+P11JWT_API p11jwt_rc p11jwt_doctor(const p11jwt_doctor_params *params, p11jwt_check_fn fn,
+                                   void *userdata);
+
 #ifdef __cplusplus
 }
 #endif

@@ -21,6 +21,7 @@
 #   --pin-env           exported environment variables
 #   -X, --request       HTTP methods
 #   -d, --data          @FILE
+#   --audit             file:PATH (files after "file:") or syslog
 #   metavar PATH        files
 # Anything else (a kid, an issuer, a URI) has no completion.
 
@@ -240,6 +241,18 @@ _p11jwt()
                 ;;
             -X | --request)
                 _p11jwt_add "GET POST PUT PATCH DELETE HEAD OPTIONS"
+                ;;
+            --audit)
+                if [[ $cur == file:* ]]; then
+                    cur=${cur#file:}
+                    _filedir
+                    for i in "${!COMPREPLY[@]}"; do
+                        COMPREPLY[i]=file:${COMPREPLY[i]}
+                    done
+                else
+                    _p11jwt_add "file: syslog"
+                    [[ ${COMPREPLY[*]} == file: ]] && compopt -o nospace 2>/dev/null
+                fi
                 ;;
             -d | --data)
                 if [[ $cur == @* ]]; then

@@ -271,7 +271,7 @@ static int put_jws(struct batch *b, const char *jws)
 }
 
 int cli_sign_batch(const char *cmd, p11jwt_key *key, const p11jwt_claims_params *params,
-                   const json_t *base, int nthreads)
+                   const json_t *base, int nthreads, p11jwt_audit *audit)
 {
     struct batch *b = calloc(1, sizeof *b);
     pthread_t th[CLI_BATCH_MAX_THREADS];
@@ -310,6 +310,11 @@ int cli_sign_batch(const char *cmd, p11jwt_key *key, const p11jwt_claims_params 
                 r = cli_error(cmd, "line %lu: %s (stopped there; %lu line%s before it signed)",
                               lineno, b->err[i] != NULL ? b->err[i] : "out of memory",
                               lineno - 1, lineno == 2 ? "" : "s");
+            } else if (r == 0 && audit != NULL &&
+                       p11jwt_audit_signature(audit, b->jws[i]) != P11JWT_OK) {
+                /* Never an assertion out without its record. */
+                r = cli_error(cmd, "line %lu: %s (stopped there, that line not output)", lineno,
+                              p11jwt_errmsg());
             } else if (r == 0 && put_jws(b, b->jws[i]) != 0) {
                 r = cli_error(cmd, "cannot write to standard output");
             }

@@ -130,12 +130,12 @@ int cli_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
 int cli_parse_alg(const char *s, int ec_ok, int hs_ok, p11jwt_alg *out);
 
 /* sign --batch: signs each line's claims with nthreads threads (1 to
- * CLI_BATCH_MAX_THREADS), writes the JWS in input order. Returns an exit
- * code. */
+ * CLI_BATCH_MAX_THREADS), writes the JWS in input order, each after its
+ * audit record (audit NULL: none). Returns an exit code. */
 #define CLI_BATCH_MAX_THREADS 64
 struct json_t;
 int cli_sign_batch(const char *cmd, p11jwt_key *key, const p11jwt_claims_params *params,
-                   const struct json_t *base, int nthreads);
+                   const struct json_t *base, int nthreads, p11jwt_audit *audit);
 
 #define CLI_PROFILE_HELP                                                               \
     "Profile options:\n"                                                               \
@@ -192,5 +192,6 @@ int cmd_revoke(int argc, char *argv[]);
 int cmd_call(int argc, char *argv[]);
 int cmd_rotate(int argc, char *argv[]);
 int cmd_agent(int argc, char *argv[]);
+int cmd_doctor(int argc, char *argv[]);
 
 #endif

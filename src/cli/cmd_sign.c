@@ -2,7 +2,10 @@
  * cmd_sign.c — `p11jwt sign`: one assertion, or with --batch one per line of
  * standard input, offline. Extra claims come from --claims-file first, then
  * --claim in order (a later one replaces an earlier one of the same name),
- * then, in batch mode, the line's own object.
+ * then, in batch mode, the line's own object. With --audit, each signature's
+ * record is written before the signature is output, and one whose record
+ * could not be written is withheld: an audited signer never hands out an
+ * assertion it has no record of.
  */
 #include "cli.h"
 
@@ -23,6 +26,7 @@ enum {
     OPT_BATCH,
     OPT_THREADS,
     OPT_ALG,
+    OPT_AUDIT,
 };
 
 #define TTL_MAX (366 * 24 * 3600)
@@ -31,7 +35,7 @@ static const char sign_help[] =
     "Usage: p11jwt sign --token URI --kid KID --iss ISS --aud AUD [--sub SUB]\n"
     "                   [--ttl SECONDS] [--claim NAME=STRING | --claim NAME:=JSON]...\n"
     "                   [--claims-file PATH|-] [--no-jti] [--batch [--threads N]]\n"
-    "                   [--alg ALG]\n\n"
+    "                   [--alg ALG] [--audit file:PATH|syslog]\n\n"
     "Sign a JWT assertion (RFC 7523) with a key in the token and print the\n"
     "compact JWS. Nothing is sent anywhere. Header: {alg, kid, typ:\"JWT\"}, the\n"
     "alg following from the key. Claims, in this order: iss, aud, sub (if given),\n"
@@ -52,6 +56,11 @@ static const char sign_help[] =
     "                       gets its own iat, exp and jti\n"
     "  --threads N          with --batch: sign with N threads (default 1); the\n"
     "                       output keeps the input's order\n"
+    "  --audit TARGET       record every signature, before it is output, as a\n"
+    "                       JSON line {time, event, kid, alg, jti, aud, sha256 of\n"
+    "                       the signing input}: file:PATH (appended to) or syslog\n"
+    "                       (LOG_AUTHPRIV); a signature whose record cannot be\n"
+    "                       written is not output (exit 1)\n"
     "  -h, --help           show this help\n" CLI_TOKEN_HELP;
 
 /* Adds one --claim NAME=STRING or NAME:=JSON to obj. */
@@ -111,7 +120,7 @@ static int load_claims_file(const char *cmd, const char *path, json_t **out)
 
 /* Signs one assertion with extras (may be empty) and prints it. */
 static int sign_one(const char *cmd, p11jwt_key *key, p11jwt_claims_params *p,
-                    json_t *extras)
+                    json_t *extras, p11jwt_audit *audit)
 {
     char *extra_json = NULL, *jws = NULL;
     p11jwt_rc rc;
@@ -125,7 +134,9 @@ static int sign_one(const char *cmd, p11jwt_key *key, p11jwt_claims_params *p,
     p->extra_json = extra_json;
     rc = p11jwt_assertion_sign(key, p, &jws);
     p->extra_json = NULL;
-    if (rc != P11JWT_OK)
+    if (rc == P11JWT_OK && audit != NULL && (rc = p11jwt_audit_signature(audit, jws)) != P11JWT_OK)
+        r = cli_error(cmd, "%s (the assertion was not output)", p11jwt_errmsg());
+    else if (rc != P11JWT_OK)
         r = cli_fail(cmd, rc);
     else if (fputs(jws, stdout) == EOF || fputc('\n', stdout) == EOF)
         r = cli_error(cmd, "cannot write to standard output");
@@ -142,7 +153,7 @@ struct sign_args {
     const char *cmd;
     p11jwt_claims_params *p;
     json_t *extras;
-    const char *kid, *claims_file, *alg_name;
+    const char *kid, *claims_file, *alg_name, *audit;
     int batch;
     int64_t threads;
 };
@@ -171,6 +182,7 @@ static int take(int c, const char *arg, void *ctx)
                              CLI_BATCH_MAX_THREADS);
         break;
     case OPT_ALG: a->alg_name = arg; break;
+    case OPT_AUDIT: a->audit = arg; break;
     }
     return 0;
 }
@@ -190,15 +202,17 @@ int cmd_sign(int argc, char *argv[])
         { "batch", no_argument, NULL, OPT_BATCH },
         { "threads", required_argument, NULL, OPT_THREADS },
         { "alg", required_argument, NULL, OPT_ALG },
+        { "audit", required_argument, NULL, OPT_AUDIT },
         { NULL, 0, NULL, 0 },
     };
     const char *cmd = "sign", *kid, *claims_file, *alg_name;
     p11jwt_claims_params p = { .ttl = 300 };
-    struct sign_args a = { cmd, &p, json_object(), NULL, NULL, NULL, 0, 0 };
+    struct sign_args a = { cmd, &p, json_object(), NULL, NULL, NULL, NULL, 0, 0 };
     const cli_command_def def = { cmd, sign_help, CLI_TOKEN, opts, NULL, take, &a };
     cli_common o;
     p11jwt_token *tok = NULL;
     p11jwt_key *key = NULL;
+    p11jwt_audit *audit = NULL;
     json_t *extras = a.extras, *from_file = NULL;
     int batch, r = 0;
     int64_t threads;
@@ -227,6 +241,9 @@ int cmd_sign(int argc, char *argv[])
         r = cli_usage(cmd, "--batch reads standard input: --claims-file cannot be '-'");
     else if (alg_name != NULL && cli_parse_alg(alg_name, 1, 1, &want_alg) != 0)
         r = cli_usage(cmd, "unknown alg '%s'", alg_name);
+    else if (a.audit != NULL && strcmp(a.audit, "syslog") != 0 &&
+             (strncmp(a.audit, "file:", 5) != 0 || a.audit[5] == '\0'))
+        r = cli_usage(cmd, "--audit takes file:PATH or syslog");
     if (r != 0)
         goto out;
 
@@ -243,6 +260,11 @@ int cmd_sign(int argc, char *argv[])
         from_file = NULL;
     }
 
+    /* Opened before the token: nothing is signed without its record. */
+    if (a.audit != NULL && (rc = p11jwt_audit_open(a.audit, &audit)) != P11JWT_OK) {
+        r = cli_fail(cmd, rc);
+        goto out;
+    }
     if ((r = cli_token_open(cmd, &o.token, &tok)) != 0)
         goto out;
     if (kid == NULL)
@@ -258,9 +280,10 @@ int cmd_sign(int argc, char *argv[])
         r = cli_fail(cmd, rc);
         goto out;
     }
-    r = batch ? cli_sign_batch(cmd, key, &p, extras, threads > 0 ? (int)threads : 1)
-              : sign_one(cmd, key, &p, extras);
+    r = batch ? cli_sign_batch(cmd, key, &p, extras, threads > 0 ? (int)threads : 1, audit)
+              : sign_one(cmd, key, &p, extras, audit);
 out:
+    p11jwt_audit_free(audit);
     json_decref(extras);
     json_decref(from_file);
     p11jwt_key_free(key);

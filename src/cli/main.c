@@ -33,6 +33,7 @@ static const struct {
     { "revoke", cmd_revoke, "revoke a profile's access token (RFC 7009)" },
     { "rotate", cmd_rotate, "rotate a profile's signing key by kid (keyring in the token)" },
     { "agent", cmd_agent, "serve tokens to local processes over a Unix socket" },
+    { "doctor", cmd_doctor, "tell why a profile (or a token and key) does not work" },
 };
 
 static void usage(FILE *f)

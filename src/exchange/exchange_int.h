@@ -199,6 +199,7 @@ typedef struct exch_http_opts {
     const char *key_pin;        /* the PIN for a pkcs11: client_key */
     const struct exch_cache *cancel; /* non-NULL: the request ends early once
                                    this cache is stopping */
+    int certinfo;               /* 1: note the server certificate's expiry */
 } exch_http_opts;
 
 typedef struct exch_request {
@@ -219,6 +220,9 @@ typedef struct exch_response {
     size_t cap;                 /* allocated for body */
     int64_t retry_after;        /* seconds; -1 when absent */
     int truncated;              /* more than EXCH_MAX_BODY was sent */
+    int64_t date;               /* the Date header, Unix time; 0 when absent */
+    int64_t cert_expires;       /* with opts certinfo over TLS: the server
+                                   certificate's notAfter; else 0 */
 } exch_response;
 
 /* A connection user's handle: the libcurl easy handle is made at its first
@@ -428,6 +432,34 @@ double exch_backoff(double base, double max_delay, int attempt, double r);
 p11jwt_rc exch_secret_read(const p11jwt_profile *p, const char *file, const char *env,
                            const char *what, unsigned char **out, size_t *len);
 
+/* ---- p11jwt doctor (doctor.c, doctor_token.c) ------------------------------------------------ */
+
+/* One diagnosis under way. */
+typedef struct exch_doctor {
+    const p11jwt_doctor_params *params;
+    p11jwt_check_fn fn;
+    void *ud;
+    err_saved first;            /* the first failure (rc P11JWT_OK: none) */
+    const p11jwt_profile *p;    /* NULL: a token and a key, no profile */
+    p11jwt_token *tok;          /* opened by the token checks */
+    int logged_in;
+    const char *skip;           /* set: the checks after are skipped, why */
+} exch_doctor;
+
+/* Hands one check's outcome to the caller (detail: printf format; fix may
+ * be NULL). A FAIL is kept as the diagnosis' answer when it is the first;
+ * rc is the failure's code (ignored otherwise). */
+void exch_doctor_report(exch_doctor *d, const char *name, p11jwt_check_result r, p11jwt_rc rc,
+                        const char *fix, const char *fmt, ...)
+    __attribute__((format(printf, 6, 7)));
+/* A check that does not run: skipped, with d->skip as the reason. */
+void exch_doctor_skip(exch_doctor *d, const char *name);
+/* module, token, pin, key (and, with a profile, keyring): the token at uri,
+ * the key kid (NULL: the URI's, or with a profile the keyring's active). */
+void exch_doctor_token(exch_doctor *d, const char *uri, const char *kid);
+/* The client secret of a dialect that sends one (check "secret"). */
+void exch_doctor_secret(exch_doctor *d);
+
 #ifdef P11JWT_UNITTEST
 /* Static in the library; for tests/unit only. */
 int exch_parse_duration(const char *v, int64_t max, int64_t *out);
@@ -438,6 +470,7 @@ int exch_url_is_loopback(const char *host);
 char *exch_scope_normalise(const char *scope);
 p11jwt_rc exch_entry_decode(const char *s, size_t len, exch_cache_entry *e);
 p11jwt_rc exch_redis_parse_url(const char *url, char **host, int *port, char **path, int *db);
+int64_t exch_http_cert_time(const char *s);
 #endif
 
 #endif

@@ -26,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 static atomic_ulong http_fork_gen;
 static pthread_once_t http_once = PTHREAD_ONCE_INIT;
@@ -129,7 +130,18 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 {
     exch_response *rs = userp;
     size_t n = size * nmemb;
-    static const char name[] = "retry-after:";
+    static const char name[] = "retry-after:", date[] = "date:";
+
+    /* Date: what p11jwt doctor compares this host's clock with. */
+    if (n > sizeof date - 1 && n < 128 && strncasecmp(data, date, sizeof date - 1) == 0) {
+        char buf[128];
+        time_t t;
+
+        memcpy(buf, data + sizeof date - 1, n - (sizeof date - 1));
+        buf[n - (sizeof date - 1)] = '\0';
+        t = curl_getdate(buf, NULL);
+        rs->date = t > 0 ? (int64_t)t : 0;
+    }
 
     /* Retry-After in seconds; the HTTP-date form is treated as absent. */
     if (n > sizeof name - 1 && strncasecmp(data, name, sizeof name - 1) == 0) {
@@ -206,6 +218,8 @@ static CURLcode setup(exch_http *h, const exch_http_opts *o, const exch_request 
     }
     if (o->ca_file != NULL)
         SET(CURLOPT_CAINFO, o->ca_file);
+    if (o->certinfo)
+        SET(CURLOPT_CERTINFO, 1L);
     if (o->client_cert != NULL) {
         SET(CURLOPT_SSLCERT, o->client_cert);
         if (strncmp(o->client_key, "pkcs11:", 7) == 0) {
@@ -237,6 +251,44 @@ static CURLcode setup(exch_http *h, const exch_http_opts *o, const exch_request 
     return e;
 }
 
+/* A certificate date as libcurl shows it with OpenSSL ("Dec  4 06:00:04
+ * 2026 GMT"), in Unix time; 0 when it is not one. */
+UNITTEST int64_t exch_http_cert_time(const char *s)
+{
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    char mon[4], gmt[4];
+    struct tm tm = { 0 };
+    const char *m;
+    int n = 0;
+
+    if (sscanf(s, "%3s %d %d:%d:%d %d %3s%n", mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min,
+               &tm.tm_sec, &tm.tm_year, gmt, &n) != 7 ||
+        s[n] != '\0' || strcmp(gmt, "GMT") != 0 || strlen(mon) != 3 ||
+        (m = strstr(months, mon)) == NULL || (m - months) % 3 != 0 || tm.tm_mday < 1 ||
+        tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 || tm.tm_sec > 60 ||
+        tm.tm_hour < 0 || tm.tm_min < 0 || tm.tm_sec < 0 || tm.tm_year < 1970 ||
+        tm.tm_year > 9999)
+        return 0;
+    tm.tm_mon = (int)(m - months) / 3;
+    tm.tm_year -= 1900;
+    return (int64_t)timegm(&tm);
+}
+
+/* The notAfter of the server's certificate (the chain's first); 0 when
+ * libcurl does not show it. */
+static int64_t cert_expiry(CURL *c)
+{
+    struct curl_certinfo *ci = NULL;
+
+    if (curl_easy_getinfo(c, CURLINFO_CERTINFO, &ci) != CURLE_OK || ci == NULL ||
+        ci->num_of_certs < 1)
+        return 0;
+    for (struct curl_slist *l = ci->certinfo[0]; l != NULL; l = l->next)
+        if (strncmp(l->data, "Expire date:", 12) == 0)
+            return exch_http_cert_time(l->data + 12);
+    return 0;
+}
+
 /* What curl_easy_perform's code means, with the URL as shown. */
 static p11jwt_rc result(exch_http *h, const exch_http_opts *o, const exch_url *url, CURLcode e,
                         exch_response *rs, int *retryable)
@@ -245,6 +297,8 @@ static p11jwt_rc result(exch_http *h, const exch_http_opts *o, const exch_url *u
 
     if (e == CURLE_OK) {
         curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &rs->status);
+        if (o->certinfo && url->https)
+            rs->cert_expires = cert_expiry(h->curl);
         if (rs->body == NULL && (rs->body = calloc(1, 1)) == NULL)
             return err_set(P11JWT_ERR_NOMEM, "out of memory");
         if (rs->cap == 0)

@@ -172,6 +172,39 @@ p11jwt_rc p11_store_write(p11jwt_token *t, const char *name, uint64_t base_versi
 int p11_store_label_parse(const char *label, size_t len, const char *name, uint64_t *version,
                           char id[P11_STORE_ID_LEN + 1], const char **why);
 
+/* ---- what p11jwt doctor reads (inspect.c) --------------------------------- */
+
+/* The module a token handle loaded (also when no token matched). */
+typedef struct p11_module_facts {
+    const char *path;           /* borrowed */
+    const char *args;           /* C_Initialize's pReserved; NULL: none */
+    char description[2 * ESC_CAP + 16]; /* "description, manufacturer v.v" */
+} p11_module_facts;
+p11jwt_rc p11_inspect_module(const p11jwt_token *t, p11_module_facts *out);
+
+/* The open token's identity, flags and PIN source. */
+typedef struct p11_token_facts {
+    char label[ESC_CAP], serial[ESC_CAP], model[2 * ESC_CAP + 2];
+    unsigned long slot;
+    CK_FLAGS flags;             /* CK_TOKEN_INFO's: CKF_USER_PIN_LOCKED... */
+    const char *pin_file;       /* --pin-file, pin_file or pin-source= */
+    const char *pin_env;        /* borrowed, NULL when not set */
+    int prompt;                 /* a prompt is allowed */
+} p11_token_facts;
+p11jwt_rc p11_inspect_token(p11jwt_token *t, p11_token_facts *out);
+
+/* One key by kid: found (private or secret), or only its public half, and
+ * its protection: each flag 1, 0 or -1 (the token does not show it). */
+typedef struct p11_key_facts {
+    int found, public_only;
+    CK_OBJECT_CLASS cls;
+    p11jwt_alg alg;             /* UNKNOWN: it pins none */
+    int sensitive, extractable, never_extractable, sign;
+    char other_uses[64];        /* "decrypt, derive": usages besides signing */
+} p11_key_facts;
+/* Looks the key up on a session logged in when logged_in. */
+p11jwt_rc p11_inspect_key(p11jwt_token *t, const char *kid, int logged_in, p11_key_facts *out);
+
 /* ---- mTLS through libp11's engine (engine.c) ------------------------------ */
 
 /* Configures the "pkcs11" engine, before libcurl asks for it by id, with

@@ -218,6 +218,9 @@ expect 'p11jwt token --config ^' a.pin b.pin claims.json sub
 expect 'p11jwt verify --jwks s^' sub
 expect 'p11jwt call -d @c^' @claims.json
 expect 'p11jwt call -d x^'
+expect 'p11jwt sign --audit ^' file: syslog
+expect 'p11jwt sign --audit s^' syslog
+expect 'p11jwt sign --audit file:c^' file:claims.json
 
 echo "-- the binary by its path"
 COMPREPLY=()

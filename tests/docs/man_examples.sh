@@ -90,7 +90,7 @@ printf '5f0e0b7c1f0e5f2a4d3c9a582f9c1b6d\n' >"$W/cwd/provider.secret"
 import re, shlex, sys
 src, w, pin, run = sys.argv[1:]
 subst = [("/etc/p11jwt/pin", pin), ("/var/log/p11jwt/", w + "/log/")]
-skip = re.compile(r"^(p11jwt (token|call)\b|cc )")
+skip = re.compile(r"^(p11jwt (token|call|doctor --profile)\b|cc )")
 needs_sts = re.compile(r"\bp11jwt-token\b|/v1/token/[^\s'\"/?]+(?=[\s'\"?]|$)")
 agent = re.compile(r"^p11jwt agent\b[^\n]*&\s*$")
 script = ["set -o pipefail"]

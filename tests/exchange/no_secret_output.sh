@@ -7,7 +7,9 @@
 # the access token on the stdout of `token`, which prints it by design.
 # Covered: key commands, sign/verify, token/assertion/call on dt and jsa
 # and client-credentials profiles, an STS that refuses, a jsa profile over
-# TLS with an untrusted CA, a wrong PIN, a rotation with audit = file:.
+# TLS with an untrusted CA, a wrong PIN, a rotation with audit = file:,
+# doctor on every profile (with --exchange and --json) and on a token and
+# key, sign --audit (its audit file is checked too).
 # (The fault-injecting PKCS#11 module is to be added here too.)
 set -euo pipefail
 source "$(dirname "$0")/../integration/lib.sh"
@@ -158,6 +160,28 @@ for t in "" TRACE; do
     sts_control '{"clear": true}'
 done
 
+step "doctor (every profile, --exchange, --json; a token and key) and sign --audit"
+for t in "" TRACE; do
+    for p in dt dt-env jsa cc-env jsa-tls-untrusted jsa-down wrong-pin; do
+        r $t doctor --config "$CONF" --profile "$p" --exchange
+        r $t doctor --config "$CONF" --profile "$p" --json --exchange
+    done
+    for pin in "--pin-file $PIN_FILE" "--pin-env NSO_PIN" "--pin-file $T/wrong.pin"; do
+        # shellcheck disable=SC2086
+        {
+            r $t doctor --token "$TOKEN" $pin --kid dt-key --json
+            r $t doctor --token "$TOKEN" $pin --kid ec-key
+        }
+    done
+    r $t sign --token "$TOKEN" --pin-file "$PIN_FILE" --kid dt-key --iss i --aud a \
+        --audit "file:$T/sign-audit.log"
+    echo '{"n":1}' >"$T/one.jsonl"
+    STDIN=$T/one.jsonl r $t sign --token "$TOKEN" --pin-env NSO_PIN --kid ec-key --iss i \
+        --aud a --batch --audit "file:$T/sign-audit.log"
+done
+grep -q '^ok    exchange  got a Bearer token' "$T/all.out" || fail "doctor --exchange made no exchange"
+[[ $(wc -l <"$T/sign-audit.log") -eq 4 ]] || fail "sign --audit wrote $(wc -l <"$T/sign-audit.log") records, not 4"
+
 step "a token the STS scripts: printed by token only"
 sts_control '{"path": "/cc/token", "status": 200, "count": 4,
               "body": {"access_token": "'"$STS_TOKEN"'", "token_type": "Bearer", "expires_in": 600}}'
@@ -187,7 +211,7 @@ mapfile -t issued < <(grep -oE '[0-9a-f]{32}|StsTokenDistinct[0-9a-f]+' "$T/toke
 [[ ${#issued[@]} -ge 2 ]] || fail "too few tokens were issued to check: ${#issued[@]}"
 leaks=0
 for s in "$PIN" "$HMAC" "$HMAC2" "$CLIENT" "$STS_TOKEN" "${issued[@]}"; do
-    for f in "$T/all.out" "$T/audit.log"; do
+    for f in "$T/all.out" "$T/audit.log" "$T/sign-audit.log"; do
         if grep -qF -- "$s" "$f"; then
             echo "LEAK: '$s' in ${f##*/}: $(grep -F -- "$s" "$f" | head -3)" >&2
             leaks=$((leaks + 1))

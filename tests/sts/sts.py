@@ -155,6 +155,7 @@ class State:
         self.clients = {}       # client_id -> secret bytes
         self.iss_allowed = set(args.iss_allowed or [])
         self.lifetime = args.expires_in
+        self.clock_skew = getattr(args, "clock_skew", 0)
         self.server_key = secrets.token_bytes(32)   # signs noa's JWTs
         self.issued = {}        # token -> {dialect, exp, gen}
         self.revoked_gen = 0    # tokens with gen <= this are revoked
@@ -326,6 +327,12 @@ class Handler(BaseHTTPRequestHandler):
     sys_version = ""
 
     # -- plumbing -------------------------------------------------------------
+
+    def date_time_string(self, timestamp=None):
+        # A server whose clock is off (--clock-skew) says so in its Date.
+        if timestamp is None:
+            timestamp = time.time()
+        return super().date_time_string(timestamp + self.server.state.clock_skew)
 
     def setup(self):
         super().setup()
@@ -1019,6 +1026,9 @@ def main():
                     help="accepted assertion issuer (repeatable; default: any)")
     ap.add_argument("--expires-in", type=int, default=3600,
                     help="lifetime of issued tokens in seconds (default 3600)")
+    ap.add_argument("--clock-skew", type=int, default=0, metavar="SECONDS",
+                    help="this server's clock is SECONDS ahead (negative: behind): "
+                    "its Date headers say so")
     args = ap.parse_args()
 
     tls_ctx = None

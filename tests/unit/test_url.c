@@ -3,7 +3,8 @@
  * https anywhere, plain http to a loopback host only, nothing else; and
  * what a message shows of a URL: scheme://host[:port]/path, escaped, never
  * its userinfo, query or fragment (a jsa request carries its secret in
- * the query).
+ * the query). And the server certificate's expiry as libcurl shows it
+ * (what p11jwt doctor warns about).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -28,6 +29,36 @@ static void loopback(void **state)
     for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
         if (exch_url_is_loopback(no[i]))
             fail_msg("'%s' is not loopback", no[i]);
+}
+
+static void cert_time(void **state)
+{
+    static const struct {
+        const char *text;
+        int64_t want;
+    } cases[] = {
+        { "Dec  4 06:00:04 2026 GMT", 1796364004 },
+        { "Jan 1 00:00:00 1970 GMT", 0 },
+        { "Feb 29 12:00:00 2028 GMT", 1835438400 },
+        { "Dec 31 23:59:59 9999 GMT", 253402300799 },
+        { "Dec  4 06:00:04 2026", 0 },       /* no zone */
+        { "Dec  4 06:00:04 2026 UTC", 0 },   /* not the form libcurl shows */
+        { "Foo  4 06:00:04 2026 GMT", 0 },
+        { "anF  4 06:00:04 2026 GMT", 0 },   /* straddles two month names */
+        { "Dec 32 06:00:04 2026 GMT", 0 },
+        { "Dec  4 24:00:04 2026 GMT", 0 },
+        { "Dec  4 06:00:04 2026 GMT x", 0 },
+        { "", 0 },
+    };
+
+    (void)state;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        int64_t got = exch_http_cert_time(cases[i].text);
+
+        if (got != cases[i].want)
+            fail_msg("'%s': %lld, want %lld", cases[i].text, (long long)got,
+                     (long long)cases[i].want);
+    }
 }
 
 static void check(const char *url, p11jwt_rc want, const char *msg)
@@ -81,6 +112,7 @@ int main(void)
         cmocka_unit_test(loopback),
         cmocka_unit_test(schemes),
         cmocka_unit_test(shown),
+        cmocka_unit_test(cert_time),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
