@@ -166,6 +166,17 @@ typedef enum p11jwt_key_class {
 
 P11JWT_API const char *p11jwt_key_class_name(p11jwt_key_class c);
 
+/* How a key pins the alg it signs with. A key that pins none (a generic
+ * secret made by another tool) signs only as an alg its caller names. */
+typedef enum p11jwt_pinned {
+    P11JWT_PINNED_NONE = 0,       /* nothing in the key: the caller names the alg */
+    P11JWT_PINNED_KEY_TYPE,       /* its key type: an EC curve, CKK_SHA*_HMAC */
+    P11JWT_PINNED_MECHANISMS,     /* CKA_ALLOWED_MECHANISMS: one alg's mechanism */
+} p11jwt_pinned;
+
+/* "none", "key-type" or "mechanisms". */
+P11JWT_API const char *p11jwt_pinned_name(p11jwt_pinned p);
+
 typedef struct p11jwt_key_info {
     char *kid;
     char *label;
@@ -173,6 +184,7 @@ typedef struct p11jwt_key_info {
     p11jwt_key_class klass;
     int sensitive;
     int extractable;
+    p11jwt_pinned pinned;     /* how alg is pinned (NONE: alg is UNKNOWN) */
 } p11jwt_key_info;
 
 /* Lists the token's keys, one entry per key (an EC pair is one key). */
@@ -186,6 +198,13 @@ typedef struct p11jwt_key p11jwt_key;
 
 P11JWT_API p11jwt_rc p11jwt_key_open(p11jwt_token *tok, const char *kid,
                                      p11jwt_key **out);
+/* p11jwt_key_open for use as alg: a key that pins an alg must pin this one
+ * (else P11JWT_ERR_ALG naming both); a key that pins none (see
+ * p11jwt_pinned) signs as alg when it can (a generic secret: an HS alg its
+ * CKA_ALLOWED_MECHANISMS, if any, allows). alg P11JWT_ALG_UNKNOWN is
+ * p11jwt_key_open, which refuses a key that pins no alg. */
+P11JWT_API p11jwt_rc p11jwt_key_open_as(p11jwt_token *tok, const char *kid,
+                                        p11jwt_alg alg, p11jwt_key **out);
 P11JWT_API void p11jwt_key_free(p11jwt_key *key);
 P11JWT_API p11jwt_alg p11jwt_key_alg(const p11jwt_key *key);
 P11JWT_API const char *p11jwt_key_kid(const p11jwt_key *key);

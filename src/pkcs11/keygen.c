@@ -231,7 +231,7 @@ static p11jwt_rc make_hmac(p11jwt_token *t, CK_SESSION_HANDLE s, p11jwt_alg alg,
                                        : "the token could not import the secret");
     /* NSS makes a generated key a generic secret whatever CKA_KEY_TYPE
      * says: a key that pins no alg is not one this tool makes. */
-    if (p11_object_alg(t, s, o, CKO_SECRET_KEY) != alg) {
+    if (p11_object_alg(t, s, o, CKO_SECRET_KEY, P11JWT_ALG_UNKNOWN, NULL, NULL) != alg) {
         rc = err_set(P11JWT_ERR_PKCS11,
                      "the token cannot %s an HMAC key pinned to %s: it refuses "
                      "CKA_ALLOWED_MECHANISMS and %s",

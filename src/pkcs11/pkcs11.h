@@ -113,10 +113,16 @@ p11jwt_rc p11_keygen_hmac(p11jwt_token *t, CK_SESSION_HANDLE s, p11jwt_alg alg,
  * Thread-safe: many threads may sign with it at once. */
 typedef struct p11_keyhandle p11_keyhandle;
 
-p11jwt_rc p11_keyhandle_open(p11jwt_token *t, const char *kid, p11_keyhandle **out);
+/* Opens key kid to sign as the alg it pins, else as want (a key that pins
+ * none and can be want); want P11JWT_ALG_UNKNOWN: the key must pin one.
+ * A key that pins another alg than want opens as its own: the caller
+ * compares. */
+p11jwt_rc p11_keyhandle_open(p11jwt_token *t, const char *kid, p11jwt_alg want,
+                             p11_keyhandle **out);
 void p11_keyhandle_free(p11_keyhandle *h);
 const char *p11_keyhandle_kid(const p11_keyhandle *h);
 p11jwt_alg p11_keyhandle_alg(const p11_keyhandle *h);
+p11jwt_pinned p11_keyhandle_pinned(const p11_keyhandle *h);
 /* The public key, or NULL when the token holds no public object for it. */
 const p11_ec_point *p11_keyhandle_point(const p11_keyhandle *h);
 

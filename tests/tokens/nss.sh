@@ -73,6 +73,8 @@ check(set(keys) == set(want), f"kids {sorted(keys)}")
 for kid, alg in want.items():
     k = keys[kid]
     check(k["alg"] == alg, f"{kid}: alg {k['alg']}")
+    # NSS refuses CKA_ALLOWED_MECHANISMS: the key type pins every alg.
+    check(k["pinned"] == "key-type", f"{kid}: pinned {k['pinned']}")
     check(k["sensitive"] is True and k["extractable"] is False, f"{kid}: {k}")
 PY
 n_keys=$(key_count)
