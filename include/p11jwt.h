@@ -155,6 +155,19 @@ P11JWT_API p11jwt_rc p11jwt_key_import_secret(p11jwt_token *tok, p11jwt_alg alg,
                                               const unsigned char *secret,
                                               size_t secret_len);
 
+/* Imports a provider-issued private key from key_path ("-" or NULL:
+ * standard input), PEM or DER: PKCS#8, encrypted PKCS#8 (passphrase in
+ * pass_path, one trailing newline stripped), SEC1 EC; EC on P-256, P-384
+ * or P-521. Makes the private object (sensitive, non-extractable, sign
+ * only) and the public one (for jwks), checked by a signature verified on
+ * the host. kid NULL: the RFC 7638 thumbprint; label NULL: the kid. The
+ * file's bytes and the key's parts are wiped; OpenSSL never prompts. A
+ * refused file or key leaves nothing in the token. Returns the kid in
+ * *kid_out (caller frees). */
+P11JWT_API p11jwt_rc p11jwt_key_import_file(p11jwt_token *tok, const char *key_path,
+                                            const char *pass_path, const char *kid,
+                                            const char *label, char **kid_out);
+
 /* Destroys every object (private, public, secret) with that kid. */
 P11JWT_API p11jwt_rc p11jwt_key_delete(p11jwt_token *tok, const char *kid);
 

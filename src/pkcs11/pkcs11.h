@@ -102,6 +102,15 @@ typedef struct p11_ec_pair {
 /* Generates an EC pair for alg under CKA_ID id and CKA_LABEL label. */
 p11jwt_rc p11_keygen_ec(p11jwt_token *t, CK_SESSION_HANDLE s, p11jwt_alg alg, const char *id,
                         const char *label, p11_ec_pair *out);
+/* Imports an EC private key (the scalar d, coord_len bytes, and its
+ * public point pub) as a pair under CKA_ID id and CKA_LABEL label: the
+ * private object as the template policy asks (sensitive, not extractable,
+ * sign only), the public object for jwks; then checked as a generated
+ * pair is. On failure nothing is left in the token. d is the caller's to
+ * wipe. */
+p11jwt_rc p11_import_ec(p11jwt_token *t, CK_SESSION_HANDLE s, const unsigned char *d,
+                        const p11_ec_point *pub, const char *id, const char *label,
+                        p11_ec_pair *out);
 /* Generates a secret key pinned to HMAC alg under kid and label. */
 p11jwt_rc p11_keygen_hmac(p11jwt_token *t, CK_SESSION_HANDLE s, p11jwt_alg alg,
                           const char *kid, const char *label);

@@ -251,6 +251,14 @@ p11jwt_rc p11_template_check(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HAN
 /* The CK_RVs with which a module refuses a template it cannot take. */
 int p11_template_refused(CK_RV rv);
 
+/* Checks of a new EC pair (keygen.c), for generated and imported keys
+ * alike: its CKA_EC_POINT is DER (or the bare point), and a signature of
+ * a random digest by priv verifies on the host with pub. */
+p11jwt_rc p11_check_point_der(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub,
+                              const p11_ec_point *ec);
+p11jwt_rc p11_ec_self_test(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv,
+                           const p11_ec_point *pub);
+
 #ifdef P11JWT_UNITTEST
 /* Static in the library; for tests/unit only. */
 int p11_store_wins(uint64_t va, const char *ida, uint64_t vb, const char *idb);

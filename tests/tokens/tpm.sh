@@ -4,7 +4,8 @@
 # ES256/ES384, sign, jwks -> PyJWT verifies, sign --batch. The token's
 # limits are asserted as clear errors with nothing left behind: no secret
 # keys at all (keygen and import-secret HS*), and P-521 pairs whose public
-# point the module encodes wrongly and cannot sign with.
+# point the module encodes wrongly and cannot sign with, and no import of
+# an EC private key (import-key).
 set -euo pipefail
 source "$(dirname "$0")/tpm_lib.sh"
 
@@ -90,4 +91,11 @@ expect_err_matches 'destroyed'
 step "$ERR"
 [[ $(key_count) -eq $n_keys ]] || fail "a failed keygen left a key behind: $(p11jwt list "${TOK[@]}")"
 
+step "LIMIT: no EC private key import (C_CreateObject) — import-key is a clear error, nothing left"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/imp.pem" 2>/dev/null
+chmod 600 "$T/imp.pem"
+expect_exit 1 p11jwt import-key "${TOK[@]}" --kid tpm-imp --key-file "$T/imp.pem"
+expect_err_matches 'could not import the private key: CKR_ATTRIBUTE_VALUE_INVALID'
+step "$ERR"
+[[ $(key_count) -eq $n_keys ]] || fail "a failed import left a key behind: $(p11jwt list "${TOK[@]}")"
 echo "tpm: all checks passed"
