@@ -38,7 +38,11 @@ for alg in ES256 ES384 ES512; do
     openssl pkcs8 -topk8 -in "$k.pem" -passout "file:$T/pass" -out "$k.enc.pem" 2>/dev/null
     openssl pkcs8 -topk8 -in "$k.pem" -passout "file:$T/pass" -outform DER -out "$k.enc.der" 2>/dev/null
     openssl pkey -in "$k.pem" -traditional -out "$k.sec1.pem"
-    openssl pkey -in "$k.pem" -traditional -outform DER -out "$k.sec1.der"
+    openssl ec -in "$k.pem" -outform DER -out "$k.sec1.der" 2>/dev/null
+    # SEC1 ECPrivateKey starts SEQUENCE { INTEGER 1, OCTET STRING d }; PKCS#8
+    # starts SEQUENCE { INTEGER 0, SEQUENCE {...} }.
+    openssl asn1parse -inform DER -in "$k.sec1.der" | sed -n 3p | grep -q 'OCTET STRING' ||
+        fail "openssl did not write SEC1 DER"
     grep -q 'BEGIN EC PRIVATE KEY' "$k.sec1.pem" || fail "openssl did not write SEC1"
     grep -q 'BEGIN ENCRYPTED PRIVATE KEY' "$k.enc.pem" || fail "openssl did not encrypt"
     tp=$(thumbprint "$k.pem")
