@@ -161,6 +161,18 @@ P11JWT_API p11jwt_rc p11jwt_key_import_secret(p11jwt_token *tok, p11jwt_alg alg,
  * exists. */
 P11JWT_API p11jwt_rc p11jwt_key_generate_aes(p11jwt_token *tok, const char *kid,
                                              const char *label);
+/* Imports a provider-issued private key from key_path ("-" or NULL:
+ * standard input), PEM or DER: PKCS#8, encrypted PKCS#8 (passphrase in
+ * pass_path, one trailing newline stripped), SEC1 EC; EC on P-256, P-384
+ * or P-521. Makes the private object (sensitive, non-extractable, sign
+ * only) and the public one (for jwks), checked by a signature verified on
+ * the host. kid NULL: the RFC 7638 thumbprint; label NULL: the kid. The
+ * file's bytes and the key's parts are wiped; OpenSSL never prompts. A
+ * refused file or key leaves nothing in the token. Returns the kid in
+ * *kid_out (caller frees). */
+P11JWT_API p11jwt_rc p11jwt_key_import_file(p11jwt_token *tok, const char *key_path,
+                                            const char *pass_path, const char *kid,
+                                            const char *label, char **kid_out);
 
 /* Destroys every object (private, public, secret) with that kid. */
 P11JWT_API p11jwt_rc p11jwt_key_delete(p11jwt_token *tok, const char *kid);
@@ -173,6 +185,17 @@ typedef enum p11jwt_key_class {
 
 P11JWT_API const char *p11jwt_key_class_name(p11jwt_key_class c);
 
+/* How a key pins the alg it signs with. A key that pins none (a generic
+ * secret made by another tool) signs only as an alg its caller names. */
+typedef enum p11jwt_pinned {
+    P11JWT_PINNED_NONE = 0,       /* nothing in the key: the caller names the alg */
+    P11JWT_PINNED_KEY_TYPE,       /* its key type: an EC curve, CKK_SHA*_HMAC */
+    P11JWT_PINNED_MECHANISMS,     /* CKA_ALLOWED_MECHANISMS: one alg's mechanism */
+} p11jwt_pinned;
+
+/* "none", "key-type" or "mechanisms". */
+P11JWT_API const char *p11jwt_pinned_name(p11jwt_pinned p);
+
 typedef struct p11jwt_key_info {
     char *kid;
     char *label;
@@ -180,6 +203,7 @@ typedef struct p11jwt_key_info {
     p11jwt_key_class klass;
     int sensitive;
     int extractable;
+    p11jwt_pinned pinned;     /* how alg is pinned (NONE: alg is UNKNOWN) */
 } p11jwt_key_info;
 
 /* Lists the token's keys, one entry per key (an EC pair is one key). */
@@ -193,6 +217,13 @@ typedef struct p11jwt_key p11jwt_key;
 
 P11JWT_API p11jwt_rc p11jwt_key_open(p11jwt_token *tok, const char *kid,
                                      p11jwt_key **out);
+/* p11jwt_key_open for use as alg: a key that pins an alg must pin this one
+ * (else P11JWT_ERR_ALG naming both); a key that pins none (see
+ * p11jwt_pinned) signs as alg when it can (a generic secret: an HS alg its
+ * CKA_ALLOWED_MECHANISMS, if any, allows). alg P11JWT_ALG_UNKNOWN is
+ * p11jwt_key_open, which refuses a key that pins no alg. */
+P11JWT_API p11jwt_rc p11jwt_key_open_as(p11jwt_token *tok, const char *kid,
+                                        p11jwt_alg alg, p11jwt_key **out);
 P11JWT_API void p11jwt_key_free(p11jwt_key *key);
 P11JWT_API p11jwt_alg p11jwt_key_alg(const p11jwt_key *key);
 P11JWT_API const char *p11jwt_key_kid(const p11jwt_key *key);

@@ -65,6 +65,14 @@ size_t p11jwt_alg_sig_len(p11jwt_alg alg)
     return f != NULL ? f->sig_len : 0;
 }
 
+p11jwt_alg base_alg_from_group(const char *group)
+{
+    for (size_t i = 0; group != NULL && i < sizeof algs / sizeof algs[0]; i++)
+        if (algs[i].group != NULL && strcmp(algs[i].group, group) == 0)
+            return algs[i].alg;
+    return P11JWT_ALG_UNKNOWN;
+}
+
 const char *base_alg_crv(p11jwt_alg alg)
 {
     const struct alg_facts *f = facts(alg);

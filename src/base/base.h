@@ -85,6 +85,10 @@ void base_log(int level, const char *fmt, ...) __attribute__((format(printf, 2, 
 p11jwt_rc base_secret_read_file(const char *path, size_t max, unsigned char **out,
                                 size_t *out_len);
 
+/* The same, every byte kept (a key file: DER may end in 0x0a). */
+p11jwt_rc base_secret_read_raw(const char *path, size_t max, unsigned char **out,
+                               size_t *out_len);
+
 /* Wipes n bytes so the compiler cannot drop the store. */
 void base_wipe(void *p, size_t n);
 /* Wipes a NUL-terminated secret (a token, an assertion, a header line
@@ -95,6 +99,9 @@ void base_secret_free_n(void *p, size_t n);
 
 /* ---- the JWS algs (alg.c) ------------------------------------------------ */
 
+/* The ES alg of an OpenSSL curve name ("prime256v1", "secp384r1",
+ * "secp521r1"), else P11JWT_ALG_UNKNOWN. */
+p11jwt_alg base_alg_from_group(const char *group);
 /* "P-256"/"P-384"/"P-521" for an ES alg, else NULL. */
 const char *base_alg_crv(p11jwt_alg alg);
 /* An EC coordinate's length for an ES alg (32/48/66), else 0. */

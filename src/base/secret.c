@@ -60,8 +60,10 @@ static int grow_wiped(unsigned char **buf, size_t *cap, size_t used, size_t need
     return 0;
 }
 
-p11jwt_rc base_secret_read_file(const char *path, size_t max, unsigned char **out,
-                                size_t *out_len)
+/* Reads path ("-": standard input) into a new wiped-on-free buffer; strip:
+ * one trailing newline is not part of it. */
+static p11jwt_rc read_secret(const char *path, size_t max, int strip, unsigned char **out,
+                             size_t *out_len)
 {
     int fd;
     unsigned char *buf = NULL;
@@ -99,7 +101,7 @@ p11jwt_rc base_secret_read_file(const char *path, size_t max, unsigned char **ou
             goto out;
         }
     }
-    if (used > 0 && buf[used - 1] == '\n')
+    if (strip && used > 0 && buf[used - 1] == '\n')
         used--;
     if (used > max) {
         rc = err_set(P11JWT_ERR_IO, "%s is larger than %zu bytes", ESC(name), max);
@@ -119,6 +121,18 @@ out:
     if (fd != STDIN_FILENO)
         close(fd);
     return rc;
+}
+
+p11jwt_rc base_secret_read_file(const char *path, size_t max, unsigned char **out,
+                                size_t *out_len)
+{
+    return read_secret(path, max, 1, out, out_len);
+}
+
+p11jwt_rc base_secret_read_raw(const char *path, size_t max, unsigned char **out,
+                               size_t *out_len)
+{
+    return read_secret(path, max, 0, out, out_len);
 }
 
 p11jwt_rc p11jwt_secret_read_file(const char *path, size_t max, unsigned char **out,

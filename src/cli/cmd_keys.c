@@ -217,10 +217,13 @@ int cmd_import_secret(int argc, char *argv[])
 static const char list_help[] =
     "Usage: p11jwt list --token URI [--json]\n\n"
     "List the token's keys, one entry per key (an EC key pair is one entry, of\n"
-    "class private): kid, alg, label, class (private, public or secret),\n"
-    "sensitive, extractable. The kid is CKA_ID when it is text, else the label\n"
-    "when it is, else the ID in hex (none: \"\" in JSON, - in the table); a\n"
-    "label that is not UTF-8 is shown escaped (\\xNN).\n\n"
+    "class private): kid, alg, pinned, label, class (private, public or\n"
+    "secret), sensitive, extractable. pinned says what pins the alg: key-type\n"
+    "(an EC curve, CKK_SHA*_HMAC), mechanisms (one alg's mechanism in\n"
+    "CKA_ALLOWED_MECHANISMS) or none (alg null: sign and verify need --alg).\n"
+    "The kid is CKA_ID when it is text, else the label when it is, else the ID\n"
+    "in hex (none: \"\" in JSON, - in the table); a label that is not UTF-8 is\n"
+    "shown escaped (\\xNN).\n\n"
     "Options:\n"
     "  --json             a JSON array of objects with exactly those field names\n"
     "                     (sensitive and extractable as booleans; alg null when the\n"
@@ -246,8 +249,9 @@ static json_t *info_json(const p11jwt_key_info *k)
     const char *alg = p11jwt_alg_name(k->alg);
     char label[512];
 
-    return json_pack("{s:s, s:o, s:s, s:s, s:b, s:b}", "kid", k->kid, "alg",
-                     alg != NULL ? json_string(alg) : json_null(), "label",
+    return json_pack("{s:s, s:o, s:s, s:s, s:s, s:b, s:b}", "kid", k->kid, "alg",
+                     alg != NULL ? json_string(alg) : json_null(), "pinned",
+                     p11jwt_pinned_name(k->pinned), "label",
                      shown_label(k->label, label, sizeof label, 1), "class",
                      p11jwt_key_class_name(k->klass), "sensitive", k->sensitive, "extractable",
                      k->extractable);
@@ -290,15 +294,16 @@ int cmd_list(int argc, char *argv[])
         r = arr != NULL ? print_json(cmd, arr) : cli_error(cmd, "out of memory");
         json_decref(arr);
     } else {
-        printf("%-44s %-6s %-8s %-9s %-11s %s\n", "KID", "ALG", "CLASS", "SENSITIVE",
-               "EXTRACTABLE", "LABEL");
+        printf("%-44s %-6s %-10s %-8s %-9s %-11s %s\n", "KID", "ALG", "PINNED", "CLASS",
+               "SENSITIVE", "EXTRACTABLE", "LABEL");
         for (size_t i = 0; i < n; i++) {
             const char *alg = p11jwt_alg_name(keys[i].alg);
             char kid[256], label[512];
 
             p11jwt_escape(kid, sizeof kid, keys[i].kid, strlen(keys[i].kid), 0);
-            printf("%-44s %-6s %-8s %-9s %-11s %s\n", kid[0] != '\0' ? kid : "-",
-                   alg != NULL ? alg : "-", p11jwt_key_class_name(keys[i].klass),
+            printf("%-44s %-6s %-10s %-8s %-9s %-11s %s\n", kid[0] != '\0' ? kid : "-",
+                   alg != NULL ? alg : "-", p11jwt_pinned_name(keys[i].pinned),
+                   p11jwt_key_class_name(keys[i].klass),
                    keys[i].sensitive ? "yes" : "no", keys[i].extractable ? "yes" : "no",
                    shown_label(keys[i].label, label, sizeof label, 0));
         }

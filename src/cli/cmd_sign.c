@@ -50,7 +50,9 @@ static const char sign_help[] =
     "  --claim NAME:=JSON   an extra claim of any JSON type, e.g. n:=42 (repeatable)\n"
     "  --claims-file PATH   a JSON object of extra claims ('-': standard input)\n"
     "  --no-jti             leave out jti\n"
-    "  --alg ALG            require the key to sign with ALG (refused otherwise)\n"
+    "  --alg ALG            require the key to sign with ALG (refused otherwise);\n"
+    "                       a key that pins no alg (a generic secret made by\n"
+    "                       another tool) signs only with --alg\n"
     "  --batch              read one JSON object of extra claims per line on\n"
     "                       standard input, write one JWS per line, in order; each\n"
     "                       gets its own iat, exp and jti\n"
@@ -273,9 +275,7 @@ int cmd_sign(int argc, char *argv[])
         r = cli_usage(cmd, "--kid is required (or object=/id= in the token URI)");
         goto out;
     }
-    rc = p11jwt_key_open(tok, kid, &key);
-    if (rc == P11JWT_OK && want_alg != P11JWT_ALG_UNKNOWN)
-        rc = p11jwt_key_check_alg(key, want_alg);
+    rc = p11jwt_key_open_as(tok, kid, want_alg, &key);
     if (rc != P11JWT_OK) {
         r = cli_fail(cmd, rc);
         goto out;

@@ -35,6 +35,8 @@ static const char token_help[] =
     "  module_args        arguments for the token module's C_Initialize (as\n"
     "                     --module-args; also for a pkcs11: client_key)\n"
     "  kid                the signing key's kid (dialects that sign)\n"
+    "  alg                the alg to sign with: required for a key that pins none\n"
+    "                     (p11jwt list), else must be the key's (default: the key's)\n"
     "  iss, sub           issuer and subject claims (private-key-jwt: client_id)\n"
     "  aud                audience claim (default: token_url; noa: none)\n"
     "  ttl                assertion lifetime, exp - iat (default 300; dt: <= 3600)\n"

@@ -41,7 +41,8 @@ static const char verify_help[] =
     "  --secret-file PATH   verify an HMAC JWS with this secret ('-': standard\n"
     "                       input is taken by the JWS, so a file); one trailing\n"
     "                       newline is stripped\n"
-    "  --alg ALG            the alg expected (required with --secret-file)\n"
+    "  --alg ALG            the alg expected (required with --secret-file, and\n"
+    "                       with a token key that pins no alg)\n"
     "  --aud AUD            require this audience (in aud, string or array)\n"
     "  --iss ISS            require this issuer\n"
     "  --leeway SECONDS     clock skew allowed on exp, nbf and iat (default 60)\n"
@@ -189,9 +190,7 @@ int cmd_verify(int argc, char *argv[])
     } else {
         if ((r = cli_token_open(cmd, &o.token, &tok)) != 0)
             goto out;
-        rc = p11jwt_key_open(tok, kid, &key);
-        if (rc == P11JWT_OK && alg != P11JWT_ALG_UNKNOWN)
-            rc = p11jwt_key_check_alg(key, alg);
+        rc = p11jwt_key_open_as(tok, kid, alg, &key);
         if (rc == P11JWT_OK)
             rc = p11jwt_verify_key((const char *)jws, key, &vp, &header, &payload);
     }

@@ -20,6 +20,12 @@ void core_pub_from_point(const p11_ec_point *point, jose_ec_pub *pub)
 
 p11jwt_rc p11jwt_key_open(p11jwt_token *t, const char *kid, p11jwt_key **out)
 {
+    return p11jwt_key_open_as(t, kid, P11JWT_ALG_UNKNOWN, out);
+}
+
+p11jwt_rc p11jwt_key_open_as(p11jwt_token *t, const char *kid, p11jwt_alg alg,
+                             p11jwt_key **out)
+{
     const p11_ec_point *point;
     p11jwt_key *k = NULL;
     p11jwt_rc rc;
@@ -29,11 +35,13 @@ p11jwt_rc p11jwt_key_open(p11jwt_token *t, const char *kid, p11jwt_key **out)
     k = calloc(1, sizeof *k);
     if (k == NULL)
         return err_set(P11JWT_ERR_NOMEM, "out of memory");
-    rc = p11_keyhandle_open(t, kid, &k->h);
+    rc = p11_keyhandle_open(t, kid, alg, &k->h);
     if (rc != P11JWT_OK)
         goto out;
     k->kid = p11_keyhandle_kid(k->h);
     k->alg = p11_keyhandle_alg(k->h);
+    if (alg != P11JWT_ALG_UNKNOWN && (rc = p11jwt_key_check_alg(k, alg)) != P11JWT_OK)
+        goto out;
     if ((point = p11_keyhandle_point(k->h)) != NULL) {
         core_pub_from_point(point, &k->pub);
         k->has_pub = 1;
@@ -76,9 +84,11 @@ p11jwt_rc p11jwt_key_check_alg(const p11jwt_key *k, p11jwt_alg alg)
         return err_set(P11JWT_ERR_ALG, "%s asked of key '%s', which is a %s key (%s)",
                        alg != P11JWT_ALG_UNKNOWN ? p11jwt_alg_name(alg) : "an unknown alg",
                        ESC(k->kid), base_alg_crv(k->alg), p11jwt_alg_name(k->alg));
-    return err_set(P11JWT_ERR_ALG, "%s asked of key '%s', which is pinned to %s",
+    return err_set(P11JWT_ERR_ALG, "%s asked of key '%s', which is %s %s",
                    alg != P11JWT_ALG_UNKNOWN ? p11jwt_alg_name(alg) : "an unknown alg",
-                   ESC(k->kid), p11jwt_alg_name(k->alg));
+                   ESC(k->kid),
+                   p11_keyhandle_pinned(k->h) == P11JWT_PINNED_NONE ? "opened as" : "pinned to",
+                   p11jwt_alg_name(k->alg));
 }
 
 p11jwt_rc p11jwt_key_sign(p11jwt_key *k, const unsigned char *data, size_t len,

@@ -228,7 +228,9 @@ static p11jwt_rc open_key(p11jwt_client *c, const char *kid, p11jwt_key **out)
         rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
     if (rc == P11JWT_OK) {
         c->keys = nk;
-        rc = p11jwt_key_open(c->tok, kid, &c->keys[c->nkeys]);
+        /* The profile's alg, when set: a key that pins none signs as it,
+         * one that pins another is refused. */
+        rc = p11jwt_key_open_as(c->tok, kid, c->p->alg, &c->keys[c->nkeys]);
         if (rc == P11JWT_OK)
             *out = c->keys[c->nkeys++];
     }

@@ -47,6 +47,7 @@ struct p11jwt_profile {
     char *pin_file, *pin_env;
     char *module_args;          /* C_Initialize pReserved (token, client_key) */
     char *kid;
+    p11jwt_alg alg;             /* the alg to sign with; UNKNOWN: the key's own */
     char *token_url;
     char *iss, *sub, *aud;      /* aud NULL: none (noa) */
     int64_t ttl;

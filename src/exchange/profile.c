@@ -73,7 +73,7 @@ int p11jwt_profile_header(const p11jwt_profile *p, size_t i, const char **name,
 
 /* ---- the key table ----------------------------------------------------------- */
 
-enum kind { K_STR, K_DURATION, K_INT, K_REAL, K_DIALECT, K_AUTH, K_RESAUTH, K_MS, K_BOOL };
+enum kind { K_STR, K_DURATION, K_INT, K_REAL, K_DIALECT, K_AUTH, K_RESAUTH, K_MS, K_BOOL, K_ALG };
 
 struct key_def {
     const char *name;
@@ -104,6 +104,7 @@ static const struct key_def keys[] = {
     STR("pin_env", pin_env),
     STR("module_args", module_args),
     STR("kid", kid),
+    ENUM("alg", K_ALG, alg),
     STR("token_url", token_url),
     STR("revocation_url", revocation_url),
     STR("iss", iss),
@@ -358,6 +359,12 @@ p11jwt_rc exch_profile_set(exch_profile_parser *ps, const char *key, const char 
             p->auth_method = EXCH_AUTH_POST_FORM;
         else
             return cfg_err(ps, key, "'%s' is not get-query, basic or post-form", ESC(value));
+        return P11JWT_OK;
+    case K_ALG:
+        /* Exact and case-sensitive, as the JWS header will carry it. */
+        if ((p->alg = p11jwt_alg_from_name(value)) == P11JWT_ALG_UNKNOWN)
+            return cfg_err(ps, key, "unknown alg '%s' (ES256, ES384, ES512, HS256, HS384, "
+                                    "HS512)", ESC(value));
         return P11JWT_OK;
     case K_RESAUTH:
         if (strcasecmp(value, "bearer") == 0)
@@ -699,6 +706,10 @@ int p11jwt_profile_same(const p11jwt_profile *a, const p11jwt_profile *b)
             break;
         case K_AUTH:
             if (a->auth_method != b->auth_method)
+                return 0;
+            break;
+        case K_ALG:
+            if (a->alg != b->alg)
                 return 0;
             break;
         }

@@ -115,7 +115,7 @@ p11jwt_rc p11_inspect_key(p11jwt_token *t, const char *kid, int logged_in, p11_k
     }
     if (rc == P11JWT_OK && o != CK_INVALID_HANDLE) {
         out->found = 1;
-        out->alg = p11_object_alg(t, s, o, out->cls);
+        out->alg = p11_object_alg(t, s, o, out->cls, P11JWT_ALG_UNKNOWN, NULL, NULL);
         out->sensitive = bool_of(t, s, o, CKA_SENSITIVE);
         out->extractable = bool_of(t, s, o, CKA_EXTRACTABLE);
         out->never_extractable = bool_of(t, s, o, CKA_NEVER_EXTRACTABLE);

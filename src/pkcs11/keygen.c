@@ -64,8 +64,8 @@ out:
  * encodes a P-521 point's length 133 in the short form (0x85), which is not
  * DER, and then cannot read its own key to sign (checked before signing:
  * after that failed C_SignInit it also refuses to destroy the key). */
-static p11jwt_rc check_point_der(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub,
-                                 const p11_ec_point *ec)
+p11jwt_rc p11_check_point_der(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub,
+                              const p11_ec_point *ec)
 {
     unsigned char *p = NULL;
     size_t n = 0, want = 1 + 2 * ec->coord_len;
@@ -86,7 +86,7 @@ static p11jwt_rc check_point_der(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT
 /* Signs a random digest with the new private key and verifies it on the
  * host with the public key the token shows: a pair that fails is not kept
  * (tpm2-pkcs11 1.9 makes P-521 pairs it cannot sign with). */
-static p11jwt_rc self_test(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv,
+p11jwt_rc p11_ec_self_test(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv,
                            const p11_ec_point *pub)
 {
     CK_MECHANISM mech = { CKM_ECDSA, NULL, 0 };
@@ -159,9 +159,9 @@ p11jwt_rc p11_keygen_ec(p11jwt_token *t, CK_SESSION_HANDLE s, p11jwt_alg alg, co
      * show, or that does not sign, would be a key without a working JWK. */
     rc = p11_pubkey_read(t, s, out->pub, &out->point);
     if (rc == P11JWT_OK)
-        rc = check_point_der(t, s, out->pub, &out->point);
+        rc = p11_check_point_der(t, s, out->pub, &out->point);
     if (rc == P11JWT_OK)
-        rc = self_test(t, s, out->priv, &out->point);
+        rc = p11_ec_self_test(t, s, out->priv, &out->point);
     if (rc != P11JWT_OK)
         rc = err_wrap(rc, "the token made the %s pair but it is unusable", base_alg_crv(alg));
 out:
@@ -231,7 +231,7 @@ static p11jwt_rc make_hmac(p11jwt_token *t, CK_SESSION_HANDLE s, p11jwt_alg alg,
                                        : "the token could not import the secret");
     /* NSS makes a generated key a generic secret whatever CKA_KEY_TYPE
      * says: a key that pins no alg is not one this tool makes. */
-    if (p11_object_alg(t, s, o, CKO_SECRET_KEY) != alg) {
+    if (p11_object_alg(t, s, o, CKO_SECRET_KEY, P11JWT_ALG_UNKNOWN, NULL, NULL) != alg) {
         rc = err_set(P11JWT_ERR_PKCS11,
                      "the token cannot %s an HMAC key pinned to %s: it refuses "
                      "CKA_ALLOWED_MECHANISMS and %s",

@@ -59,8 +59,34 @@ static p11jwt_rc read_point(p11_keyhandle *h, CK_SESSION_HANDLE s, CK_OBJECT_HAN
     return P11JWT_OK;
 }
 
-p11jwt_rc p11_keyhandle_open(p11jwt_token *t, const char *kid, p11_keyhandle **out)
+/* Why key kid has no alg to sign with: it pins none and the caller named
+ * none, the caller's alg is not one it can be, or it is no signing key. */
+static p11jwt_rc no_alg(const char *kid, CK_OBJECT_CLASS cls, p11_key_family fam,
+                        p11jwt_alg want)
 {
+    if (fam == P11_FAMILY_HMAC && want == P11JWT_ALG_UNKNOWN)
+        return err_set(P11JWT_ERR_ALG,
+                       "secret key '%s' does not pin its alg (no key type CKK_SHA*_HMAC, no "
+                       "one CKM_SHA*_HMAC in CKA_ALLOWED_MECHANISMS): name it with --alg (or "
+                       "the profile's alg)",
+                       ESC(kid));
+    if (fam == P11_FAMILY_HMAC)
+        return err_set(P11JWT_ERR_ALG,
+                       "%s cannot be used with secret key '%s': %s", p11jwt_alg_name(want),
+                       ESC(kid),
+                       p11_hmac_mech(want) == 0
+                           ? "it is an HMAC key (HS256, HS384 or HS512)"
+                           : "its CKA_ALLOWED_MECHANISMS does not allow that HMAC");
+    return err_set(P11JWT_ERR_ALG,
+                   cls == CKO_SECRET_KEY ? "secret key '%s' is not an HMAC key"
+                                         : "key '%s' is not an EC key on P-256, P-384 or P-521",
+                   ESC(kid));
+}
+
+p11jwt_rc p11_keyhandle_open(p11jwt_token *t, const char *kid, p11jwt_alg want,
+                             p11_keyhandle **out)
+{
+    p11_key_family fam;
     CK_SESSION_HANDLE s;
     CK_OBJECT_HANDLE priv = CK_INVALID_HANDLE, sec = CK_INVALID_HANDLE, pub = CK_INVALID_HANDLE;
     p11_keyhandle *h = NULL;
@@ -97,15 +123,27 @@ p11jwt_rc p11_keyhandle_open(p11jwt_token *t, const char *kid, p11_keyhandle **o
                                         : CKO_PUBLIC_KEY;
     atomic_store(&h->handle, priv != CK_INVALID_HANDLE ? priv : sec != CK_INVALID_HANDLE ? sec : pub);
     atomic_store(&h->epoch, atomic_load(&t->epoch));
-    h->alg = p11_object_alg(t, s, atomic_load(&h->handle), h->cls);
+    h->alg = p11_object_alg(t, s, atomic_load(&h->handle), h->cls, want, &fam, &h->pinned);
     if (h->alg == P11JWT_ALG_UNKNOWN) {
-        rc = err_set(P11JWT_ERR_ALG,
-                     h->cls == CKO_SECRET_KEY
-                         ? "secret key '%s' pins no HMAC alg (key type CKK_SHA*_HMAC or one "
-                           "CKM_SHA*_HMAC in CKA_ALLOWED_MECHANISMS)"
-                         : "key '%s' is not an EC key on P-256, P-384 or P-521",
-                     ESC(kid));
+        rc = no_alg(kid, h->cls, fam, want);
         goto out;
+    }
+    if (h->pinned == P11JWT_PINNED_NONE && fam == P11_FAMILY_HMAC) {
+        /* The caller's HS alg on a secret nobody sized for it: RFC 7518
+         * §3.2 wants a key at least as long as the hash (SoftHSM refuses a
+         * shorter one with CKR_KEY_SIZE_RANGE at the first signature). */
+        CK_ULONG vlen = 0;
+        CK_ATTRIBUTE a = { CKA_VALUE_LEN, &vlen, sizeof vlen };
+
+        if (P11_CALL(t->fl, C_GetAttributeValue, s, atomic_load(&h->handle), &a, 1) == CKR_OK &&
+            vlen < p11jwt_alg_sig_len(h->alg)) {
+            rc = err_set(P11JWT_ERR_ALG,
+                         "secret key '%s' is %lu bytes long: %s needs at least %zu (RFC 7518 "
+                         "3.2)",
+                         ESC(kid), (unsigned long)vlen, p11jwt_alg_name(h->alg),
+                         p11jwt_alg_sig_len(h->alg));
+            goto out;
+        }
     }
     if (p11jwt_alg_is_ec(h->alg)) {
         h->mech = CKM_ECDSA;
@@ -148,6 +186,11 @@ const char *p11_keyhandle_kid(const p11_keyhandle *h)
 p11jwt_alg p11_keyhandle_alg(const p11_keyhandle *h)
 {
     return h->alg;
+}
+
+p11jwt_pinned p11_keyhandle_pinned(const p11_keyhandle *h)
+{
+    return h->pinned;
 }
 
 const p11_ec_point *p11_keyhandle_point(const p11_keyhandle *h)

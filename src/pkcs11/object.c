@@ -155,71 +155,6 @@ static p11jwt_rc kid_exists(p11jwt_token *t, CK_SESSION_HANDLE s, const char *ki
     return P11JWT_OK;
 }
 
-CK_MECHANISM_TYPE p11_hmac_mech(p11jwt_alg alg)
-{
-    switch (alg) {
-    case P11JWT_HS256: return CKM_SHA256_HMAC;
-    case P11JWT_HS384: return CKM_SHA384_HMAC;
-    case P11JWT_HS512: return CKM_SHA512_HMAC;
-    default: return 0;
-    }
-}
-
-static p11jwt_alg hmac_mech_alg(CK_MECHANISM_TYPE m)
-{
-    switch (m) {
-    case CKM_SHA256_HMAC: return P11JWT_HS256;
-    case CKM_SHA384_HMAC: return P11JWT_HS384;
-    case CKM_SHA512_HMAC: return P11JWT_HS512;
-    default: return P11JWT_ALG_UNKNOWN;
-    }
-}
-
-p11jwt_alg p11_object_alg(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
-                          CK_OBJECT_CLASS cls)
-{
-    CK_KEY_TYPE kt = 0;
-    CK_ATTRIBUTE a = { CKA_KEY_TYPE, &kt, sizeof kt };
-    unsigned char *buf = NULL;
-    size_t len = 0;
-    p11jwt_alg alg = P11JWT_ALG_UNKNOWN;
-
-    if (P11_CALL(t->fl, C_GetAttributeValue, s, o, &a, 1) != CKR_OK)
-        return P11JWT_ALG_UNKNOWN;
-    if (cls != CKO_SECRET_KEY) {
-        if (kt == CKK_EC && p11_object_attr(t, s, o, CKA_EC_PARAMS, &buf, &len) == CKR_OK)
-            alg = p11_ec_params_alg(buf, len);
-        free(buf);
-        return alg;
-    }
-    if (kt == CKK_SHA256_HMAC)
-        return P11JWT_HS256;
-    if (kt == CKK_SHA384_HMAC)
-        return P11JWT_HS384;
-    if (kt == CKK_SHA512_HMAC)
-        return P11JWT_HS512;
-    if (kt != CKK_GENERIC_SECRET)
-        return P11JWT_ALG_UNKNOWN;
-    /* A generic secret pins its alg through its one allowed HMAC mechanism. */
-    if (p11_object_attr(t, s, o, CKA_ALLOWED_MECHANISMS, &buf, &len) == CKR_OK) {
-        const CK_MECHANISM_TYPE *m = (const CK_MECHANISM_TYPE *)buf;
-        size_t n = len / sizeof *m;
-
-        for (size_t i = 0; i < n; i++) {
-            p11jwt_alg a2 = hmac_mech_alg(m[i]);
-            if (a2 == P11JWT_ALG_UNKNOWN)
-                continue;
-            if (alg != P11JWT_ALG_UNKNOWN && alg != a2) {
-                alg = P11JWT_ALG_UNKNOWN;   /* allows several: pins none */
-                break;
-            }
-            alg = a2;
-        }
-    }
-    free(buf);
-    return alg;
-}
-
 int p11_kid_is_text(const unsigned char *p, size_t n)
 {
     if (n == 0)
@@ -383,7 +318,7 @@ static p11jwt_rc list_one(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE
     }
     p11_object_attr(t, s, o, CKA_LABEL, &label, &label_len);
     e->label = label != NULL ? (char *)label : strdup("");
-    e->alg = p11_object_alg(t, s, o, cls);
+    e->alg = p11_object_alg(t, s, o, cls, P11JWT_ALG_UNKNOWN, NULL, &e->pinned);
     e->klass = cls == CKO_PRIVATE_KEY  ? P11JWT_CLASS_PRIVATE
                : cls == CKO_PUBLIC_KEY ? P11JWT_CLASS_PUBLIC
                                        : P11JWT_CLASS_SECRET;

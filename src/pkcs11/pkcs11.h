@@ -102,6 +102,15 @@ typedef struct p11_ec_pair {
 /* Generates an EC pair for alg under CKA_ID id and CKA_LABEL label. */
 p11jwt_rc p11_keygen_ec(p11jwt_token *t, CK_SESSION_HANDLE s, p11jwt_alg alg, const char *id,
                         const char *label, p11_ec_pair *out);
+/* Imports an EC private key (the scalar d, coord_len bytes, and its
+ * public point pub) as a pair under CKA_ID id and CKA_LABEL label: the
+ * private object as the template policy asks (sensitive, not extractable,
+ * sign only), the public object for jwks; then checked as a generated
+ * pair is. On failure nothing is left in the token. d is the caller's to
+ * wipe. */
+p11jwt_rc p11_import_ec(p11jwt_token *t, CK_SESSION_HANDLE s, const unsigned char *d,
+                        const p11_ec_point *pub, const char *id, const char *label,
+                        p11_ec_pair *out);
 /* Generates a secret key pinned to HMAC alg under kid and label. */
 p11jwt_rc p11_keygen_hmac(p11jwt_token *t, CK_SESSION_HANDLE s, p11jwt_alg alg,
                           const char *kid, const char *label);
@@ -113,10 +122,16 @@ p11jwt_rc p11_keygen_hmac(p11jwt_token *t, CK_SESSION_HANDLE s, p11jwt_alg alg,
  * Thread-safe: many threads may sign with it at once. */
 typedef struct p11_keyhandle p11_keyhandle;
 
-p11jwt_rc p11_keyhandle_open(p11jwt_token *t, const char *kid, p11_keyhandle **out);
+/* Opens key kid to sign as the alg it pins, else as want (a key that pins
+ * none and can be want); want P11JWT_ALG_UNKNOWN: the key must pin one.
+ * A key that pins another alg than want opens as its own: the caller
+ * compares. */
+p11jwt_rc p11_keyhandle_open(p11jwt_token *t, const char *kid, p11jwt_alg want,
+                             p11_keyhandle **out);
 void p11_keyhandle_free(p11_keyhandle *h);
 const char *p11_keyhandle_kid(const p11_keyhandle *h);
 p11jwt_alg p11_keyhandle_alg(const p11_keyhandle *h);
+p11jwt_pinned p11_keyhandle_pinned(const p11_keyhandle *h);
 /* The public key, or NULL when the token holds no public object for it. */
 const p11_ec_point *p11_keyhandle_point(const p11_keyhandle *h);
 

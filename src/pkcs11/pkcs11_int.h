@@ -182,7 +182,8 @@ int p11_session_recover(p11jwt_token *t, CK_SESSION_HANDLE s, CK_RV rv);
 struct p11_keyhandle {
     p11jwt_token *tok;
     char *kid;
-    p11jwt_alg alg;
+    p11jwt_alg alg;            /* pinned by the key, else the caller's */
+    p11jwt_pinned pinned;
     CK_OBJECT_CLASS cls;       /* private or secret; public: verify only */
     CK_MECHANISM_TYPE mech;    /* CKM_ECDSA or CKM_SHA*_HMAC */
     EVP_MD *md;                /* ES: the hash run on the host */
@@ -210,10 +211,21 @@ CK_RV p11_object_find_by_kid(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_CLA
 CK_RV p11_object_attr(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
                       CK_ATTRIBUTE_TYPE type, unsigned char **out, size_t *len);
 
-/* The alg a key object pins: from the curve (EC) or from the key type or
- * CKA_ALLOWED_MECHANISMS (HMAC). P11JWT_ALG_UNKNOWN when it pins none. */
+/* What kind of signing key an object is (pinning.c). */
+typedef enum p11_key_family {
+    P11_FAMILY_OTHER = 0,       /* no key p11jwt signs with */
+    P11_FAMILY_EC,              /* EC on P-256, P-384 or P-521 */
+    P11_FAMILY_HMAC,            /* a generic or CKK_SHA*_HMAC secret */
+} p11_key_family;
+
+/* The alg a key object signs with (pinning.c): the one it pins (its curve,
+ * its key type, its one allowed HMAC mechanism), else want when the key
+ * pins none and can be want; P11JWT_ALG_UNKNOWN otherwise. *fam and
+ * *pinned (either may be NULL) say what the key is and how its alg is
+ * pinned. */
 p11jwt_alg p11_object_alg(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
-                          CK_OBJECT_CLASS cls);
+                          CK_OBJECT_CLASS cls, p11jwt_alg want, p11_key_family *fam,
+                          p11jwt_pinned *pinned);
 
 /* The alg of a DER curve OID (CKA_EC_PARAMS), or UNKNOWN. */
 p11jwt_alg p11_ec_params_alg(const unsigned char *der, size_t len);
@@ -239,9 +251,23 @@ p11jwt_rc p11_template_check(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HAN
 /* The CK_RVs with which a module refuses a template it cannot take. */
 int p11_template_refused(CK_RV rv);
 
+/* Checks of a new EC pair (keygen.c), for generated and imported keys
+ * alike: its CKA_EC_POINT is DER (or the bare point), and a signature of
+ * a random digest by priv verifies on the host with pub. */
+p11jwt_rc p11_check_point_der(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub,
+                              const p11_ec_point *ec);
+p11jwt_rc p11_ec_self_test(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv,
+                           const p11_ec_point *pub);
+
 #ifdef P11JWT_UNITTEST
 /* Static in the library; for tests/unit only. */
 int p11_store_wins(uint64_t va, const char *ida, uint64_t vb, const char *idb);
+/* p11_object_alg's decision from what it read: the key's class and type,
+ * the alg its curve implies (EC), its CKA_ALLOWED_MECHANISMS (has_allowed
+ * 0: the key has none), and the caller's alg. */
+p11jwt_alg p11_pin_decide(CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, p11jwt_alg curve_alg,
+                          const CK_MECHANISM_TYPE *allowed, size_t n_allowed, int has_allowed,
+                          p11jwt_alg want, p11_key_family *fam, p11jwt_pinned *pinned);
 #endif
 
 #endif

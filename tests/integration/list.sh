@@ -35,25 +35,24 @@ from itlib import *
 path, es256, hs512 = sys.argv[1:4]
 keys = json.load(open(path))
 check(isinstance(keys, list), "list --json is not an array")
-# kid -> (alg, class, label)
+# kid -> (alg, class, label, pinned)
 want = {
-    es256: ("ES256", "private", es256),
-    "es384-key": ("ES384", "private", "es384-key"),
-    "es512-key": ("ES512", "private", "P-521 signing key"),
-    "hs256-gen": ("HS256", "secret", "hs256-gen"),
-    hs512: ("HS512", "secret", hs512),
-    "hs384-imp": ("HS384", "secret", "hs384-imp"),
+    es256: ("ES256", "private", es256, "key-type"),
+    "es384-key": ("ES384", "private", "es384-key", "key-type"),
+    "es512-key": ("ES512", "private", "P-521 signing key", "key-type"),
+    "hs256-gen": ("HS256", "secret", "hs256-gen", "mechanisms"),
+    hs512: ("HS512", "secret", hs512, "mechanisms"),
+    "hs384-imp": ("HS384", "secret", "hs384-imp", "key-type"),
 }
 check(len(keys) == len(want), f"{len(keys)} entries for {len(want)} keys (an EC pair is ONE entry): {keys}")
 seen = set()
 for k in keys:
-    check(set(k) == {"kid", "alg", "label", "class", "sensitive", "extractable"},
+    check(set(k) == {"kid", "alg", "pinned", "label", "class", "sensitive", "extractable"},
           f"fields {sorted(k)} in {k}")
     check(k["kid"] in want and k["kid"] not in seen, f"unexpected or repeated kid {k['kid']}")
     seen.add(k["kid"])
-    alg, cls, label = want[k["kid"]]
-    check((k["alg"], k["class"], k["label"]) == (alg, cls, label),
-          f"{k['kid']}: got {(k['alg'], k['class'], k['label'])}, want {(alg, cls, label)}")
+    got = (k["alg"], k["class"], k["label"], k["pinned"])
+    check(got == want[k["kid"]], f"{k['kid']}: got {got}, want {want[k['kid']]}")
     # Booleans, not 0/1: `is` is deliberate.
     check(k["sensitive"] is True, f"{k['kid']} is not sensitive: {k}")
     check(k["extractable"] is False, f"{k['kid']} is extractable: {k}")

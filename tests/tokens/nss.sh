@@ -3,7 +3,7 @@
 # implementation next to SoftHSM: a fresh NSS database per run
 # (nss_lib.sh). NSS needs its C_Initialize arguments (--module-args,
 # $P11JWT_MODULE_ARGS, profile key module_args); with them: keygen
-# ES256/384/512, import-secret HS256, sign, jwks -> PyJWT verifies, sign
+# ES256/384/512, import-secret HS256, import-key, sign, jwks -> PyJWT verifies, sign
 # --batch, and the library's recovery after C_CloseAllSessions and fork().
 # NSS's limits are asserted as what they are today: it refuses
 # CKA_ALLOWED_MECHANISMS and makes every generated secret generic (keygen
@@ -61,6 +61,17 @@ pyverify --secret-file "$T/secret" --alg HS256 --aud "$AUD" --iss nss <<<"$OUT" 
     fail "PyJWT rejects the HS256 JWS"
 expect_exit 0 p11jwt verify "${TOK[@]}" --kid nss-hs256 --aud "$AUD" <<<"$OUT"
 
+step "import-key: a provider's P-384 key (encrypted PKCS#8), sign, PyJWT verifies with its own public key"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-384 -out "$T/imp.pem" 2>/dev/null
+openssl pkey -in "$T/imp.pem" -pubout -out "$T/imp.pub.pem"
+echo 'nss passphrase' >"$T/imp.pass"
+openssl pkcs8 -topk8 -in "$T/imp.pem" -passout "file:$T/imp.pass" -out "$T/imp.enc.pem" 2>/dev/null
+chmod 600 "$T/imp.enc.pem"
+expect_exit 0 p11jwt import-key "${TOK[@]}" --kid nss-imp --key-file "$T/imp.enc.pem" --pass-file "$T/imp.pass"
+expect_exit 0 p11jwt sign "${TOK[@]}" --kid nss-imp --iss nss --aud "$AUD"
+pyverify --pem "$T/imp.pub.pem" --alg ES384 --aud "$AUD" <<<"$OUT" >/dev/null ||
+    fail "PyJWT rejects the imported key's JWS"
+
 step "list --json: every key sensitive, not extractable, its alg pinned"
 expect_exit 0 p11jwt list "${TOK[@]}" --json
 pycheck "$T/out" "$tp" <<'PY'
@@ -68,11 +79,13 @@ import json, sys
 from itlib import *
 keys = {k["kid"]: k for k in json.load(open(sys.argv[1]))}
 want = {"nss-ES256": "ES256", "nss-ES384": "ES384", "nss-ES512": "ES512", sys.argv[2]: "ES256",
-        "nss-hs256": "HS256"}
+        "nss-hs256": "HS256", "nss-imp": "ES384"}
 check(set(keys) == set(want), f"kids {sorted(keys)}")
 for kid, alg in want.items():
     k = keys[kid]
     check(k["alg"] == alg, f"{kid}: alg {k['alg']}")
+    # NSS refuses CKA_ALLOWED_MECHANISMS: the key type pins every alg.
+    check(k["pinned"] == "key-type", f"{kid}: pinned {k['pinned']}")
     check(k["sensitive"] is True and k["extractable"] is False, f"{kid}: {k}")
 PY
 n_keys=$(key_count)

@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # tpm.sh — p11jwt on tpm2-pkcs11 over a software TPM (swtpm + tpm2-abrmd on
 # a private D-Bus bus, all started and stopped here: tpm_lib.sh): keygen
-# ES256/ES384, sign, jwks -> PyJWT verifies, sign --batch. The token's
-# limits are asserted as clear errors with nothing left behind: no secret
-# keys at all (keygen and import-secret HS*), and P-521 pairs whose public
-# point the module encodes wrongly and cannot sign with.
+# ES256/ES384, sign, jwks -> PyJWT verifies, sign --batch, a key pkcs11-tool
+# made. The token's limits are asserted as clear errors with nothing left
+# behind: no secret keys at all (keygen and import-secret HS*), P-521 pairs
+# whose public point the module encodes wrongly and cannot sign with, and
+# no import of an EC private key (import-key).
 set -euo pipefail
 source "$(dirname "$0")/tpm_lib.sh"
 
@@ -49,7 +50,7 @@ keys = {k["kid"]: k for k in json.load(open(sys.argv[1]))}
 want = {"tpm-ES256": "ES256", "tpm-ES384": "ES384", sys.argv[2]: "ES256"}
 check(set(keys) == set(want), f"kids {sorted(keys)}")
 for kid, alg in want.items():
-    check(keys[kid]["alg"] == alg, f"{kid}: {keys[kid]}")
+    check(keys[kid]["alg"] == alg and keys[kid]["pinned"] == "key-type", f"{kid}: {keys[kid]}")
     check(keys[kid]["sensitive"] is True and keys[kid]["extractable"] is False, f"{kid}: {keys[kid]}")
 PY
 n_keys=$(key_count)
@@ -89,5 +90,30 @@ expect_err_matches 'P-521 pair but it is unusable'
 expect_err_matches 'destroyed'
 step "$ERR"
 [[ $(key_count) -eq $n_keys ]] || fail "a failed keygen left a key behind: $(p11jwt list "${TOK[@]}")"
+
+step "LIMIT: no EC private key import (C_CreateObject) — import-key is a clear error, nothing left"
+openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/imp.pem" 2>/dev/null
+chmod 600 "$T/imp.pem"
+expect_exit 1 p11jwt import-key "${TOK[@]}" --kid tpm-imp --key-file "$T/imp.pem"
+expect_err_matches 'could not import the private key: CKR_ATTRIBUTE_VALUE_INVALID'
+step "$ERR"
+[[ $(key_count) -eq $n_keys ]] || fail "a failed import left a key behind: $(p11jwt list "${TOK[@]}")"
+step "a key made by pkcs11-tool: found by its ID, pinned by its curve, signs, PyJWT verifies"
+if command -v pkcs11-tool >/dev/null 2>&1; then
+    p11tool --keypairgen --key-type EC:prime256v1 --id "$(printf p11tool-ec | od -An -tx1 | tr -d ' \n')" \
+        --label p11tool-ec >"$T/p11tool.log" 2>&1 || fail "pkcs11-tool --keypairgen: $(cat "$T/p11tool.log")"
+    expect_exit 0 p11jwt sign "${TOK[@]}" --kid p11tool-ec --iss tpm --aud "$AUD"
+    jws=$OUT
+    export_jwks "$T/jwks-p11tool.json" p11tool-ec
+    pyverify --jwks "$T/jwks-p11tool.json" --aud "$AUD" <<<"$jws" >/dev/null ||
+        fail "PyJWT rejects the pkcs11-tool key's JWS"
+    expect_exit 0 p11jwt list "${TOK[@]}" --json
+    pycheck "$OUT" <<'PY'
+import json, sys
+from itlib import *
+k = {k["kid"]: k for k in json.loads(sys.argv[1])}["p11tool-ec"]
+check(k["alg"] == "ES256" and k["pinned"] == "key-type", f"{k}")
+PY
+fi
 
 echo "tpm: all checks passed"

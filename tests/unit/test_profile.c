@@ -1,7 +1,7 @@
 /*
  * test_profile.c — the config parser, a pure function of the file's bytes
  * (exch_profile_parse): every kind of key of the table (text, duration,
- * whole number, seconds, dialect, auth_method, resource_auth, claim.NAME,
+ * whole number, seconds, dialect, auth_method, resource_auth, alg, claim.NAME,
  * header.NAME) with its bounds and defaults, the dialects' needs and
  * presets, the INI lexer's refusals, and each error's form:
  * "FILE:LINE: KEY: message", or "FILE:LINE: message" without a key.
@@ -216,6 +216,17 @@ static void enums(void **state)
     refused(HEAD "dialect = okta\n",
             "cfg:2: dialect: unknown dialect 'okta' (dt, neowit, noa, jsa, rfc7523, "
             "client-credentials, private-key-jwt)");
+    /* alg: exact JWS names; unset is the key's own. */
+    p = parse_ok(DT);
+    assert_int_equal(p->alg, P11JWT_ALG_UNKNOWN);
+    p11jwt_profile_free(p);
+    p = parse_ok(DT "alg = HS384\n");
+    assert_int_equal(p->alg, P11JWT_HS384);
+    p11jwt_profile_free(p);
+    refused(DT "alg = hs256\n",
+            "cfg:7: alg: unknown alg 'hs256' (ES256, ES384, ES512, HS256, HS384, HS512)");
+    refused(DT "alg = none\n",
+            "cfg:7: alg: unknown alg 'none' (ES256, ES384, ES512, HS256, HS384, HS512)");
 }
 
 /* What each dialect needs, and what it presets when the file says nothing. */
