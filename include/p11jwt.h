@@ -155,7 +155,10 @@ P11JWT_API p11jwt_rc p11jwt_key_import_secret(p11jwt_token *tok, p11jwt_alg alg,
                                               const unsigned char *secret,
                                               size_t secret_len);
 
-/* Destroys every object (private, public, secret) with that kid. */
+/* Destroys every object (private, public, secret) with that kid. Refused
+ * (P11JWT_ERR_ARG, the message naming the keyring, its version and what to
+ * run instead) when a keyring in the token names the kid as its active or
+ * next key; a previous key is destroyed with a warning through the logger. */
 P11JWT_API p11jwt_rc p11jwt_key_delete(p11jwt_token *tok, const char *kid);
 
 typedef enum p11jwt_key_class {
