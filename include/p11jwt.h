@@ -392,6 +392,10 @@ P11JWT_API p11jwt_rc p11jwt_rotate_promote(p11jwt_client *c, char **report);
 /* Destroys previous keys older than the profile's grace (kid NULL) or the
  * previous key kid. Refuses the active and the next key. */
 P11JWT_API p11jwt_rc p11jwt_rotate_retire(p11jwt_client *c, const char *kid, char **report);
+/* Drops the keyring's stored state (every version); the keys stay in the
+ * token and the profile's kid signs again. *report names the keys the
+ * state held. */
+P11JWT_API p11jwt_rc p11jwt_rotate_forget(p11jwt_client *c, char **report);
 /* One idempotent policy step (stage, promote, retire when due). */
 P11JWT_API p11jwt_rc p11jwt_rotate_auto(p11jwt_client *c, char **report);
 /* JWKS of every non-retired EC key of the keyring. */
