@@ -68,8 +68,14 @@ p11jwt_rc rot_jwks(p11jwt_client *c, char **jwks_out);
 p11jwt_rc rot_stage_from(p11jwt_client *c, kr_state *kr, const unsigned char *secret,
                          size_t secret_len, const char *kid, char **jwks_out, char **report);
 p11jwt_rc rot_promote_from(p11jwt_client *c, kr_state *kr, char **report);
-/* retire.c: retires kid, or every previous key past the grace period. */
-p11jwt_rc rot_retire(p11jwt_client *c, const char *kid, char **report);
+/* retire.c: retires kid, or every previous key past the grace period;
+ * *retired (may be NULL) says whether the state dropped any key. Publishes
+ * nothing: the caller does, once, after every change. */
+p11jwt_rc rot_retire(p11jwt_client *c, const char *kid, char **report, int *retired);
+/* step.c: runs publish_command (if any) with the JWKS of the keyring as it
+ * is now (active, next, previous EC keys): after every change to the set
+ * of keys the STS should trust. */
+p11jwt_rc rot_publish_now(p11jwt_client *c, char **report);
 
 /* ---- this host's lock (lock.c) ------------------------------------------------ */
 
