@@ -58,8 +58,9 @@ static const char rotate_help[] =
     "file:PATH); see docs/rotation.md.\n"
     "\n"
     "Steps on one keyring run one at a time on a host: a lock file in\n"
-    "$RUNTIME_DIRECTORY, else $XDG_RUNTIME_DIR/p11jwt, else /tmp/p11jwt-UID (a\n"
-    "directory of this user's, 0700). A step waits at most P11JWT_LOCK_TIMEOUT\n"
+    "$RUNTIME_DIRECTORY, else /run/p11jwt/lock if it is this user's, else\n"
+    "$XDG_RUNTIME_DIR/p11jwt, else /tmp/p11jwt-UID (a directory of this user's\n"
+    "that neither group nor others can write). A step waits at most P11JWT_LOCK_TIMEOUT\n"
     "seconds (default 30) for another one, then fails naming the lock file.\n";
 
 enum { OPT_JSON = OPT_FIRST_COMMAND_OPTION, OPT_KID, OPT_SECRET_FILE, OPT_YES };

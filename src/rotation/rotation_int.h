@@ -80,9 +80,16 @@ p11jwt_rc rot_publish_now(p11jwt_client *c, char **report);
 /* ---- this host's lock (lock.c) ------------------------------------------------ */
 
 /* The directory lock files live in: $RUNTIME_DIRECTORY (its first entry),
- * else $XDG_RUNTIME_DIR/p11jwt, else /tmp/p11jwt-UID (made 0700), checked
- * to be a directory of this user's that nobody else can write in. */
+ * else /run/p11jwt/lock when it is this user's, else $XDG_RUNTIME_DIR/p11jwt,
+ * else /tmp/p11jwt-UID (the last two made 0700 if missing), checked to be
+ * a directory of this user's that neither group nor others can write in. */
 p11jwt_rc rot_lock_dir(char *out, size_t cap);
+#ifdef P11JWT_UNITTEST
+/* rot_lock_dir with its inputs given: $RUNTIME_DIRECTORY, the system's
+ * directory and $XDG_RUNTIME_DIR (each may be NULL). */
+p11jwt_rc rot_lock_dir_pick(const char *rd, const char *sysdir, const char *xdg, char *out,
+                            size_t cap);
+#endif
 /* Takes this host's lock on keyring (of token), waiting at most
  * $P11JWT_LOCK_TIMEOUT seconds (default 30); *fd is released with
  * rot_lock_release. P11JWT_ERR_CONFLICT (naming the file) after the wait. */

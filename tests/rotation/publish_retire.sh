@@ -8,7 +8,8 @@ source "$(dirname "$0")/rlib.sh"
 expect_exit 0 p11jwt keygen "${TOK[@]}" --alg ES384
 first=$OUT
 STS_PORT=9
-write_config "$first" "grace = 1s" "overlap = 1s" \
+# grace: long enough that the auto that promotes never also retires.
+write_config "$first" "grace = 6s" "overlap = 1s" \
     "publish_command = cat > $T/jwks.out"
 
 # published_kids — the kids of the last JWKS publish_command got, sorted.
@@ -26,7 +27,7 @@ grep -q "promoted" <<<"$OUT" || fail "auto did not promote: $OUT"
 [[ $(published_kids) == "$(tr ' ' '\n' <<<"$first $second" | sort | tr '\n' ' ' | sed 's/ $//')" ]] ||
     fail "after promote the JWKS should hold both keys: $(published_kids)"
 rm -f "$T/jwks.out"
-sleep 2
+sleep 7
 expect_exit 0 rot auto                  # retires first
 grep -q "retired '$first'" <<<"$OUT" || fail "auto did not retire: $OUT"
 grep -q "published the JWKS" <<<"$OUT" || fail "auto retired without publishing: $OUT"
