@@ -233,6 +233,11 @@ P11JWT_API p11jwt_rc p11jwt_keyring_write(p11jwt_token *tok, const char *name,
  * (P11JWT_ERR_ARG, or P11JWT_ERR_CONFIG for a config file), so that no time
  * arithmetic can overflow. */
 #define P11JWT_MAX_DURATION ((int64_t)10 * 365 * 86400)
+/* Reads a duration as a config file and the CLI write it: whole seconds
+ * ("300"), or a number with one unit s, m, h or d ("90s", "15m", "12h",
+ * "90d"); at most max (and P11JWT_MAX_DURATION) seconds. P11JWT_ERR_ARG
+ * when it is none of these. */
+P11JWT_API p11jwt_rc p11jwt_duration_parse(const char *text, int64_t max, int64_t *seconds);
 /* The latest time p11jwt takes as a `now`: the end of year 9999 (UTC). */
 #define P11JWT_MAX_TIME ((int64_t)253402300799)
 

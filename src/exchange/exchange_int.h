@@ -113,6 +113,7 @@ struct exch_dialect {
     int64_t max_ttl;            /* the longest assertion it takes; 0: any */
     p11jwt_rc (*build)(const p11jwt_profile *p, const exch_inputs *in,
                        exch_built *out);
+    const char *needs_claim;    /* a claim.NAME the STS requires, or NULL */
 };
 
 const struct exch_dialect *exch_dialect_get(exch_dialect_id id);

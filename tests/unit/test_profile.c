@@ -250,7 +250,7 @@ static void dialects(void **state)
     assert_int_equal(p->auth_method, EXCH_AUTH_BASIC);
     p11jwt_profile_free(p);
     p = parse_ok(HEAD "dialect = noa\ntoken = pkcs11:\nkid = k\niss = i\n"
-                      "token_url = https://noa/t\n");
+                      "token_url = https://noa/t\nclaim.organization = o\n");
     assert_null(p->aud);
     assert_string_equal(p->resource_auth, "JWT");
     assert_int_equal(p->nheaders, 1);
@@ -258,7 +258,8 @@ static void dialects(void **state)
     assert_string_equal(p->headers[0].value, "application/json; version=1.0");
     p11jwt_profile_free(p);
     p = parse_ok(HEAD "dialect = noa\ntoken = pkcs11:\nkid = k\niss = i\n"
-                      "token_url = https://noa/t\nheader.accept = text/plain\n");
+                      "token_url = https://noa/t\nheader.accept = text/plain\n"
+                      "claim.organization = o\n");
     assert_int_equal(p->nheaders, 1); /* the file's Accept wins, any case */
     p11jwt_profile_free(p);
     p = parse_ok(HEAD "dialect = jsa\ntoken_url = https://x/\nclient_id = c\n"
@@ -266,9 +267,32 @@ static void dialects(void **state)
     assert_int_equal(p->auth_method, EXCH_AUTH_GET_QUERY);
     p11jwt_profile_free(p);
     p = parse_ok(HEAD "dialect = neowit\ntoken = pkcs11:\nkid = k\niss = i\n"
-                      "token_url = https://x/\nttl = 2h\n");
-    assert_int_equal(p->ttl, 7200); /* only dt bounds it */
+                      "token_url = https://x/\nttl = 1h\n");
+    assert_int_equal(p->ttl, 3600);
     p11jwt_profile_free(p);
+}
+
+/* The providers' limits, checked when the profile loads (issue 17.8), and
+ * one PIN source (17.7). */
+static void dialect_limits(void **state)
+{
+    p11jwt_profile *p;
+
+    (void)state;
+    refused(HEAD "dialect = noa\ntoken = pkcs11:\nkid = k\niss = i\n"
+                 "token_url = https://noa/t\n",
+            "cfg:1: profile 't' (dialect noa) needs key 'claim.organization'");
+    refused(HEAD "dialect = noa\ntoken = pkcs11:\nkid = k\niss = i\n"
+                 "token_url = https://noa/t\nclaim.organization = o\nttl = 601\n",
+            "cfg:8: ttl: noa refuses assertions with exp - iat over 600 s");
+    p = parse_ok(HEAD "dialect = noa\ntoken = pkcs11:\nkid = k\niss = i\n"
+                      "token_url = https://noa/t\nclaim.organization = o\nttl = 10m\n");
+    assert_int_equal(p->ttl, 600);
+    p11jwt_profile_free(p);
+    refused(HEAD "dialect = neowit\ntoken = pkcs11:\nkid = k\niss = i\n"
+                 "token_url = https://x/\nttl = 3601\n",
+            "cfg:7: ttl: neowit refuses assertions with exp - iat over 3600 s");
+    refused(DT "pin_file = /p\npin_env = P\n", "cfg:8: pin_env: give pin_file or pin_env, not both");
 }
 
 static void uris(void **state)
@@ -342,6 +366,7 @@ int main(void)
         cmocka_unit_test(seconds),  cmocka_unit_test(enums),
         cmocka_unit_test(dialects), cmocka_unit_test(uris),
         cmocka_unit_test(lexer),    cmocka_unit_test(same),
+        cmocka_unit_test(dialect_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
