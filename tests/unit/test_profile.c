@@ -272,6 +272,20 @@ static void dialects(void **state)
     p11jwt_profile_free(p);
 }
 
+/* Comments are whole lines only: a '#' after a value is the value's (the
+ * --help, the man page and docs/exchange.md say so). */
+static void no_trailing_comments(void **state)
+{
+    p11jwt_profile *p = parse_ok(DT "  # a comment\n; another\nscope = a b # not a comment\n");
+
+    (void)state;
+    assert_string_equal(p->scope, "a b # not a comment");
+    p11jwt_profile_free(p);
+    refused(HEAD "dialect = dt   # note\n", "cfg:2: dialect: unknown dialect 'dt   # note' (dt, "
+                                            "neowit, noa, jsa, rfc7523, client-credentials, "
+                                            "private-key-jwt)");
+}
+
 /* The providers' limits, checked when the profile loads (issue 17.8), and
  * one PIN source (17.7). */
 static void dialect_limits(void **state)
@@ -366,7 +380,7 @@ int main(void)
         cmocka_unit_test(seconds),  cmocka_unit_test(enums),
         cmocka_unit_test(dialects), cmocka_unit_test(uris),
         cmocka_unit_test(lexer),    cmocka_unit_test(same),
-        cmocka_unit_test(dialect_limits),
+        cmocka_unit_test(dialect_limits), cmocka_unit_test(no_trailing_comments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
