@@ -30,11 +30,15 @@ static const char rotate_help[] =
     "  stage    make the next key: EC, generated in the token like the active\n"
     "           one (--kid: its kid, default the thumbprint); HS*, the provider's\n"
     "           new secret imported under its new kid (--secret-file, --kid).\n"
-    "           Prints the JWKS of active + next (EC) to register at the STS\n"
+    "           Prints the JWKS of active + next (EC) to register at the STS;\n"
+    "           for HS*, what was staged (no public key to register), and\n"
+    "           without --kid or --secret-file it is a usage error\n"
     "  promote  next becomes active, active becomes previous\n"
     "  retire   destroy previous keys older than the grace period, or the\n"
     "           previous key --kid (never the active or next key); needs --yes\n"
-    "  auto     one policy step for a timer: stage when the active key is older\n"
+    "  auto     one policy step for a timer: the first run adopts the profile's\n"
+    "           kid as the active key (stores the keyring, dated now); then\n"
+    "           stage when the active key is older\n"
     "           than rotate_after (EC only), promote when next was staged more\n"
     "           than overlap ago, retire previous keys older than grace; runs\n"
     "           publish_command with the JWKS once when anything changed\n"
@@ -149,7 +153,8 @@ int cmd_rotate(int argc, char *argv[])
     const cli_command_def def = { cmd, rotate_help, CLI_PROFILE | CLI_CONFIG, opts, NULL, take,
                                   &a };
     cli_common o;
-    int json, yes, r = 0;
+    int json, yes, r = 0, hmac = 0;
+    char hs_alg[16] = "";
     p11jwt_client *cl = NULL;
     unsigned char *secret = NULL;
     size_t secret_len = 0;
@@ -199,8 +204,27 @@ int cmd_rotate(int argc, char *argv[])
         if (rc == P11JWT_OK)
             r = json ? (puts(out) < 0) : print_text_status(out);
     } else if (strcmp(sub, "stage") == 0) {
-        /* An HS* stage needs the provider's new secret; EC stages take none
-         * (the library says which is missing or extra). */
+        /* An HS* stage needs the provider's new secret and its key id: a
+         * usage error without them, before anything is read. */
+        const char *alg = NULL;
+        char *st = NULL;
+        json_t *sj = NULL;
+
+        if (p11jwt_rotate_status(cl, &st) == P11JWT_OK && (sj = json_loads(st, 0, NULL)) != NULL)
+            alg = json_string_value(json_object_get(json_object_get(sj, "active"), "alg"));
+        hmac = alg != NULL && strncmp(alg, "HS", 2) == 0;
+        if (hmac)
+            snprintf(hs_alg, sizeof hs_alg, "%s", alg);
+        json_decref(sj);
+        p11jwt_free(st);
+        if (hmac && (secret_file == NULL || kid == NULL)) {
+            r = cli_usage(cmd,
+                          "the keyring's keys are %s secrets issued by the provider: give the "
+                          "new key's id and secret (rotate stage --profile %s --kid NEW_KEY_ID "
+                          "--secret-file PATH)",
+                          hs_alg, o.profile);
+            goto out;
+        }
         if (secret_file != NULL) {
             rc = p11jwt_secret_read_file(secret_file, CLI_SECRET_MAX, &secret, &secret_len);
             if (rc != P11JWT_OK) {
@@ -209,7 +233,16 @@ int cmd_rotate(int argc, char *argv[])
             }
         }
         rc = p11jwt_rotate_stage(cl, secret, secret_len, kid, &out);
-        if (rc == P11JWT_OK) {
+        if (rc == P11JWT_OK && hmac) {
+            /* No public key: say what was staged instead of an empty JWKS. */
+            char k[256], pn[256];
+
+            shown(o.profile, pn, sizeof pn);
+            r = printf("staged %s key '%s' as next in the keyring of profile '%s'; an HMAC "
+                       "secret has no public key to register (the provider issued this key "
+                       "id). Next: p11jwt rotate promote --profile %s\n",
+                       hs_alg, shown(kid, k, sizeof k), pn, pn) < 0;
+        } else if (rc == P11JWT_OK) {
             json_t *j = json_loads(out, 0, NULL);
 
             r = j == NULL || json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0 ||

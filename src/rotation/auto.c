@@ -39,9 +39,11 @@ static p11jwt_rc auto_step(p11jwt_client *c, char **report, int *changed)
         *changed = rc == P11JWT_OK;
     } else if (kr.next.kid == NULL && rot_due(kr.active.since, p->rotate_after, now)) {
         if (!p11jwt_alg_is_ec(kr.active.alg)) {
-            rot_say(report, "active key '%s' is due for rotation, but its secret is issued by "
-                            "the provider: stage it with 'p11jwt rotate stage --secret-file'",
-                    ESC(kr.active.kid));
+            rot_say(report,
+                    "active key '%s' is due for rotation, but its secret is issued by the "
+                    "provider: make a new key in the provider's console, then run 'p11jwt "
+                    "rotate stage --profile %s --kid NEW_KEY_ID --secret-file PATH'",
+                    ESC(kr.active.kid), ESC(p->name));
         } else {
             rc = rot_stage_from(c, &kr, NULL, 0, NULL, NULL, report);
             *changed = rc == P11JWT_OK;
