@@ -474,10 +474,12 @@ p11jwt_rc exch_profile_finish(exch_profile_parser *ps)
     if (rc != P11JWT_OK)
         return rc;
     at_key(ps, "token");
-    if (p11_uri_refuse_pin_value(p->token, P11JWT_ERR_CONFIG, "the token URI") != P11JWT_OK)
+    if (p11_uri_refuse_pin_value(p->token, P11JWT_ERR_CONFIG, "the token URI") != P11JWT_OK ||
+        p11_uri_check(p->token, P11JWT_ERR_CONFIG, "the token URI") != P11JWT_OK)
         return err_wrap(P11JWT_ERR_CONFIG, "%s:%d: token", ESC(ps->ini.path), ps->ini.line);
     at_key(ps, "client_key");
-    if (p11_uri_refuse_pin_value(p->client_key, P11JWT_ERR_CONFIG, "the URI") != P11JWT_OK)
+    if (p11_uri_refuse_pin_value(p->client_key, P11JWT_ERR_CONFIG, "the URI") != P11JWT_OK ||
+        p11_uri_check(p->client_key, P11JWT_ERR_CONFIG, "the URI") != P11JWT_OK)
         return err_wrap(P11JWT_ERR_CONFIG, "%s:%d: client_key", ESC(ps->ini.path),
                         ps->ini.line);
     at_key(ps, p->client_cert != NULL ? "client_cert" : "client_key");

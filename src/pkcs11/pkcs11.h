@@ -41,6 +41,10 @@ int p11_uri_has_pin_value(const char *uri);
 /* P11JWT_OK, or rc with a message saying why a PIN in `what` (e.g. "the
  * token URI") is refused and where a PIN comes from instead. */
 p11jwt_rc p11_uri_refuse_pin_value(const char *uri, p11jwt_rc rc, const char *what);
+/* Refuses (rc, the message starting with what) an attribute RFC 7512 does
+ * not know, and one in the wrong part (module-path= in the path, token= in
+ * the query), showing the URI as it should be written. */
+p11jwt_rc p11_uri_check(const char *uri, p11jwt_rc rc, const char *what);
 
 /* ---- objects (object.c) -------------------------------------------------- */
 
