@@ -96,7 +96,9 @@ static const char call_help[] =
     "Options:\n"
     "  -X, --request METHOD  the method (default GET, or POST with -d)\n"
     "  -H, --header LINE     an extra request header (repeatable)\n"
-    "  -d, --data DATA       the request body ('@PATH': the file's contents)\n"
+    "  -d, --data DATA       the request body ('@PATH': the file's contents less\n"
+    "                        one trailing newline, '@-': standard input; at most\n"
+    "                        16 MiB)\n"
     CLI_PROFILE_HELP
     CLI_AGENT_HELP;
 
