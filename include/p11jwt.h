@@ -174,7 +174,10 @@ P11JWT_API p11jwt_rc p11jwt_key_import_file(p11jwt_token *tok, const char *key_p
                                             const char *pass_path, const char *kid,
                                             const char *label, char **kid_out);
 
-/* Destroys every object (private, public, secret) with that kid. */
+/* Destroys every object (private, public, secret) with that kid. Refused
+ * (P11JWT_ERR_ARG, the message naming the keyring, its version and what to
+ * run instead) when a keyring in the token names the kid as its active or
+ * next key; a previous key is destroyed with a warning through the logger. */
 P11JWT_API p11jwt_rc p11jwt_key_delete(p11jwt_token *tok, const char *kid);
 
 typedef enum p11jwt_key_class {
@@ -268,6 +271,11 @@ P11JWT_API p11jwt_rc p11jwt_keyring_write(p11jwt_token *tok, const char *name,
  * (P11JWT_ERR_ARG, or P11JWT_ERR_CONFIG for a config file), so that no time
  * arithmetic can overflow. */
 #define P11JWT_MAX_DURATION ((int64_t)10 * 365 * 86400)
+/* Reads a duration as a config file and the CLI write it: whole seconds
+ * ("300"), or a number with one unit s, m, h or d ("90s", "15m", "12h",
+ * "90d"); at most max (and P11JWT_MAX_DURATION) seconds. P11JWT_ERR_ARG
+ * when it is none of these. */
+P11JWT_API p11jwt_rc p11jwt_duration_parse(const char *text, int64_t max, int64_t *seconds);
 /* The latest time p11jwt takes as a `now`: the end of year 9999 (UTC). */
 #define P11JWT_MAX_TIME ((int64_t)253402300799)
 
@@ -440,6 +448,10 @@ P11JWT_API p11jwt_rc p11jwt_rotate_promote(p11jwt_client *c, char **report);
 /* Destroys previous keys older than the profile's grace (kid NULL) or the
  * previous key kid. Refuses the active and the next key. */
 P11JWT_API p11jwt_rc p11jwt_rotate_retire(p11jwt_client *c, const char *kid, char **report);
+/* Drops the keyring's stored state (every version); the keys stay in the
+ * token and the profile's kid signs again. *report names the keys the
+ * state held. */
+P11JWT_API p11jwt_rc p11jwt_rotate_forget(p11jwt_client *c, char **report);
 /* One idempotent policy step (stage, promote, retire when due). */
 P11JWT_API p11jwt_rc p11jwt_rotate_auto(p11jwt_client *c, char **report);
 /* JWKS of every non-retired EC key of the keyring. */

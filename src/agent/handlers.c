@@ -327,7 +327,12 @@ static void assertion(agent_profile *p, agent_reply *r)
     p11jwt_rc rc = p11jwt_client_assertion(p->client, &jws);
 
     if (rc != P11JWT_OK) {
-        reply_rc(r, rc);
+        /* A profile that sends a client secret has no key: nothing here,
+         * as /v1/jwks answers for it, not a failure to retry. */
+        if (rc == P11JWT_ERR_ARG)
+            agent_reply_error(r, 404, "not_found", "%s", p11jwt_errmsg());
+        else
+            reply_rc(r, rc);
         return;
     }
     agent_metrics_sign(p, micros_now() - t0);
@@ -434,17 +439,20 @@ void agent_handle(agent_conn *c, const char *method, agent_reply *r)
         }
         goto out;
     }
-    if ((p = agent_set_find(s, rt->profile)) == NULL) {
-        agent_reply_error(r, 404, "not_found", "no profile '%s' is served here", rt->profile);
-        goto out;
-    }
-    if (!agent_allow_check(&p->allow, &c->peer)) {
+    /* An unknown profile and one the caller may not ask for answer alike
+     * (404, the same message): a caller learns nothing of the names it is
+     * not allowed. The log tells the operator which it was. */
+    p = agent_set_find(s, rt->profile);
+    if (p != NULL && !agent_allow_check(&p->allow, &c->peer)) {
         agent_log_limited(&refused_rl, AGENT_WARNING,
                           "refused uid %u gid %u pid %d: %s of profile '%s' (not in its allow)",
                           (unsigned)c->peer.uid, (unsigned)c->peer.gid, (int)c->peer.pid,
                           agent_endpoint_name(rt->ep), p->name);
-        agent_reply_error(r, 403, "forbidden", "profile '%s' does not allow uid %u", p->name,
-                          (unsigned)c->peer.uid);
+        p = NULL;
+    }
+    if (p == NULL) {
+        agent_reply_error(r, 404, "not_found", "no profile '%s' is served here to uid %u",
+                          rt->profile, (unsigned)c->peer.uid);
         goto out;
     }
     switch (rt->ep) {

@@ -47,7 +47,12 @@ enum {
     "Token options:\n"                                                       \
     "  --token URI        the token, as an RFC 7512 pkcs11: URI (token=, serial=,\n" \
     "                     object=, id=, module-path=, module-name=, pin-source=);\n" \
-    "                     without a module: $P11JWT_MODULE, else SoftHSM's module\n" \
+    "                     without a module: $P11JWT_MODULE, else SoftHSM's module.\n" \
+    "                     Path attributes are ';'-separated, the module and PIN\n" \
+    "                     file go after '?', '&'-separated; anything else is\n" \
+    "                     refused. A real HSM: 'pkcs11:token=prod;object=k1\n" \
+    "                     ?module-path=/opt/vendor/lib/libpkcs11.so\n" \
+    "                     &pin-source=/etc/p11jwt/pin' (one argument, no spaces)\n" \
     "  --pin-file PATH    read the user PIN from PATH (one trailing newline stripped)\n" \
     "  --pin-env NAME     read the user PIN from environment variable NAME\n" \
     "                     (neither: pin-source= in the URI, else a prompt on the\n" \

@@ -1,5 +1,5 @@
 /*
- * cmd_rotate.c — `p11jwt rotate status|stage|promote|retire|auto`: key
+ * cmd_rotate.c — `p11jwt rotate status|stage|promote|retire|auto|forget`: key
  * rotation by kid for a profile's keyring, whose state lives in the token
  * (docs/rotation.md).
  */
@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 static const char rotate_help[] =
     "Usage: p11jwt rotate status  --profile NAME [--config PATH] [--json]\n"
@@ -17,23 +18,33 @@ static const char rotate_help[] =
     "       p11jwt rotate promote --profile NAME [--config PATH]\n"
     "       p11jwt rotate retire  --profile NAME [--config PATH] [--kid KID] --yes\n"
     "       p11jwt rotate auto    --profile NAME [--config PATH]\n"
+    "       p11jwt rotate forget  --profile NAME [--config PATH] --yes\n"
     "\n"
     "Rotate the profile's signing key by kid. The keyring (one active key, at\n"
     "most one next key, previous keys) is stored in the token next to the keys,\n"
     "so every host using the token agrees on the active kid.\n"
     "\n"
-    "  status   the active, next and previous kids with their algs and dates\n"
+    "  status   the keyring's version and its active, next and previous kids\n"
+    "           with their algs and dates (RFC 3339, UTC); says when the keyring\n"
+    "           chooses another kid than the profile's\n"
     "  stage    make the next key: EC, generated in the token like the active\n"
     "           one (--kid: its kid, default the thumbprint); HS*, the provider's\n"
     "           new secret imported under its new kid (--secret-file, --kid).\n"
-    "           Prints the JWKS of active + next (EC) to register at the STS\n"
+    "           Prints the JWKS of active + next (EC) to register at the STS;\n"
+    "           for HS*, what was staged (no public key to register), and\n"
+    "           without --kid or --secret-file it is a usage error\n"
     "  promote  next becomes active, active becomes previous\n"
     "  retire   destroy previous keys older than the grace period, or the\n"
     "           previous key --kid (never the active or next key); needs --yes\n"
-    "  auto     one policy step for a timer: stage when the active key is older\n"
+    "  auto     one policy step for a timer: the first run adopts the profile's\n"
+    "           kid as the active key (stores the keyring, dated now); then\n"
+    "           stage when the active key is older\n"
     "           than rotate_after (EC only), promote when next was staged more\n"
     "           than overlap ago, retire previous keys older than grace; runs\n"
-    "           publish_command with the JWKS after stage and promote\n"
+    "           publish_command with the JWKS once when anything changed\n"
+    "           (stage, promote and retire run it after their change too)\n"
+    "  forget   drop the keyring's state from the token (every version), keep\n"
+    "           its keys: the profile's kid signs again; needs --yes\n"
     "\n"
     "Options:\n"
     "  --profile NAME       the profile (required)\n"
@@ -43,7 +54,7 @@ static const char rotate_help[] =
     "  --kid KID            stage: the new key's kid; retire: the key to retire\n"
     "  --secret-file PATH   stage (HS*, required there): the new secret ('-':\n"
     "                       standard input); one trailing newline stripped\n"
-    "  --yes                retire: confirm\n"
+    "  --yes                retire, forget: confirm\n"
     "  -h, --help           show this help\n"
     "\n"
     "Profile keys: keyring (default: the profile name), rotate_after (90d),\n"
@@ -51,8 +62,9 @@ static const char rotate_help[] =
     "file:PATH); see docs/rotation.md.\n"
     "\n"
     "Steps on one keyring run one at a time on a host: a lock file in\n"
-    "$RUNTIME_DIRECTORY, else $XDG_RUNTIME_DIR/p11jwt, else /tmp/p11jwt-UID (a\n"
-    "directory of this user's, 0700). A step waits at most P11JWT_LOCK_TIMEOUT\n"
+    "$RUNTIME_DIRECTORY, else /run/p11jwt/lock if it is this user's, else\n"
+    "$XDG_RUNTIME_DIR/p11jwt, else /tmp/p11jwt-UID (a directory of this user's\n"
+    "that neither group nor others can write). A step waits at most P11JWT_LOCK_TIMEOUT\n"
     "seconds (default 30) for another one, then fails naming the lock file.\n";
 
 enum { OPT_JSON = OPT_FIRST_COMMAND_OPTION, OPT_KID, OPT_SECRET_FILE, OPT_YES };
@@ -76,6 +88,17 @@ static int take(int c, const char *arg, void *ctx)
     return 0;
 }
 
+/* A time from the keyring state as RFC 3339 UTC; "unknown" for 0. */
+static const char *when(json_int_t t, char *buf, size_t cap)
+{
+    time_t tt = (time_t)t;
+    struct tm tm;
+
+    if (t <= 0 || gmtime_r(&tt, &tm) == NULL || strftime(buf, cap, "%Y-%m-%dT%H:%M:%SZ", &tm) == 0)
+        snprintf(buf, cap, "unknown");
+    return buf;
+}
+
 /* A value of the keyring state (from the token) as it may be printed. */
 static const char *shown(const char *s, char *buf, size_t cap)
 {
@@ -86,7 +109,7 @@ static const char *shown(const char *s, char *buf, size_t cap)
 static int print_text_status(const char *json)
 {
     json_t *o = json_loads(json, 0, NULL), *prev, *k;
-    char name[256], kid[256], alg[32];
+    char name[256], kid[256], alg[32], date[64];
     size_t i;
 
     if (o == NULL)
@@ -96,11 +119,15 @@ static int print_text_status(const char *json)
            (long long)json_integer_value(json_object_get(o, "version")),
            json_is_false(json_object_get(o, "stored")) ? ", not stored yet: the profile's kid"
                                                        : "");
+    if (json_is_string(json_object_get(o, "profile_kid")))
+        printf("  (the keyring chooses the active kid: the profile's kid %s is not used;\n"
+               "   p11jwt rotate forget drops the keyring)\n",
+               shown(json_string_value(json_object_get(o, "profile_kid")), kid, sizeof kid));
 #define ROW(state, e)                                                                    \
-    printf("  %-9s %-44s %-6s since %lld\n", state,                                       \
+    printf("  %-9s %-44s %-6s since %s\n", state,                                         \
            shown(json_string_value(json_object_get(e, "kid")), kid, sizeof kid),          \
            shown(json_string_value(json_object_get(e, "alg")), alg, sizeof alg),          \
-           (long long)json_integer_value(json_object_get(e, "since")))
+           when(json_integer_value(json_object_get(e, "since")), date, sizeof date))
     ROW("active", json_object_get(o, "active"));
     if (json_is_object(json_object_get(o, "next")))
         ROW("next", json_object_get(o, "next"));
@@ -126,7 +153,8 @@ int cmd_rotate(int argc, char *argv[])
     const cli_command_def def = { cmd, rotate_help, CLI_PROFILE | CLI_CONFIG, opts, NULL, take,
                                   &a };
     cli_common o;
-    int json, yes, r = 0;
+    int json, yes, r = 0, hmac = 0;
+    char hs_alg[16] = "";
     p11jwt_client *cl = NULL;
     unsigned char *secret = NULL;
     size_t secret_len = 0;
@@ -138,7 +166,8 @@ int cmd_rotate(int argc, char *argv[])
         return 0;
     }
     if (argc < 2 || argv[1][0] == '-')
-        return cli_usage(cmd, "a subcommand is required: status, stage, promote, retire, auto");
+        return cli_usage(cmd,
+                         "a subcommand is required: status, stage, promote, retire, auto, forget");
     sub = argv[1];
     argc--;
     argv++;
@@ -151,8 +180,9 @@ int cmd_rotate(int argc, char *argv[])
     if (optind < argc)
         return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
     if (strcmp(sub, "status") != 0 && strcmp(sub, "stage") != 0 && strcmp(sub, "promote") != 0 &&
-        strcmp(sub, "retire") != 0 && strcmp(sub, "auto") != 0)
-        return cli_usage(cmd, "unknown subcommand '%s' (status, stage, promote, retire, auto)",
+        strcmp(sub, "retire") != 0 && strcmp(sub, "auto") != 0 && strcmp(sub, "forget") != 0)
+        return cli_usage(cmd,
+                         "unknown subcommand '%s' (status, stage, promote, retire, auto, forget)",
                          sub);
     if (json && strcmp(sub, "status") != 0)
         return cli_usage(cmd, "--json applies to status");
@@ -162,6 +192,10 @@ int cmd_rotate(int argc, char *argv[])
         return cli_usage(cmd, "--kid applies to stage and retire");
     if (strcmp(sub, "retire") == 0 && !yes)
         return cli_usage(cmd, "retire destroys keys: confirm with --yes");
+    if (strcmp(sub, "forget") == 0 && !yes)
+        return cli_usage(cmd, "forget drops the keyring's state: confirm with --yes");
+    if (yes && strcmp(sub, "retire") != 0 && strcmp(sub, "forget") != 0)
+        return cli_usage(cmd, "--yes applies to retire and forget");
 
     if ((r = cli_client_open(cmd, o.config, o.profile, &cl)) != 0)
         return r;
@@ -170,8 +204,27 @@ int cmd_rotate(int argc, char *argv[])
         if (rc == P11JWT_OK)
             r = json ? (puts(out) < 0) : print_text_status(out);
     } else if (strcmp(sub, "stage") == 0) {
-        /* An HS* stage needs the provider's new secret; EC stages take none
-         * (the library says which is missing or extra). */
+        /* An HS* stage needs the provider's new secret and its key id: a
+         * usage error without them, before anything is read. */
+        const char *alg = NULL;
+        char *st = NULL;
+        json_t *sj = NULL;
+
+        if (p11jwt_rotate_status(cl, &st) == P11JWT_OK && (sj = json_loads(st, 0, NULL)) != NULL)
+            alg = json_string_value(json_object_get(json_object_get(sj, "active"), "alg"));
+        hmac = alg != NULL && strncmp(alg, "HS", 2) == 0;
+        if (hmac)
+            snprintf(hs_alg, sizeof hs_alg, "%s", alg);
+        json_decref(sj);
+        p11jwt_free(st);
+        if (hmac && (secret_file == NULL || kid == NULL)) {
+            r = cli_usage(cmd,
+                          "the keyring's keys are %s secrets issued by the provider: give the "
+                          "new key's id and secret (rotate stage --profile %s --kid NEW_KEY_ID "
+                          "--secret-file PATH)",
+                          hs_alg, o.profile);
+            goto out;
+        }
         if (secret_file != NULL) {
             rc = p11jwt_secret_read_file(secret_file, CLI_SECRET_MAX, &secret, &secret_len);
             if (rc != P11JWT_OK) {
@@ -180,7 +233,16 @@ int cmd_rotate(int argc, char *argv[])
             }
         }
         rc = p11jwt_rotate_stage(cl, secret, secret_len, kid, &out);
-        if (rc == P11JWT_OK) {
+        if (rc == P11JWT_OK && hmac) {
+            /* No public key: say what was staged instead of an empty JWKS. */
+            char k[256], pn[256];
+
+            shown(o.profile, pn, sizeof pn);
+            r = printf("staged %s key '%s' as next in the keyring of profile '%s'; an HMAC "
+                       "secret has no public key to register (the provider issued this key "
+                       "id). Next: p11jwt rotate promote --profile %s\n",
+                       hs_alg, shown(kid, k, sizeof k), pn, pn) < 0;
+        } else if (rc == P11JWT_OK) {
             json_t *j = json_loads(out, 0, NULL);
 
             r = j == NULL || json_dumpf(j, stdout, JSON_INDENT(2) | JSON_PRESERVE_ORDER) != 0 ||
@@ -193,6 +255,10 @@ int cmd_rotate(int argc, char *argv[])
             r = fputs(out, stdout) < 0;
     } else if (strcmp(sub, "retire") == 0) {
         rc = p11jwt_rotate_retire(cl, kid, &out);
+        if (rc == P11JWT_OK)
+            r = fputs(out, stdout) < 0;
+    } else if (strcmp(sub, "forget") == 0) {
+        rc = p11jwt_rotate_forget(cl, &out);
         if (rc == P11JWT_OK)
             r = fputs(out, stdout) < 0;
     } else {

@@ -33,7 +33,7 @@ enum {
 
 static const char sign_help[] =
     "Usage: p11jwt sign --token URI --kid KID --iss ISS --aud AUD [--sub SUB]\n"
-    "                   [--ttl SECONDS] [--claim NAME=STRING | --claim NAME:=JSON]...\n"
+    "                   [--ttl DURATION] [--claim NAME=STRING | --claim NAME:=JSON]...\n"
     "                   [--claims-file PATH|-] [--no-jti] [--batch [--threads N]]\n"
     "                   [--alg ALG] [--audit file:PATH|syslog]\n\n"
     "Sign a JWT assertion (RFC 7523) with a key in the token and print the\n"
@@ -45,7 +45,8 @@ static const char sign_help[] =
     "  --iss ISS            issuer claim (required)\n"
     "  --aud AUD            audience claim, usually the token endpoint (required)\n"
     "  --sub SUB            subject claim\n"
-    "  --ttl SECONDS        lifetime, exp - iat (default 300)\n"
+    "  --ttl DURATION       lifetime, exp - iat: seconds, or N with s, m, h or d\n"
+    "                       as in the config file (e.g. 10m; default 300)\n"
     "  --claim NAME=STRING  an extra string claim (repeatable)\n"
     "  --claim NAME:=JSON   an extra claim of any JSON type, e.g. n:=42 (repeatable)\n"
     "  --claims-file PATH   a JSON object of extra claims ('-': standard input)\n"
@@ -170,8 +171,11 @@ static int take(int c, const char *arg, void *ctx)
     case OPT_AUD: a->p->aud = arg; break;
     case OPT_SUB: a->p->sub = arg; break;
     case OPT_TTL:
-        if (cli_parse_int(arg, 1, TTL_MAX, &a->p->ttl) != 0)
-            return cli_usage(a->cmd, "--ttl must be a whole number of seconds from 1 to %d",
+        /* The config's duration syntax: --ttl 10m means what ttl = 10m does. */
+        if (p11jwt_duration_parse(arg, TTL_MAX, &a->p->ttl) != P11JWT_OK || a->p->ttl < 1)
+            return cli_usage(a->cmd,
+                             "--ttl must be a duration from 1 s to %d s (366d): seconds, or "
+                             "N with s, m, h or d (e.g. 300, 10m)",
                              TTL_MAX);
         break;
     case OPT_CLAIM: return add_claim(a->cmd, a->extras, arg);

@@ -23,8 +23,10 @@ static const char token_help[] =
     CLI_PROFILE_HELP
     CLI_AGENT_HELP
     "\n"
-    "Config file: INI sections [profile NAME] of 'key = value' lines; '#' and ';'\n"
-    "start comments. Durations are seconds or N s|m|h|d, at most 10 years\n"
+    "Config file: INI sections [profile NAME] of 'key = value' lines; a line\n"
+    "whose first non-blank character is '#' or ';' is a comment, and there are\n"
+    "no comments after a value ('dialect = dt # x' is the dialect 'dt # x').\n"
+    "Durations are seconds or N s|m|h|d, at most 10 years\n"
     "(3650d). Keys:\n"
     "  dialect            dt | neowit | noa | jsa | rfc7523 | client-credentials |\n"
     "                     private-key-jwt (required)\n"
@@ -121,7 +123,9 @@ static const char call_help[] =
     "Options:\n"
     "  -X, --request METHOD  the method (default GET, or POST with -d)\n"
     "  -H, --header LINE     an extra request header (repeatable)\n"
-    "  -d, --data DATA       the request body ('@PATH': the file's contents)\n"
+    "  -d, --data DATA       the request body ('@PATH': the file's contents less\n"
+    "                        one trailing newline, '@-': standard input; at most\n"
+    "                        16 MiB)\n"
     CLI_PROFILE_HELP
     CLI_AGENT_HELP;
 

@@ -249,7 +249,34 @@ p11jwt_rc exch_client_kids(p11jwt_client *c, char **active, char **fallback, int
         return rc;
     /* The keyring in the token names the active kid (the profile's kid
      * until a rotation stored a state). */
-    return kr_kids(tok, c->p->keyring, c->p->kid, active, fallback, is_next);
+    {
+        uint64_t version = 0;
+
+        rc = kr_kids(tok, c->p->keyring, c->p->kid, active, fallback, is_next, &version);
+        atomic_store(&c->kr_version, version);
+    }
+    return rc;
+}
+
+const char *exch_client_kid_origin(p11jwt_client *c, const char *kid, char *buf, size_t cap)
+{
+    uint64_t v = atomic_load(&c->kr_version);
+    const char *pk = c->p->kid;
+
+    if (v == 0) {
+        buf[0] = '\0';
+        return buf;
+    }
+    if (pk != NULL && kid != NULL && strcmp(pk, kid) != 0)
+        snprintf(buf, cap,
+                 " (chosen by keyring '%s', version %llu, in the token; the profile's kid '%s' "
+                 "is not used: p11jwt rotate status --profile %s shows the keyring, rotate "
+                 "forget drops it)",
+                 ESC(c->p->keyring), (unsigned long long)v, ESC(pk), ESC(c->p->name));
+    else
+        snprintf(buf, cap, " (chosen by keyring '%s', version %llu, in the token)",
+                 ESC(c->p->keyring), (unsigned long long)v);
+    return buf;
 }
 
 /* ---- the profile's assertion ------------------------------------------------------ */
@@ -283,8 +310,15 @@ p11jwt_rc exch_client_sign(p11jwt_client *c, const char *kid, char **jws)
 
     *jws = NULL;
     rc = open_key(c, kid, &key);
-    if (rc == P11JWT_OK)
-        rc = extra_claims(p, &extra);
+    if (rc != P11JWT_OK) {
+        char origin[512];
+
+        exch_client_kid_origin(c, kid, origin, sizeof origin);
+        if (origin[0] != '\0')
+            err_wrap(rc, "kid '%s'%s", ESC(kid), origin);
+        return rc;
+    }
+    rc = extra_claims(p, &extra);
     if (rc != P11JWT_OK)
         return rc;
     if (exch_dialect_get(p->dialect)->iss_is_client_id) {
@@ -375,8 +409,12 @@ p11jwt_rc p11jwt_client_prepare(p11jwt_client *c)
         err_wrap(rc, "profile '%s': token", p->name);
     if (rc == P11JWT_OK)
         rc = exch_client_kids(c, &active, &fallback, NULL);
-    if (rc == P11JWT_OK && (rc = open_key(c, active, &key)) != P11JWT_OK)
-        err_wrap(rc, "profile '%s'", p->name);
+    if (rc == P11JWT_OK && (rc = open_key(c, active, &key)) != P11JWT_OK) {
+        char origin[512];
+
+        err_wrap(rc, "profile '%s': kid '%s'%s", ESC(p->name), ESC(active),
+                 exch_client_kid_origin(c, active, origin, sizeof origin));
+    }
     free(active);
     free(fallback);
     return rc;

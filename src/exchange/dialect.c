@@ -28,21 +28,25 @@
 static const struct exch_dialect dialects[] = {
     /* id, name, signs, iss is client_id, token key, its alias,
      * aud is token_url, resource scheme, resource Accept,
-     * client secret sent, longest ttl (0: any), builder */
+     * client secret sent, longest ttl (0: any), builder, claim required.
+     * The limits are the providers' own, checked when the profile loads
+     * rather than refused by the STS: noa takes exp - iat of at most 10
+     * minutes and needs the organization claim, dt and neowit an hour. */
     { EXCH_DT, "dt", 1, 0, "access_token", NULL,
-      1, "Bearer", NULL, EXCH_AUTH_BASIC, 3600, exch_build_jwt_bearer },
+      1, "Bearer", NULL, EXCH_AUTH_BASIC, 3600, exch_build_jwt_bearer, NULL },
     { EXCH_NEOWIT, "neowit", 1, 0, "accessToken", "access_token",
-      1, "Bearer", NULL, EXCH_AUTH_BASIC, 0, exch_build_jwt_bearer },
+      1, "Bearer", NULL, EXCH_AUTH_BASIC, 3600, exch_build_jwt_bearer, NULL },
     { EXCH_NOA, "noa", 1, 0, "jwt", NULL,
-      0, "JWT", "application/json; version=1.0", EXCH_AUTH_BASIC, 0, exch_build_noa },
+      0, "JWT", "application/json; version=1.0", EXCH_AUTH_BASIC, 600, exch_build_noa,
+      "organization" },
     { EXCH_JSA, "jsa", 0, 0, "access_token", NULL,
-      1, "Bearer", NULL, EXCH_AUTH_GET_QUERY, 0, exch_build_client_credentials },
+      1, "Bearer", NULL, EXCH_AUTH_GET_QUERY, 0, exch_build_client_credentials, NULL },
     { EXCH_RFC7523, "rfc7523", 1, 0, "access_token", NULL,
-      1, "Bearer", NULL, EXCH_AUTH_BASIC, 0, exch_build_jwt_bearer },
+      1, "Bearer", NULL, EXCH_AUTH_BASIC, 0, exch_build_jwt_bearer, NULL },
     { EXCH_CLIENT_CREDENTIALS, "client-credentials", 0, 0, "access_token", NULL,
-      1, "Bearer", NULL, EXCH_AUTH_BASIC, 0, exch_build_client_credentials },
+      1, "Bearer", NULL, EXCH_AUTH_BASIC, 0, exch_build_client_credentials, NULL },
     { EXCH_PRIVATE_KEY_JWT, "private-key-jwt", 1, 1, "access_token", NULL,
-      1, "Bearer", NULL, EXCH_AUTH_BASIC, 0, exch_build_private_key_jwt },
+      1, "Bearer", NULL, EXCH_AUTH_BASIC, 0, exch_build_private_key_jwt, NULL },
 };
 #define NDIALECTS (sizeof dialects / sizeof dialects[0])
 

@@ -347,7 +347,8 @@ void exch_doctor_token(exch_doctor *d, const char *uri, const char *kid)
     }
     if (kid == NULL && d->p != NULL) {
         /* The key the client would sign with: the keyring's active one. */
-        if (kr_kids(d->tok, d->p->keyring, d->p->kid, &active, &fallback, NULL) == P11JWT_OK)
+        if (kr_kids(d->tok, d->p->keyring, d->p->kid, &active, &fallback, NULL, NULL) ==
+            P11JWT_OK)
             kid = active;
         else
             kid = d->p->kid;

@@ -221,8 +221,10 @@ p11jwt_rc exch_exchange(void *client, p11jwt_access_token *out)
             rc = exch_token_response_parse(p, &rs, now_s(), out);
             if (rc == P11JWT_OK && fell_back)
                 base_log(P11JWT_LOG_NOTICE,
-                         "profile '%s': the STS refused kid '%s' and accepted kid '%s'%s",
-                         ESC(p->name), ESC(active), ESC(kid),
+                         "profile '%s': the STS refused kid '%s' and accepted kid '%s' "
+                         "(keyring '%s', version %llu)%s",
+                         ESC(p->name), ESC(active), ESC(kid), ESC(p->keyring),
+                         (unsigned long long)atomic_load(&c->kr_version),
                          fallback_is_next ? ": it already trusts the next key, so "
                                             "'p11jwt rotate promote' is safe"
                                           : " (the newest previous key): has the STS been "
@@ -248,8 +250,11 @@ p11jwt_rc exch_exchange(void *client, p11jwt_access_token *out)
                 continue;
             }
             if (keyish && fell_back)
-                rc = err_set(rc, "the STS refused both kid '%s' (%s) and kid '%s' (%s)",
-                             ESC(active), first_refusal.msg, ESC(fallback), p11jwt_errmsg());
+                rc = err_set(rc,
+                             "the STS refused both kid '%s' (%s) and kid '%s' (%s), the keys "
+                             "of keyring '%s' (version %llu)",
+                             ESC(active), first_refusal.msg, ESC(fallback), p11jwt_errmsg(),
+                             ESC(p->keyring), (unsigned long long)atomic_load(&c->kr_version));
         }
         if (!retryable || n >= p->max_retries)
             break;

@@ -117,6 +117,7 @@ struct exch_dialect {
     int64_t max_ttl;            /* the longest assertion it takes; 0: any */
     p11jwt_rc (*build)(const p11jwt_profile *p, const exch_inputs *in,
                        exch_built *out);
+    const char *needs_claim;    /* a claim.NAME the STS requires, or NULL */
 };
 
 const struct exch_dialect *exch_dialect_get(exch_dialect_id id);
@@ -402,6 +403,9 @@ struct p11jwt_client {
     void *fleet;                /* the cache's backend when it is the fleet's
                                    Redis (cache_redis.c), else NULL */
     atomic_uint_fast64_t exchanges;
+    /* The version of the keyring that chose the last kid read (0: none
+     * stored, the profile's kid): messages about that kid name it. */
+    atomic_uint_fast64_t kr_version;
     int client_key_ok;          /* the pkcs11: client_key was found once */
 };
 
@@ -415,8 +419,13 @@ p11jwt_rc exch_client_sign(p11jwt_client *c, const char *kid, char **jws);
  * client key, with the key's PIN) or for resources. */
 void exch_http_opts_of(const p11jwt_profile *p, int sts, const char *key_pin,
                        exch_http_opts *o);
-/* The kid to sign with and the one to fall back to (keyring.h). */
+/* The kid to sign with and the one to fall back to (keyring.h); records
+ * the keyring's version for exch_client_kid_origin. */
 p11jwt_rc exch_client_kids(p11jwt_client *c, char **active, char **fallback, int *is_next);
+/* Where kid came from, for messages: " (from keyring 'K', version N)" when
+ * a stored keyring chose it, plus the profile's own kid when it differs;
+ * "" when the profile's kid is used as is. Written into buf. */
+const char *exch_client_kid_origin(p11jwt_client *c, const char *kid, char *buf, size_t cap);
 
 /* ---- one exchange (exchange.c) ------------------------------------------------------------ */
 

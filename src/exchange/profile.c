@@ -229,6 +229,17 @@ UNITTEST int exch_parse_millis(const char *v, int64_t lo, int64_t hi, int64_t *o
     return 0;
 }
 
+p11jwt_rc p11jwt_duration_parse(const char *text, int64_t max, int64_t *seconds)
+{
+    if (max > P11JWT_MAX_DURATION || max < 0)
+        max = P11JWT_MAX_DURATION;
+    if (text == NULL || exch_parse_duration(text, max, seconds) != 0)
+        return err_set(P11JWT_ERR_ARG,
+                       "'%s' is not a duration of at most %lld s (e.g. 300, 90s, 15m, 12h, 1d)",
+                       ESC(text != NULL ? text : ""), (long long)max);
+    return P11JWT_OK;
+}
+
 /* A number of seconds within [lo, hi]; NaN is within no bounds. */
 UNITTEST int exch_parse_seconds(const char *v, double lo, double hi, double *out)
 {
@@ -495,6 +506,15 @@ static p11jwt_rc finish_needs(exch_profile_parser *ps, const struct exch_dialect
         if (need[i].value == NULL)
             return cfg_err(ps, NULL, "profile '%s' (dialect %s) needs key '%s'", ESC(p->name),
                            d->name, need[i].key);
+    if (d->needs_claim != NULL) {
+        int has = 0;
+
+        for (size_t i = 0; i < p->nclaims; i++)
+            has |= strcmp(p->claims[i].name, d->needs_claim) == 0;
+        if (!has)
+            return cfg_err(ps, NULL, "profile '%s' (dialect %s) needs key 'claim.%s'",
+                           ESC(p->name), d->name, d->needs_claim);
+    }
     if (!d->signs && p->client_secret_file == NULL && p->client_secret_env == NULL)
         return cfg_err(ps, NULL,
                        "profile '%s' (dialect %s) needs client_secret_file or "
@@ -558,10 +578,12 @@ p11jwt_rc exch_profile_finish(exch_profile_parser *ps)
     if (rc != P11JWT_OK)
         return rc;
     at_key(ps, "token");
-    if (p11_uri_refuse_pin_value(p->token, P11JWT_ERR_CONFIG, "the token URI") != P11JWT_OK)
+    if (p11_uri_refuse_pin_value(p->token, P11JWT_ERR_CONFIG, "the token URI") != P11JWT_OK ||
+        p11_uri_check(p->token, P11JWT_ERR_CONFIG, "the token URI") != P11JWT_OK)
         return err_wrap(P11JWT_ERR_CONFIG, "%s:%d: token", ESC(ps->ini.path), ps->ini.line);
     at_key(ps, "client_key");
-    if (p11_uri_refuse_pin_value(p->client_key, P11JWT_ERR_CONFIG, "the URI") != P11JWT_OK)
+    if (p11_uri_refuse_pin_value(p->client_key, P11JWT_ERR_CONFIG, "the URI") != P11JWT_OK ||
+        p11_uri_check(p->client_key, P11JWT_ERR_CONFIG, "the URI") != P11JWT_OK)
         return err_wrap(P11JWT_ERR_CONFIG, "%s:%d: client_key", ESC(ps->ini.path),
                         ps->ini.line);
     at_key(ps, p->client_cert != NULL ? "client_cert" : "client_key");
@@ -584,6 +606,11 @@ p11jwt_rc exch_profile_finish(exch_profile_parser *ps)
         (strncmp(p->audit, "file:", 5) != 0 || p->audit[5] != '/'))
         return cfg_err(ps, "audit", "'%s' is not off, syslog or file:/ABSOLUTE/PATH",
                        ESC(p->audit));
+    /* As the CLI refuses --pin-file with --pin-env: one PIN source. */
+    if (p->pin_file != NULL && p->pin_env != NULL && p->pin_credential == NULL) {
+        at_key(ps, "pin_env");
+        return cfg_err(ps, "pin_env", "give pin_file or pin_env, not both");
+    }
     rc = check_min(ps, "timeout");
     if (rc == P11JWT_OK)
         rc = check_min(ps, "connect_timeout");

@@ -94,8 +94,13 @@ p11jwt_rc kr_store(p11jwt_token *tok, const char *name, kr_state *kr, const char
     return rc;
 }
 
+p11jwt_rc kr_forget(p11jwt_token *tok, const char *name, size_t *gone)
+{
+    return p11_store_drop(tok, name, gone);
+}
+
 p11jwt_rc kr_kids(p11jwt_token *tok, const char *name, const char *default_kid, char **active,
-                  char **fallback, int *is_next)
+                  char **fallback, int *is_next, uint64_t *version)
 {
     kr_state kr;
     const kr_key *fb;
@@ -109,6 +114,8 @@ p11jwt_rc kr_kids(p11jwt_token *tok, const char *name, const char *default_kid, 
     kr.active.kid = NULL;
     if (is_next != NULL)
         *is_next = kr.next.kid != NULL;
+    if (version != NULL)
+        *version = kr.version;
     if ((fb = kr_state_fallback(&kr)) != NULL && (*fallback = strdup(fb->kid)) == NULL)
         rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
     kr_state_clear(&kr);

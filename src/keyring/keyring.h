@@ -65,8 +65,13 @@ p11jwt_rc kr_store(p11jwt_token *tok, const char *name, kr_state *kr, const char
 
 /* The kid to sign with (the keyring's active one, else default_kid) and
  * the one to fall back to (kr_state_fallback; NULL if none); *is_next (may
- * be NULL) says whether the fallback is the next key. Caller frees both. */
+ * be NULL) says whether the fallback is the next key, *version (may be
+ * NULL) the keyring's version (0: no state, the kid is default_kid).
+ * Caller frees both. */
 p11jwt_rc kr_kids(p11jwt_token *tok, const char *name, const char *default_kid, char **active,
-                  char **fallback, int *is_next);
+                  char **fallback, int *is_next, uint64_t *version);
+/* Destroys every stored state of keyring name (the keys stay); *gone says
+ * how many versions there were. */
+p11jwt_rc kr_forget(p11jwt_token *tok, const char *name, size_t *gone);
 
 #endif

@@ -432,7 +432,7 @@ static p11jwt_rc delete_class(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_CL
     return rv == CKR_OK ? P11JWT_OK : p11_fail(P11JWT_ERR_PKCS11, rv, "cannot search the token");
 }
 
-p11jwt_rc p11jwt_key_delete(p11jwt_token *t, const char *kid)
+p11jwt_rc p11_key_destroy(p11jwt_token *t, const char *kid)
 {
     static const CK_OBJECT_CLASS classes[] = { CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, CKO_SECRET_KEY };
     CK_SESSION_HANDLE s;

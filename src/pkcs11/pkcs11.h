@@ -41,6 +41,10 @@ int p11_uri_has_pin_value(const char *uri);
 /* P11JWT_OK, or rc with a message saying why a PIN in `what` (e.g. "the
  * token URI") is refused and where a PIN comes from instead. */
 p11jwt_rc p11_uri_refuse_pin_value(const char *uri, p11jwt_rc rc, const char *what);
+/* Refuses (rc, the message starting with what) an attribute RFC 7512 does
+ * not know, and one in the wrong part (module-path= in the path, token= in
+ * the query), showing the URI as it should be written. */
+p11jwt_rc p11_uri_check(const char *uri, p11jwt_rc rc, const char *what);
 
 /* ---- objects (object.c) -------------------------------------------------- */
 
@@ -62,6 +66,9 @@ char *p11_object_kid(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o);
 /* Sets CKA_ID = kid and CKA_LABEL = label on an object. */
 p11jwt_rc p11_object_name(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
                           const char *kid, const char *label);
+/* Destroys every object (private, public, secret) with that kid, whatever
+ * names it: p11jwt_key_delete (src/keyring) first asks the keyrings. */
+p11jwt_rc p11_key_destroy(p11jwt_token *t, const char *kid);
 /* After a failure rc on a key just made: destroys its objects (n of them,
  * CK_INVALID_HANDLE skipped) and says in the message whether that worked
  * (id names the objects to remove by hand if not). Returns rc. */
@@ -178,6 +185,11 @@ p11jwt_rc p11_store_read(p11jwt_token *t, const char *name, char **json_out, uin
  * first. */
 p11jwt_rc p11_store_write(p11jwt_token *t, const char *name, uint64_t base_version,
                           const char *json);
+/* The names of every value stored in the token, each once (a new array of
+ * new strings, *n of them; caller frees). */
+p11jwt_rc p11_store_names(p11jwt_token *t, char ***names, size_t *n);
+/* Destroys every stored version of name (*gone: how many). */
+p11jwt_rc p11_store_drop(p11jwt_token *t, const char *name, size_t *gone);
 /* Reads a stored object's label (len bytes, not NUL-terminated): 1 when
  * it is "p11jwt-keyring:NAME:VERSION:NONCE" for this name, with VERSION
  * exactly 20 digits from 1 to P11_STORE_MAX_VERSION and NONCE 32 lower-case

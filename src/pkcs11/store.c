@@ -394,6 +394,133 @@ p11jwt_rc p11_store_read(p11jwt_token *t, const char *name, char **json_out, uin
     return rc;
 }
 
+/* The names of the values in the token (each once), from the labels of
+ * the states p11jwt writes. */
+static p11jwt_rc store_names(p11jwt_token *t, char ***names_out, size_t *n_out)
+{
+    CK_OBJECT_HANDLE *found = NULL;
+    CK_SESSION_HANDLE s;
+    size_t count = 0, n = 0;
+    char **names = NULL;
+    p11jwt_rc rc;
+    CK_RV rv;
+
+    rc = p11_session_get(t, 1, &s);
+    if (rc != P11JWT_OK)
+        return rc;
+    rv = find_app_objects(t, s, &found, &count);
+    if (rv != CKR_OK) {
+        rc = p11_fail(P11JWT_ERR_PKCS11, rv, "cannot search the token for keyrings");
+        goto out;
+    }
+    for (size_t i = 0; i < count; i++) {
+        unsigned char *label;
+        size_t len, nlen;
+        uint64_t version;
+        char id[ID_LEN + 1], *name = NULL;
+        const char *why;
+        int dup = 0;
+
+        if (p11_object_attr(t, s, found[i], CKA_LABEL, &label, &len) != CKR_OK)
+            continue;
+        /* "APP:" NAME ":" VERSION:NONCE; the name is what lies between. */
+        if (len > sizeof APP + 1 + ID_LEN && memcmp(label, APP ":", sizeof APP) == 0) {
+            nlen = len - sizeof APP - 1 - ID_LEN;
+            if (nlen <= MAX_NAME && (name = strndup((char *)label + sizeof APP, nlen)) == NULL)
+                rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
+            /* Only a label p11jwt writes names a keyring. */
+            if (name != NULL &&
+                p11_store_label_parse((char *)label, len, name, &version, id, &why) != 1) {
+                free(name);
+                name = NULL;
+            }
+        }
+        free(label);
+        for (size_t j = 0; name != NULL && j < n; j++)
+            dup |= strcmp(names[j], name) == 0;
+        if (name == NULL || dup || rc != P11JWT_OK) {
+            free(name);
+            if (rc != P11JWT_OK)
+                goto out;
+            continue;
+        }
+        {
+            char **nn = realloc(names, (n + 1) * sizeof *nn);
+
+            if (nn == NULL) {
+                free(name);
+                rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
+                goto out;
+            }
+            names = nn;
+            names[n++] = name;
+        }
+    }
+out:
+    p11_session_put(t, s);
+    free(found);
+    if (rc != P11JWT_OK) {
+        for (size_t j = 0; j < n; j++)
+            free(names[j]);
+        free(names);
+        names = NULL;
+        n = 0;
+    }
+    *names_out = names;
+    *n_out = n;
+    return rc;
+}
+
+p11jwt_rc p11_store_names(p11jwt_token *t, char ***names, size_t *n)
+{
+    p11jwt_rc rc;
+
+    *names = NULL;
+    *n = 0;
+    err_clear();
+    pthread_mutex_lock(&store_mu);
+    rc = store_names(t, names, n);
+    pthread_mutex_unlock(&store_mu);
+    return rc;
+}
+
+/* Destroys every state of name; *gone counts them. */
+static p11jwt_rc store_drop(p11jwt_token *t, const char *name, size_t *gone)
+{
+    struct states st = { .best = -1 };
+    CK_SESSION_HANDLE s;
+    p11jwt_rc rc;
+
+    *gone = 0;
+    if (name == NULL || name[0] == '\0' || strlen(name) > MAX_NAME)
+        return err_set(P11JWT_ERR_ARG, "a keyring name of 1 to 100 characters is needed");
+    rc = p11_session_get(t, 1, &s);
+    if (rc != P11JWT_OK)
+        return rc;
+    rc = list_states(t, s, name, &st);
+    for (size_t i = 0; rc == P11JWT_OK && i < st.n; i++) {
+        if (P11_RAISE(P11JWT_ERR_PKCS11, "cannot destroy a keyring state", t->fl,
+                      C_DestroyObject, s, st.o[i].h) != CKR_OK)
+            rc = P11JWT_ERR_PKCS11;
+        else
+            (*gone)++;
+    }
+    p11_session_put(t, s);
+    states_free(&st);
+    return rc;
+}
+
+p11jwt_rc p11_store_drop(p11jwt_token *t, const char *name, size_t *gone)
+{
+    p11jwt_rc rc;
+
+    err_clear();
+    pthread_mutex_lock(&store_mu);
+    rc = store_drop(t, name, gone);
+    pthread_mutex_unlock(&store_mu);
+    return rc;
+}
+
 p11jwt_rc p11_store_write(p11jwt_token *t, const char *name, uint64_t base_version,
                           const char *json)
 {

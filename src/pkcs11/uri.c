@@ -63,6 +63,86 @@ p11jwt_rc p11_uri_refuse_pin_value(const char *uri, p11jwt_rc rc, const char *wh
                    what);
 }
 
+/* RFC 7512's attributes: those of the path (';'-separated) and those of
+ * the query ('&'-separated, after '?'). p11-kit ignores an unknown one,
+ * and a query attribute in the path, without a word: so do not we. */
+static const char *const path_attrs[] = {
+    "token", "manufacturer", "serial", "model", "library-manufacturer",
+    "library-description", "library-version", "object", "id", "type",
+    "slot-description", "slot-manufacturer", "slot-id", NULL,
+};
+static const char *const query_attrs[] = { "module-path", "module-name", "pin-source",
+                                           "pin-value", NULL };
+
+static int in_list(const char *const *l, const char *s, size_t n)
+{
+    for (; *l != NULL; l++)
+        if (strlen(*l) == n && strncasecmp(*l, s, n) == 0)
+            return 1;
+    return 0;
+}
+
+/* Appends n bytes of s to buf (cap) after sep when buf has something past
+ * its start. */
+static void add_attr(char *buf, size_t cap, size_t start, char sep, const char *s, size_t n)
+{
+    size_t len = strlen(buf);
+
+    if (len > start && len + 1 < cap)
+        buf[len++] = sep, buf[len] = '\0';
+    snprintf(buf + len, cap - len, "%.*s", (int)n, s);
+}
+
+p11jwt_rc p11_uri_check(const char *uri, p11jwt_rc rc, const char *what)
+{
+    char path[1024] = "", query[1024] = "";
+    const char *p, *q, *end;
+    int moved = 0;
+
+    if (uri == NULL || strncasecmp(uri, "pkcs11:", 7) != 0)
+        return P11JWT_OK;
+    q = strchr(uri + 7, '?');
+    end = q != NULL ? q : uri + strlen(uri);
+    for (int part = 0; part < 2; part++) {
+        const char *s = part == 0 ? uri + 7 : (q != NULL ? q + 1 : end);
+        const char *stop = part == 0 ? end : s + strlen(s);
+
+        for (p = s; p < stop; p += strcspn(p, part == 0 ? ";?" : "&"), p += p < stop) {
+            size_t len = part == 0 ? strcspn(p, ";?") : strcspn(p, "&");
+            size_t n = strcspn(p, part == 0 ? "=;?" : "=&");
+
+            if (len == 0)
+                continue;
+            if (n > len)
+                n = len;
+            if (in_list(path_attrs, p, n)) {
+                add_attr(path, sizeof path, 0, ';', p, len);
+                moved |= part == 1;
+            } else if (in_list(query_attrs, p, n)) {
+                add_attr(query, sizeof query, 0, '&', p, len);
+                moved |= part == 0;
+            } else {
+                return err_set(rc,
+                               "%s has an unknown attribute '%s' (RFC 7512: token, serial, "
+                               "manufacturer, model, object, id, type, slot-id, ... in the "
+                               "path; module-path, module-name, pin-source after '?')",
+                               what, ESCN(p, n));
+            }
+        }
+    }
+    if (moved) {
+        char fixed[2100];
+
+        snprintf(fixed, sizeof fixed, "pkcs11:%s%s%s", path, query[0] ? "?" : "", query);
+        return err_set(rc,
+                       "%s has an attribute in the wrong part: the path (';') holds token, "
+                       "object, id, ...; the query ('?', then '&') holds module-path, "
+                       "module-name, pin-source; write it %s",
+                       what, ESC(fixed));
+    }
+    return P11JWT_OK;
+}
+
 /* Finds the path of a module registered with p11-kit under this name, and
  * its config's x-init-reserved (the arguments p11-kit itself would pass). */
 static p11jwt_rc module_for_name(const char *name, char **path, char **init_reserved)
@@ -139,7 +219,8 @@ p11jwt_rc p11_uri_parse(p11jwt_token *t, const char *uri, char **module_path,
     *module_args = NULL;
     if (strncmp(uri, "pkcs11:", 7) != 0)
         return err_set(P11JWT_ERR_URI, "token URI must start with 'pkcs11:' (RFC 7512)");
-    if (p11_uri_refuse_pin_value(uri, P11JWT_ERR_URI, "the token URI") != P11JWT_OK)
+    if (p11_uri_refuse_pin_value(uri, P11JWT_ERR_URI, "the token URI") != P11JWT_OK ||
+        p11_uri_check(uri, P11JWT_ERR_URI, "the token URI") != P11JWT_OK)
         return P11JWT_ERR_URI;
     t->uri = p11_kit_uri_new();
     if (t->uri == NULL)

@@ -4,7 +4,8 @@
  * promote a next key staged more than `overlap` ago, or stage one when
  * the active key is older than `rotate_after` (EC only: an HMAC secret is
  * the provider's to issue); then retire previous keys past `grace`, and
- * publish the JWKS after a stage or a promote.
+ * publish the JWKS once after any of them (stage, promote, retire), so the
+ * STS never keeps trusting a destroyed key.
  */
 #include "rotation/rotation_int.h"
 
@@ -38,9 +39,11 @@ static p11jwt_rc auto_step(p11jwt_client *c, char **report, int *changed)
         *changed = rc == P11JWT_OK;
     } else if (kr.next.kid == NULL && rot_due(kr.active.since, p->rotate_after, now)) {
         if (!p11jwt_alg_is_ec(kr.active.alg)) {
-            rot_say(report, "active key '%s' is due for rotation, but its secret is issued by "
-                            "the provider: stage it with 'p11jwt rotate stage --secret-file'",
-                    ESC(kr.active.kid));
+            rot_say(report,
+                    "active key '%s' is due for rotation, but its secret is issued by the "
+                    "provider: make a new key in the provider's console, then run 'p11jwt "
+                    "rotate stage --profile %s --kid NEW_KEY_ID --secret-file PATH'",
+                    ESC(kr.active.kid), ESC(p->name));
         } else {
             rc = rot_stage_from(c, &kr, NULL, 0, NULL, NULL, report);
             *changed = rc == P11JWT_OK;
@@ -53,9 +56,8 @@ static p11jwt_rc auto_step(p11jwt_client *c, char **report, int *changed)
 static p11jwt_rc run_auto(p11jwt_client *c, char **report)
 {
     const p11jwt_profile *p = p11jwt_client_profile(c);
-    p11jwt_rc rc = P11JWT_ERR_CONFLICT;
-    int changed = 0;
-    char *jwks = NULL;
+    p11jwt_rc rc = P11JWT_ERR_CONFLICT, rc2;
+    int changed = 0, retired = 0;
 
     err_clear();
     *report = NULL;
@@ -63,19 +65,23 @@ static p11jwt_rc run_auto(p11jwt_client *c, char **report)
      * on what it wrote (often: nothing is due any more). */
     for (int i = 0; i < ROT_MAX_ATTEMPTS && rc == P11JWT_ERR_CONFLICT; i++)
         rc = auto_step(c, report, &changed);
-    if (rc == P11JWT_OK && changed && p->publish_command != NULL) {
-        rc = rot_jwks(c, &jwks);
-        if (rc == P11JWT_OK)
-            rc = rot_publish_jwks(p, jwks, report);
-        free(jwks);
-    }
     if (rc == P11JWT_OK) {
         char *r2 = NULL;
 
-        rc = rot_retire(c, NULL, &r2);
+        rc = rot_retire(c, NULL, &r2, &retired);
         if (rc == P11JWT_OK && r2 != NULL && strncmp(r2, "nothing", 7) != 0)
             rot_say(report, "%s", r2);
         free(r2);
+    }
+    /* Once, after every change to the set of keys the STS should trust (a
+     * stage, a promote, a retire), and even when the retire failed after
+     * a stored stage or promote: the JWKS of the keyring as it is now. */
+    if (changed || retired) {
+        err_saved why;
+
+        err_save(&why, rc);
+        rc2 = rot_publish_now(c, report);
+        rc = rc != P11JWT_OK ? err_restore(&why) : rc2;
     }
     if (rc == P11JWT_OK && *report == NULL)
         rot_say(report, "nothing due in keyring '%s'", ESC(p->keyring));

@@ -5,16 +5,21 @@
  * process reads a token another is rewriting, so local steps are simply
  * taken one at a time.
  *
- * The decision: a lock file in a directory only this user can write, and a
- * bounded wait. A predictable name in /tmp let another local user create
- * and hold the file, and flock waited for ever. The directory is, in
- * order, $RUNTIME_DIRECTORY (systemd's RuntimeDirectory=, e.g.
- * /run/p11jwt), $XDG_RUNTIME_DIR/p11jwt, or /tmp/p11jwt-UID; each is
- * checked with lstat (a directory, not a symlink, owned by this user, not
- * writable by others; the two p11jwt makes itself exactly 0700) and
- * refused otherwise. The file is opened O_NOFOLLOW, mode 0600, and must be
- * a regular file of this user. The wait polls flock(LOCK_NB) for at most
- * $P11JWT_LOCK_TIMEOUT seconds (default 30), then fails naming the file.
+ * The decision: a lock file in a directory only this user can write, one
+ * that every process of the same user on the host finds, and a bounded
+ * wait. A predictable name in /tmp let another local user create and hold
+ * the file, and flock waited for ever; a lock in /tmp was not shared under
+ * systemd's PrivateTmp=. The directory is, in order, $RUNTIME_DIRECTORY
+ * (systemd's RuntimeDirectory=), the system's /run/p11jwt/lock when it
+ * exists and is this user's (the units make it: the timer, the agent and
+ * an operator running `sudo -u p11jwt p11jwt rotate ...` then share it),
+ * $XDG_RUNTIME_DIR/p11jwt (which a user's own agent shares, at 0750), or
+ * /tmp/p11jwt-UID; the last two are made 0700 if missing. Each is checked
+ * with lstat: a directory, not a symlink, owned by this user, and neither
+ * group- nor other-writable; otherwise refused. The file is opened
+ * O_NOFOLLOW, mode 0600, and must be a regular file of this user. The wait
+ * polls flock(LOCK_NB) for at most $P11JWT_LOCK_TIMEOUT seconds (default
+ * 30), then fails naming the file.
  */
 #include "rotation/rotation_int.h"
 
@@ -31,12 +36,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#ifndef P11JWT_SYSTEM_LOCK_DIR
+#define P11JWT_SYSTEM_LOCK_DIR "/run/p11jwt/lock"
+#endif
 #define LOCK_TIMEOUT_DEFAULT 30
 #define LOCK_TIMEOUT_MAX 3600
 
-/* Checks that dir is a directory of ours that nobody else can write in
- * (exactly 0700 when strict). */
-static p11jwt_rc check_dir(const char *dir, int strict)
+/* Checks that dir is a directory of ours that nobody else can write in. */
+static p11jwt_rc check_dir(const char *dir)
 {
     struct stat st;
 
@@ -49,26 +56,27 @@ static p11jwt_rc check_dir(const char *dir, int strict)
         return err_set(P11JWT_ERR_IO,
                        "lock directory %s belongs to uid %lu, not to this user (%lu): refused",
                        ESC(dir), (unsigned long)st.st_uid, (unsigned long)geteuid());
-    if (strict ? (st.st_mode & 0777) != 0700 : (st.st_mode & 022) != 0)
-        return err_set(P11JWT_ERR_IO, "lock directory %s has mode %04o (%s): refused", ESC(dir),
+    if ((st.st_mode & 022) != 0)
+        return err_set(P11JWT_ERR_IO,
+                       "lock directory %s has mode %04o (%s may write in it): refused", ESC(dir),
                        (unsigned)(st.st_mode & 07777),
-                       strict ? "expected 0700" : "others may write in it");
+                       (st.st_mode & 002) != 0 ? "others" : "its group");
     return P11JWT_OK;
 }
 
-/* Makes dir (0700) unless it exists, then checks it strictly. */
+/* Makes dir (0700) unless it exists, then checks it. */
 static p11jwt_rc own_dir(const char *dir)
 {
     if (mkdir(dir, 0700) != 0 && errno != EEXIST)
         return err_set(P11JWT_ERR_IO, "cannot make lock directory %s: %s", ESC(dir),
                        strerror(errno));
-    return check_dir(dir, 1);
+    return check_dir(dir);
 }
 
-p11jwt_rc rot_lock_dir(char *out, size_t cap)
+UNITTEST p11jwt_rc rot_lock_dir_pick(const char *rd, const char *sysdir, const char *xdg,
+                                     char *out, size_t cap)
 {
-    const char *rd = getenv("RUNTIME_DIRECTORY");
-    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    struct stat st;
     int n;
 
     if (rd != NULL && rd[0] == '/') {
@@ -76,7 +84,16 @@ p11jwt_rc rot_lock_dir(char *out, size_t cap)
         n = snprintf(out, cap, "%.*s", (int)strcspn(rd, ":"), rd);
         if (n < 0 || (size_t)n >= cap)
             return err_set(P11JWT_ERR_IO, "$RUNTIME_DIRECTORY is too long");
-        return check_dir(out, 0);
+        return check_dir(out);
+    }
+    /* The system's directory, when this user's: the units' steps and an
+     * operator running as the units' user meet there. Another user's is
+     * not ours to use (nor to refuse a step for). */
+    if (sysdir != NULL && lstat(sysdir, &st) == 0 && st.st_uid == geteuid()) {
+        n = snprintf(out, cap, "%s", sysdir);
+        if (n < 0 || (size_t)n >= cap)
+            return err_set(P11JWT_ERR_IO, "the lock directory's name is too long");
+        return check_dir(out);
     }
     if (xdg != NULL && xdg[0] == '/')
         n = snprintf(out, cap, "%s/p11jwt", xdg);
@@ -85,6 +102,12 @@ p11jwt_rc rot_lock_dir(char *out, size_t cap)
     if (n < 0 || (size_t)n >= cap)
         return err_set(P11JWT_ERR_IO, "$XDG_RUNTIME_DIR is too long");
     return own_dir(out);
+}
+
+p11jwt_rc rot_lock_dir(char *out, size_t cap)
+{
+    return rot_lock_dir_pick(getenv("RUNTIME_DIRECTORY"), P11JWT_SYSTEM_LOCK_DIR,
+                             getenv("XDG_RUNTIME_DIR"), out, cap);
 }
 
 static int64_t lock_timeout(void)

@@ -50,7 +50,7 @@ static p11jwt_rc destroy_gone(p11jwt_client *c, const kr_key *gone, size_t ngone
 
 /* Drops from the state the previous keys to retire (kid, or all older
  * than the grace period), stores it, then destroys their objects. */
-static p11jwt_rc retire_once(p11jwt_client *c, const char *kid, char **report)
+static p11jwt_rc retire_once(p11jwt_client *c, const char *kid, char **report, int *retired)
 {
     const p11jwt_profile *p = p11jwt_client_profile(c);
     kr_state kr;
@@ -91,8 +91,10 @@ static p11jwt_rc retire_once(p11jwt_client *c, const char *kid, char **report)
         rc = rot_store(c, &kr, "retire");
     /* The state no longer names them. Make sure the state in force does not
      * either (a racing writer), then destroy. */
-    if (rc == P11JWT_OK && ngone > 0)
+    if (rc == P11JWT_OK && ngone > 0) {
+        *retired = 1;
         rc = destroy_gone(c, gone, ngone, kr.version, report);
+    }
     for (size_t i = 0; i < ngone; i++)
         kr_key_clear(&gone[i]);
 out:
@@ -100,20 +102,34 @@ out:
     return rc;
 }
 
-p11jwt_rc rot_retire(p11jwt_client *c, const char *kid, char **report)
+p11jwt_rc rot_retire(p11jwt_client *c, const char *kid, char **report, int *retired)
 {
     p11jwt_rc rc = P11JWT_ERR_CONFLICT;
+    int dropped = 0;
 
     err_clear();
     *report = NULL;
     for (int i = 0; i < ROT_MAX_ATTEMPTS && rc == P11JWT_ERR_CONFLICT; i++)
-        rc = retire_once(c, kid, report);
+        rc = retire_once(c, kid, report, &dropped);
+    if (retired != NULL)
+        *retired = dropped;
     if (rc == P11JWT_OK && *report == NULL)
         rot_say(report, "nothing to retire: no previous key is older than the grace period");
     return rc;
 }
 
+/* Retires, then publishes the smaller set of keys the STS should trust. */
+static p11jwt_rc retire(p11jwt_client *c, const char *kid, char **report)
+{
+    int retired = 0;
+    p11jwt_rc rc = rot_retire(c, kid, report, &retired);
+
+    if (rc == P11JWT_OK && retired)
+        rc = rot_publish_now(c, report);
+    return rc;
+}
+
 p11jwt_rc p11jwt_rotate_retire(p11jwt_client *c, const char *kid, char **report)
 {
-    ROT_LOCKED(c, report, rot_retire(c, kid, report));
+    ROT_LOCKED(c, report, retire(c, kid, report));
 }

@@ -68,15 +68,28 @@ p11jwt_rc rot_jwks(p11jwt_client *c, char **jwks_out);
 p11jwt_rc rot_stage_from(p11jwt_client *c, kr_state *kr, const unsigned char *secret,
                          size_t secret_len, const char *kid, char **jwks_out, char **report);
 p11jwt_rc rot_promote_from(p11jwt_client *c, kr_state *kr, char **report);
-/* retire.c: retires kid, or every previous key past the grace period. */
-p11jwt_rc rot_retire(p11jwt_client *c, const char *kid, char **report);
+/* retire.c: retires kid, or every previous key past the grace period;
+ * *retired (may be NULL) says whether the state dropped any key. Publishes
+ * nothing: the caller does, once, after every change. */
+p11jwt_rc rot_retire(p11jwt_client *c, const char *kid, char **report, int *retired);
+/* step.c: runs publish_command (if any) with the JWKS of the keyring as it
+ * is now (active, next, previous EC keys): after every change to the set
+ * of keys the STS should trust. */
+p11jwt_rc rot_publish_now(p11jwt_client *c, char **report);
 
 /* ---- this host's lock (lock.c) ------------------------------------------------ */
 
 /* The directory lock files live in: $RUNTIME_DIRECTORY (its first entry),
- * else $XDG_RUNTIME_DIR/p11jwt, else /tmp/p11jwt-UID (made 0700), checked
- * to be a directory of this user's that nobody else can write in. */
+ * else /run/p11jwt/lock when it is this user's, else $XDG_RUNTIME_DIR/p11jwt,
+ * else /tmp/p11jwt-UID (the last two made 0700 if missing), checked to be
+ * a directory of this user's that neither group nor others can write in. */
 p11jwt_rc rot_lock_dir(char *out, size_t cap);
+#ifdef P11JWT_UNITTEST
+/* rot_lock_dir with its inputs given: $RUNTIME_DIRECTORY, the system's
+ * directory and $XDG_RUNTIME_DIR (each may be NULL). */
+p11jwt_rc rot_lock_dir_pick(const char *rd, const char *sysdir, const char *xdg, char *out,
+                            size_t cap);
+#endif
 /* Takes this host's lock on keyring (of token), waiting at most
  * $P11JWT_LOCK_TIMEOUT seconds (default 30); *fd is released with
  * rot_lock_release. P11JWT_ERR_CONFLICT (naming the file) after the wait. */

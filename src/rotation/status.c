@@ -24,6 +24,9 @@ static p11jwt_rc status(p11jwt_client *c, char **json_out)
     json_object_del(o, "last_change");
     if (kr.version == 0)
         json_object_set_new(o, "stored", json_false()); /* from the profile's kid */
+    else if (strcmp(kr.active.kid, p11jwt_client_profile(c)->kid) != 0)
+        /* The keyring, not the profile's kid, chooses: say so. */
+        json_object_set_new(o, "profile_kid", json_string(p11jwt_client_profile(c)->kid));
     *json_out = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
     json_decref(o);
     kr_state_clear(&kr);

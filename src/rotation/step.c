@@ -104,6 +104,21 @@ p11jwt_rc rot_publish_jwks(const p11jwt_profile *p, const char *jwks, char **rep
     return rc;
 }
 
+p11jwt_rc rot_publish_now(p11jwt_client *c, char **report)
+{
+    const p11jwt_profile *p = p11jwt_client_profile(c);
+    char *jwks = NULL;
+    p11jwt_rc rc;
+
+    if (p->publish_command == NULL)
+        return P11JWT_OK;
+    rc = rot_jwks(c, &jwks);
+    if (rc == P11JWT_OK)
+        rc = rot_publish_jwks(p, jwks, report);
+    free(jwks);
+    return rc;
+}
+
 int rot_due(int64_t since, int64_t period, int64_t now)
 {
     /* Written so that no value of since (it is read from the token:

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # peercred.sh — who may ask: the kernel's SO_PEERCRED against each profile's
-# allow. A caller running as nobody (setpriv) is refused with 403 and a log
-# line naming its uid, gid and pid, and the agent keeps serving the others;
+# allow. A caller running as nobody (setpriv) is refused with 404 — the very
+# answer an unknown profile gets, so profile names cannot be enumerated —
+# and a log line naming its uid, gid and pid, and the agent keeps serving
+# the others;
 # a profile without allow serves the agent's own uid only; user:, uid:,
 # group: (supplementary groups included) and gid: rules let the right
 # callers in and no one else; health lists only a caller's profiles.
@@ -38,12 +40,28 @@ code_as() {
     cat "$T/code"
 }
 
-step "nobody asks for a profile without allow: 403, logged, others still served"
+step "nobody asks for a profile without allow: 404, logged, others still served"
 [[ $(code_as root /v1/token/dt) == 200 ]] || fail "the agent's own uid was refused"
-[[ $(code_as nobody /v1/token/dt) == 403 ]] || fail "nobody was not refused: $(cat "$T/body")"
-grep -q '"error":"forbidden"' "$T/body" || fail "403 body: $(cat "$T/body")"
+[[ $(code_as nobody /v1/token/dt) == 404 ]] || fail "nobody was not refused: $(cat "$T/body")"
+grep -q '"error":"not_found"' "$T/body" || fail "404 body: $(cat "$T/body")"
+not_allowed=$(sed 's/dt/NAME/g' "$T/body")
+# An unknown profile: the same status and the same body, but for its name.
+[[ $(code_as nobody /v1/token/zz) == 404 ]] || fail "unknown profile: $(cat "$T/body")"
+[[ $(sed 's/zz/NAME/g' "$T/body") == "$not_allowed" ]] ||
+    fail "unknown and not-allowed profiles answer differently: $(cat "$T/body") / $not_allowed"
+for name in dt zz; do
+    for ep in "/v1/assertion/$name -X POST" "/v1/jwks/$name" "/v1/token/$name"; do
+        read -r path extra <<<"$ep"
+        setpriv --reuid 6000 --regid 6000 --clear-groups -- curl -s -w ' %{http_code}' \
+            ${extra:+$extra} --unix-socket "$SOCK" "http://agent$path" |
+            sed "s/$name/NAME/g" >>"$T/answers.$name"
+    done
+done
+cmp -s "$T/answers.dt" "$T/answers.zz" ||
+    fail "a uid allowed nothing tells known from unknown profiles: $(cat "$T/answers.dt") / $(cat "$T/answers.zz")"
+grep -q ' 404$' "$T/answers.dt" || fail "answers to a uid allowed nothing: $(cat "$T/answers.dt")"
 run_cmd as_nobody timeout 30 "$P11JWT_TOKEN_BIN" --socket "$SOCK" dt
-[[ $RC == 1 && $ERR == "p11jwt-token: profile 'dt' does not allow uid 65534" ]] ||
+[[ $RC == 1 && $ERR == "p11jwt-token: no profile 'dt' is served here to uid 65534" ]] ||
     fail "p11jwt-token as nobody: exit $RC: $ERR"
 wait_log "refused uid 65534 gid 65534 pid [0-9]+: token of profile 'dt'"
 elapsed_ms code_as root /v1/token/dt >/dev/null
@@ -53,23 +71,23 @@ for ep in "/v1/assertion/dt -X POST" "/v1/jwks/dt" "/v1/token/dt/invalidate -X P
     read -r path extra <<<"$ep"
     code=$(setpriv --reuid 65534 --regid 65534 --clear-groups -- curl -s -o /dev/null \
         -w '%{http_code}' ${extra:+$extra} --unix-socket "$SOCK" "http://agent$path")
-    [[ $code == 403 ]] || fail "nobody got $code from $path"
+    [[ $code == 404 ]] || fail "nobody got $code from $path"
 done
 
 step "allow = user:nobody, uid:N, group:NAME, gid:N"
 [[ $(code_as nobody /v1/token/for-nobody) == 200 ]] || fail "user:nobody refused nobody"
-[[ $(code_as root /v1/token/for-nobody) == 403 ]] ||
+[[ $(code_as root /v1/token/for-nobody) == 404 ]] ||
     fail "allow = user:nobody still let the agent's own uid in"
 [[ $(code_as nobody /v1/token/by-uid) == 200 ]] || fail "uid:65534 refused nobody"
 [[ $(code_as '--reuid 4242 --regid 4242 --clear-groups' /v1/token/by-uid) == 200 ]] ||
     fail "uid:4242 refused uid 4242"
-[[ $(code_as '--reuid 4343 --regid 4343 --clear-groups' /v1/token/by-uid) == 403 ]] ||
+[[ $(code_as '--reuid 4343 --regid 4343 --clear-groups' /v1/token/by-uid) == 404 ]] ||
     fail "uid 4343 let in by 'uid:4242 uid:65534'"
 [[ $(code_as '--reuid 5000 --regid 4343 --clear-groups' /v1/token/by-group) == 200 ]] ||
     fail "gid:4343 refused primary gid 4343"
 [[ $(code_as '--reuid 5000 --regid 5000 --groups 4343' /v1/token/by-group) == 200 ]] ||
     fail "gid:4343 refused a caller with supplementary group 4343"
-[[ $(code_as '--reuid 5000 --regid 5000 --clear-groups' /v1/token/by-group) == 403 ]] ||
+[[ $(code_as '--reuid 5000 --regid 5000 --clear-groups' /v1/token/by-group) == 404 ]] ||
     fail "gid:4343 let in a caller without that group"
 [[ $(code_as nobody /v1/token/by-groupname) == 200 ]] || fail "group:nogroup refused nobody"
 

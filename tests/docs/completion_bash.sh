@@ -176,7 +176,7 @@ expect 'p11jwt sign ^' $(all_opts sign)
 expect 'p11jwt sign --c^' --claim --claims-file
 expect 'p11jwt sign --iss me --ba^' --batch
 expect 'p11jwt call -^' $(all_opts call)
-expect 'p11jwt rotate ^' status stage promote retire auto
+expect 'p11jwt rotate ^' status stage promote retire auto forget
 expect 'p11jwt rotate st^' status stage
 expect 'p11jwt rotate stage --^' $(long_opts rotate)
 for c in "${commands[@]}"; do

@@ -190,7 +190,17 @@ expect_exit 2 p11jwt sign "${TOK[@]}" --kid dup --aud "$AUD"             # no --
 expect_exit 2 p11jwt sign "${TOK[@]}" --kid dup --iss i                  # no --aud
 expect_exit 2 p11jwt sign "${TOK[@]}" --iss i --aud "$AUD"               # no --kid
 expect_exit 2 p11jwt sign "${TOK[@]}" --kid dup --iss i --aud "$AUD" --ttl 0
-expect_exit 2 p11jwt sign "${TOK[@]}" --kid dup --iss i --aud "$AUD" --ttl 10s
+expect_exit 2 p11jwt sign "${TOK[@]}" --kid dup --iss i --aud "$AUD" --ttl 10x
+expect_exit 2 p11jwt sign "${TOK[@]}" --kid dup --iss i --aud "$AUD" --ttl 367d
+expect_exit 2 p11jwt sign "${TOK[@]}" --kid dup --iss i --aud "$AUD" --ttl 0m
+# Durations mean what they mean in a config file: --ttl 10m is ttl = 10m.
+expect_exit 0 p11jwt sign "${TOK[@]}" --kid dup --iss i --aud "$AUD" --ttl 10m
+pycheck "$OUT" <<'PY'
+import base64, json, sys
+p = sys.argv[1].split(".")[1]
+p = json.loads(base64.urlsafe_b64decode(p + "=" * (-len(p) % 4)))
+assert p["exp"] - p["iat"] == 600, p
+PY
 expect_exit 2 p11jwt sign "${TOK[@]}" --kid dup --iss i --aud "$AUD" --bogus
 expect_exit 2 p11jwt sign "${TOK[@]}" --kid dup --iss i --aud "$AUD" --ttl
 expect_exit 2 p11jwt verify --aud "$AUD" </dev/null                      # no key source

@@ -64,10 +64,17 @@ kid = hs-old
 iss = svc@example.invalid
 token_url = http://127.0.0.1:9/dt/token
 CONF
-expect_exit 1 p11jwt rotate stage --profile hs --config "$CONFIG"
-grep -q "secret" <<<"$ERR" || fail "$ERR"
+# A usage error (exit 2) that gives the whole command.
+expect_exit 2 p11jwt rotate stage --profile hs --config "$CONFIG"
+expect_err_matches "rotate stage --profile hs --kid NEW_KEY_ID --secret-file PATH"
 head -c 40 /dev/urandom >"$T/s2"
+expect_exit 2 p11jwt rotate stage --profile hs --config "$CONFIG" --secret-file "$T/s2"
+expect_exit 2 p11jwt rotate stage --profile hs --config "$CONFIG" --kid hs-new
+step "HS256 stage says what was staged, not an empty JWKS"
 expect_exit 0 p11jwt rotate stage --profile hs --config "$CONFIG" --kid hs-new --secret-file "$T/s2"
+grep -q "staged HS256 key 'hs-new' as next" <<<"$OUT" || fail "stage printed: $OUT"
+grep -q "no public key to register" <<<"$OUT" || fail "stage printed: $OUT"
+grep -q '"keys"' <<<"$OUT" && fail "stage printed a JWKS: $OUT"
 expect_exit 0 p11jwt rotate status --profile hs --config "$CONFIG" --json
 pycheck "$OUT" <<'PY'
 import json, sys
@@ -76,4 +83,10 @@ s = json.loads(sys.argv[1])
 check(s["active"]["kid"] == "hs-old" and s["next"]["kid"] == "hs-new", s)
 check(s["next"]["alg"] == "HS256", s)
 PY
+step "auto's reminder for a due HS256 key gives the whole command"
+sed -i '/^\[profile hs\]/a rotate_after = 0' "$CONFIG"
+expect_exit 0 p11jwt rotate promote --profile hs --config "$CONFIG"
+expect_exit 0 p11jwt rotate auto --profile hs --config "$CONFIG"
+grep -q "p11jwt rotate stage --profile hs --kid NEW_KEY_ID --secret-file PATH" <<<"$OUT" ||
+    fail "auto's reminder: $OUT"
 echo "bad input refused, keyring unchanged"

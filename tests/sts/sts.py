@@ -2,7 +2,7 @@
 """sts.py — a small, faithful security-token service and protected resource
 for p11jwt's exchange tests. Loopback only; standard library + PyJWT.
 
-One process serves every provider dialect of docs/DESIGN.md, each under its
+One process serves every provider dialect of docs/exchange.md, each under its
 own path prefix; TOKEN_URL is http(s)://127.0.0.1:PORT/<prefix>/token and the
 audience an assertion must carry is exactly that URL, as this server
 reconstructs it from its own scheme, the Host it was reached by (127.0.0.1 or

@@ -80,7 +80,7 @@ static void noa(void **state)
     exch_built b;
 
     (void)state;
-    build("dialect = noa\n" SIGNS "token_url = https://noa/auth\n", "x\"y", NULL, &b);
+    build("dialect = noa\n" SIGNS "claim.organization = o\ntoken_url = https://noa/auth\n", "x\"y", NULL, &b);
     assert_string_equal(b.method, "POST");
     assert_string_equal(b.body, "{\"assertion\":\"x\\\"y\"}");
     assert_string_equal(headers(&b), "Content-Type: application/json\n"
@@ -180,7 +180,7 @@ static void answers(void **state)
     jose_b64url_encode((const unsigned char *)"{\"exp\":5000}", 12, payload);
     snprintf(jwt, sizeof jwt, "eyJhbGciOiJFUzUxMiJ9.%s.c2ln", payload);
     snprintf(body, sizeof body, "{\"jwt\":\"%s\"}", jwt);
-    assert_int_equal(parse("dialect = noa\n" SIGNS "token_url = https://noa/a\n", body, &t),
+    assert_int_equal(parse("dialect = noa\n" SIGNS "claim.organization = o\ntoken_url = https://noa/a\n", body, &t),
                      P11JWT_OK);
     assert_string_equal(t.value, jwt);
     assert_string_equal(t.type, "JWT");

@@ -261,7 +261,7 @@ static void dialects(void **state)
     assert_int_equal(p->auth_method, EXCH_AUTH_BASIC);
     p11jwt_profile_free(p);
     p = parse_ok(HEAD "dialect = noa\ntoken = pkcs11:\nkid = k\niss = i\n"
-                      "token_url = https://noa/t\n");
+                      "token_url = https://noa/t\nclaim.organization = o\n");
     assert_null(p->aud);
     assert_string_equal(p->resource_auth, "JWT");
     assert_int_equal(p->nheaders, 1);
@@ -269,7 +269,8 @@ static void dialects(void **state)
     assert_string_equal(p->headers[0].value, "application/json; version=1.0");
     p11jwt_profile_free(p);
     p = parse_ok(HEAD "dialect = noa\ntoken = pkcs11:\nkid = k\niss = i\n"
-                      "token_url = https://noa/t\nheader.accept = text/plain\n");
+                      "token_url = https://noa/t\nheader.accept = text/plain\n"
+                      "claim.organization = o\n");
     assert_int_equal(p->nheaders, 1); /* the file's Accept wins, any case */
     p11jwt_profile_free(p);
     p = parse_ok(HEAD "dialect = jsa\ntoken_url = https://x/\nclient_id = c\n"
@@ -277,9 +278,46 @@ static void dialects(void **state)
     assert_int_equal(p->auth_method, EXCH_AUTH_GET_QUERY);
     p11jwt_profile_free(p);
     p = parse_ok(HEAD "dialect = neowit\ntoken = pkcs11:\nkid = k\niss = i\n"
-                      "token_url = https://x/\nttl = 2h\n");
-    assert_int_equal(p->ttl, 7200); /* only dt bounds it */
+                      "token_url = https://x/\nttl = 1h\n");
+    assert_int_equal(p->ttl, 3600);
     p11jwt_profile_free(p);
+}
+
+/* Comments are whole lines only: a '#' after a value is the value's (the
+ * --help, the man page and docs/exchange.md say so). */
+static void no_trailing_comments(void **state)
+{
+    p11jwt_profile *p = parse_ok(DT "  # a comment\n; another\nscope = a b # not a comment\n");
+
+    (void)state;
+    assert_string_equal(p->scope, "a b # not a comment");
+    p11jwt_profile_free(p);
+    refused(HEAD "dialect = dt   # note\n", "cfg:2: dialect: unknown dialect 'dt   # note' (dt, "
+                                            "neowit, noa, jsa, rfc7523, client-credentials, "
+                                            "private-key-jwt)");
+}
+
+/* The providers' limits, checked when the profile loads (issue 17.8), and
+ * one PIN source (17.7). */
+static void dialect_limits(void **state)
+{
+    p11jwt_profile *p;
+
+    (void)state;
+    refused(HEAD "dialect = noa\ntoken = pkcs11:\nkid = k\niss = i\n"
+                 "token_url = https://noa/t\n",
+            "cfg:1: profile 't' (dialect noa) needs key 'claim.organization'");
+    refused(HEAD "dialect = noa\ntoken = pkcs11:\nkid = k\niss = i\n"
+                 "token_url = https://noa/t\nclaim.organization = o\nttl = 601\n",
+            "cfg:8: ttl: noa refuses assertions with exp - iat over 600 s");
+    p = parse_ok(HEAD "dialect = noa\ntoken = pkcs11:\nkid = k\niss = i\n"
+                      "token_url = https://noa/t\nclaim.organization = o\nttl = 10m\n");
+    assert_int_equal(p->ttl, 600);
+    p11jwt_profile_free(p);
+    refused(HEAD "dialect = neowit\ntoken = pkcs11:\nkid = k\niss = i\n"
+                 "token_url = https://x/\nttl = 3601\n",
+            "cfg:7: ttl: neowit refuses assertions with exp - iat over 3600 s");
+    refused(DT "pin_file = /p\npin_env = P\n", "cfg:8: pin_env: give pin_file or pin_env, not both");
 }
 
 static void uris(void **state)
@@ -361,6 +399,7 @@ int main(void)
         cmocka_unit_test(seconds),  cmocka_unit_test(enums),
         cmocka_unit_test(dialects), cmocka_unit_test(uris),
         cmocka_unit_test(lexer),    cmocka_unit_test(same),
+        cmocka_unit_test(dialect_limits), cmocka_unit_test(no_trailing_comments),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

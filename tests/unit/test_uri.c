@@ -120,6 +120,29 @@ static void pin_value_refused(void **state)
                      P11JWT_ERR_MODULE);
 }
 
+/* p11-kit ignores unknown attributes and query attributes in the path;
+ * p11jwt refuses them, showing the URI as it should be (issue 17.5). */
+static void misplaced_and_unknown_refused(void **state)
+{
+    (void)state;
+    assert_int_equal(open_uri("pkcs11:token=X;module-path=/opt/vendor/lib/libpkcs11.so"),
+                     P11JWT_ERR_URI);
+    assert_non_null(strstr(p11jwt_errmsg(),
+                           "write it pkcs11:token=X?module-path=/opt/vendor/lib/libpkcs11.so"));
+    assert_int_equal(open_uri("pkcs11:object=k;pin-source=/p?token=X&module-path=/m.so"),
+                     P11JWT_ERR_URI);
+    assert_non_null(strstr(p11jwt_errmsg(),
+                           "write it pkcs11:object=k;token=X?pin-source=/p&module-path=/m.so"));
+    assert_int_equal(open_uri("pkcs11:tokn=X"), P11JWT_ERR_URI);
+    assert_non_null(strstr(p11jwt_errmsg(), "unknown attribute 'tokn'"));
+    assert_int_equal(open_uri("pkcs11:token=X?foo=bar"), P11JWT_ERR_URI);
+    assert_non_null(strstr(p11jwt_errmsg(), "unknown attribute 'foo'"));
+    /* Well placed: on to the module (absent here). */
+    assert_int_equal(open_uri("pkcs11:token=X;serial=1;object=k;id=%41"
+                              "?module-path=/nonexistent/l.so&pin-source=/p"),
+                     P11JWT_ERR_MODULE);
+}
+
 static void token_label_not_found(void **state)
 {
     char uri[256];
@@ -164,6 +187,7 @@ int main(void)
         cmocka_unit_test(pin_source_must_be_a_file),
         cmocka_unit_test(missing_module),
         cmocka_unit_test(pin_value_refused),
+        cmocka_unit_test(misplaced_and_unknown_refused),
         cmocka_unit_test(token_label_not_found),
         cmocka_unit_test(object_and_id_give_the_kid),
     };
