@@ -2,7 +2,9 @@
 # deps.sh — install every Debian package the build, the tests and the
 # quickstart need, tests/tokens' NSS softokn and tpm2-pkcs11-on-swtpm
 # included (the agent's tests use systemd-socket-activate and
-# systemd-analyze from systemd, setpriv and flock from util-linux).
+# systemd-analyze from systemd, setpriv and flock from util-linux), and
+# what builds and checks the Debian packages (debhelper, devscripts,
+# lintian; man-db for `man -w` on the installed pages).
 # Idempotent: when everything is present it only asks dpkg and returns
 # (well under a second); otherwise it runs apt-get once.
 set -eu
@@ -19,6 +21,7 @@ PACKAGES="
     libtpm2-pkcs11-1 libtpm2-pkcs11-tools swtpm swtpm-tools
     tpm2-abrmd libtss2-tcti-tabrmd0 tpm2-tools dbus-daemon
     systemd util-linux
+    debhelper devscripts lintian man-db
 "
 
 missing=""

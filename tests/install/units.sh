@@ -6,12 +6,17 @@
 # sysusers.d file makes the user and group the units name (checked with
 # systemd-sysusers on a copy of this host's /etc, never on the host).
 # tests/agent/units.sh checks what the agent's units say.
+#
+# Environment: P11JWT_INSTALL_PREFIX (the prefix), P11JWT_UNIT_DIR and
+# P11JWT_SYSUSERS_DIR (default PREFIX/lib/systemd/system and
+# PREFIX/lib/sysusers.d; scripts/package-test.sh gives the package's).
 set -euo pipefail
 source "$(dirname "$0")/../integration/lib.sh"
 command -v systemd-analyze >/dev/null 2>&1 || skip "systemd-analyze is not installed"
 
 P=${P11JWT_INSTALL_PREFIX:?}
-U=$P/lib/systemd/system
+U=${P11JWT_UNIT_DIR:-$P/lib/systemd/system}
+SYSUSERS=${P11JWT_SYSUSERS_DIR:-$P/lib/sysusers.d}
 units=(p11jwt-agent.socket p11jwt-agent.service p11jwt-rotate@.service p11jwt-rotate@.timer)
 for u in "${units[@]}"; do
     [[ -f $U/$u ]] || fail "$u is not installed in $U"
@@ -57,10 +62,11 @@ done
 # This host's /etc may have them already (the package test makes them).
 sed -i '/^p11jwt:/d; /^p11jwt-clients:/d' "$T"/root/etc/{passwd,group}
 sed -i '/^p11jwt:/d; /^p11jwt-clients:/d' "$T"/root/etc/{shadow,gshadow} 2>/dev/null || true
-systemd-sysusers --root="$T/root" "$P/lib/sysusers.d/p11jwt.conf" >"$T/sysusers.log" 2>&1 ||
+systemd-sysusers --root="$T/root" "$SYSUSERS/p11jwt.conf" >"$T/sysusers.log" 2>&1 ||
     fail "systemd-sysusers refuses p11jwt.conf: $(cat "$T/sysusers.log")"
-users=$(sed -n 's/^\(User\|SocketUser\)=//p' "$U"/* | sort -u)
-groups=$(sed -n 's/^\(Group\|SocketGroup\)=//p' "$U"/* | sort -u)
+paths=("${units[@]/#/$U/}")
+users=$(sed -n 's/^\(User\|SocketUser\)=//p' "${paths[@]}" | sort -u | tr '\n' ' ')
+groups=$(sed -n 's/^\(Group\|SocketGroup\)=//p' "${paths[@]}" | sort -u | tr '\n' ' ')
 for u in $users; do
     grep -q "^$u:x:[0-9]*:[0-9]*:[^:]*:/nonexistent:/usr/sbin/nologin$" "$T/root/etc/passwd" ||
         fail "p11jwt.conf does not make the system user $u the units name: $(cat "$T/sysusers.log")"
@@ -68,4 +74,4 @@ done
 for g in $groups; do
     grep -q "^$g:" "$T/root/etc/group" || fail "p11jwt.conf does not make the group $g the units name"
 done
-echo "units verified: ${units[*]}; users: $users; groups: $groups"
+echo "units verified: ${units[*]}; users: ${users% }; groups: ${groups% }"
