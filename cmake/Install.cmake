@@ -11,7 +11,8 @@
 # gives files right for P, not for the configure-time prefix; and every
 # destination under the prefix is kept relative to it, so such an install
 # writes nothing outside P. Only what must live elsewhere for a /usr build
-# (systemd's unit directory, /lib/systemd/system on Debian 12) is absolute.
+# (systemd's unit directory, /lib/systemd/system on Debian 12) is absolute,
+# and an install of such a build with --prefix P puts it under P too.
 
 include(CMakePackageConfigHelpers)
 
@@ -48,15 +49,17 @@ function(p11jwt_pkg_config_dir var package variable fallback)
   set(${var} "${dir}" PARENT_SCOPE)
 endfunction()
 
-# p11jwt_install_template(TEMPLATE DESTINATION [RENAME NAME]): TEMPLATE
-# (NAME.in, @VAR@ references) filled in at install time with
-# CMAKE_INSTALL_FULL_<DIR> of the prefix installed to, PROJECT_VERSION and
-# the P11JWT_TEMPLATE_* values below, then installed to DESTINATION as NAME.
+# p11jwt_install_template(TEMPLATE DESTINATION [RENAME NAME] [RELOCATED DIR]):
+# TEMPLATE (NAME.in, @VAR@ references) filled in at install time with
+# CMAKE_INSTALL_FULL_<DIR> of the prefix installed to and PROJECT_VERSION,
+# then installed to DESTINATION as NAME. An absolute DESTINATION belongs to
+# the configured prefix: an install to another one (--prefix P) uses DIR
+# under P instead, so that it writes nothing outside P.
 set(P11JWT_TEMPLATE_VARS PROJECT_VERSION CMAKE_INSTALL_BINDIR CMAKE_INSTALL_LIBDIR
   CMAKE_INSTALL_LIBEXECDIR CMAKE_INSTALL_INCLUDEDIR CMAKE_INSTALL_DATADIR
   CMAKE_INSTALL_DOCDIR CMAKE_INSTALL_MANDIR)
 function(p11jwt_install_template template destination)
-  cmake_parse_arguments(A "" "RENAME" "" ${ARGN})
+  cmake_parse_arguments(A "" "RENAME;RELOCATED" "" ${ARGN})
   get_filename_component(name "${template}" NAME)
   string(REGEX REPLACE "\\.in$" "" name "${name}")
   if(A_RENAME)
@@ -74,6 +77,8 @@ function(p11jwt_install_template template destination)
     "set(P11JWT_TEMPLATE [==[${src}]==])\n"
     "set(P11JWT_TEMPLATE_NAME [==[${name}]==])\n"
     "set(P11JWT_TEMPLATE_DEST [==[${destination}]==])\n"
+    "set(P11JWT_TEMPLATE_RELOCATED [==[${A_RELOCATED}]==])\n"
+    "set(P11JWT_CONFIGURED_PREFIX [==[${CMAKE_INSTALL_PREFIX}]==])\n"
     "set(P11JWT_TEMPLATE_WORK [==[${PROJECT_BINARY_DIR}/install-time]==])\n"
     "include([==[${PROJECT_SOURCE_DIR}/cmake/InstallTemplate.cmake]==])\n")
   install(CODE "${code}")
@@ -170,7 +175,8 @@ set(_sysusers_dir "${P11JWT_SYSUSERS_DIR}")
 p11jwt_pkg_config_dir(_sysusers_dir systemd sysusersdir lib/sysusers.d)
 foreach(unit p11jwt-agent.service p11jwt-agent.socket
     p11jwt-rotate@.service p11jwt-rotate@.timer)
-  p11jwt_install_template(dist/systemd/${unit}.in ${_unit_dir})
+  p11jwt_install_template(dist/systemd/${unit}.in ${_unit_dir}
+    RELOCATED lib/systemd/system)
 endforeach()
 # The user p11jwt (and group p11jwt-clients) the units name: the Debian
 # package's postinst runs systemd-sysusers on it (dh_installsysusers); a

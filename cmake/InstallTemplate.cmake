@@ -4,6 +4,8 @@
 #
 # In: P11JWT_TEMPLATE (the NAME.in), P11JWT_TEMPLATE_NAME (installed name),
 # P11JWT_TEMPLATE_DEST (destination, relative to the prefix or absolute),
+# P11JWT_TEMPLATE_RELOCATED (for an absolute one: the place under another
+# prefix than P11JWT_CONFIGURED_PREFIX, the one the build was configured with),
 # P11JWT_TEMPLATE_WORK (a folder of the build tree), PROJECT_VERSION and
 # CMAKE_INSTALL_<DIR> as configured. CMAKE_INSTALL_PREFIX is the prefix of
 # this install (`--prefix` included); DESTDIR is file(INSTALL)'s business,
@@ -25,6 +27,12 @@ foreach(dir LIBDIR INCLUDEDIR)
   endif()
 endforeach()
 set(dest "${P11JWT_TEMPLATE_DEST}")
+# An absolute destination (a /usr build's /lib/systemd/system) is the
+# configured prefix's; `cmake --install --prefix P` puts the file under P.
+if(IS_ABSOLUTE "${dest}" AND P11JWT_TEMPLATE_RELOCATED AND
+    NOT CMAKE_INSTALL_PREFIX STREQUAL P11JWT_CONFIGURED_PREFIX)
+  set(dest "${P11JWT_TEMPLATE_RELOCATED}")
+endif()
 if(NOT IS_ABSOLUTE "${dest}")
   set(dest "${CMAKE_INSTALL_PREFIX}/${dest}")
 endif()

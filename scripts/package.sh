@@ -42,7 +42,10 @@ jobs=$(nproc)
 
 # Every path of the tree that goes into the package's source.
 version=$(dpkg-parsechangelog -l "$root/debian/changelog" -S Version)
-work=$(mktemp -d "${TMPDIR:-/tmp}/p11jwt-package.XXXXXX")
+# Short (the suite's sockets live under the build folder, and a socket path
+# has at most 107 bytes) and 0755 (tests run programs as nobody).
+work=$(mktemp -d /tmp/p11jwt-deb.XXXXXX)
+chmod 755 "$work"
 trap 'rm -rf "$work"' EXIT
 src=$work/p11jwt-$version
 mkdir "$src"
