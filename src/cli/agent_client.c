@@ -21,20 +21,6 @@
 
 #define TIMEOUT_MS 120000
 
-int cli_agent_option(int c, const char *arg, cli_agent_opts *o)
-{
-    if (c == OPT_AGENT) {
-        o->given = 1;
-        o->socket = arg;
-        return 1;
-    }
-    if (c == OPT_NO_AGENT) {
-        o->off = 1;
-        return 1;
-    }
-    return 0;
-}
-
 int cli_agent_use(const cli_agent_opts *o, const char *config, char *path, size_t cap)
 {
     const char *env = getenv("P11JWT_AGENT_SOCKET");

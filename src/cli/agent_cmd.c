@@ -59,9 +59,8 @@ static const char agent_help[] =
 int agent_cmd(int argc, char *argv[]);
 
 enum {
-    OPT_CONFIG = OPT_FIRST_COMMAND_OPTION,
-    OPT_SOCKET,
-    OPT_PROFILE,
+    OPT_SOCKET = OPT_FIRST_COMMAND_OPTION,
+    OPT_SERVE, /* --profile: the agent's own, repeatable */
     OPT_SOCKET_MODE,
     OPT_MAX_CONN,
     OPT_MAX_PER_UID,
@@ -79,62 +78,70 @@ static int parse_mode(const char *s, unsigned *out)
     return 0;
 }
 
+/* The agent's options, and where the --profile names go. */
+struct agent_args {
+    agent_opts *o;
+    const char **profiles;
+    char **argv;
+};
+
+static int take(int c, const char *arg, void *ctx)
+{
+    struct agent_args *a = ctx;
+    agent_opts *o = a->o;
+    int64_t v;
+
+    switch (c) {
+    case OPT_SOCKET: o->socket_path = arg; break;
+    case OPT_SERVE: a->profiles[o->nprofiles++] = arg; break;
+    case OPT_SOCKET_MODE:
+        if (parse_mode(arg, &o->socket_mode) != 0)
+            return cli_usage("agent", "--socket-mode '%s': an octal mode with owner rw, e.g. 0660",
+                             arg);
+        break;
+    case OPT_MAX_CONN:
+    case OPT_MAX_PER_UID:
+    case OPT_REQUEST_TIMEOUT:
+        if (cli_parse_int(arg, 1, c == OPT_REQUEST_TIMEOUT ? 3600 : 65536, &v) != 0)
+            return cli_usage("agent", "%s '%s' is not a whole number in range",
+                             a->argv[optind - 1], arg);
+        if (c == OPT_MAX_CONN)
+            o->max_connections = (unsigned)v;
+        else if (c == OPT_MAX_PER_UID)
+            o->max_per_uid = (unsigned)v;
+        else
+            o->request_timeout = (unsigned)v;
+        break;
+    }
+    return 0;
+}
+
 int agent_cmd(int argc, char *argv[])
 {
     static const struct option opts[] = {
-        { "config", required_argument, NULL, OPT_CONFIG },
         { "socket", required_argument, NULL, OPT_SOCKET },
-        { "profile", required_argument, NULL, OPT_PROFILE },
+        { "profile", required_argument, NULL, OPT_SERVE },
         { "socket-mode", required_argument, NULL, OPT_SOCKET_MODE },
         { "max-connections", required_argument, NULL, OPT_MAX_CONN },
         { "max-connections-per-uid", required_argument, NULL, OPT_MAX_PER_UID },
         { "request-timeout", required_argument, NULL, OPT_REQUEST_TIMEOUT },
-        { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *cmd = "agent";
     agent_opts o = { .socket_mode = 0660, .max_connections = 256, .max_per_uid = 64,
                      .request_timeout = 30 };
-    const char **profiles;
-    int64_t v;
-    int ch, r;
+    struct agent_args a = { &o, calloc((size_t)argc, sizeof *a.profiles), argv };
+    const cli_command_def def = { cmd, agent_help, CLI_CONFIG, opts, NULL, take, &a };
+    cli_common common;
+    const char **profiles = a.profiles;
+    int r;
 
-    profiles = calloc((size_t)argc, sizeof *profiles);
     if (profiles == NULL)
         return cli_error(cmd, "out of memory");
     o.profiles = profiles;
-    opterr = 0;
-    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (ch) {
-        case OPT_CONFIG: o.config = optarg; break;
-        case OPT_SOCKET: o.socket_path = optarg; break;
-        case OPT_PROFILE: profiles[o.nprofiles++] = optarg; break;
-        case OPT_SOCKET_MODE:
-            if (parse_mode(optarg, &o.socket_mode) != 0) {
-                r = cli_usage(cmd, "--socket-mode '%s': an octal mode with owner rw, e.g. 0660",
-                              optarg);
-                goto out;
-            }
-            break;
-        case OPT_MAX_CONN:
-        case OPT_MAX_PER_UID:
-        case OPT_REQUEST_TIMEOUT:
-            if (cli_parse_int(optarg, 1, ch == OPT_REQUEST_TIMEOUT ? 3600 : 65536, &v) != 0) {
-                r = cli_usage(cmd, "%s '%s' is not a whole number in range",
-                              argv[optind - 1], optarg);
-                goto out;
-            }
-            if (ch == OPT_MAX_CONN)
-                o.max_connections = (unsigned)v;
-            else if (ch == OPT_MAX_PER_UID)
-                o.max_per_uid = (unsigned)v;
-            else
-                o.request_timeout = (unsigned)v;
-            break;
-        case 'h': fputs(agent_help, stdout); r = 0; goto out;
-        default: r = cli_bad_option(cmd, ch, argv); goto out;
-        }
-    }
+    if ((r = cli_options_parse(&def, argc, argv, &common)) != CLI_CONTINUE)
+        goto out;
+    o.config = common.config;
     if (optind < argc) {
         r = cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
         goto out;

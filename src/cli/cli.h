@@ -1,7 +1,8 @@
 /*
- * cli.h — what the p11jwt subcommands share: exit codes, error printing,
- * the token options, small parsers. The CLI uses the public library API
- * only (and jansson for its own JSON), never a layer's internals.
+ * cli.h — what the p11jwt subcommands share: exit codes, error printing
+ * (errors.c), the options every command shares and their parser
+ * (options.c), small parsers. The CLI uses the public library API only
+ * (and jansson for its own JSON), never a layer's internals.
  */
 #ifndef P11JWT_CLI_H
 #define P11JWT_CLI_H
@@ -14,25 +15,33 @@
 
 enum { EXIT_OPERATION_FAILED = 1, EXIT_USAGE = 2 };
 
-/* Long-option values above any single character. */
+/* A secret longer than this is not an HMAC key or client secret anyone
+ * issues. (The library's own bound is its BASE_SECRET_MAX; the CLI sees
+ * the public header only.) */
+#define CLI_SECRET_MAX 4096
+
+/* Long-option values of the shared options (options.c), above any single
+ * character; a command's own start at OPT_FIRST_COMMAND_OPTION. */
 enum {
     OPT_TOKEN = 256,
     OPT_PIN_FILE,
     OPT_PIN_ENV,
     OPT_PIN,               /* refused: a PIN never comes from argv */
     OPT_MODULE_ARGS,
+    OPT_PROFILE,
+    OPT_CONFIG,
     OPT_AGENT,
     OPT_NO_AGENT,
     OPT_FIRST_COMMAND_OPTION,
 };
 
-#define CLI_TOKEN_OPTIONS                                                    \
-    { "token", required_argument, NULL, OPT_TOKEN },                         \
-    { "pin-file", required_argument, NULL, OPT_PIN_FILE },                   \
-    { "pin-env", required_argument, NULL, OPT_PIN_ENV },                     \
-    { "pin", required_argument, NULL, OPT_PIN },                             \
-    { "module-args", required_argument, NULL, OPT_MODULE_ARGS },             \
-    { "help", no_argument, NULL, 'h' }
+/* The groups of shared options a command takes (-h/--help: every one). */
+enum {
+    CLI_TOKEN = 1,         /* --token, --pin-file, --pin-env, --module-args (--pin refused) */
+    CLI_PROFILE = 2,       /* --profile NAME */
+    CLI_CONFIG = 4,        /* --config PATH */
+    CLI_AGENT = 8,         /* --agent[=SOCKET], --no-agent */
+};
 
 #define CLI_TOKEN_HELP                                                       \
     "Token options:\n"                                                       \
@@ -57,13 +66,46 @@ typedef struct cli_token_opts {
     const char *module_args;
 } cli_token_opts;
 
-/* Handles a token option; returns 1 when c was one (0 otherwise), or
- * EXIT_USAGE after printing why (for --pin). */
-int cli_token_option(int c, const char *arg, cli_token_opts *o);
+typedef struct cli_agent_opts {
+    int given;                  /* --agent */
+    const char *socket;         /* --agent=SOCKET */
+    int off;                    /* --no-agent */
+} cli_agent_opts;
+
+/* What the shared options said. */
+typedef struct cli_common {
+    cli_token_opts token;
+    const char *profile;
+    const char *config;
+    cli_agent_opts agent;
+} cli_common;
+
+/* How a command takes its options: its name (for messages), --help's
+ * text, the shared groups it takes, its own options ({0}-terminated, or
+ * NULL) and short options ("X:H:d:", or NULL), and the function that
+ * takes one of its own (returns 0, or an exit code after printing why). */
+typedef struct cli_command_def {
+    const char *name;
+    const char *help;
+    unsigned shared;
+    const struct option *options;
+    const char *shortopts;
+    int (*take)(int c, const char *arg, void *ctx);
+    void *ctx;
+} cli_command_def;
+
+/* Parses argv once: the shared options into *o, the command's own through
+ * d->take, --help printed. CLI_CONTINUE when the command goes on (optind
+ * at the first argument), else its exit code: 0 after --help, 2 after a
+ * usage error (said). */
+#define CLI_CONTINUE (-1)
+int cli_options_parse(const cli_command_def *d, int argc, char *argv[], cli_common *o);
 
 /* Opens the token the options name; returns 0 or an exit code (message
  * printed). */
 int cli_token_open(const char *cmd, const cli_token_opts *o, p11jwt_token **out);
+
+/* ---- errors.c ------------------------------------------------------------- */
 
 /* Prints "p11jwt: <cmd>: <message>" for a failed library call; returns 1. */
 int cli_fail(const char *cmd, p11jwt_rc rc);
@@ -95,15 +137,18 @@ struct json_t;
 int cli_sign_batch(const char *cmd, p11jwt_key *key, const p11jwt_claims_params *params,
                    const struct json_t *base, int nthreads);
 
+#define CLI_PROFILE_HELP                                                               \
+    "Profile options:\n"                                                               \
+    "  --profile NAME     the [profile NAME] section to use (required)\n"             \
+    "  --config PATH      the config file (default: $P11JWT_CONFIG, else\n"           \
+    "                     ~/.config/p11jwt/config, else /etc/p11jwt/config)\n"        \
+    "  -h, --help         show this help\n"
+
 /* Loads a profile and makes its client; returns 0 or an exit code. */
 int cli_client_open(const char *cmd, const char *config, const char *profile,
                     p11jwt_client **out);
 
 /* ---- through the agent (agent_client.c) --------------------------------- */
-
-#define CLI_AGENT_OPTIONS                                                    \
-    { "agent", optional_argument, NULL, OPT_AGENT },                         \
-    { "no-agent", no_argument, NULL, OPT_NO_AGENT }
 
 #define CLI_AGENT_HELP                                                       \
     "Agent options:\n"                                                       \
@@ -116,14 +161,6 @@ int cli_client_open(const char *cmd, const char *config, const char *profile,
     "                     --no-agent is given\n"                             \
     "  --no-agent         work here, even when $P11JWT_AGENT_SOCKET is set\n"
 
-typedef struct cli_agent_opts {
-    int given;                  /* --agent */
-    const char *socket;         /* --agent=SOCKET */
-    int off;                    /* --no-agent */
-} cli_agent_opts;
-
-/* Handles --agent/--no-agent; 1 when c was one of them, else 0. */
-int cli_agent_option(int c, const char *arg, cli_agent_opts *o);
 /* 1 and the socket path when the command goes through the agent: with
  * --agent, or with $P11JWT_AGENT_SOCKET set and neither --no-agent nor
  * --config given. */

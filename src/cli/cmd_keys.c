@@ -18,12 +18,34 @@ enum {
     OPT_SECRET_FILE,
     OPT_JSON,
     OPT_YES,
-    OPT_PROFILE,
-    OPT_CONFIG,
 };
 
-/* A secret longer than this is not an HMAC key anyone issues. */
-#define SECRET_MAX 4096
+/* The options of these commands, each a string or a flag. */
+struct key_args {
+    const char *alg, *kid, *label, *secret_file;
+    int json, yes;
+    const char **kids;          /* jwks: every --kid */
+    size_t nkids;
+};
+
+static int take(int c, const char *arg, void *ctx)
+{
+    struct key_args *a = ctx;
+
+    switch (c) {
+    case OPT_ALG: a->alg = arg; break;
+    case OPT_KID:
+        a->kid = arg;
+        if (a->kids != NULL)
+            a->kids[a->nkids++] = arg;
+        break;
+    case OPT_LABEL: a->label = arg; break;
+    case OPT_SECRET_FILE: a->secret_file = arg; break;
+    case OPT_JSON: a->json = 1; break;
+    case OPT_YES: a->yes = 1; break;
+    }
+    return 0;
+}
 
 /* Prints JSON to stdout, two-space indented, and a newline. */
 static int print_json(const char *cmd, json_t *j)
@@ -53,35 +75,27 @@ static const char keygen_help[] =
 int cmd_keygen(int argc, char *argv[])
 {
     static const struct option opts[] = {
-        CLI_TOKEN_OPTIONS,
         { "alg", required_argument, NULL, OPT_ALG },
         { "kid", required_argument, NULL, OPT_KID },
         { "label", required_argument, NULL, OPT_LABEL },
         { NULL, 0, NULL, 0 },
     };
-    const char *cmd = "keygen", *alg_name = NULL, *kid = NULL, *label = NULL;
-    cli_token_opts to = { 0 };
+    const char *cmd = "keygen";
+    struct key_args a = { 0 };
+    const cli_command_def def = { cmd, keygen_help, CLI_TOKEN, opts, NULL, take, &a };
+    const char *alg_name, *kid, *label;
+    cli_common o;
     p11jwt_token *tok = NULL;
     p11jwt_alg alg;
     char *made = NULL;
     p11jwt_rc rc;
-    int c, r;
+    int r;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        if ((r = cli_token_option(c, optarg, &to)) != 0) {
-            if (r == EXIT_USAGE)
-                return r;
-            continue;
-        }
-        switch (c) {
-        case 'h': fputs(keygen_help, stdout); return 0;
-        case OPT_ALG: alg_name = optarg; break;
-        case OPT_KID: kid = optarg; break;
-        case OPT_LABEL: label = optarg; break;
-        default: return cli_bad_option(cmd, c, argv);
-        }
-    }
+    if ((r = cli_options_parse(&def, argc, argv, &o)) != CLI_CONTINUE)
+        return r;
+    alg_name = a.alg;
+    kid = a.kid;
+    label = a.label;
     if (optind < argc)
         return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
     if (alg_name == NULL)
@@ -91,7 +105,7 @@ int cmd_keygen(int argc, char *argv[])
                          alg_name);
     if (kid != NULL && kid[0] == '\0')
         return cli_usage(cmd, "--kid is empty");
-    if ((r = cli_token_open(cmd, &to, &tok)) != 0)
+    if ((r = cli_token_open(cmd, &o.token, &tok)) != 0)
         return r;
     rc = p11jwt_key_generate(tok, alg, kid, label, &made);
     if (rc == P11JWT_OK) {
@@ -128,39 +142,30 @@ static const char import_help[] =
 int cmd_import_secret(int argc, char *argv[])
 {
     static const struct option opts[] = {
-        CLI_TOKEN_OPTIONS,
         { "alg", required_argument, NULL, OPT_ALG },
         { "kid", required_argument, NULL, OPT_KID },
         { "label", required_argument, NULL, OPT_LABEL },
         { "secret-file", required_argument, NULL, OPT_SECRET_FILE },
         { NULL, 0, NULL, 0 },
     };
-    const char *cmd = "import-secret", *alg_name = NULL, *kid = NULL, *label = NULL;
-    const char *secret_file = "-";
-    cli_token_opts to = { 0 };
+    const char *cmd = "import-secret";
+    struct key_args a = { .secret_file = "-" };
+    const cli_command_def def = { cmd, import_help, CLI_TOKEN, opts, NULL, take, &a };
+    const char *alg_name, *kid, *label, *secret_file;
+    cli_common o;
     p11jwt_token *tok = NULL;
     p11jwt_alg alg;
     unsigned char *secret = NULL;
     size_t secret_len = 0;
     p11jwt_rc rc;
-    int c, r;
+    int r;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        if ((r = cli_token_option(c, optarg, &to)) != 0) {
-            if (r == EXIT_USAGE)
-                return r;
-            continue;
-        }
-        switch (c) {
-        case 'h': fputs(import_help, stdout); return 0;
-        case OPT_ALG: alg_name = optarg; break;
-        case OPT_KID: kid = optarg; break;
-        case OPT_LABEL: label = optarg; break;
-        case OPT_SECRET_FILE: secret_file = optarg; break;
-        default: return cli_bad_option(cmd, c, argv);
-        }
-    }
+    if ((r = cli_options_parse(&def, argc, argv, &o)) != CLI_CONTINUE)
+        return r;
+    alg_name = a.alg;
+    kid = a.kid;
+    label = a.label;
+    secret_file = a.secret_file;
     if (optind < argc)
         return cli_usage(cmd, "unexpected argument (the secret is read from --secret-file or "
                               "standard input, never from the command line)");
@@ -170,11 +175,11 @@ int cmd_import_secret(int argc, char *argv[])
         return cli_usage(cmd, "--alg is required (HS256, HS384, HS512)");
     if (cli_parse_alg(alg_name, 0, 1, &alg) != 0)
         return cli_usage(cmd, "--alg must be HS256, HS384 or HS512, not '%s'", alg_name);
-    if ((r = cli_token_open(cmd, &to, &tok)) != 0)
+    if ((r = cli_token_open(cmd, &o.token, &tok)) != 0)
         return r;
     /* Read after login would be nicer for a prompt, but the token is opened
      * lazily: the first call below logs in. */
-    rc = p11jwt_secret_read_file(secret_file, SECRET_MAX, &secret, &secret_len);
+    rc = p11jwt_secret_read_file(secret_file, CLI_SECRET_MAX, &secret, &secret_len);
     if (rc == P11JWT_OK)
         rc = p11jwt_key_import_secret(tok, alg, kid, label, secret, secret_len);
     if (rc == P11JWT_OK) {
@@ -232,34 +237,25 @@ static json_t *info_json(const p11jwt_key_info *k)
 int cmd_list(int argc, char *argv[])
 {
     static const struct option opts[] = {
-        CLI_TOKEN_OPTIONS,
         { "json", no_argument, NULL, OPT_JSON },
         { NULL, 0, NULL, 0 },
     };
     const char *cmd = "list";
-    cli_token_opts to = { 0 };
+    struct key_args a = { 0 };
+    const cli_command_def def = { cmd, list_help, CLI_TOKEN, opts, NULL, take, &a };
+    cli_common o;
     p11jwt_token *tok = NULL;
     p11jwt_key_info *keys = NULL;
     size_t n = 0;
-    int as_json = 0, c, r;
+    int as_json, r;
     p11jwt_rc rc;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        if ((r = cli_token_option(c, optarg, &to)) != 0) {
-            if (r == EXIT_USAGE)
-                return r;
-            continue;
-        }
-        switch (c) {
-        case 'h': fputs(list_help, stdout); return 0;
-        case OPT_JSON: as_json = 1; break;
-        default: return cli_bad_option(cmd, c, argv);
-        }
-    }
+    if ((r = cli_options_parse(&def, argc, argv, &o)) != CLI_CONTINUE)
+        return r;
+    as_json = a.json;
     if (optind < argc)
         return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
-    if ((r = cli_token_open(cmd, &to, &tok)) != 0)
+    if ((r = cli_token_open(cmd, &o.token, &tok)) != 0)
         return r;
     rc = p11jwt_key_list(tok, &keys, &n);
     if (rc != P11JWT_OK) {
@@ -314,59 +310,44 @@ static const char jwks_help[] =
 int cmd_jwks(int argc, char *argv[])
 {
     static const struct option opts[] = {
-        CLI_TOKEN_OPTIONS,
         { "kid", required_argument, NULL, OPT_KID },
-        { "profile", required_argument, NULL, OPT_PROFILE },
-        { "config", required_argument, NULL, OPT_CONFIG },
         { NULL, 0, NULL, 0 },
     };
-    const char *cmd = "jwks", *profile = NULL, *config = NULL;
-    cli_token_opts to = { 0 };
+    const char *cmd = "jwks";
+    struct key_args a = { .kids = calloc((size_t)argc, sizeof *a.kids) };
+    const cli_command_def def = { cmd, jwks_help, CLI_TOKEN | CLI_PROFILE | CLI_CONFIG, opts,
+                                  NULL, take, &a };
+    cli_common o;
     p11jwt_token *tok = NULL;
-    const char **kids = calloc((size_t)argc, sizeof *kids);
-    size_t nkids = 0;
     char *out = NULL;
     json_t *j = NULL;
     p11jwt_rc rc;
-    int c, r = 0;
+    int r = 0;
 
-    if (kids == NULL)
+    if (a.kids == NULL)
         return cli_error(cmd, "out of memory");
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        if ((r = cli_token_option(c, optarg, &to)) != 0) {
-            if (r == EXIT_USAGE)
-                goto out;
-            r = 0;
-            continue;
-        }
-        switch (c) {
-        case 'h': fputs(jwks_help, stdout); goto out;
-        case OPT_KID: kids[nkids++] = optarg; break;
-        case OPT_PROFILE: profile = optarg; break;
-        case OPT_CONFIG: config = optarg; break;
-        default: r = cli_bad_option(cmd, c, argv); goto out;
-        }
-    }
+    if ((r = cli_options_parse(&def, argc, argv, &o)) != CLI_CONTINUE)
+        goto out;
+    r = 0;
     if (optind < argc) {
         r = cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
         goto out;
     }
-    if (profile != NULL) {
+    if (o.profile != NULL) {
         p11jwt_client *cl = NULL;
 
-        if (to.uri != NULL || nkids > 0) {
+        if (o.token.uri != NULL || a.nkids > 0) {
             r = cli_usage(cmd, "--profile takes the token and kids from the profile");
             goto out;
         }
-        if ((r = cli_client_open(cmd, config, profile, &cl)) != 0)
+        if ((r = cli_client_open(cmd, o.config, o.profile, &cl)) != 0)
             goto out;
         rc = p11jwt_rotate_jwks(cl, &out);
         p11jwt_client_free(cl);
     } else {
-        if ((r = cli_token_open(cmd, &to, &tok)) != 0)
+        if ((r = cli_token_open(cmd, &o.token, &tok)) != 0)
             goto out;
-        rc = p11jwt_jwks_export(tok, kids, nkids, &out);
+        rc = p11jwt_jwks_export(tok, a.kids, a.nkids, &out);
     }
     if (rc != P11JWT_OK) {
         r = cli_fail(cmd, rc);
@@ -378,7 +359,7 @@ out:
     json_decref(j);
     p11jwt_free(out);
     p11jwt_token_free(tok);
-    free(kids);
+    free(a.kids);
     return r;
 }
 
@@ -397,40 +378,29 @@ static const char delete_help[] =
 int cmd_delete(int argc, char *argv[])
 {
     static const struct option opts[] = {
-        CLI_TOKEN_OPTIONS,
         { "kid", required_argument, NULL, OPT_KID },
         { "yes", no_argument, NULL, OPT_YES },
         { NULL, 0, NULL, 0 },
     };
-    const char *cmd = "delete", *kid = NULL;
-    cli_token_opts to = { 0 };
+    const char *cmd = "delete";
+    struct key_args a = { 0 };
+    const cli_command_def def = { cmd, delete_help, CLI_TOKEN, opts, NULL, take, &a };
+    cli_common o;
     p11jwt_token *tok = NULL;
-    int yes = 0, c, r;
+    int r;
     p11jwt_rc rc;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        if ((r = cli_token_option(c, optarg, &to)) != 0) {
-            if (r == EXIT_USAGE)
-                return r;
-            continue;
-        }
-        switch (c) {
-        case 'h': fputs(delete_help, stdout); return 0;
-        case OPT_KID: kid = optarg; break;
-        case OPT_YES: yes = 1; break;
-        default: return cli_bad_option(cmd, c, argv);
-        }
-    }
+    if ((r = cli_options_parse(&def, argc, argv, &o)) != CLI_CONTINUE)
+        return r;
     if (optind < argc)
         return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
-    if (kid == NULL || kid[0] == '\0')
+    if (a.kid == NULL || a.kid[0] == '\0')
         return cli_usage(cmd, "--kid is required");
-    if (!yes)
-        return cli_usage(cmd, "refusing to destroy key '%s' without --yes", kid);
-    if ((r = cli_token_open(cmd, &to, &tok)) != 0)
+    if (!a.yes)
+        return cli_usage(cmd, "refusing to destroy key '%s' without --yes", a.kid);
+    if ((r = cli_token_open(cmd, &o.token, &tok)) != 0)
         return r;
-    rc = p11jwt_key_delete(tok, kid);
+    rc = p11jwt_key_delete(tok, a.kid);
     if (rc != P11JWT_OK)
         r = cli_fail(cmd, rc);
     p11jwt_token_free(tok);

@@ -10,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define SECRET_MAX 4096
-
 static const char rotate_help[] =
     "Usage: p11jwt rotate status  --profile NAME [--config PATH] [--json]\n"
     "       p11jwt rotate stage   --profile NAME [--config PATH] [--kid KID]\n"
@@ -57,8 +55,26 @@ static const char rotate_help[] =
     "directory of this user's, 0700). A step waits at most P11JWT_LOCK_TIMEOUT\n"
     "seconds (default 30) for another one, then fails naming the lock file.\n";
 
-enum { OPT_PROFILE = OPT_FIRST_COMMAND_OPTION, OPT_CONFIG, OPT_JSON, OPT_KID, OPT_SECRET_FILE,
-       OPT_YES };
+enum { OPT_JSON = OPT_FIRST_COMMAND_OPTION, OPT_KID, OPT_SECRET_FILE, OPT_YES };
+
+/* The command's own options, as they come. */
+struct rotate_args {
+    int json, yes;
+    const char *kid, *secret_file;
+};
+
+static int take(int c, const char *arg, void *ctx)
+{
+    struct rotate_args *a = ctx;
+
+    switch (c) {
+    case OPT_JSON: a->json = 1; break;
+    case OPT_KID: a->kid = arg; break;
+    case OPT_SECRET_FILE: a->secret_file = arg; break;
+    case OPT_YES: a->yes = 1; break;
+    }
+    return 0;
+}
 
 /* A value of the keyring state (from the token) as it may be printed. */
 static const char *shown(const char *s, char *buf, size_t cap)
@@ -99,18 +115,18 @@ static int print_text_status(const char *json)
 int cmd_rotate(int argc, char *argv[])
 {
     static const struct option opts[] = {
-        { "profile", required_argument, NULL, OPT_PROFILE },
-        { "config", required_argument, NULL, OPT_CONFIG },
         { "json", no_argument, NULL, OPT_JSON },
         { "kid", required_argument, NULL, OPT_KID },
         { "secret-file", required_argument, NULL, OPT_SECRET_FILE },
         { "yes", no_argument, NULL, OPT_YES },
-        { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    const char *cmd = "rotate", *sub, *profile = NULL, *config = NULL, *kid = NULL;
-    const char *secret_file = NULL;
-    int json = 0, yes = 0, r = 0, c;
+    const char *cmd = "rotate", *sub, *kid, *secret_file;
+    struct rotate_args a = { 0 };
+    const cli_command_def def = { cmd, rotate_help, CLI_PROFILE | CLI_CONFIG, opts, NULL, take,
+                                  &a };
+    cli_common o;
+    int json, yes, r = 0;
     p11jwt_client *cl = NULL;
     unsigned char *secret = NULL;
     size_t secret_len = 0;
@@ -126,19 +142,12 @@ int cmd_rotate(int argc, char *argv[])
     sub = argv[1];
     argc--;
     argv++;
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (c) {
-        case OPT_PROFILE: profile = optarg; break;
-        case OPT_CONFIG: config = optarg; break;
-        case OPT_JSON: json = 1; break;
-        case OPT_KID: kid = optarg; break;
-        case OPT_SECRET_FILE: secret_file = optarg; break;
-        case OPT_YES: yes = 1; break;
-        case 'h': fputs(rotate_help, stdout); return 0;
-        default: return cli_bad_option(cmd, c, argv);
-        }
-    }
+    if ((r = cli_options_parse(&def, argc, argv, &o)) != CLI_CONTINUE)
+        return r;
+    json = a.json;
+    yes = a.yes;
+    kid = a.kid;
+    secret_file = a.secret_file;
     if (optind < argc)
         return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
     if (strcmp(sub, "status") != 0 && strcmp(sub, "stage") != 0 && strcmp(sub, "promote") != 0 &&
@@ -154,7 +163,7 @@ int cmd_rotate(int argc, char *argv[])
     if (strcmp(sub, "retire") == 0 && !yes)
         return cli_usage(cmd, "retire destroys keys: confirm with --yes");
 
-    if ((r = cli_client_open(cmd, config, profile, &cl)) != 0)
+    if ((r = cli_client_open(cmd, o.config, o.profile, &cl)) != 0)
         return r;
     if (strcmp(sub, "status") == 0) {
         rc = p11jwt_rotate_status(cl, &out);
@@ -164,7 +173,7 @@ int cmd_rotate(int argc, char *argv[])
         /* An HS* stage needs the provider's new secret; EC stages take none
          * (the library says which is missing or extra). */
         if (secret_file != NULL) {
-            rc = p11jwt_secret_read_file(secret_file, SECRET_MAX, &secret, &secret_len);
+            rc = p11jwt_secret_read_file(secret_file, CLI_SECRET_MAX, &secret, &secret_len);
             if (rc != P11JWT_OK) {
                 r = cli_fail(cmd, rc);
                 goto out;

@@ -137,10 +137,47 @@ static int sign_one(const char *cmd, p11jwt_key *key, p11jwt_claims_params *p,
     return r;
 }
 
+/* The command's own options, as they come. */
+struct sign_args {
+    const char *cmd;
+    p11jwt_claims_params *p;
+    json_t *extras;
+    const char *kid, *claims_file, *alg_name;
+    int batch;
+    int64_t threads;
+};
+
+static int take(int c, const char *arg, void *ctx)
+{
+    struct sign_args *a = ctx;
+
+    switch (c) {
+    case OPT_KID: a->kid = arg; break;
+    case OPT_ISS: a->p->iss = arg; break;
+    case OPT_AUD: a->p->aud = arg; break;
+    case OPT_SUB: a->p->sub = arg; break;
+    case OPT_TTL:
+        if (cli_parse_int(arg, 1, TTL_MAX, &a->p->ttl) != 0)
+            return cli_usage(a->cmd, "--ttl must be a whole number of seconds from 1 to %d",
+                             TTL_MAX);
+        break;
+    case OPT_CLAIM: return add_claim(a->cmd, a->extras, arg);
+    case OPT_CLAIMS_FILE: a->claims_file = arg; break;
+    case OPT_NO_JTI: a->p->no_jti = 1; break;
+    case OPT_BATCH: a->batch = 1; break;
+    case OPT_THREADS:
+        if (cli_parse_int(arg, 1, CLI_BATCH_MAX_THREADS, &a->threads) != 0)
+            return cli_usage(a->cmd, "--threads must be a whole number from 1 to %d",
+                             CLI_BATCH_MAX_THREADS);
+        break;
+    case OPT_ALG: a->alg_name = arg; break;
+    }
+    return 0;
+}
+
 int cmd_sign(int argc, char *argv[])
 {
     static const struct option opts[] = {
-        CLI_TOKEN_OPTIONS,
         { "kid", required_argument, NULL, OPT_KID },
         { "iss", required_argument, NULL, OPT_ISS },
         { "aud", required_argument, NULL, OPT_AUD },
@@ -155,58 +192,29 @@ int cmd_sign(int argc, char *argv[])
         { "alg", required_argument, NULL, OPT_ALG },
         { NULL, 0, NULL, 0 },
     };
-    const char *cmd = "sign", *kid = NULL, *claims_file = NULL, *alg_name = NULL;
+    const char *cmd = "sign", *kid, *claims_file, *alg_name;
     p11jwt_claims_params p = { .ttl = 300 };
-    cli_token_opts to = { 0 };
+    struct sign_args a = { cmd, &p, json_object(), NULL, NULL, NULL, 0, 0 };
+    const cli_command_def def = { cmd, sign_help, CLI_TOKEN, opts, NULL, take, &a };
+    cli_common o;
     p11jwt_token *tok = NULL;
     p11jwt_key *key = NULL;
-    json_t *extras = json_object(), *from_file = NULL;
-    int batch = 0, c, r = 0;
-    int64_t threads = 0;
+    json_t *extras = a.extras, *from_file = NULL;
+    int batch, r = 0;
+    int64_t threads;
     p11jwt_alg want_alg = P11JWT_ALG_UNKNOWN;
     p11jwt_rc rc;
 
     if (extras == NULL)
         return cli_error(cmd, "out of memory");
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        if ((r = cli_token_option(c, optarg, &to)) != 0) {
-            if (r == EXIT_USAGE)
-                goto out;
-            r = 0;
-            continue;
-        }
-        switch (c) {
-        case 'h': fputs(sign_help, stdout); goto out;
-        case OPT_KID: kid = optarg; break;
-        case OPT_ISS: p.iss = optarg; break;
-        case OPT_AUD: p.aud = optarg; break;
-        case OPT_SUB: p.sub = optarg; break;
-        case OPT_TTL:
-            if (cli_parse_int(optarg, 1, TTL_MAX, &p.ttl) != 0) {
-                r = cli_usage(cmd, "--ttl must be a whole number of seconds from 1 to %d",
-                              TTL_MAX);
-                goto out;
-            }
-            break;
-        case OPT_CLAIM:
-            if ((r = add_claim(cmd, extras, optarg)) != 0)
-                goto out;
-            break;
-        case OPT_CLAIMS_FILE: claims_file = optarg; break;
-        case OPT_NO_JTI: p.no_jti = 1; break;
-        case OPT_BATCH: batch = 1; break;
-        case OPT_THREADS:
-            if (cli_parse_int(optarg, 1, CLI_BATCH_MAX_THREADS, &threads) != 0) {
-                r = cli_usage(cmd, "--threads must be a whole number from 1 to %d",
-                              CLI_BATCH_MAX_THREADS);
-                goto out;
-            }
-            break;
-        case OPT_ALG: alg_name = optarg; break;
-        default: r = cli_bad_option(cmd, c, argv); goto out;
-        }
-    }
+    if ((r = cli_options_parse(&def, argc, argv, &o)) != CLI_CONTINUE)
+        goto out;
+    r = 0;
+    kid = a.kid;
+    claims_file = a.claims_file;
+    alg_name = a.alg_name;
+    batch = a.batch;
+    threads = a.threads;
     if (optind < argc)
         r = cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
     else if (p.iss == NULL || p.iss[0] == '\0')
@@ -235,7 +243,7 @@ int cmd_sign(int argc, char *argv[])
         from_file = NULL;
     }
 
-    if ((r = cli_token_open(cmd, &to, &tok)) != 0)
+    if ((r = cli_token_open(cmd, &o.token, &tok)) != 0)
         goto out;
     if (kid == NULL)
         kid = p11jwt_token_uri_kid(tok);

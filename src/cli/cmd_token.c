@@ -10,13 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define CONFIG_HELP                                                                    \
-    "Profile options:\n"                                                               \
-    "  --profile NAME     the [profile NAME] section to use (required)\n"             \
-    "  --config PATH      the config file (default: $P11JWT_CONFIG, else\n"           \
-    "                     ~/.config/p11jwt/config, else /etc/p11jwt/config)\n"        \
-    "  -h, --help         show this help\n"
-
 static const char token_help[] =
     "Usage: p11jwt token --profile NAME [--config PATH] [--json]\n"
     "\n"
@@ -27,7 +20,7 @@ static const char token_help[] =
     "\n"
     "Options:\n"
     "  --json             print {access_token, token_type, expires_at, scope}\n"
-    CONFIG_HELP
+    CLI_PROFILE_HELP
     CLI_AGENT_HELP
     "\n"
     "Config file: INI sections [profile NAME] of 'key = value' lines; '#' and ';'\n"
@@ -86,7 +79,7 @@ static const char assertion_help[] =
     "it (claims from iss, sub, aud, ttl, claim.*; signed with kid in token).\n"
     "Nothing is sent anywhere. See `p11jwt token --help` for the config keys.\n"
     "\n"
-    CONFIG_HELP
+    CLI_PROFILE_HELP
     CLI_AGENT_HELP;
 
 static const char call_help[] =
@@ -102,65 +95,62 @@ static const char call_help[] =
     "  -X, --request METHOD  the method (default GET, or POST with -d)\n"
     "  -H, --header LINE     an extra request header (repeatable)\n"
     "  -d, --data DATA       the request body ('@PATH': the file's contents)\n"
-    CONFIG_HELP
+    CLI_PROFILE_HELP
     CLI_AGENT_HELP;
 
-enum { OPT_PROFILE = OPT_FIRST_COMMAND_OPTION, OPT_CONFIG, OPT_JSON };
+enum { OPT_JSON = OPT_FIRST_COMMAND_OPTION };
 
-struct common {
-    const char *profile;
-    const char *config;
+/* The three commands take a profile and may go through the agent. */
+#define SHARED (CLI_PROFILE | CLI_CONFIG | CLI_AGENT)
+
+/* The commands' own options, as they come. */
+struct token_args {
+    const char *cmd;
+    int json;
+    const char *method, *data;
+    const char **headers;       /* call: every -H */
+    size_t nheaders;
 };
 
-int cli_client_open(const char *cmd, const char *config, const char *profile,
-                    p11jwt_client **out)
+static int take(int c, const char *arg, void *ctx)
 {
-    p11jwt_profile *p = NULL;
-    p11jwt_rc rc;
+    struct token_args *a = ctx;
 
-    *out = NULL;
-    if (profile == NULL)
-        return cli_usage(cmd, "--profile is required");
-    rc = p11jwt_profile_load(config, profile, &p);
-    if (rc == P11JWT_OK)
-        rc = p11jwt_client_new(p, out);
-    return rc == P11JWT_OK ? 0 : cli_fail(cmd, rc);
+    switch (c) {
+    case OPT_JSON: a->json = 1; break;
+    case 'X': a->method = arg; break;
+    case 'H':
+        if (strchr(arg, ':') == NULL || arg[0] == ':')
+            return cli_usage(a->cmd, "-H '%s': expected 'Name: value'", arg);
+        a->headers[a->nheaders++] = arg;
+        break;
+    case 'd': a->data = arg; break;
+    }
+    return 0;
 }
 
 int cmd_token(int argc, char *argv[])
 {
     static const struct option opts[] = {
-        { "profile", required_argument, NULL, OPT_PROFILE },
-        { "config", required_argument, NULL, OPT_CONFIG },
         { "json", no_argument, NULL, OPT_JSON },
-        CLI_AGENT_OPTIONS,
-        { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *cmd = "token";
-    struct common o = { 0 };
-    cli_agent_opts ag = { 0 };
+    struct token_args a = { .cmd = cmd };
+    const cli_command_def def = { cmd, token_help, SHARED, opts, NULL, take, &a };
+    cli_common o;
     char sock[256];
     p11jwt_client *c = NULL;
     p11jwt_access_token t;
     p11jwt_rc rc;
-    int json = 0, r, ch;
+    int json, r;
 
-    opterr = 0;
-    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (ch) {
-        case OPT_PROFILE: o.profile = optarg; break;
-        case OPT_CONFIG: o.config = optarg; break;
-        case OPT_JSON: json = 1; break;
-        case OPT_AGENT:
-        case OPT_NO_AGENT: cli_agent_option(ch, optarg, &ag); break;
-        case 'h': fputs(token_help, stdout); return 0;
-        default: return cli_bad_option(cmd, ch, argv);
-        }
-    }
+    if ((r = cli_options_parse(&def, argc, argv, &o)) != CLI_CONTINUE)
+        return r;
+    json = a.json;
     if (optind < argc)
         return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
-    if (cli_agent_use(&ag, o.config, sock, sizeof sock))
+    if (cli_agent_use(&o.agent, o.config, sock, sizeof sock))
         return cli_agent_token(cmd, sock, o.profile, o.config, json);
     if ((r = cli_client_open(cmd, o.config, o.profile, &c)) != 0)
         return r;
@@ -193,36 +183,21 @@ int cmd_token(int argc, char *argv[])
 
 int cmd_assertion(int argc, char *argv[])
 {
-    static const struct option opts[] = {
-        { "profile", required_argument, NULL, OPT_PROFILE },
-        { "config", required_argument, NULL, OPT_CONFIG },
-        CLI_AGENT_OPTIONS,
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
     const char *cmd = "assertion";
-    struct common o = { 0 };
-    cli_agent_opts ag = { 0 };
+    struct token_args a = { .cmd = cmd };
+    const cli_command_def def = { cmd, assertion_help, SHARED, NULL, NULL, take, &a };
+    cli_common o;
     char sock[256];
     p11jwt_client *c = NULL;
     char *jws = NULL;
     p11jwt_rc rc;
-    int r, ch;
+    int r;
 
-    opterr = 0;
-    while ((ch = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        switch (ch) {
-        case OPT_PROFILE: o.profile = optarg; break;
-        case OPT_CONFIG: o.config = optarg; break;
-        case OPT_AGENT:
-        case OPT_NO_AGENT: cli_agent_option(ch, optarg, &ag); break;
-        case 'h': fputs(assertion_help, stdout); return 0;
-        default: return cli_bad_option(cmd, ch, argv);
-        }
-    }
+    if ((r = cli_options_parse(&def, argc, argv, &o)) != CLI_CONTINUE)
+        return r;
     if (optind < argc)
         return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
-    if (cli_agent_use(&ag, o.config, sock, sizeof sock))
+    if (cli_agent_use(&o.agent, o.config, sock, sizeof sock))
         return cli_agent_assertion(cmd, sock, o.profile, o.config);
     if ((r = cli_client_open(cmd, o.config, o.profile, &c)) != 0)
         return r;
@@ -260,57 +235,39 @@ static int read_data(const char *cmd, const char *arg, char **out, size_t *len)
 int cmd_call(int argc, char *argv[])
 {
     static const struct option opts[] = {
-        { "profile", required_argument, NULL, OPT_PROFILE },
-        { "config", required_argument, NULL, OPT_CONFIG },
         { "request", required_argument, NULL, 'X' },
         { "header", required_argument, NULL, 'H' },
         { "data", required_argument, NULL, 'd' },
-        CLI_AGENT_OPTIONS,
-        { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *cmd = "call";
-    struct common o = { 0 };
-    cli_agent_opts ag = { 0 };
+    struct token_args a = { .cmd = cmd, .headers = calloc((size_t)argc, sizeof *a.headers) };
+    const cli_command_def def = { cmd, call_help, SHARED, opts, "X:H:d:", take, &a };
+    cli_common o;
     char sock[256];
-    const char *method = NULL, *data_arg = NULL, **headers;
-    size_t nheaders = 0, body_len = 0;
+    const char *method, *data_arg, **headers = a.headers;
+    size_t nheaders, body_len = 0;
     p11jwt_client *c = NULL;
     p11jwt_response resp = { 0 };
     char *body = NULL;
     p11jwt_rc rc;
-    int r = 0, ch;
+    int r = 0;
 
-    headers = calloc((size_t)argc, sizeof *headers);
     if (headers == NULL)
         return cli_error(cmd, "out of memory");
-    opterr = 0;
-    while ((ch = getopt_long(argc, argv, ":hX:H:d:", opts, NULL)) != -1) {
-        switch (ch) {
-        case OPT_PROFILE: o.profile = optarg; break;
-        case OPT_CONFIG: o.config = optarg; break;
-        case 'X': method = optarg; break;
-        case 'H':
-            if (strchr(optarg, ':') == NULL || optarg[0] == ':') {
-                r = cli_usage(cmd, "-H '%s': expected 'Name: value'", optarg);
-                goto out;
-            }
-            headers[nheaders++] = optarg;
-            break;
-        case 'd': data_arg = optarg; break;
-        case OPT_AGENT:
-        case OPT_NO_AGENT: cli_agent_option(ch, optarg, &ag); break;
-        case 'h': fputs(call_help, stdout); goto out;
-        default: r = cli_bad_option(cmd, ch, argv); goto out;
-        }
-    }
+    if ((r = cli_options_parse(&def, argc, argv, &o)) != CLI_CONTINUE)
+        goto out;
+    r = 0;
+    method = a.method;
+    data_arg = a.data;
+    nheaders = a.nheaders;
     if (optind != argc - 1) {
         r = cli_usage(cmd, optind >= argc ? "a URL is required" : "one URL only");
         goto out;
     }
     if (data_arg != NULL && (r = read_data(cmd, data_arg, &body, &body_len)) != 0)
         goto out;
-    if (cli_agent_use(&ag, o.config, sock, sizeof sock)) {
+    if (cli_agent_use(&o.agent, o.config, sock, sizeof sock)) {
         r = cli_agent_call(cmd, sock, o.profile, o.config, method, argv[optind], headers,
                            nheaders, body, body_len);
         goto out;

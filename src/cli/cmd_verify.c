@@ -23,7 +23,6 @@ enum {
 
 #define JWS_MAX (1 << 20)
 #define JWKS_MAX (1 << 20)
-#define SECRET_MAX 4096
 
 static const char verify_help[] =
     "Usage: p11jwt verify (--jwks PATH | --token URI --kid KID |\n"
@@ -91,10 +90,36 @@ static int check_alg(const char *cmd, const char *header, p11jwt_alg want)
     return r;
 }
 
+/* The command's own options, as they come. */
+struct verify_args {
+    const char *cmd;
+    p11jwt_verify_params *vp;
+    const char *jwks_path, *kid, *secret_file, *alg_name;
+};
+
+static int take(int c, const char *arg, void *ctx)
+{
+    struct verify_args *a = ctx;
+
+    switch (c) {
+    case OPT_JWKS: a->jwks_path = arg; break;
+    case OPT_KID: a->kid = arg; break;
+    case OPT_SECRET_FILE: a->secret_file = arg; break;
+    case OPT_ALG: a->alg_name = arg; break;
+    case OPT_AUD: a->vp->aud = arg; break;
+    case OPT_ISS: a->vp->iss = arg; break;
+    case OPT_LEEWAY:
+        if (cli_parse_int(arg, 0, 24 * 3600, &a->vp->leeway) != 0)
+            return cli_usage(a->cmd,
+                             "--leeway must be a whole number of seconds from 0 to 86400");
+        break;
+    }
+    return 0;
+}
+
 int cmd_verify(int argc, char *argv[])
 {
     static const struct option opts[] = {
-        CLI_TOKEN_OPTIONS,
         { "jwks", required_argument, NULL, OPT_JWKS },
         { "kid", required_argument, NULL, OPT_KID },
         { "secret-file", required_argument, NULL, OPT_SECRET_FILE },
@@ -104,46 +129,31 @@ int cmd_verify(int argc, char *argv[])
         { "leeway", required_argument, NULL, OPT_LEEWAY },
         { NULL, 0, NULL, 0 },
     };
-    const char *cmd = "verify", *jwks_path = NULL, *kid = NULL, *secret_file = NULL;
-    const char *alg_name = NULL;
+    const char *cmd = "verify", *jwks_path, *kid, *secret_file, *alg_name;
     p11jwt_verify_params vp = { .leeway = 60 };
-    cli_token_opts to = { 0 };
+    struct verify_args a = { cmd, &vp, NULL, NULL, NULL, NULL };
+    const cli_command_def def = { cmd, verify_help, CLI_TOKEN, opts, NULL, take, &a };
+    cli_common o;
     p11jwt_token *tok = NULL;
     p11jwt_key *key = NULL;
     p11jwt_alg alg = P11JWT_ALG_UNKNOWN;
     unsigned char *jws = NULL, *aux = NULL;
     size_t jws_len = 0, aux_len = 0;
     char *header = NULL, *payload = NULL;
-    int c, r = 0, sources;
+    int r = 0, sources;
     p11jwt_rc rc;
 
-    opterr = 0;
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
-        if ((r = cli_token_option(c, optarg, &to)) != 0) {
-            if (r == EXIT_USAGE)
-                return r;
-            r = 0;
-            continue;
-        }
-        switch (c) {
-        case 'h': fputs(verify_help, stdout); return 0;
-        case OPT_JWKS: jwks_path = optarg; break;
-        case OPT_KID: kid = optarg; break;
-        case OPT_SECRET_FILE: secret_file = optarg; break;
-        case OPT_ALG: alg_name = optarg; break;
-        case OPT_AUD: vp.aud = optarg; break;
-        case OPT_ISS: vp.iss = optarg; break;
-        case OPT_LEEWAY:
-            if (cli_parse_int(optarg, 0, 24 * 3600, &vp.leeway) != 0)
-                return cli_usage(cmd, "--leeway must be a whole number of seconds from 0 to 86400");
-            break;
-        default: return cli_bad_option(cmd, c, argv);
-        }
-    }
+    if ((r = cli_options_parse(&def, argc, argv, &o)) != CLI_CONTINUE)
+        return r;
+    r = 0;
+    jwks_path = a.jwks_path;
+    kid = a.kid;
+    secret_file = a.secret_file;
+    alg_name = a.alg_name;
     if (optind < argc)
         return cli_usage(cmd, "unexpected argument '%s' (the JWS is read on standard input)",
                          argv[optind]);
-    sources = (jwks_path != NULL) + (to.uri != NULL) + (secret_file != NULL);
+    sources = (jwks_path != NULL) + (o.token.uri != NULL) + (secret_file != NULL);
     if (sources != 1)
         return cli_usage(cmd, "give exactly one of --jwks, --token with --kid, or --secret-file "
                               "with --alg");
@@ -153,7 +163,7 @@ int cmd_verify(int argc, char *argv[])
         return cli_usage(cmd, "--secret-file needs --alg HS256, HS384 or HS512");
     if (secret_file != NULL && strcmp(secret_file, "-") == 0)
         return cli_usage(cmd, "the JWS is read on standard input: --secret-file must be a file");
-    if (to.uri != NULL && (kid == NULL || kid[0] == '\0'))
+    if (o.token.uri != NULL && (kid == NULL || kid[0] == '\0'))
         return cli_usage(cmd, "--token needs --kid");
 
     if ((r = read_stdin_jws(cmd, &jws, &jws_len)) != 0)
@@ -168,7 +178,7 @@ int cmd_verify(int argc, char *argv[])
         if (rc == P11JWT_OK)
             rc = p11jwt_verify_jwks((const char *)jws, (const char *)aux, &vp, &header, &payload);
     } else if (secret_file != NULL) {
-        rc = p11jwt_secret_read_file(secret_file, SECRET_MAX, &aux, &aux_len);
+        rc = p11jwt_secret_read_file(secret_file, CLI_SECRET_MAX, &aux, &aux_len);
         if (rc == P11JWT_OK && aux_len == 0) {
             r = cli_error(cmd, "the secret in %s is empty", secret_file);
             goto out;
@@ -177,7 +187,7 @@ int cmd_verify(int argc, char *argv[])
             rc = p11jwt_verify_secret((const char *)jws, alg, aux, aux_len, &vp, &header,
                                       &payload);
     } else {
-        if ((r = cli_token_open(cmd, &to, &tok)) != 0)
+        if ((r = cli_token_open(cmd, &o.token, &tok)) != 0)
             goto out;
         rc = p11jwt_key_open(tok, kid, &key);
         if (rc == P11JWT_OK && alg != P11JWT_ALG_UNKNOWN)

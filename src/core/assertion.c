@@ -3,7 +3,7 @@
  * JSON from the jose layer, the header encoded once per key, the signature
  * from the token. This is where the two layers meet; neither sees the other.
  */
-#include "token/tok.h"
+#include "core/core_int.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -12,7 +12,7 @@
 static p11jwt_rc key_sign_cb(void *ctx, const unsigned char *data, size_t len,
                              unsigned char *sig, size_t *sig_len)
 {
-    return p11jwt_key_sign(ctx, data, len, sig, sig_len);
+    return p11_sign(ctx, data, len, sig, sig_len);
 }
 
 /* Each thread's claims buffer, kept between assertions: the JWS handed
@@ -44,7 +44,7 @@ static void claims_init(void)
 p11jwt_rc p11jwt_assertion_sign(p11jwt_key *key, const p11jwt_claims_params *params,
                                 char **jws_out)
 {
-    jose_signer signer = { key->alg, key->kid, key_sign_cb, key };
+    jose_signer signer = { key->alg, key->kid, key_sign_cb, key->h };
     char *old = claims_tl.s;
     size_t len;
     p11jwt_rc rc;

@@ -1,9 +1,10 @@
 /*
  * verify.c — checking a JWS against a JWKS, a key in the token, or an HMAC
- * secret. Whatever the source, the key pins the alg: the header's alg must
- * equal it ("none" never does), then the signature, then the claims.
+ * secret (p11jwt_verify_*). Whatever the source, the key pins the alg: the
+ * header's alg must equal it ("none" never does), then the signature
+ * (jose/jws_verify.c), then the claims (jose/claims_check.c).
  */
-#include "token/tok.h"
+#include "core/core_int.h"
 
 #include <openssl/hmac.h>
 #include <stdlib.h>
@@ -130,9 +131,7 @@ static p11jwt_rc host_mac_cb(void *ctx, const unsigned char *data, size_t len,
                              unsigned char *mac, size_t *mac_len)
 {
     const struct host_secret *hs = ctx;
-    const EVP_MD *md = hs->alg == P11JWT_HS256   ? EVP_sha256()
-                       : hs->alg == P11JWT_HS384 ? EVP_sha384()
-                                                 : EVP_sha512();
+    const EVP_MD *md = base_alg_md(hs->alg);
     unsigned int out_len = 0;
 
     if (*mac_len < (size_t)EVP_MD_get_size(md) ||

@@ -8,10 +8,10 @@
  * record never holds a token, a PIN or a secret: the signature is
  * identified by its jti and the SHA-256 of its signing input.
  */
-#include "exchange/exch.h"
+#include "exchange/exchange_int.h"
 
-#include "core/err.h"
 #include "jose/jose.h"
+
 
 #include <errno.h>
 #include <fcntl.h>
@@ -37,7 +37,7 @@ static int open_audit_file(const char *path)
     struct stat st;
 
     if (fd < 0) {
-        core_log(P11JWT_LOG_WARNING, "audit: cannot append to %s: %s%s", ESC(path),
+        base_log(P11JWT_LOG_WARNING, "audit: cannot append to %s: %s%s", ESC(path),
                  strerror(errno), errno == ELOOP ? " (a symbolic link: refused)" : "");
         return -1;
     }
@@ -51,7 +51,7 @@ static int open_audit_file(const char *path)
         why = "others may write to it (chmod go-w)";
     if (why == NULL)
         return fd;
-    core_log(P11JWT_LOG_WARNING, "audit: refusing to append to %s: %s", ESC(path), why);
+    base_log(P11JWT_LOG_WARNING, "audit: refusing to append to %s: %s", ESC(path), why);
     close(fd);
     return -1;
 }
@@ -79,7 +79,7 @@ void exch_audit(const p11jwt_profile *p, json_t *obj)
         /* One write of the whole line: O_APPEND keeps lines whole. */
         line[len] = '\n';
         if (fd >= 0 && write(fd, line, len + 1) != (ssize_t)(len + 1))
-            core_log(P11JWT_LOG_WARNING, "audit: cannot append to %s: %s", ESC(path),
+            base_log(P11JWT_LOG_WARNING, "audit: cannot append to %s: %s", ESC(path),
                      strerror(errno));
         line[len] = '\0';
         if (fd >= 0)
@@ -102,27 +102,19 @@ json_t *exch_audit_event(const char *event)
 
 void exch_audit_signature(const p11jwt_profile *p, const char *kid, const char *jws)
 {
-    const char *dot1, *dot2;
-    unsigned char digest[SHA256_DIGEST_LENGTH], *payload = NULL;
+    jose_jws_parts parts;
+    unsigned char digest[SHA256_DIGEST_LENGTH];
     char hex[2 * SHA256_DIGEST_LENGTH + 1];
-    size_t plen;
     json_t *obj, *claims = NULL, *header = NULL;
-    unsigned char *hraw = NULL;
-    size_t hlen;
 
     if (p->audit == NULL || strcmp(p->audit, "off") == 0)
         return;
-    dot1 = strchr(jws, '.');
-    dot2 = dot1 != NULL ? strchr(dot1 + 1, '.') : NULL;
-    if (dot2 == NULL)
+    if (jose_jws_split(jws, strlen(jws), &parts) < 3)
         return;
-    SHA256((const unsigned char *)jws, (size_t)(dot2 - jws), digest);
+    SHA256((const unsigned char *)jws, parts.header_len + 1 + parts.payload_len, digest);
     for (size_t i = 0; i < sizeof digest; i++)
         snprintf(hex + 2 * i, 3, "%02x", digest[i]);
-    if (jose_b64url_decode(dot1 + 1, (size_t)(dot2 - dot1 - 1), &payload, &plen) == P11JWT_OK)
-        claims = json_loadb((const char *)payload, plen, 0, NULL);
-    if (jose_b64url_decode(jws, (size_t)(dot1 - jws), &hraw, &hlen) == P11JWT_OK)
-        header = json_loadb((const char *)hraw, hlen, 0, NULL);
+    jose_jws_peek(jws, &header, &claims);
     obj = exch_audit_event("sign");
     if (obj != NULL) {
         json_object_set_new(obj, "kid", json_string(kid));
@@ -134,6 +126,4 @@ void exch_audit_signature(const p11jwt_profile *p, const char *kid, const char *
     exch_audit(p, obj);
     json_decref(claims);
     json_decref(header);
-    free(payload);
-    free(hraw);
 }

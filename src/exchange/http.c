@@ -1,23 +1,25 @@
 /*
  * http.c — one libcurl easy handle per connection user, kept for reuse so
- * the TLS session and TCP connection survive between exchanges.
+ * the TLS session and TCP connection survive between exchanges; made at
+ * its first request, so a client that never talks HTTP holds none; and
+ * p11jwt_http_call, one request under these rules without a profile.
  *
- * What is fixed here and not configurable: TLS peer and host verification
- * are always on, plain http is allowed only to loopback hosts, redirects
- * are not followed (an assertion must not be forwarded anywhere), only http
- * and https are spoken, and an answer larger than 1 MiB is cut off with an
- * error rather than buffered.
+ * A request comes with its options (exch_http_opts: timeouts, the CA
+ * file, a TLS client key), never with a profile: the client says what a
+ * profile means for HTTP. What is fixed here and not configurable: TLS
+ * peer and host verification are always on, plain http is allowed only to
+ * loopback hosts, redirects are not followed (an assertion must not be
+ * forwarded anywhere), only http and https are spoken, and an answer
+ * larger than 1 MiB is cut off with an error rather than buffered.
  *
  * After fork() a handle's kept-alive connections are the parent's too: a
  * child that used one would interleave its requests with the parent's on
  * one TCP/TLS stream, and one that closed it would send the parent's TLS
  * close_notify. A generation counter, bumped in the child by a
- * pthread_atfork handler (as the token layer does), makes a child leave the
- * inherited handle alone (a small leak per fork) and start a new one.
+ * pthread_atfork handler (as the PKCS#11 layer does), makes a child leave
+ * the inherited handle alone (a small leak per fork) and start a new one.
  */
-#include "exchange/exch.h"
-
-#include "core/err.h"
+#include "exchange/exchange_int.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -38,16 +40,32 @@ static void http_register(void)
     pthread_atfork(NULL, NULL, http_after_fork);
 }
 
-p11jwt_rc exch_http_init(exch_http *h)
+static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
+static CURLcode curl_init_rc;
+
+static void curl_init(void)
+{
+    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
+}
+
+p11jwt_rc exch_http_global_init(void)
+{
+    pthread_once(&curl_once, curl_init);
+    if (curl_init_rc != CURLE_OK)
+        return err_set(P11JWT_ERR_HTTP, "libcurl could not start: %s",
+                       curl_easy_strerror(curl_init_rc));
+    return P11JWT_OK;
+}
+
+void exch_http_init(exch_http *h)
 {
     memset(h, 0, sizeof *h);
     pthread_once(&http_once, http_register);
     h->fork_gen = atomic_load(&http_fork_gen);
-    h->curl = curl_easy_init();
-    return h->curl != NULL ? P11JWT_OK : err_set(P11JWT_ERR_NOMEM, "libcurl could not start");
 }
 
-/* In a forked child, replaces the parent's handle (left untouched). */
+/* The handle, made at the first request; in a forked child, a new one in
+ * place of the parent's (left untouched). */
 static p11jwt_rc own_handle(exch_http *h)
 {
     unsigned long gen = atomic_load(&http_fork_gen);
@@ -69,9 +87,7 @@ void exch_http_cleanup(exch_http *h)
 
 void exch_response_clear(exch_response *r)
 {
-    if (r->body != NULL)
-        secure_wipe(r->body, r->cap > r->len ? r->cap : r->len);
-    free(r->body);
+    base_secret_free_n(r->body, r->cap > r->len ? r->cap : r->len);
     memset(r, 0, sizeof *r);
     r->retry_after = -1;
 }
@@ -98,8 +114,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
             return 0;
         if (rs->body != NULL) {
             memcpy(nb, rs->body, rs->len);
-            secure_wipe(rs->body, rs->cap);
-            free(rs->body);
+            base_secret_free_n(rs->body, rs->cap);
         }
         rs->body = nb;
         rs->cap = cap;
@@ -138,8 +153,8 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 
 /* Sets the options every request shares; the handle keeps its connection
  * cache across curl_easy_reset. */
-static CURLcode setup(exch_http *h, const p11jwt_profile *p, const char *pin,
-                      const exch_request *rq, const exch_url *url, exch_response *rs)
+static CURLcode setup(exch_http *h, const exch_http_opts *o, const exch_request *rq,
+                      const exch_url *url, exch_response *rs)
 {
     CURL *c = h->curl;
     CURLcode e = CURLE_OK;
@@ -168,27 +183,27 @@ static CURLcode setup(exch_http *h, const p11jwt_profile *p, const char *pin,
     SET(CURLOPT_NOSIGNAL, 1L);
     SET(CURLOPT_SSL_VERIFYPEER, 1L);
     SET(CURLOPT_SSL_VERIFYHOST, 2L);
-    SET(CURLOPT_CONNECTTIMEOUT, (long)p->connect_timeout);
-    SET(CURLOPT_TIMEOUT, (long)p->timeout);
+    SET(CURLOPT_CONNECTTIMEOUT, (long)o->connect_timeout);
+    SET(CURLOPT_TIMEOUT, (long)o->timeout);
     SET(CURLOPT_USERAGENT, "p11jwt/" P11JWT_VERSION);
     SET(CURLOPT_WRITEFUNCTION, on_body);
     SET(CURLOPT_WRITEDATA, rs);
     SET(CURLOPT_HEADERFUNCTION, on_header);
     SET(CURLOPT_HEADERDATA, rs);
     SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)EXCH_MAX_BODY);
-    if (p->ca_file != NULL)
-        SET(CURLOPT_CAINFO, p->ca_file);
-    if (rq->sts && p->client_cert != NULL) {
-        SET(CURLOPT_SSLCERT, p->client_cert);
-        if (strncmp(p->client_key, "pkcs11:", 7) == 0) {
+    if (o->ca_file != NULL)
+        SET(CURLOPT_CAINFO, o->ca_file);
+    if (o->client_cert != NULL) {
+        SET(CURLOPT_SSLCERT, o->client_cert);
+        if (strncmp(o->client_key, "pkcs11:", 7) == 0) {
             /* The key stays in the token: libp11's engine signs the TLS
              * handshake; the PIN reaches it through curl's key password. */
             SET(CURLOPT_SSLENGINE, "pkcs11");
             SET(CURLOPT_SSLKEYTYPE, "ENG");
-            if (pin != NULL)
-                SET(CURLOPT_KEYPASSWD, pin);
+            if (o->key_pin != NULL)
+                SET(CURLOPT_KEYPASSWD, o->key_pin);
         }
-        SET(CURLOPT_SSLKEY, p->client_key);
+        SET(CURLOPT_SSLKEY, o->client_key);
     }
     if (rq->headers != NULL)
         SET(CURLOPT_HTTPHEADER, rq->headers);
@@ -210,7 +225,7 @@ static CURLcode setup(exch_http *h, const p11jwt_profile *p, const char *pin,
 }
 
 /* What curl_easy_perform's code means, with the URL as shown. */
-static p11jwt_rc result(exch_http *h, const p11jwt_profile *p, const exch_url *url, CURLcode e,
+static p11jwt_rc result(exch_http *h, const exch_http_opts *o, const exch_url *url, CURLcode e,
                         exch_response *rs, int *retryable)
 {
     const char *shown = url->shown;
@@ -233,7 +248,7 @@ static p11jwt_rc result(exch_http *h, const p11jwt_profile *p, const exch_url *u
     case CURLE_OPERATION_TIMEDOUT:
         *retryable = 1;
         return err_set(P11JWT_ERR_HTTP, "%s: no answer within %lld s (timeout)", shown,
-                       (long long)p->timeout);
+                       (long long)o->timeout);
     case CURLE_GOT_NOTHING:
         *retryable = 1;
         return err_set(P11JWT_ERR_HTTP, "%s: the server closed the connection without answering",
@@ -258,8 +273,8 @@ static p11jwt_rc result(exch_http *h, const p11jwt_profile *p, const exch_url *u
                                                                    : curl_easy_strerror(e));
 }
 
-p11jwt_rc exch_http_perform(exch_http *h, const p11jwt_profile *p, const char *pin,
-                            const exch_request *rq, exch_response *rs, int *retryable)
+p11jwt_rc exch_http_perform(exch_http *h, const exch_http_opts *o, const exch_request *rq,
+                            exch_response *rs, int *retryable)
 {
     exch_url url;
     CURLcode e = CURLE_OK;
@@ -273,17 +288,72 @@ p11jwt_rc exch_http_perform(exch_http *h, const p11jwt_profile *p, const char *p
     rc = exch_url_parse(rq->url, "URL", P11JWT_ERR_HTTP, &url);
     if (rc != P11JWT_OK)
         return rc;
-    e = setup(h, p, pin, rq, &url, rs);
+    e = setup(h, o, rq, &url, rs);
     if (e == CURLE_OK)
         e = curl_easy_perform(h->curl);
     else
         rc = err_set(P11JWT_ERR_HTTP, "libcurl refused an option: %s", curl_easy_strerror(e));
-    if (pin != NULL) /* curl keeps a copy of the PIN until told otherwise */
+    if (o->key_pin != NULL) /* curl keeps a copy of the PIN until told otherwise */
         curl_easy_setopt(h->curl, CURLOPT_KEYPASSWD, NULL);
     /* The handle must not outlive the parsed URL it points to. */
     curl_easy_setopt(h->curl, CURLOPT_CURLU, NULL);
     if (rc == P11JWT_OK)
-        rc = result(h, p, &url, e, rs, retryable);
+        rc = result(h, o, &url, e, rs, retryable);
     exch_url_free(&url);
+    return rc;
+}
+
+void exch_headers_free(struct curl_slist *hl)
+{
+    for (struct curl_slist *n = hl; n != NULL; n = n->next)
+        base_wipe(n->data, strlen(n->data));
+    curl_slist_free_all(hl); /* curl copied nothing of ours it still needs */
+}
+
+/* One request under the library's rules, for a caller without a profile
+ * (headers an agent handed out): 10 s to connect, 30 s in all. */
+p11jwt_rc p11jwt_http_call(const char *method, const char *url, const char *const *headers,
+                           size_t nheaders, const char *body, size_t body_len,
+                           p11jwt_response *out)
+{
+    /* The library's rules for a request without a profile. */
+    const exch_http_opts o = { .connect_timeout = 10, .timeout = 30 };
+    exch_response rs = { .retry_after = -1 };
+    struct curl_slist *hl = NULL, *n;
+    exch_request rq = { 0 };
+    exch_http h;
+    int retryable;
+    p11jwt_rc rc;
+
+    err_clear();
+    memset(out, 0, sizeof *out);
+    rc = exch_http_global_init();
+    if (rc != P11JWT_OK)
+        return rc;
+    exch_http_init(&h);
+    for (size_t i = 0; rc == P11JWT_OK && i < nheaders; i++) {
+        if ((n = curl_slist_append(hl, headers[i])) == NULL)
+            rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
+        else
+            hl = n;
+    }
+    if (rc == P11JWT_OK) {
+        rq.method = method != NULL ? method : body != NULL ? "POST" : "GET";
+        rq.url = url;
+        rq.headers = hl;
+        rq.body = body;
+        rq.body_len = body_len;
+        rc = exch_http_perform(&h, &o, &rq, &rs, &retryable);
+    }
+    if (rc == P11JWT_OK) {
+        out->status = rs.status;
+        out->body = rs.body;
+        out->body_len = rs.len;
+        rs.body = NULL;
+    }
+    /* The list may hold an Authorization header. */
+    exch_headers_free(hl);
+    exch_response_clear(&rs);
+    exch_http_cleanup(&h);
     return rc;
 }

@@ -4,9 +4,7 @@
  * provider sent them, and a hint where the provider documents the cause
  * (dt's "Common Errors" list; neowit runs the same service family).
  */
-#include "exchange/exch.h"
-
-#include "core/err.h"
+#include "exchange/exchange_int.h"
 
 #include <jansson.h>
 #include <string.h>

@@ -10,9 +10,7 @@
  * no userinfo, no query (a jsa request carries its client secret there),
  * no fragment.
  */
-#include "exchange/exch.h"
-
-#include "core/err.h"
+#include "exchange/exchange_int.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -20,7 +18,7 @@
 #include <string.h>
 #include <strings.h>
 
-static int is_loopback(const char *host)
+UNITTEST int exch_url_is_loopback(const char *host)
 {
     struct in_addr a4;
     struct in6_addr a6;
@@ -87,7 +85,7 @@ p11jwt_rc exch_url_parse(const char *url, const char *what, p11jwt_rc fail, exch
         if (*s >= 'A' && *s <= 'Z')
             *s = (char)(*s - 'A' + 'a');
     render(out->u, scheme, host, out->shown, sizeof out->shown);
-    out->loopback = is_loopback(host);
+    out->loopback = exch_url_is_loopback(host);
     if (strcmp(scheme, "https") == 0) {
         out->https = 1;
     } else if (strcmp(scheme, "http") != 0) {

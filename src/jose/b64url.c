@@ -7,7 +7,7 @@
  */
 #include "jose/jose.h"
 
-#include "core/err.h"
+#include "base/base.h"
 
 #include <stdlib.h>
 

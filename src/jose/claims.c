@@ -8,7 +8,7 @@
  */
 #include "jose/jose.h"
 
-#include "core/err.h"
+#include "base/base.h"
 
 #include <openssl/rand.h>
 #include <pthread.h>
@@ -107,24 +107,6 @@ static void buf_str(struct buf *b, const char *s)
     buf_add(b, s, strlen(s));
 }
 
-size_t jose_utf8_len(const unsigned char *p, size_t n)
-{
-    unsigned char c = p[0];
-    size_t len = c < 0x80 ? 1 : (c & 0xe0) == 0xc0 ? 2 : (c & 0xf0) == 0xe0 ? 3
-               : (c & 0xf8) == 0xf0 ? 4 : 0;
-
-    if (len == 0 || len > n || (len == 2 && c < 0xc2) || (len == 4 && c > 0xf4))
-        return 0;
-    for (size_t k = 1; k < len; k++)
-        if ((p[k] & 0xc0) != 0x80)
-            return 0;
-    if (len == 3 && ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] >= 0xa0)))
-        return 0;
-    if (len == 4 && ((c == 0xf0 && p[1] < 0x90) || (c == 0xf4 && p[1] >= 0x90)))
-        return 0;
-    return len;
-}
-
 /* ,"name": (no comma before the first member) */
 static void buf_key(struct buf *b, const char *name)
 {
@@ -150,7 +132,7 @@ static int buf_member_str(struct buf *b, const char *name, const char *value)
         char ubuf[8];
 
         if (c >= 0x80) {
-            size_t l = jose_utf8_len(v + i, n - i);
+            size_t l = base_utf8_len(v + i, n - i);
 
             if (l == 0)
                 return -1;
@@ -233,7 +215,7 @@ static p11jwt_rc jti_bytes(unsigned char out[16])
 {
     if (jti_left < 16 ||
         jti_gen != atomic_load_explicit(&jti_fork_gen, memory_order_relaxed)) {
-        secure_wipe(jti_pool, jti_left);
+        base_wipe(jti_pool, jti_left);
         jti_left = 0;
         pthread_once(&jti_once, jti_register);
         jti_gen = atomic_load(&jti_fork_gen);
@@ -243,7 +225,7 @@ static p11jwt_rc jti_bytes(unsigned char out[16])
     }
     jti_left -= 16;
     memcpy(out, jti_pool + jti_left, 16);
-    secure_wipe(jti_pool + jti_left, 16);
+    base_wipe(jti_pool + jti_left, 16);
     return P11JWT_OK;
 }
 
@@ -347,7 +329,7 @@ p11jwt_rc jose_claims_write(const p11jwt_claims_params *p, char **buf, size_t *c
             jose_b64url_encode(raw, sizeof raw, jti);
             buf_member_str(&b, "jti", jti);
         }
-        secure_wipe(raw, sizeof raw);
+        base_wipe(raw, sizeof raw);
     }
     if (rc == P11JWT_OK && p->extra_json != NULL && !empty_object(p->extra_json))
         rc = add_extras(&b, p->extra_json);

@@ -32,10 +32,6 @@ size_t jose_b64url_encode(const unsigned char *in, size_t n, char *out);
 p11jwt_rc jose_b64url_decode(const char *in, size_t n, unsigned char **out,
                              size_t *out_len);
 
-/* Length of the well-formed UTF-8 sequence at p (at most n bytes): 1 to 4,
- * or 0 when it is not one (overlong, surrogate, past U+10FFFF, cut off). */
-size_t jose_utf8_len(const unsigned char *p, size_t n);
-
 /* ---- signing ---------------------------------------------------------- */
 
 /* Something that can sign: the alg it is pinned to, its kid, and a function
@@ -85,6 +81,26 @@ typedef struct jose_jws {
     size_t sig_len;
 } jose_jws;
 
+/* The three parts of a compact JWS, pointing into the caller's bytes. */
+typedef struct jose_jws_parts {
+    const char *header, *payload, *sig;
+    size_t header_len, payload_len, sig_len;
+} jose_jws_parts;
+
+/* The one JWS splitter: cuts len bytes at their dots. Returns how many
+ * '.'-separated parts there are (1, 2, 3, or 4 for "more than three"); the
+ * parts are filled when there are at least three (sig: the third). */
+int jose_jws_split(const char *s, size_t len, jose_jws_parts *out);
+
+/* Decodes the header and payload of a JWS-shaped string (at least three
+ * parts) without verifying anything: for reading what we signed (audit)
+ * or what an STS issued (its exp). Either out may be NULL; an out is NULL
+ * when that part is not JSON (caller decrefs). 0, or -1 when not split. */
+int jose_jws_peek(const char *jws, json_t **header, json_t **payload);
+
+/* The "exp" of a JWT-shaped string (not verified), or -1. */
+int64_t jose_jwt_exp(const char *token);
+
 /* Splits and decodes a compact JWS of len bytes (surrounding whitespace
  * tolerated; a NUL byte anywhere is "not a compact JWS"). The bytes must
  * outlive *out (signing_input points into them). */
@@ -103,11 +119,12 @@ typedef struct jose_verifier {
 
 /* Checks alg (refuses none and any alg other than v->alg) and the
  * signature: ES via OpenSSL over r||s, HS by computing the MAC and comparing
- * in constant time. P11JWT_ERR_ALG or P11JWT_ERR_SIGNATURE on failure. */
+ * in constant time. P11JWT_ERR_ALG or P11JWT_ERR_SIGNATURE on failure
+ * (jws_verify.c). */
 p11jwt_rc jose_jws_verify(const jose_jws *j, const jose_verifier *v);
 
 /* Checks exp, nbf, iat (with leeway), aud (string or array) and iss.
- * P11JWT_ERR_CLAIMS with the reason on failure. */
+ * P11JWT_ERR_CLAIMS with the reason on failure (claims_check.c). */
 p11jwt_rc jose_claims_check(const jose_jws *j, const p11jwt_verify_params *p);
 
 /* ---- EC keys and JWK -------------------------------------------------- */
@@ -120,11 +137,6 @@ typedef struct jose_ec_pub {
     unsigned char y[66];
     size_t coord_len;
 } jose_ec_pub;
-
-/* Coordinate length for an ES alg (32/48/66), 0 otherwise. */
-size_t jose_ec_coord_len(p11jwt_alg alg);
-/* "P-256"/"P-384"/"P-521" for an ES alg, else NULL. */
-const char *jose_ec_crv(p11jwt_alg alg);
 
 /* RFC 7638 thumbprint: base64url(SHA-256 of {"crv","kty","x","y"} in
  * lexicographic order, no whitespace). out holds 44 bytes (43 + NUL). */

@@ -4,34 +4,12 @@
  */
 #include "jose/jose.h"
 
-#include "core/err.h"
+#include "base/base.h"
 
-#include <openssl/core_names.h>
-#include <openssl/param_build.h>
 #include <openssl/sha.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-size_t jose_ec_coord_len(p11jwt_alg alg)
-{
-    switch (alg) {
-    case P11JWT_ES256: return 32;
-    case P11JWT_ES384: return 48;
-    case P11JWT_ES512: return 66;
-    default: return 0;
-    }
-}
-
-const char *jose_ec_crv(p11jwt_alg alg)
-{
-    switch (alg) {
-    case P11JWT_ES256: return "P-256";
-    case P11JWT_ES384: return "P-384";
-    case P11JWT_ES512: return "P-521";
-    default: return NULL;
-    }
-}
 
 static p11jwt_alg alg_from_crv(const char *crv)
 {
@@ -44,21 +22,10 @@ static p11jwt_alg alg_from_crv(const char *crv)
     return P11JWT_ALG_UNKNOWN;
 }
 
-/* OpenSSL's names for the curves. */
-static const char *group_name(p11jwt_alg alg)
-{
-    switch (alg) {
-    case P11JWT_ES256: return "prime256v1";
-    case P11JWT_ES384: return "secp384r1";
-    case P11JWT_ES512: return "secp521r1";
-    default: return NULL;
-    }
-}
-
 /* base64url of the two coordinates; x and y hold 89 bytes (66 → 88 + NUL). */
 static p11jwt_rc coords_b64(const jose_ec_pub *pub, char x[89], char y[89])
 {
-    if (jose_ec_coord_len(pub->alg) == 0 || pub->coord_len != jose_ec_coord_len(pub->alg))
+    if (base_alg_coord_len(pub->alg) == 0 || pub->coord_len != base_alg_coord_len(pub->alg))
         return err_set(P11JWT_ERR_ARG, "not an EC public key of a supported curve");
     jose_b64url_encode(pub->x, pub->coord_len, x);
     jose_b64url_encode(pub->y, pub->coord_len, y);
@@ -77,7 +44,7 @@ p11jwt_rc jose_ec_thumbprint(const jose_ec_pub *pub, char out[44])
     /* RFC 7638 §3.2: required members only, sorted, no whitespace. All the
      * values are base64url or fixed names, so no escaping is needed. */
     n = snprintf(json, sizeof json, "{\"crv\":\"%s\",\"kty\":\"EC\",\"x\":\"%s\",\"y\":\"%s\"}",
-                 jose_ec_crv(pub->alg), x, y);
+                 base_alg_crv(pub->alg), x, y);
     if (n < 0 || (size_t)n >= sizeof json)
         return err_set(P11JWT_ERR_ARG, "EC key too large for a thumbprint");
     SHA256((const unsigned char *)json, (size_t)n, digest);
@@ -96,7 +63,7 @@ p11jwt_rc jose_ec_jwk(const jose_ec_pub *pub, const char *kid, json_t **out)
         return rc;
     jwk = json_object();
     if (jwk == NULL || json_object_set_new(jwk, "kty", json_string("EC")) != 0 ||
-        json_object_set_new(jwk, "crv", json_string(jose_ec_crv(pub->alg))) != 0 ||
+        json_object_set_new(jwk, "crv", json_string(base_alg_crv(pub->alg))) != 0 ||
         json_object_set_new(jwk, "x", json_string(x)) != 0 ||
         json_object_set_new(jwk, "y", json_string(y)) != 0 ||
         (kid != NULL && json_object_set_new(jwk, "kid", json_string(kid)) != 0) ||
@@ -111,36 +78,10 @@ p11jwt_rc jose_ec_jwk(const jose_ec_pub *pub, const char *kid, json_t **out)
 
 p11jwt_rc jose_ec_pkey(const jose_ec_pub *pub, EVP_PKEY **out)
 {
-    unsigned char point[1 + 2 * 66];
-    size_t clen = jose_ec_coord_len(pub->alg);
-    OSSL_PARAM_BLD *bld = NULL;
-    OSSL_PARAM *params = NULL;
-    EVP_PKEY_CTX *ctx = NULL;
-    p11jwt_rc rc = P11JWT_OK;
-
     *out = NULL;
-    if (clen == 0 || pub->coord_len != clen)
+    if (base_alg_coord_len(pub->alg) == 0 || pub->coord_len != base_alg_coord_len(pub->alg))
         return err_set(P11JWT_ERR_ARG, "not an EC public key of a supported curve");
-    point[0] = 0x04; /* uncompressed (SEC 1 §2.3.3) */
-    memcpy(point + 1, pub->x, clen);
-    memcpy(point + 1 + clen, pub->y, clen);
-
-    bld = OSSL_PARAM_BLD_new();
-    if (bld == NULL ||
-        !OSSL_PARAM_BLD_push_utf8_string(bld, OSSL_PKEY_PARAM_GROUP_NAME,
-                                         group_name(pub->alg), 0) ||
-        !OSSL_PARAM_BLD_push_octet_string(bld, OSSL_PKEY_PARAM_PUB_KEY, point, 1 + 2 * clen) ||
-        (params = OSSL_PARAM_BLD_to_param(bld)) == NULL ||
-        (ctx = EVP_PKEY_CTX_new_from_name(NULL, "EC", NULL)) == NULL ||
-        EVP_PKEY_fromdata_init(ctx) <= 0)
-        rc = err_set(P11JWT_ERR_CRYPTO, "OpenSSL could not set up an EC key");
-    else if (EVP_PKEY_fromdata(ctx, out, EVP_PKEY_PUBLIC_KEY, params) <= 0)
-        rc = err_set(P11JWT_ERR_CRYPTO, "the EC public key is not a point on %s",
-                     jose_ec_crv(pub->alg));
-    EVP_PKEY_CTX_free(ctx);
-    OSSL_PARAM_free(params);
-    OSSL_PARAM_BLD_free(bld);
-    return rc;
+    return base_ec_pkey(pub->alg, pub->x, pub->y, out);
 }
 
 /* Decodes a coordinate that must be exactly clen bytes. */
@@ -185,7 +126,7 @@ p11jwt_rc jose_ec_from_jwk(const json_t *jwk, jose_ec_pub *pub)
         return err_set(P11JWT_ERR_JSON, "EC JWK on %s says alg \"%s\", expected %s", crv,
                        json_is_string(alg) ? ESC(json_string_value(alg)) : "?",
                        p11jwt_alg_name(pub->alg));
-    pub->coord_len = jose_ec_coord_len(pub->alg);
+    pub->coord_len = base_alg_coord_len(pub->alg);
     rc = coord_from_jwk(jwk, "x", pub->coord_len, pub->x);
     if (rc == P11JWT_OK)
         rc = coord_from_jwk(jwk, "y", pub->coord_len, pub->y);

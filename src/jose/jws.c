@@ -1,10 +1,12 @@
 /*
  * jws.c — compact JWS serialization (RFC 7515 §7.1): making one over a
- * jose_signer, and splitting and decoding one for verification.
+ * jose_signer, splitting one at its dots (the one splitter: parsing for
+ * verification, reading a token's exp, an audit record all use it), and
+ * decoding one for verification or, unverified, just to read it.
  */
 #include "jose/jose.h"
 
-#include "core/err.h"
+#include "base/base.h"
 
 #include <ctype.h>
 #include <stdlib.h>
@@ -46,7 +48,7 @@ p11jwt_rc jose_jws_sign(const jose_signer *s, const char *header_b64, const char
     }
     *p++ = '.';
     jose_b64url_encode(sig, sig_len, p);
-    secure_wipe(sig, sizeof sig);
+    base_wipe(sig, sizeof sig);
     *out = buf;
     return P11JWT_OK;
 }
@@ -103,10 +105,31 @@ static p11jwt_rc read_header(jose_jws *j)
     return P11JWT_OK;
 }
 
+int jose_jws_split(const char *s, size_t len, jose_jws_parts *out)
+{
+    const char *end = s + len, *dot1, *dot2, *dot3;
+
+    memset(out, 0, sizeof *out);
+    dot1 = memchr(s, '.', len);
+    dot2 = dot1 != NULL ? memchr(dot1 + 1, '.', (size_t)(end - dot1 - 1)) : NULL;
+    if (dot2 == NULL)
+        return dot1 == NULL ? 1 : 2;
+    dot3 = memchr(dot2 + 1, '.', (size_t)(end - dot2 - 1));
+    out->header = s;
+    out->header_len = (size_t)(dot1 - s);
+    out->payload = dot1 + 1;
+    out->payload_len = (size_t)(dot2 - dot1 - 1);
+    out->sig = dot2 + 1;
+    out->sig_len = (size_t)((dot3 != NULL ? dot3 : end) - dot2 - 1);
+    return dot3 == NULL ? 3 : 4;
+}
+
 p11jwt_rc jose_jws_parse(const char *jws, size_t len, jose_jws **out)
 {
-    const char *start = jws, *end = jws + len, *dot1, *dot2, *nul;
+    const char *start = jws, *end = jws + len, *nul;
+    jose_jws_parts parts;
     jose_jws *j;
+    int n;
     p11jwt_rc rc;
 
     *out = NULL;
@@ -120,12 +143,11 @@ p11jwt_rc jose_jws_parse(const char *jws, size_t len, jose_jws **out)
     if (end == start)
         return err_set(P11JWT_ERR_JWS_MALFORMED, "no JWS given (empty input)");
 
-    dot1 = memchr(start, '.', (size_t)(end - start));
-    dot2 = dot1 != NULL ? memchr(dot1 + 1, '.', (size_t)(end - dot1 - 1)) : NULL;
-    if (dot2 == NULL)
+    n = jose_jws_split(start, (size_t)(end - start), &parts);
+    if (n < 3)
         return err_set(P11JWT_ERR_JWS_MALFORMED,
                        "not a compact JWS: expected three base64url parts separated by '.'");
-    if (memchr(dot2 + 1, '.', (size_t)(end - dot2 - 1)) != NULL)
+    if (n > 3)
         return err_set(P11JWT_ERR_JWS_MALFORMED,
                        "not a compact JWS: more than three parts (an encrypted JWE?)");
 
@@ -133,15 +155,15 @@ p11jwt_rc jose_jws_parse(const char *jws, size_t len, jose_jws **out)
     if (j == NULL)
         return err_set(P11JWT_ERR_NOMEM, "out of memory");
     j->signing_input = start;
-    j->signing_input_len = (size_t)(dot2 - start);
+    j->signing_input_len = parts.header_len + 1 + parts.payload_len;
 
-    rc = decode_json_part("header", start, (size_t)(dot1 - start), &j->header);
+    rc = decode_json_part("header", parts.header, parts.header_len, &j->header);
     if (rc == P11JWT_OK)
         rc = read_header(j);
     if (rc == P11JWT_OK)
-        rc = decode_json_part("payload", dot1 + 1, (size_t)(dot2 - dot1 - 1), &j->payload);
+        rc = decode_json_part("payload", parts.payload, parts.payload_len, &j->payload);
     if (rc == P11JWT_OK) {
-        rc = jose_b64url_decode(dot2 + 1, (size_t)(end - dot2 - 1), &j->sig, &j->sig_len);
+        rc = jose_b64url_decode(parts.sig, parts.sig_len, &j->sig, &j->sig_len);
         if (rc != P11JWT_OK)
             err_wrap(rc, "JWS signature");
     }
@@ -151,4 +173,51 @@ p11jwt_rc jose_jws_parse(const char *jws, size_t len, jose_jws **out)
     }
     *out = j;
     return P11JWT_OK;
+}
+
+/* One base64url part as JSON, read leniently (it is not verified). */
+static json_t *peek_part(const char *s, size_t n)
+{
+    unsigned char *raw = NULL;
+    size_t raw_len;
+    json_t *j;
+
+    if (jose_b64url_decode(s, n, &raw, &raw_len) != P11JWT_OK)
+        return NULL;
+    j = json_loadb((const char *)raw, raw_len, 0, NULL);
+    free(raw);
+    return j;
+}
+
+int jose_jws_peek(const char *jws, json_t **header, json_t **payload)
+{
+    jose_jws_parts parts;
+
+    if (header != NULL)
+        *header = NULL;
+    if (payload != NULL)
+        *payload = NULL;
+    if (jose_jws_split(jws, strlen(jws), &parts) < 3)
+        return -1;
+    if (header != NULL)
+        *header = peek_part(parts.header, parts.header_len);
+    if (payload != NULL)
+        *payload = peek_part(parts.payload, parts.payload_len);
+    return 0;
+}
+
+int64_t jose_jwt_exp(const char *token)
+{
+    json_t *payload, *exp;
+    int64_t out = -1;
+
+    if (jose_jws_peek(token, NULL, &payload) != 0)
+        return -1;
+    exp = json_object_get(payload, "exp");
+    if (json_is_integer(exp))
+        out = (int64_t)json_integer_value(exp);
+    else if (json_is_real(exp) && json_real_value(exp) > 0 && json_real_value(exp) < 9e18)
+        out = (int64_t)json_real_value(exp);
+    json_decref(payload);
+    return out;
 }

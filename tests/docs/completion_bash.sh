@@ -6,8 +6,8 @@
 #
 # Expected sets come from elsewhere than the completion's own parsing: the
 # commands as scripts/gen-cli-doc.sh reads them, options with grep on each
-# --help, algs from the library's table (src/core/alg.c), dialects from the
-# parser's (src/exchange/config.c), profiles from files written here. So a
+# --help, algs from the library's table (src/base/alg.c), dialects from the
+# dialect table (src/exchange/dialect.c), profiles from files written here. So a
 # new command, option, alg or dialect needs no change here, and a
 # completion that lost one fails.
 #
@@ -153,13 +153,13 @@ long_opts() { "$P11JWT_BIN" "$1" --help | grep -oE '^  (-[A-Za-z], )?--[a-z0-9-]
 all_opts() { "$P11JWT_BIN" "$1" --help | grep -oE '^  (-[A-Za-z], )?--[a-z0-9-]+' |
     grep -oE -- '-{1,2}[A-Za-z][a-z0-9-]*' | sort -u; }
 # alg.c holds two entries per line: take every name.
-mapfile -t algs < <(grep -oE '\{ P11JWT_[A-Z0-9]+, "[A-Za-z0-9]+"' "$P11JWT_SRC/src/core/alg.c" |
+mapfile -t algs < <(grep -oE '\{ P11JWT_[A-Z0-9]+, "[A-Za-z0-9]+"' "$P11JWT_SRC/src/base/alg.c" |
     grep -oE '"[A-Za-z0-9]+"' | tr -d '"')
-((${#algs[@]} >= 6)) || fail "read only ${#algs[@]} algs from src/core/alg.c"
+((${#algs[@]} >= 6)) || fail "read only ${#algs[@]} algs from src/base/alg.c"
 mapfile -t hs_algs < <(printf '%s\n' "${algs[@]}" | grep '^HS')
-mapfile -t dialects < <(grep -oE '\{ EXCH_[A-Z0-9_]+, "[a-z0-9-]+" \}' \
-    "$P11JWT_SRC/src/exchange/config.c" | grep -oE '"[a-z0-9-]+"' | tr -d '"')
-((${#dialects[@]} >= 7)) || fail "read only ${#dialects[@]} dialects from config.c"
+mapfile -t dialects < <(grep -oE '\{ EXCH_[A-Z0-9_]+, "[a-z0-9-]+",' \
+    "$P11JWT_SRC/src/exchange/dialect.c" | grep -oE '"[a-z0-9-]+"' | tr -d '"')
+((${#dialects[@]} >= 7)) || fail "read only ${#dialects[@]} dialects from dialect.c"
 
 # ---- the cases -------------------------------------------------------------
 

@@ -27,11 +27,12 @@ p11jwt(1), man/p11jwt.1.scd
     agent's) has its options checked in that page instead of in `## CMD`,
     and `## CMD` must point to it (`*p11jwt-CMD*(N)`).
 p11jwt.conf(5), man/p11jwt.conf.5.scd
-  - every key of the parser's table (src/exchange/config.c, `keys[]`) and
+  - every key of the parser's table (src/exchange/profile.c, `keys[]`) and
     every prefix key (claim.NAME, header.NAME) has a definition line, a
     line starting `*key*`, under `# KEYS`; and no definition names a key
     the parser does not know;
-  - every dialect of the parser's table appears as `*name*:`;
+  - every dialect of the dialect table (src/exchange/dialect.c) appears as
+    `*name*:`;
   - the example profiles (EXAMPLES) set only keys the parser knows;
   - every key and dialect is also in `p11jwt token --help` and
     docs/exchange.md, the two other places an operator looks.
@@ -325,17 +326,22 @@ for v in sorted(env_vars - env_doc):
 
 # ---- p11jwt.conf(5): keys and dialects ----------------------------------------------
 
-config_c = read(os.path.join(SRC, "src", "exchange", "config.c"))
-table = re.search(r"static const struct key_def keys\[\] = \{(.*?)\n\};", config_c, re.S)
-keys = re.findall(r'\{\s*"([a-z0-9_]+)",\s*K_', table.group(1)) if table else []
-prefixes = re.findall(r'strncmp\(key, "([a-z_]+\.)", \d+\)', config_c)
-dtable = re.search(r"\} dialects\[\] = \{(.*?)\n\};", config_c, re.S)
-dialects = re.findall(r'\{\s*EXCH_[A-Z0-9_]+,\s*"([a-z0-9-]+)"\s*\}', dtable.group(1)) \
+# The key table (one macro per key: STR("token", token), DURATION(...)) and
+# the claim./header. prefixes are profile.c's; the dialect table is
+# dialect.c's.
+profile_c = read(os.path.join(SRC, "src", "exchange", "profile.c"))
+dialect_c = read(os.path.join(SRC, "src", "exchange", "dialect.c"))
+table = re.search(r"static const struct key_def keys\[\] = \{(.*?)\n\};", profile_c, re.S)
+keys = re.findall(r'^\s*[A-Z]+\(\s*"([a-z0-9_]+)"', table.group(1), re.M) if table else []
+prefixes = re.findall(r'strncmp\(key, "([a-z_]+\.)", \d+\)', profile_c)
+dtable = re.search(r"\bdialects\[\] = \{(.*?)\n\};", dialect_c, re.S)
+dialects = re.findall(r'\{\s*EXCH_[A-Z0-9_]+,\s*"([a-z0-9-]+)",', dtable.group(1)) \
     if dtable else []
 if len(keys) < 10 or "dialect" not in keys or not prefixes or len(dialects) < 3:
-    sys.exit("FAIL [man_coverage]: cannot read the key table, the claim./header. "
-             "prefixes or the dialect table from src/exchange/config.c; update "
-             "tests/docs/man_coverage.py to where they live now")
+    sys.exit("FAIL [man_coverage]: cannot read the key table or the claim./header. "
+             "prefixes from src/exchange/profile.c, or the dialect table from "
+             "src/exchange/dialect.c; update tests/docs/man_coverage.py to where they "
+             "live now")
 
 CONF = "p11jwt.conf.5"
 if CONF not in pages:
@@ -353,16 +359,16 @@ else:
     for k in keys + prefixes:
         if k not in defined:
             form = f"*{k}*_NAME_ = ..." if k.endswith(".") else f"*{k}* = ..."
-            gap(conf_rel, f"profile key '{k}' (src/exchange/config.c) has no definition "
+            gap(conf_rel, f"profile key '{k}' (src/exchange/profile.c) has no definition "
                           f"under '# KEYS': add a line starting '{form}'")
     for k, n in sorted(defined.items()):
         if k not in keys and k not in prefixes:
             gap(f"{conf_rel}:{n}", f"defines key '{k}', which the parser does not know "
-                                   f"(src/exchange/config.c): remove or rename it")
+                                   f"(src/exchange/profile.c): remove or rename it")
     conf_text = "\n".join(t for _, t in key_lines)
     for d in dialects:
         if f"*{d}*:" not in conf_text:
-            gap(conf_rel, f"dialect '{d}' (src/exchange/config.c) is not described under "
+            gap(conf_rel, f"dialect '{d}' (src/exchange/dialect.c) is not described under "
                           f"'# KEYS': add '*{d}*: ...' to the dialect key")
 
     # The example profiles use keys the parser knows.

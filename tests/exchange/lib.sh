@@ -45,6 +45,7 @@ STS_LOGS=()
 
 ex_cleanup() {
     local rc=$? pid log
+    set +e # errexit in a trap would end it at the first failing command
     for pid in "${STS_PIDS[@]}"; do
         kill "$pid" 2>/dev/null || true
     done

@@ -10,7 +10,7 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "token/tok.h"
+#include "pkcs11/pkcs11_int.h"
 
 #define RV(x) { x, #x }
 static const struct { CK_RV rv; const char *name; } known[] = {
@@ -32,14 +32,14 @@ static void names_match_macros(void **state)
 {
     (void)state;
     for (size_t i = 0; i < sizeof known / sizeof known[0]; i++)
-        assert_string_equal(tok_ckr_name(known[i].rv), known[i].name);
+        assert_string_equal(p11_ckr_name(known[i].rv), known[i].name);
 }
 
 static void unknown_values_in_hex(void **state)
 {
     (void)state;
-    assert_string_equal(tok_ckr_name(0x8000abcdUL), "CKR_0x8000abcd");
-    assert_string_equal(tok_ckr_text(0x8000abcdUL), "");
+    assert_string_equal(p11_ckr_name(0x8000abcdUL), "CKR_0x8000abcd");
+    assert_string_equal(p11_ckr_text(0x8000abcdUL), "");
 }
 
 static void every_failure_has_words(void **state)
@@ -47,30 +47,30 @@ static void every_failure_has_words(void **state)
     (void)state;
     /* Each non-OK value we expect in practice explains itself. */
     for (size_t i = 1; i < sizeof known / sizeof known[0]; i++)
-        assert_true(strlen(tok_ckr_text(known[i].rv)) > 0);
+        assert_true(strlen(p11_ckr_text(known[i].rv)) > 0);
 }
 
 static void fail_message_names_rv_and_text(void **state)
 {
     (void)state;
-    assert_int_equal(tok_fail(P11JWT_ERR_PIN, CKR_PIN_INCORRECT, "login"), P11JWT_ERR_PIN);
+    assert_int_equal(p11_fail(P11JWT_ERR_PIN, CKR_PIN_INCORRECT, "login"), P11JWT_ERR_PIN);
     assert_string_equal(p11jwt_errmsg(), "login: CKR_PIN_INCORRECT (PIN incorrect)");
-    assert_int_equal(tok_fail(P11JWT_ERR_PKCS11, 0x8000abcdUL, "sign"), P11JWT_ERR_PKCS11);
+    assert_int_equal(p11_fail(P11JWT_ERR_PKCS11, 0x8000abcdUL, "sign"), P11JWT_ERR_PKCS11);
     assert_string_equal(p11jwt_errmsg(), "sign: CKR_0x8000abcd");
 }
 
 static void session_lost_classification(void **state)
 {
     (void)state;
-    assert_true(tok_rv_session_lost(CKR_SESSION_HANDLE_INVALID));
-    assert_true(tok_rv_session_lost(CKR_SESSION_CLOSED));
-    assert_true(tok_rv_session_lost(CKR_DEVICE_REMOVED));
-    assert_true(tok_rv_session_lost(CKR_TOKEN_NOT_PRESENT));
+    assert_true(p11_rv_session_lost(CKR_SESSION_HANDLE_INVALID));
+    assert_true(p11_rv_session_lost(CKR_SESSION_CLOSED));
+    assert_true(p11_rv_session_lost(CKR_DEVICE_REMOVED));
+    assert_true(p11_rv_session_lost(CKR_TOKEN_NOT_PRESENT));
     /* Login loss and stale handles are recovered without a new session. */
-    assert_false(tok_rv_session_lost(CKR_USER_NOT_LOGGED_IN));
-    assert_false(tok_rv_session_lost(CKR_OBJECT_HANDLE_INVALID));
-    assert_false(tok_rv_session_lost(CKR_PIN_INCORRECT));
-    assert_false(tok_rv_session_lost(CKR_OK));
+    assert_false(p11_rv_session_lost(CKR_USER_NOT_LOGGED_IN));
+    assert_false(p11_rv_session_lost(CKR_OBJECT_HANDLE_INVALID));
+    assert_false(p11_rv_session_lost(CKR_PIN_INCORRECT));
+    assert_false(p11_rv_session_lost(CKR_OK));
 }
 
 static void strerror_covers_every_code(void **state)

@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "core/err.h"
+#include "base/base.h"
 
 static const char *esc(const char *s, size_t n, size_t cap, unsigned flags)
 {

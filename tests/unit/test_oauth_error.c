@@ -12,7 +12,7 @@
 #include <cmocka.h>
 #include <string.h>
 
-#include "exchange/exch.h"
+#include "exchange/exchange_int.h"
 
 static p11jwt_profile prof = { .dialect = EXCH_DT };
 
@@ -65,11 +65,57 @@ static void provider_text_escaped(void **state)
     assert_non_null(strstr(p11jwt_errmsg(), "a\\nb\\x1b[2J"));
 }
 
+static const char *message(exch_dialect_id d, long status, const char *body)
+{
+    p11jwt_profile p = { .dialect = d };
+    exch_response rs = { .status = status, .body = (char *)body, .len = strlen(body) };
+    int timing, keyish;
+
+    assert_int_equal(exch_oauth_error(&p, &rs, &timing, &keyish), P11JWT_ERR_OAUTH);
+    return p11jwt_errmsg();
+}
+
+/* The hints dt documents (neowit runs the same service), then the generic
+ * ones; the first match wins. */
+static void hints(void **state)
+{
+    (void)state;
+    assert_string_equal(message(EXCH_DT, 400, "{\"error\":\"invalid_grant\","
+                                              "\"error_description\":\"Timing-related error\"}"),
+                        "the STS refused (HTTP 400): invalid_grant: Timing-related error — hint: "
+                        "check this host's clock (NTP) and that exp - iat <= 3600 (profile ttl)");
+    assert_non_null(strstr(message(EXCH_NEOWIT, 400, "{\"error\":\"invalid_grant\","
+                                                     "\"error_description\":\"Untrusted entity\"}"),
+                           "hint: aud must be the token URL"));
+    assert_non_null(strstr(message(EXCH_DT, 400, "{\"error\":\"invalid_grant\","
+                                                 "\"error_description\":\"bad SIGNATURE\"}"),
+                           "hint: the kid must be the service account key id"));
+    assert_non_null(strstr(message(EXCH_DT, 400, "{\"error\":\"unsupported_grant_type\"}"),
+                           "hint: the body must be form URL-encoded"));
+    assert_non_null(strstr(message(EXCH_DT, 400, "{\"error\":\"invalid_grant\"}"),
+                           "hint: the service account or its key may not exist"));
+    /* dt's hints are dt's: another dialect gets the generic ones only */
+    assert_string_equal(message(EXCH_RFC7523, 400, "{\"error\":\"invalid_grant\"}"),
+                        "the STS refused (HTTP 400): invalid_grant");
+    assert_string_equal(message(EXCH_RFC7523, 401, "{\"error\":\"invalid_client\"}"),
+                        "the STS refused (HTTP 401): invalid_client — hint: check client_id and "
+                        "the client secret or key");
+    assert_non_null(strstr(message(EXCH_PRIVATE_KEY_JWT, 400, "{\"error\":\"invalid_scope\"}"),
+                           "hint: the scope is not granted to this client"));
+    assert_non_null(strstr(message(EXCH_JSA, 400, "{\"error\":\"unauthorized_client\"}"),
+                           "hint: this client may not use this grant type"));
+    /* not an OAuth error: the start of what came back */
+    assert_string_equal(message(EXCH_DT, 503, "Service Unavailable"),
+                        "the STS answered HTTP 503: Service Unavailable");
+    assert_string_equal(message(EXCH_DT, 502, ""), "the STS answered HTTP 502");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(what_points_at_the_key),
         cmocka_unit_test(provider_text_escaped),
+        cmocka_unit_test(hints),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

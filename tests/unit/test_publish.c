@@ -15,7 +15,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "exchange/exch.h"
+#include "rotation/rotation_int.h"
 
 static char dir[] = "/tmp/p11jwt-test-publish-XXXXXX";
 
@@ -56,7 +56,7 @@ static void data_reaches_stdin(void **state)
 
     (void)state;
     snprintf(out, sizeof out, "%s/out", dir);
-    assert_int_equal(exch_publish(profile("cat > %s", out), "{\"keys\":[]}\n", 12), P11JWT_OK);
+    assert_int_equal(rot_publish(profile("cat > %s", out), "{\"keys\":[]}\n", 12), P11JWT_OK);
     assert_string_equal(slurp(out), "{\"keys\":[]}\n");
 }
 
@@ -72,7 +72,7 @@ static void stops_reading_is_an_error_not_a_signal(void **state)
     assert_non_null(big);
     memset(big, 'k', len);
     signal(SIGPIPE, SIG_DFL);
-    assert_int_equal(exch_publish(profile("exec 0<&-; exit 0"), big, len), P11JWT_ERR_IO);
+    assert_int_equal(rot_publish(profile("exec 0<&-; exit 0"), big, len), P11JWT_ERR_IO);
     assert_non_null(strstr(p11jwt_errmsg(), "stopped reading the JWKS"));
     assert_non_null(strstr(p11jwt_errmsg(), "stored in the token"));
     sigpending(&pending);
@@ -83,11 +83,11 @@ static void stops_reading_is_an_error_not_a_signal(void **state)
 static void exit_status_and_signal(void **state)
 {
     (void)state;
-    assert_int_equal(exch_publish(profile("cat >/dev/null; exit 3 # HiddenCmd"), "x", 1),
+    assert_int_equal(rot_publish(profile("cat >/dev/null; exit 3 # HiddenCmd"), "x", 1),
                      P11JWT_ERR_IO);
     assert_non_null(strstr(p11jwt_errmsg(), "exited with status 3"));
     assert_null(strstr(p11jwt_errmsg(), "HiddenCmd")); /* the command is not echoed */
-    assert_int_equal(exch_publish(profile("kill -TERM $$"), "x", 1), P11JWT_ERR_IO);
+    assert_int_equal(rot_publish(profile("kill -TERM $$"), "x", 1), P11JWT_ERR_IO);
     assert_non_null(strstr(p11jwt_errmsg(), "killed by signal 15"));
 }
 
@@ -103,7 +103,7 @@ static void no_secrets_in_its_environment(void **state)
     setenv("P11JWT_HSM_PASSWORD", "hsm-PASS-value", 1);
     setenv("KEEP_ME", "kept", 1);
     snprintf(out, sizeof out, "%s/env", dir);
-    assert_int_equal(exch_publish(profile("env > %s", out), "", 0), P11JWT_OK);
+    assert_int_equal(rot_publish(profile("env > %s", out), "", 0), P11JWT_OK);
     env = slurp(out);
     assert_null(strstr(env, "VALUE"));
     assert_null(strstr(env, "value"));

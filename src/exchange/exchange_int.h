@@ -1,0 +1,364 @@
+/*
+ * exchange_int.h — the exchange floor's private header: what its files
+ * share and no other floor sees (exchange.h is the floor's interface).
+ *
+ *   ini.c, config.c, profile.c   the config file, its sections, the key table
+ *   dialect.c, dialect_*.c       the dialect table and each family's request
+ *   token_response.c             an STS's answer as an access token
+ *   oauth_error.c                an STS's refusal as one line, and what it hints
+ *   url.c, http.c                URLs checked once; HTTP over libcurl
+ *   cache.c, cache_memory.c      the token cache and its memory backend
+ *   exchange.c                   one exchange: attempts, retries, fallback
+ *   resource.c                   resource calls, 401 handling
+ *   client.c                     the client that ties them together
+ *   audit.c                      audit records
+ *
+ * The exchange never sees keys: it asks the client for a fresh assertion.
+ */
+#ifndef P11JWT_EXCHANGE_INT_H
+#define P11JWT_EXCHANGE_INT_H
+
+#include <curl/curl.h>
+#include <jansson.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdint.h>
+
+#include "exchange/exchange.h"
+#include "keyring/keyring.h"
+#include "pkcs11/pkcs11.h"
+
+/* ---- the INI lexer (ini.c) ---------------------------------------------------- */
+
+#define EXCH_INI_LINE_MAX 4096
+
+/* One pass over a config file: each section header and each key of a
+ * section is handed to the reader's functions; line is the line being
+ * read (for messages), section_form how a header should look. */
+typedef struct exch_ini exch_ini;
+struct exch_ini {
+    const char *path;
+    int line;
+    const char *section_form;   /* e.g. "[profile NAME]" */
+    p11jwt_rc (*on_section)(exch_ini *ini, char *name, void *ud);
+    p11jwt_rc (*on_key)(exch_ini *ini, const char *key, const char *value, void *ud);
+    void *ud;
+};
+
+p11jwt_rc exch_ini_parse(exch_ini *ini, const char *data, size_t len);
+/* P11JWT_ERR_CONFIG with "PATH:LINE: KEY: message" (no KEY when NULL). */
+p11jwt_rc exch_ini_error(const exch_ini *ini, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* ---- profiles (config.c, profile.c) --------------------------------------------- */
+
+#define EXCH_PROFILE_KEYS_MAX 64
+
+/* Reading one profile out of a file. */
+typedef struct exch_profile_parser {
+    exch_ini ini;
+    p11jwt_profile *p;          /* NULL: the file's syntax only */
+    const char *want;           /* the profile asked for */
+    int found, in_profile;
+    int seen[EXCH_PROFILE_KEYS_MAX]; /* per key of the table: the line that set it */
+    char ***names;              /* non-NULL: collect every section's name */
+    size_t *nnames;
+} exch_profile_parser;
+
+/* Reads the config file at path (NULL: $P11JWT_CONFIG, then
+ * ~/.config/p11jwt/config, then /etc/p11jwt/config) whole: *path_out the
+ * file used, *data its bytes (both the caller's). config.c */
+p11jwt_rc exch_config_read(const char *path, char **path_out, char **data, size_t *len);
+/* Points ps (and its INI lexer) at a file's `[profile NAME]` sections:
+ * `want`'s keys go to p (NULL: the file's syntax only). config.c */
+void exch_config_parser_init(exch_profile_parser *ps, const char *path, p11jwt_profile *p,
+                             const char *want);
+/* Every number key at its default (the key table's). */
+void exch_profile_defaults(p11jwt_profile *p);
+/* One `key = value` of the profile being read. */
+p11jwt_rc exch_profile_set(exch_profile_parser *ps, const char *key, const char *value);
+/* Once the section is read: what the dialect needs, its presets, the
+ * bounds checked last. */
+p11jwt_rc exch_profile_finish(exch_profile_parser *ps);
+
+/* ---- dialects (dialect.c, dialect_*.c) -------------------------------------------- */
+
+/* What a dialect needs to build its request. */
+typedef struct exch_inputs {
+    const char *assertion;      /* NULL for client credentials */
+    const char *client_secret;  /* client credentials only */
+} exch_inputs;
+
+/* A request built by a dialect; free with exch_built_clear. */
+typedef struct exch_built {
+    char *url;
+    const char *method;
+    char *body;
+    struct curl_slist *headers;
+    char *basic_user, *basic_pass;
+} exch_built;
+
+/* One row of the dialect table. */
+struct exch_dialect {
+    exch_dialect_id id;
+    const char *name;
+    int signs;                  /* sends a signed assertion */
+    int iss_is_client_id;       /* iss = sub = client_id (private-key-jwt) */
+    const char *token_key;      /* the answer's member holding the token */
+    const char *token_key_alias; /* another name for it, or NULL */
+    int aud_is_token_url;       /* aud defaults to token_url (else none) */
+    const char *resource_auth;  /* the resource Authorization scheme */
+    const char *resource_accept; /* a default header.Accept, or NULL */
+    exch_auth_method auth_method; /* how a client secret is sent by default */
+    int64_t max_ttl;            /* the longest assertion it takes; 0: any */
+    p11jwt_rc (*build)(const p11jwt_profile *p, const exch_inputs *in,
+                       exch_built *out);
+};
+
+const struct exch_dialect *exch_dialect_get(exch_dialect_id id);
+/* NULL when no dialect has that name. */
+const struct exch_dialect *exch_dialect_by_name(const char *name);
+/* "dt, neowit, ..." into out. */
+void exch_dialect_names(char *out, size_t cap);
+
+/* The token request for p: the dialect's builder, then what every
+ * request has (the token URL, Accept: application/json). */
+p11jwt_rc exch_dialect_build(const p11jwt_profile *p, const exch_inputs *in,
+                             exch_built *out);
+void exch_built_clear(exch_built *b);
+
+/* What the builders share: an application/x-www-form-urlencoded body
+ * grown by copy (the old copy wiped: it may hold a secret), the header
+ * list, and wiping jansson's copy of a credential. */
+typedef struct exch_form {
+    char *s;
+    size_t len;
+    int failed;
+} exch_form;
+void exch_form_add(exch_form *f, const char *name, const char *value);
+void exch_form_clear(exch_form *f);
+/* Hands the form to b as its POST body (Content-Type set). */
+p11jwt_rc exch_form_finish(exch_built *b, exch_form *f);
+p11jwt_rc exch_built_header(exch_built *b, const char *h);
+void exch_json_wipe_member(json_t *o, const char *key);
+
+p11jwt_rc exch_build_jwt_bearer(const p11jwt_profile *p, const exch_inputs *in,
+                                exch_built *b);
+p11jwt_rc exch_build_noa(const p11jwt_profile *p, const exch_inputs *in,
+                         exch_built *b);
+p11jwt_rc exch_build_client_credentials(const p11jwt_profile *p,
+                                        const exch_inputs *in, exch_built *b);
+p11jwt_rc exch_build_private_key_jwt(const p11jwt_profile *p,
+                                     const exch_inputs *in, exch_built *b);
+
+/* ---- HTTP (url.c, http.c) ---------------------------------------------------------- */
+
+#define EXCH_MAX_BODY (1024 * 1024)
+#define EXCH_URL_SHOWN 256
+
+/* A URL parsed once; every decision and every message uses its parts. */
+typedef struct exch_url {
+    CURLU *u;                   /* what curl connects with (CURLOPT_CURLU) */
+    int https;                  /* else http, to a loopback host */
+    int loopback;
+    char shown[EXCH_URL_SHOWN]; /* scheme://host[:port]/path, escaped: no
+                                   userinfo, no query, no fragment */
+} exch_url;
+
+/* Parses url and refuses anything but https, or http to a loopback host,
+ * with rc fail and a message naming `what` (the config key, or "URL").
+ * The URL itself is never echoed, only its shown form. Release *out with
+ * exch_url_free (also after a failure). */
+p11jwt_rc exch_url_parse(const char *url, const char *what, p11jwt_rc fail, exch_url *out);
+void exch_url_free(exch_url *u);
+/* exch_url_parse, for a check only. */
+p11jwt_rc exch_url_check(const char *url, const char *what, p11jwt_rc fail);
+
+typedef struct exch_http {
+    CURL *curl;                 /* NULL until the first request */
+    unsigned long fork_gen;     /* the process generation curl belongs to */
+    char errbuf[CURL_ERROR_SIZE];
+} exch_http;
+
+/* How one request is made: what a profile (or p11jwt_http_call's fixed
+ * rules) says, never the profile itself. */
+typedef struct exch_http_opts {
+    int64_t connect_timeout, timeout; /* seconds */
+    const char *ca_file;        /* NULL: the system's CAs */
+    const char *client_cert;    /* TLS client certificate, or NULL */
+    const char *client_key;     /* its key: a file, or a pkcs11: URI */
+    const char *key_pin;        /* the PIN for a pkcs11: client_key */
+} exch_http_opts;
+
+typedef struct exch_request {
+    const char *method;         /* "GET", "POST", ... */
+    const char *url;
+    struct curl_slist *headers; /* borrowed */
+    const char *body;
+    size_t body_len;
+    const char *basic_user, *basic_pass;
+    int fresh;                  /* 1: never on a reused connection (retries) */
+} exch_request;
+
+typedef struct exch_response {
+    long status;
+    char *body;                 /* NUL-terminated; wiped when cleared (a
+                                   token endpoint's answer holds a token) */
+    size_t len;
+    size_t cap;                 /* allocated for body */
+    int64_t retry_after;        /* seconds; -1 when absent */
+    int truncated;              /* more than EXCH_MAX_BODY was sent */
+} exch_response;
+
+/* A connection user's handle: the libcurl easy handle is made at its first
+ * request, so a client that never talks HTTP (rotate status) holds none. */
+void exch_http_init(exch_http *h);
+void exch_http_cleanup(exch_http *h);
+void exch_response_clear(exch_response *r);
+/* Performs one request. On a transport failure returns P11JWT_ERR_HTTP and
+ * sets *retryable. */
+p11jwt_rc exch_http_perform(exch_http *h, const exch_http_opts *o, const exch_request *rq,
+                            exch_response *rs, int *retryable);
+/* Wipes (it may hold an Authorization line) and frees a header list. */
+void exch_headers_free(struct curl_slist *hl);
+/* libcurl's global set-up, once per process (it is not thread-safe). */
+p11jwt_rc exch_http_global_init(void);
+
+/* ---- answers (token_response.c, oauth_error.c) ---------------------------------------- */
+
+/* Parses a 2xx answer into *t; expiry from expires_in, else a JWT-shaped
+ * token's exp, else the profile's default lifetime. */
+p11jwt_rc exch_token_response_parse(const p11jwt_profile *p, const exch_response *rs,
+                                    int64_t now, p11jwt_access_token *t);
+/* A copy of src in dst (cleared first), for the caller to clear. */
+p11jwt_rc exch_token_copy(const p11jwt_access_token *src, p11jwt_access_token *dst);
+
+/* Sets the message for a non-2xx answer from the STS: status, the OAuth
+ * error and description, a hint where the provider documents one. Returns
+ * P11JWT_ERR_OAUTH. *timing is set when the STS complains about iat/exp,
+ * *keyish when about the key or signature (a rotation fallback may help). */
+p11jwt_rc exch_oauth_error(const p11jwt_profile *p, const exch_response *rs, int *timing,
+                           int *keyish);
+
+/* ---- the token cache (cache.c, cache_memory.c) ------------------------------------------- */
+
+/* What a cache level holds: a token and when it is due for refresh. */
+typedef struct exch_cache_entry {
+    p11jwt_access_token tok;
+    int64_t refresh_at;
+} exch_cache_entry;
+
+/* Where a client's shared token lives, behind the per-thread copies the
+ * cache hands out: process memory now (cache_memory.c); a fleet's Redis
+ * later, behind the same operations. Every call is made under the cache's
+ * lock, so a backend needs no lock of its own for its entry. */
+typedef struct exch_cache_backend {
+    const char *name;
+    /* The entry held, or NULL. Borrowed: valid until the next call. */
+    const exch_cache_entry *(*get)(void *be);
+    /* Takes the entry over (*e's strings are the backend's now, *e is
+     * cleared); the entry held before goes. */
+    p11jwt_rc (*put)(void *be, exch_cache_entry *e);
+    /* Moves the held entry's refresh time. */
+    void (*reschedule)(void *be, int64_t refresh_at);
+    /* Drops the held entry if its token is `value` (any when NULL);
+     * 1 when something was dropped. */
+    int (*drop)(void *be, const char *value);
+    void (*free)(void *be);
+} exch_cache_backend;
+
+/* The memory backend: one entry in this process. */
+extern const exch_cache_backend exch_cache_memory;
+void *exch_cache_memory_new(void);
+
+/* Makes a fresh token when the cache has none it may hand out: the
+ * exchange (exchange.c). Called by one thread at a time per cache, outside
+ * the cache's lock; its failure is handed to every caller that waited. */
+typedef p11jwt_rc (*exch_cache_refill_fn)(void *ud, p11jwt_access_token *out);
+
+typedef struct exch_cache exch_cache;
+
+/* A cache refreshing refresh_ahead seconds before expiry (-1: automatic,
+ * see exch_refresh_time), refilled by refill(ud), its entry kept by the
+ * backend (be, owned from now on; freed on failure too). */
+p11jwt_rc exch_cache_new(const exch_cache_backend *ops, void *be, int64_t refresh_ahead,
+                         exch_cache_refill_fn refill, void *ud, exch_cache **out);
+void exch_cache_free(exch_cache *c);
+/* p11jwt_client_token_peek's answer: this thread's copy of the token. */
+p11jwt_rc exch_cache_peek(exch_cache *c, const p11jwt_access_token **out);
+/* p11jwt_client_token_min_valid's. */
+p11jwt_rc exch_cache_min_valid(exch_cache *c, int64_t min_valid,
+                               const p11jwt_access_token **out);
+/* Drops the token if it is `value` (any when NULL). */
+void exch_cache_invalidate(exch_cache *c, const char *value);
+/* state, expires_at, failures and last_error of a client's status. */
+void exch_cache_status(exch_cache *c, p11jwt_client_status *out);
+
+/* When to start refreshing a token obtained at `now`: refresh_ahead before
+ * expiry if it is >= 0, else the earlier of 5 minutes before expiry and 80%
+ * of the lifetime, moved earlier by jitter * 5% of the lifetime (jitter in
+ * [0, 1): a fleet that started together does not refresh together). */
+int64_t exch_refresh_time(int64_t refresh_ahead, int64_t now, int64_t expires_at,
+                          double jitter);
+/* A random number in [0, 1). */
+double exch_random_unit(void);
+
+/* ---- the client (client.c) --------------------------------------------------------------- */
+
+struct p11jwt_client {
+    p11jwt_profile *p;
+
+    /* Signing: the token is opened and keys found on first use. Keys are
+     * kept until the client is freed (a thread may be signing with one
+     * while rotation moves the active kid on). */
+    pthread_mutex_t key_mu;
+    p11jwt_token *tok;
+    p11jwt_key **keys;
+    size_t nkeys;
+
+    /* The STS connection; held by the one exchange in flight. */
+    pthread_mutex_t sts_mu;
+    exch_http sts;
+    /* The resource connection, for p11jwt_client_call. */
+    pthread_mutex_t res_mu;
+    exch_http res;
+
+    exch_cache *cache;
+    atomic_uint_fast64_t exchanges;
+    int client_key_ok;          /* the pkcs11: client_key was found once */
+};
+
+/* Opens the token at uri with the profile's PIN source and module
+ * arguments: the one way a profile's token (or TLS client key) is opened. */
+p11jwt_rc exch_token_open(const p11jwt_profile *p, const char *uri, p11jwt_token **out);
+/* Signs the profile's assertion with the key kid (opened once per client);
+ * an audit record is written per the profile. Caller frees *jws. */
+p11jwt_rc exch_client_sign(p11jwt_client *c, const char *kid, char **jws);
+/* The HTTP options of a profile: for the token endpoint (sts: its TLS
+ * client key, with the key's PIN) or for resources. */
+void exch_http_opts_of(const p11jwt_profile *p, int sts, const char *key_pin,
+                       exch_http_opts *o);
+/* The kid to sign with and the one to fall back to (keyring.h). */
+p11jwt_rc exch_client_kids(p11jwt_client *c, char **active, char **fallback, int *is_next);
+
+/* ---- one exchange (exchange.c) ------------------------------------------------------------ */
+
+/* Exchanges a fresh assertion (or the client secret) for a token: the
+ * cache's refill function (ud is the client). */
+p11jwt_rc exch_exchange(void *client, p11jwt_access_token *out);
+/* Reads the secret a profile names by file or environment variable (what
+ * names it in messages); *out NULL when it names neither. Free with
+ * base_secret_free_n(*out, *len). */
+p11jwt_rc exch_secret_read(const p11jwt_profile *p, const char *file, const char *env,
+                           const char *what, unsigned char **out, size_t *len);
+
+#ifdef P11JWT_UNITTEST
+/* Static in the library; for tests/unit only. */
+int exch_parse_duration(const char *v, int64_t max, int64_t *out);
+int exch_parse_seconds(const char *v, double lo, double hi, double *out);
+long exch_sts_value_bad(const char *v, size_t n, int b64token);
+double exch_backoff(double base, double max_delay, int attempt, double r);
+int exch_url_is_loopback(const char *host);
+#endif
+
+#endif

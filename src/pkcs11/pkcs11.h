@@ -1,0 +1,162 @@
+/*
+ * pkcs11.h — floor 1, the PKCS#11 layer's interface: what the floors
+ * above (core, keyring, exchange) may use of a token beyond the public
+ * API. PKCS#11 only: nothing here knows JOSE. A public key comes out as
+ * raw bytes (p11_ec_point); core turns it into a JWK.
+ *
+ * Design decisions a reader must know (pkcs11_int.h has the rest):
+ *  - Sessions come from a per-token pool (opened once, reused); the login
+ *    state is the process's, shared by all sessions.
+ *  - A key handle (p11_keyhandle) finds its object once and re-finds it
+ *    only when the token's epoch says cached handles may be stale.
+ */
+#ifndef P11JWT_PKCS11_H
+#define P11JWT_PKCS11_H
+
+#include <p11-kit/pkcs11.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/base.h"
+#include "p11jwt.h"
+
+/* ---- sessions and the token (session.c, token.c) ------------------------- */
+
+/* Takes a session from the token's pool (opening one if none is idle).
+ * When need_login, makes sure the process is logged in. */
+p11jwt_rc p11_session_get(p11jwt_token *t, int need_login, CK_SESSION_HANDLE *out);
+/* Returns a healthy session to the pool. */
+void p11_session_put(p11jwt_token *t, CK_SESSION_HANDLE s);
+
+/* The token's label, trimmed and escaped: for messages only. */
+const char *p11_token_label(const p11jwt_token *t);
+/* 1 when the caller named a PIN source (file or variable): a read of
+ * public objects then logs in too, as the caller expects. */
+int p11_token_pin_given(const p11jwt_token *t);
+
+/* ---- URIs (uri.c) -------------------------------------------------------- */
+
+/* 1 when a pkcs11: URI has a pin-value= attribute. */
+int p11_uri_has_pin_value(const char *uri);
+/* P11JWT_OK, or rc with a message saying why a PIN in `what` (e.g. "the
+ * token URI") is refused and where a PIN comes from instead. */
+p11jwt_rc p11_uri_refuse_pin_value(const char *uri, p11jwt_rc rc, const char *what);
+
+/* ---- objects (object.c) -------------------------------------------------- */
+
+/* The one object of class cls whose kid is kid (CKA_ID equal to its bytes,
+ * else CKA_LABEL); none found is not an error (*o stays
+ * CK_INVALID_HANDLE), more than one is. */
+p11jwt_rc p11_object_find_one(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls,
+                              const char *kid, CK_OBJECT_HANDLE *o);
+/* Every object of class cls (and key type kt, unless P11_ANY_KEY_TYPE),
+ * in a new array (*found, caller frees). Raises what on failure. */
+#define P11_ANY_KEY_TYPE ((CK_KEY_TYPE)-1)
+p11jwt_rc p11_object_find_class(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_CLASS cls,
+                                CK_KEY_TYPE kt, const char *what, CK_OBJECT_HANDLE **found,
+                                size_t *n);
+/* The kid of an object: CKA_ID when it is text, else CKA_LABEL when it
+ * is, else the ID in hex, else "" (no kid). Caller frees; NULL: out of
+ * memory. */
+char *p11_object_kid(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o);
+/* Sets CKA_ID = kid and CKA_LABEL = label on an object. */
+p11jwt_rc p11_object_name(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+                          const char *kid, const char *label);
+/* After a failure rc on a key just made: destroys its objects (n of them,
+ * CK_INVALID_HANDLE skipped) and says in the message whether that worked
+ * (id names the objects to remove by hand if not). Returns rc. */
+p11jwt_rc p11_object_discard(p11jwt_token *t, CK_SESSION_HANDLE s, const CK_OBJECT_HANDLE *o,
+                             size_t n, const char *id, p11jwt_rc rc);
+
+/* 1 when n bytes are a usable kid: non-empty UTF-8 without control
+ * characters. */
+int p11_kid_is_text(const unsigned char *p, size_t n);
+/* Refuses a kid that is empty, not text, or that some key already has. */
+p11jwt_rc p11_kid_check_new(p11jwt_token *t, CK_SESSION_HANDLE s, const char *kid);
+
+/* ---- public keys (pubkey.c) ---------------------------------------------- */
+
+/* An EC public key as the token shows it: the alg its curve implies and
+ * the affine coordinates, each coord_len bytes (leading zeros kept). */
+typedef struct p11_ec_point {
+    p11jwt_alg alg;
+    unsigned char x[66];
+    unsigned char y[66];
+    size_t coord_len;
+} p11_ec_point;
+
+/* Reads CKA_EC_PARAMS and CKA_EC_POINT of a public key object. */
+p11jwt_rc p11_pubkey_read(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+                          p11_ec_point *out);
+
+/* ---- key generation (keygen.c) ------------------------------------------- */
+
+/* A new EC pair, checked: protected as the template policy asks, its
+ * public point readable and DER, a signature of a random digest verified
+ * on the host. On failure nothing is left in the token. */
+typedef struct p11_ec_pair {
+    CK_OBJECT_HANDLE priv, pub;
+    p11_ec_point point;
+} p11_ec_pair;
+
+/* Generates an EC pair for alg under CKA_ID id and CKA_LABEL label. */
+p11jwt_rc p11_keygen_ec(p11jwt_token *t, CK_SESSION_HANDLE s, p11jwt_alg alg, const char *id,
+                        const char *label, p11_ec_pair *out);
+/* Generates a secret key pinned to HMAC alg under kid and label. */
+p11jwt_rc p11_keygen_hmac(p11jwt_token *t, CK_SESSION_HANDLE s, p11jwt_alg alg,
+                          const char *kid, const char *label);
+
+/* ---- key handles and signing (keyhandle.c, sign.c) ------------------------ */
+
+/* One key in the token, found by kid once: its class, alg, mechanism and
+ * cached object handle, and its public point when the token has one.
+ * Thread-safe: many threads may sign with it at once. */
+typedef struct p11_keyhandle p11_keyhandle;
+
+p11jwt_rc p11_keyhandle_open(p11jwt_token *t, const char *kid, p11_keyhandle **out);
+void p11_keyhandle_free(p11_keyhandle *h);
+const char *p11_keyhandle_kid(const p11_keyhandle *h);
+p11jwt_alg p11_keyhandle_alg(const p11_keyhandle *h);
+/* The public key, or NULL when the token holds no public object for it. */
+const p11_ec_point *p11_keyhandle_point(const p11_keyhandle *h);
+
+/* Signs data as the key's alg in JWS form: ES* hashes on the host then
+ * CKM_ECDSA (raw r||s), HS* runs CKM_SHA*_HMAC in the token. *sig_len is
+ * in: capacity, out: length. One retry after a recoverable failure. */
+p11jwt_rc p11_sign(p11_keyhandle *h, const unsigned char *data, size_t len, unsigned char *sig,
+                   size_t *sig_len);
+
+/* ---- the versioned data store (store.c) ----------------------------------- */
+
+#define P11_STORE_ID_LEN (20 + 1 + 32)
+/* The largest version written or read; a state at it takes no successor.
+ * INT64_MAX: the version is shown as a JSON integer (rotate status). */
+#define P11_STORE_MAX_VERSION ((uint64_t)INT64_MAX)
+
+/* The current value stored under name (its writer's JSON) and its
+ * version; *json_out NULL and version 0 when the token holds none. */
+p11jwt_rc p11_store_read(p11jwt_token *t, const char *name, char **json_out, uint64_t *version);
+/* Stores a new value made from version base_version; P11JWT_ERR_CONFLICT
+ * when another writer stored one from the same (or a later) version
+ * first. */
+p11jwt_rc p11_store_write(p11jwt_token *t, const char *name, uint64_t base_version,
+                          const char *json);
+/* Reads a stored object's label (len bytes, not NUL-terminated): 1 when
+ * it is "p11jwt-keyring:NAME:VERSION:NONCE" for this name, with VERSION
+ * exactly 20 digits from 1 to P11_STORE_MAX_VERSION and NONCE 32 lower-case
+ * hex digits (*version and id = "VERSION:NONCE" set); 0 when it belongs to
+ * no value of that name; -1 when it names it but is not what p11jwt
+ * writes (*why says how). */
+int p11_store_label_parse(const char *label, size_t len, const char *name, uint64_t *version,
+                          char id[P11_STORE_ID_LEN + 1], const char **why);
+
+/* ---- mTLS through libp11's engine (engine.c) ------------------------------ */
+
+/* Configures the "pkcs11" engine, before libcurl asks for it by id, with
+ * the module (and module arguments) of the open token t: libcurl's
+ * ENGINE_by_id then finds this configured engine instead of loading one
+ * that reaches every module registered with p11-kit through its proxy.
+ * The engine serves one module per process: another is refused. */
+p11jwt_rc p11_engine_use_token(const p11jwt_token *t);
+
+#endif

@@ -1,0 +1,88 @@
+/*
+ * auto.c — `rotate auto`: one idempotent policy step, for a timer. On the
+ * keyring as it is now: adopt the profile's key (the first stored state),
+ * promote a next key staged more than `overlap` ago, or stage one when
+ * the active key is older than `rotate_after` (EC only: an HMAC secret is
+ * the provider's to issue); then retire previous keys past `grace`, and
+ * publish the JWKS after a stage or a promote.
+ */
+#include "rotation/rotation_int.h"
+
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+/* One decision on the keyring as it is now: adopt, promote or stage when
+ * due; *changed when a stage or promote was stored (publish then). */
+static p11jwt_rc auto_step(p11jwt_client *c, char **report, int *changed)
+{
+    const p11jwt_profile *p = p11jwt_client_profile(c);
+    kr_state kr;
+    int64_t now = (int64_t)time(NULL);
+    p11jwt_rc rc = rot_load(c, &kr);
+
+    *changed = 0;
+    if (rc != P11JWT_OK)
+        return rc;
+    if (kr.version == 0) {
+        /* Adopt the profile's key, dated now: its age is unknown. */
+        kr.active.since = now;
+        rc = rot_store(c, &kr, "adopt");
+        if (rc == P11JWT_OK)
+            rot_say(report, "adopted '%s' as the active key of keyring '%s' (version %" PRIu64
+                            ")",
+                    ESC(kr.active.kid), ESC(p->keyring), kr.version);
+    } else if (kr.next.kid != NULL && rot_due(kr.next.since, p->overlap, now)) {
+        rc = rot_promote_from(c, &kr, report);
+        *changed = rc == P11JWT_OK;
+    } else if (kr.next.kid == NULL && rot_due(kr.active.since, p->rotate_after, now)) {
+        if (!p11jwt_alg_is_ec(kr.active.alg)) {
+            rot_say(report, "active key '%s' is due for rotation, but its secret is issued by "
+                            "the provider: stage it with 'p11jwt rotate stage --secret-file'",
+                    ESC(kr.active.kid));
+        } else {
+            rc = rot_stage_from(c, &kr, NULL, 0, NULL, NULL, report);
+            *changed = rc == P11JWT_OK;
+        }
+    }
+    kr_state_clear(&kr);
+    return rc;
+}
+
+static p11jwt_rc run_auto(p11jwt_client *c, char **report)
+{
+    const p11jwt_profile *p = p11jwt_client_profile(c);
+    p11jwt_rc rc = P11JWT_ERR_CONFLICT;
+    int changed = 0;
+    char *jwks = NULL;
+
+    err_clear();
+    *report = NULL;
+    /* A lost race means another host acted on the same state: decide again
+     * on what it wrote (often: nothing is due any more). */
+    for (int i = 0; i < ROT_MAX_ATTEMPTS && rc == P11JWT_ERR_CONFLICT; i++)
+        rc = auto_step(c, report, &changed);
+    if (rc == P11JWT_OK && changed && p->publish_command != NULL) {
+        rc = rot_jwks(c, &jwks);
+        if (rc == P11JWT_OK)
+            rc = rot_publish_jwks(p, jwks, report);
+        free(jwks);
+    }
+    if (rc == P11JWT_OK) {
+        char *r2 = NULL;
+
+        rc = rot_retire(c, NULL, &r2);
+        if (rc == P11JWT_OK && r2 != NULL && strncmp(r2, "nothing", 7) != 0)
+            rot_say(report, "%s", r2);
+        free(r2);
+    }
+    if (rc == P11JWT_OK && *report == NULL)
+        rot_say(report, "nothing due in keyring '%s'", ESC(p->keyring));
+    return rc;
+}
+
+p11jwt_rc p11jwt_rotate_auto(p11jwt_client *c, char **report)
+{
+    ROT_LOCKED(c, report, run_auto(c, report));
+}

@@ -1,0 +1,173 @@
+/*
+ * lock.c — the host-local lock that makes rotation steps on one keyring
+ * run one at a time on this host. The versioned state keeps hosts
+ * consistent, but SoftHSM's file store fails (CKR_GENERAL_ERROR) when one
+ * process reads a token another is rewriting, so local steps are simply
+ * taken one at a time.
+ *
+ * The decision: a lock file in a directory only this user can write, and a
+ * bounded wait. A predictable name in /tmp let another local user create
+ * and hold the file, and flock waited for ever. The directory is, in
+ * order, $RUNTIME_DIRECTORY (systemd's RuntimeDirectory=, e.g.
+ * /run/p11jwt), $XDG_RUNTIME_DIR/p11jwt, or /tmp/p11jwt-UID; each is
+ * checked with lstat (a directory, not a symlink, owned by this user, not
+ * writable by others; the two p11jwt makes itself exactly 0700) and
+ * refused otherwise. The file is opened O_NOFOLLOW, mode 0600, and must be
+ * a regular file of this user. The wait polls flock(LOCK_NB) for at most
+ * $P11JWT_LOCK_TIMEOUT seconds (default 30), then fails naming the file.
+ */
+#include "rotation/rotation_int.h"
+
+#include "base/base.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LOCK_TIMEOUT_DEFAULT 30
+#define LOCK_TIMEOUT_MAX 3600
+
+/* Checks that dir is a directory of ours that nobody else can write in
+ * (exactly 0700 when strict). */
+static p11jwt_rc check_dir(const char *dir, int strict)
+{
+    struct stat st;
+
+    if (lstat(dir, &st) != 0)
+        return err_set(P11JWT_ERR_IO, "lock directory %s: %s", ESC(dir), strerror(errno));
+    if (S_ISLNK(st.st_mode) || !S_ISDIR(st.st_mode))
+        return err_set(P11JWT_ERR_IO, "lock directory %s is %s, not a directory: refused",
+                       ESC(dir), S_ISLNK(st.st_mode) ? "a symbolic link" : "a file");
+    if (st.st_uid != geteuid())
+        return err_set(P11JWT_ERR_IO,
+                       "lock directory %s belongs to uid %lu, not to this user (%lu): refused",
+                       ESC(dir), (unsigned long)st.st_uid, (unsigned long)geteuid());
+    if (strict ? (st.st_mode & 0777) != 0700 : (st.st_mode & 022) != 0)
+        return err_set(P11JWT_ERR_IO, "lock directory %s has mode %04o (%s): refused", ESC(dir),
+                       (unsigned)(st.st_mode & 07777),
+                       strict ? "expected 0700" : "others may write in it");
+    return P11JWT_OK;
+}
+
+/* Makes dir (0700) unless it exists, then checks it strictly. */
+static p11jwt_rc own_dir(const char *dir)
+{
+    if (mkdir(dir, 0700) != 0 && errno != EEXIST)
+        return err_set(P11JWT_ERR_IO, "cannot make lock directory %s: %s", ESC(dir),
+                       strerror(errno));
+    return check_dir(dir, 1);
+}
+
+p11jwt_rc rot_lock_dir(char *out, size_t cap)
+{
+    const char *rd = getenv("RUNTIME_DIRECTORY");
+    const char *xdg = getenv("XDG_RUNTIME_DIR");
+    int n;
+
+    if (rd != NULL && rd[0] == '/') {
+        /* systemd lists several directories separated by ':'; the first. */
+        n = snprintf(out, cap, "%.*s", (int)strcspn(rd, ":"), rd);
+        if (n < 0 || (size_t)n >= cap)
+            return err_set(P11JWT_ERR_IO, "$RUNTIME_DIRECTORY is too long");
+        return check_dir(out, 0);
+    }
+    if (xdg != NULL && xdg[0] == '/')
+        n = snprintf(out, cap, "%s/p11jwt", xdg);
+    else
+        n = snprintf(out, cap, "/tmp/p11jwt-%lu", (unsigned long)geteuid());
+    if (n < 0 || (size_t)n >= cap)
+        return err_set(P11JWT_ERR_IO, "$XDG_RUNTIME_DIR is too long");
+    return own_dir(out);
+}
+
+static int64_t lock_timeout(void)
+{
+    const char *v = getenv("P11JWT_LOCK_TIMEOUT");
+    char *end;
+    long long t;
+
+    if (v == NULL || v[0] == '\0')
+        return LOCK_TIMEOUT_DEFAULT;
+    t = strtoll(v, &end, 10);
+    if (*end != '\0' || t < 0 || t > LOCK_TIMEOUT_MAX)
+        return LOCK_TIMEOUT_DEFAULT;
+    return t;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+p11jwt_rc rot_lock_acquire(const char *token, const char *keyring, int *fd_out)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a over token URI and name */
+    char dir[384], path[512];
+    struct stat st;
+    int64_t timeout = lock_timeout(), start;
+    p11jwt_rc rc;
+    int fd;
+
+    *fd_out = -1;
+    for (const char *s = token ? token : ""; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    h = (h ^ '\n') * 1099511628211ULL;
+    for (const char *s = keyring; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ULL;
+    rc = rot_lock_dir(dir, sizeof dir);
+    if (rc != P11JWT_OK)
+        return err_wrap(rc, "keyring '%s': cannot take this host's lock", ESC(keyring));
+    snprintf(path, sizeof path, "%s/keyring-%016" PRIx64 ".lock", dir, h);
+    fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return err_set(P11JWT_ERR_IO, "keyring '%s': cannot open the lock file %s: %s%s",
+                       ESC(keyring), ESC(path), strerror(errno),
+                       errno == ELOOP ? " (a symbolic link: refused)" : "");
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid()) {
+        close(fd);
+        return err_set(P11JWT_ERR_IO,
+                       "keyring '%s': the lock file %s is not a regular file of this user: "
+                       "refused",
+                       ESC(keyring), ESC(path));
+    }
+    start = now_ms();
+    for (;;) {
+        struct timespec pause = { 0, 50 * 1000 * 1000 };
+
+        if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+            break;
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            rc = err_set(P11JWT_ERR_IO, "keyring '%s': cannot lock %s: %s", ESC(keyring),
+                         ESC(path), strerror(errno));
+            close(fd);
+            return rc;
+        }
+        if (now_ms() - start >= timeout * 1000) {
+            close(fd);
+            return err_set(P11JWT_ERR_CONFLICT,
+                           "keyring '%s': another process on this host has held the lock file "
+                           "%s for %" PRId64 " s; nothing was done (try again later; "
+                           "P11JWT_LOCK_TIMEOUT sets the wait)",
+                           ESC(keyring), ESC(path), timeout);
+        }
+        nanosleep(&pause, NULL);
+    }
+    *fd_out = fd;
+    return P11JWT_OK;
+}
+
+void rot_lock_release(int fd)
+{
+    if (fd >= 0)
+        close(fd);
+}
