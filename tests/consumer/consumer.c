@@ -6,8 +6,9 @@
  *
  * It signs two assertions with one key of a SoftHSM token: one through the
  * token API (the README's library example), one through a profile and a
- * client (the exchange layer, which pulls libcurl into a static link:
- * p11jwt_client_assertion sends nothing). PyJWT checks both.
+ * client (the exchange layer: its profile's token_url is parsed by
+ * libcurl, which the library loads at that point; p11jwt_client_assertion
+ * sends nothing). PyJWT checks both.
  *
  *   consumer TOKEN-URI PIN-FILE KID CONFIG PROFILE
  *

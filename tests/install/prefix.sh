@@ -63,7 +63,7 @@ got=$(pkg-config --variable=prefix p11jwt)
 [[ $got == "$P" ]] || fail "p11jwt.pc says prefix=$got, not $P"
 [[ $(pkg-config --variable=libdir p11jwt) == "$libdir" ]] || fail "p11jwt.pc's libdir is not $libdir"
 libs=$(pkg-config --static --libs p11jwt)
-for l in -lp11jwt -lcurl -lp11-kit -ljansson -lcrypto -pthread; do
+for l in -lp11jwt -lp11-kit -ljansson -lcrypto -pthread -ldl; do
     [[ " $libs " == *" $l "* ]] || fail "pkg-config --static --libs p11jwt lacks $l: $libs"
 done
 grep -qx "ExecStart=$P/bin/p11jwt agent --config /etc/p11jwt/config" \
