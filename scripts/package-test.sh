@@ -51,13 +51,26 @@ cleanup() {
 trap cleanup EXIT
 fail() { printf 'FAIL [package-test]: %s\n' "$*" >&2; exit 1; }
 
+# Wall time and CPU time (user + system of every process the script ran,
+# from the shell's `times`): on a shared machine the wall time is mostly
+# the others' load, the CPU time is the stage's own cost.
+cpu_s() { # sets CPU to the seconds so far
+    times >"$work/times"    # in this shell, not a $(...) subshell: its children are ours
+    CPU=$(awk 'NR == 2 { s = 0; for (i = 1; i <= 2; i++) { split($i, t, "m"); s += t[1] * 60 + t[2] }
+                         printf "%.0f", s }' "$work/times")
+}
 t0=$(date +%s)
 step_start=$t0
+cpu_s
+cpu0=$CPU
+step_cpu=$CPU
 timed() { # label: ends the step that is running, prints its time
     local now
     now=$(date +%s)
-    printf '   (%s: %d s)\n' "$1" $((now - step_start))
+    cpu_s
+    printf '   (%s: %d s, %d s CPU)\n' "$1" $((now - step_start)) $((CPU - step_cpu))
     step_start=$now
+    step_cpu=$CPU
 }
 
 # p11jwt paths on this host outside the packages' own files: the units'
@@ -189,4 +202,5 @@ echo "   nothing left of $(wc -l <"$work/paths") package paths; user and group k
 timed "remove and purge"
 
 failed=0
-echo "== packages green ($(($(date +%s) - t0)) s)"
+cpu_s
+echo "== packages green ($(($(date +%s) - t0)) s, $((CPU - cpu0)) s CPU)"

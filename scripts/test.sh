@@ -26,13 +26,27 @@ case "${1:-}" in
     *) echo "test.sh: unknown option '$1' (try --help)" >&2; exit 2 ;;
 esac
 jobs=$(nproc)
+# Each stage's wall time and CPU time (user + system of the processes it
+# ran, from the shell's `times`): on a shared machine the wall time is
+# mostly the others' load, the CPU time is the stage's own cost.
+times_file=$(mktemp "${TMPDIR:-/tmp}/p11jwt-test-times.XXXXXX")
+trap 'rm -f "$times_file"' EXIT
+cpu_s() { # sets CPU to the seconds so far
+    times >"$times_file"    # in this shell, not a $(...) subshell: its children are ours
+    CPU=$(awk 'NR == 2 { s = 0; for (i = 1; i <= 2; i++) { split($i, t, "m"); s += t[1] * 60 + t[2] }
+                         printf "%.0f", s }' "$times_file")
+}
 t0=$(date +%s)
 stage_start=$t0
+cpu_s
+stage_cpu=$CPU
 stage_done() { # NAME: prints how long the stage that just ended took
     local now
     now=$(date +%s)
-    printf '== stage %s: %d s\n' "$1" $((now - stage_start))
+    cpu_s
+    printf '== stage %s: %d s, %d s CPU\n' "$1" $((now - stage_start)) $((CPU - stage_cpu))
     stage_start=$now
+    stage_cpu=$CPU
 }
 
 "$root/scripts/deps.sh"
@@ -72,4 +86,5 @@ export LSAN_OPTIONS=suppressions=$root/tests/lsan.supp:print_suppressions=0
 export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
 run_suite "$build-asan" -DSANITIZE='address;undefined'
 stage_done "ASan/UBSan build + ctest"
-echo "== all passes green ($(($(date +%s) - t0)) s)"
+cpu_s
+echo "== all passes green ($(($(date +%s) - t0)) s, $CPU s CPU)"
