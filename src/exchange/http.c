@@ -52,11 +52,11 @@ void exch_http_init(exch_http *h)
 static p11jwt_rc own_handle(exch_http *h)
 {
     unsigned long gen = atomic_load(&http_fork_gen);
+    p11jwt_rc rc;
 
     if (h->fork_gen == gen && h->curl != NULL)
         return P11JWT_OK;
-    p11jwt_rc rc = exch_curl_load();
-
+    rc = exch_curl_load();
     if (rc != P11JWT_OK)
         return rc;
     h->curl = exch_curl_easy_init();
