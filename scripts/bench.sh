@@ -19,6 +19,10 @@
 #     port: a hit in the fleet's Redis (GET + AES-GCM decryption in the
 #     token) against a plain GET of the same size (median, p99), and the
 #     memory hit path with and without Redis configured (docs/fleet.md).
+#   - tests/bench's p11jwt-start-bench: the CPU of one process, as a ratio
+#     in one run: `p11jwt --version` against `pkcs11-tool --help`, and a
+#     one-shot `p11jwt sign` (ES256) against `pkcs11-tool --sign` on the
+#     same key (target <= 1.0).
 # Writes the table (medians over the runs) to docs/performance.md and prints it.
 #
 #   scripts/bench.sh            3 s per row, 50,000 batch lines (ES512 10,000), one run
@@ -72,11 +76,11 @@ done
 # login) weighs a few per cent at most at the alg's rate.
 declare -A batch_lines
 if [ "$quick" = 1 ]; then
-    seconds=1 p11tool_runs=5 spawn_runs=20 fleet_gets=500
+    seconds=1 p11tool_runs=5 spawn_runs=20 fleet_gets=500 start_runs=20
     batch_lines=([ES512]=2000 [HS256]=2000)
     output=${output:-$build/performance-quick.md}
 else
-    seconds=3 p11tool_runs=30 spawn_runs=200 fleet_gets=5000
+    seconds=3 p11tool_runs=30 spawn_runs=200 fleet_gets=500 start_runs=200
     batch_lines=([ES512]=10000 [HS256]=50000)
     if [ "$only" = batch ]; then
         output=${output:-$build/performance-batch.md}
@@ -103,8 +107,9 @@ bench=$build/tests/bench/p11jwt-bench
 agent_bench=$build/tests/bench/p11jwt-agent-bench
 fleet_bench=$build/tests/bench/p11jwt-fleet-bench
 token_bin=$build/p11jwt-token
+start_bench=$build/tests/bench/p11jwt-start-bench
 cmake --build "$build" -j"$(nproc)" --target p11jwt_cli p11jwt_bench p11jwt_token \
-    p11jwt_agent_bench p11jwt_fleet_bench >/dev/null
+    p11jwt_agent_bench p11jwt_fleet_bench p11jwt_start_bench >/dev/null
 [ -x "$cli" ] || die "no CLI at $cli"
 [ -x "$bench" ] || die "no benchmark program at $bench"
 [ -x "$agent_bench" ] || die "no agent benchmark program at $agent_bench"
@@ -190,6 +195,7 @@ chmod 600 "$T/es512.pem"
 "$cli" sign "${TOK[@]}" --kid "${kid[HS256]}" --iss "$ISS" --aud "$AUD" |
     sed 's/\.[^.]*$//' | tr -d '\n' >"$T/signing-input"
 openssl dgst -sha512 -binary "$T/signing-input" >"$T/signing-input.sha512"
+openssl dgst -sha256 -binary "$T/signing-input" >"$T/signing-input.sha256"
 threads_opt=0
 "$cli" sign --help | grep -q -- '--threads' && threads_opt=1
 
@@ -379,6 +385,26 @@ for ((run = 1; run <= runs; run++)); do
         put "p11tool $alg" "$ops"
     done
 
+    echo "== run $run/$runs: start-up CPU per process (p11jwt-start-bench, $start_runs runs each)"
+    es256_id=$(printf '%s' "${kid[ES256]}" | od -An -tx1 | tr -d ' \n')
+    # OpenSC 0.23's pkcs11-tool has no --version; --help is the same bare
+    # start (libraries loaded, usage printed) and exits 2.
+    "$start_bench" --name version --runs "$start_runs" --want-b 2 -- "$cli" --version \
+        --vs "$(command -v pkcs11-tool)" --help >"$T/start.$run.out" ||
+        die "p11jwt-start-bench version failed"
+    "$start_bench" --name sign --runs "$start_runs" -- \
+        "$cli" sign "${TOK[@]}" --kid "${kid[ES256]}" --iss "$ISS" --aud "$AUD" \
+        --vs "$(command -v pkcs11-tool)" --module "$MODULE" --token-label "$label" --login \
+        --pin "$(cat "$T/pin")" --sign -m ECDSA --id "$es256_id" -i "$T/signing-input.sha256" \
+        -o /dev/null >>"$T/start.$run.out" || die "p11jwt-start-bench sign failed"
+    while read -r _ what acpu bcpu ratio awall bwall; do
+        printf '%-8s p11jwt %8.3f ms CPU  pkcs11-tool %8.3f ms CPU  ratio %s  (wall %s / %s ms)\n' \
+            "$what" "$acpu" "$bcpu" "$ratio" "$awall" "$bwall"
+        put "start $what p11jwt" "$acpu"
+        put "start $what p11tool" "$bcpu"
+        put "start $what ratio" "$ratio"
+    done <"$T/start.$run.out"
+
     echo "== run $run/$runs: the agent (p11jwt-agent-bench, ${seconds} s per part)"
     ab=("$agent_bench" --socket "$T/agent.sock" --profile dt --seconds "$seconds")
     "${ab[@]}" --only handout >"$T/agent.$run.out" || die "p11jwt-agent-bench handout failed"
@@ -548,6 +574,28 @@ rows = [("PyJWT ES512, key object in memory", "pyjwt es512-mem", "ES512"),
 for name, k, alg in rows:
     p(f"| {name} | {ops(k)} | {vs(k, alg)} |")
 p("")
+p("## Start-up")
+p("")
+p("CPU (user + system, from rusage) of one process, by tests/bench's")
+p("p11jwt-start-bench: each command run the same number of times")
+p("in alternating slices, so the ratio is of one run. `--version`: the process")
+p("start with the libraries linked in (OpenSC 0.23's pkcs11-tool has no")
+p("`--version`; `--help` is the same bare start). One-shot sign: module load,")
+p("login, key lookup and one ES256 signature; `p11jwt sign` also builds and")
+p("encodes the JWT, pkcs11-tool signs a prepared SHA-256 digest (CKM_ECDSA) on")
+p("the same key. libp11jwt loads libcurl only when it first needs HTTP. Target:")
+p("sign ratio <= 1.0.")
+p("")
+def cpu_ms(k):
+    v = med(k)
+    return "n/a" if v is None else f"{v:.2f}"
+p("| command | p11jwt CPU ms | pkcs11-tool CPU ms | p11jwt / pkcs11-tool |")
+p("| --- | ---: | ---: | ---: |")
+p(f"| `--version` (pkcs11-tool: `--help`) | {cpu_ms('start version p11jwt')} "
+  f"| {cpu_ms('start version p11tool')} | {ratio('start version ratio')} |")
+p(f"| one-shot `sign` ES256 (pkcs11-tool: `--sign -m ECDSA`) | {cpu_ms('start sign p11jwt')} "
+  f"| {cpu_ms('start sign p11tool')} | {ratio('start sign ratio')} |")
+p("")
 p("## The host agent")
 p("")
 p("`p11jwt agent` with a dt (HS256) profile and the test STS on loopback, measured")
@@ -618,7 +666,8 @@ p(f"median of {runs}: es256={r2('ratio ES256 1')} es384={r2('ratio ES384 1')} "
   f"batch_cost_es512={r2('batchcost ES512 1')} batch_cost_hs256={r2('batchcost HS256 1')} "
   f"agent_handout_t1={r2('agent handout 1')} agent_handout_t2={r2('agent handout 2')} "
   f"agent_refresh_p99={r2('agent p99 ratio')} token_cpu_vs_p11tool={r2('agent cpu ratio')} "
-  f"token_speedup_vs_cli={r2('agent speedup')}")
+  f"token_speedup_vs_cli={r2('agent speedup')} "
+  f"start_version_vs_p11tool={r2('start version ratio')} start_sign_vs_p11tool={r2('start sign ratio')}")
 if only == "batch":
     # The header, the batch section and the summary lines only.
     keep, kept = True, []

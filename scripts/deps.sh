@@ -3,7 +3,9 @@
 # quickstart need, tests/tokens' NSS softokn and tpm2-pkcs11-on-swtpm
 # included (the agent's tests use systemd-socket-activate and
 # systemd-analyze from systemd, setpriv and flock from util-linux; clang
-# and its runtime libraries for libFuzzer run scripts/fuzz.sh).
+# and its runtime libraries for libFuzzer run scripts/fuzz.sh), and what
+# builds and checks the Debian packages (debhelper, devscripts, lintian;
+# man-db for `man -w` on the installed pages).
 # Idempotent: when everything is present it only asks dpkg and returns
 # (well under a second); otherwise it runs apt-get once.
 set -eu
@@ -22,6 +24,7 @@ PACKAGES="
     tpm2-abrmd libtss2-tcti-tabrmd0 tpm2-tools dbus-daemon
     systemd util-linux
     clang libclang-rt-14-dev
+    debhelper devscripts lintian man-db
 "
 
 missing=""

@@ -348,9 +348,12 @@ static p11jwt_rc unseal(struct fleet *f, const unsigned char *v, size_t len,
 enum fetched { F_NONE, F_ENTRY, F_DOWN };
 
 /* The fleet's entry: F_ENTRY with *e filled, F_NONE (none, or one that
- * does not open: logged, never used), F_DOWN (Redis failed: logged). */
+ * does not open: logged, never used), F_DOWN (Redis failed: logged).
+ * refused (NULL: none): set when a value was refused; one already set
+ * means this round counted it, so the same value read again is not
+ * counted twice. */
 static enum fetched fetch(struct fleet *f, exch_cache_entry *e, unsigned char **raw,
-                          size_t *raw_len)
+                          size_t *raw_len, int *refused)
 {
     unsigned char *v = NULL;
     size_t len = 0;
@@ -369,7 +372,10 @@ static enum fetched fetch(struct fleet *f, exch_cache_entry *e, unsigned char **
     rc = unseal(f, v, len, e);
     if (rc != P11JWT_OK) {
         err_wrap(rc, "the fleet's entry is refused");
-        problem(f);
+        if (refused == NULL || !*refused)
+            problem(f);
+        if (refused != NULL)
+            *refused = 1;
         base_secret_free_n(v, len);
         return F_NONE;
     }
@@ -453,7 +459,7 @@ p11jwt_rc exch_fleet_refill(void *ud, p11jwt_access_token *out)
     int64_t give_up = now_ms() + f->lock_ms + f->timeout_ms;
     exch_cache_entry e;
     enum fetched st;
-    int got;
+    int got, refused = 0;
 
     memset(out, 0, sizeof *out);
     stash(f, NULL, 0);
@@ -465,7 +471,7 @@ p11jwt_rc exch_fleet_refill(void *ud, p11jwt_access_token *out)
     for (;;) {
         int64_t now;
 
-        st = fetch(f, &e, NULL, NULL);
+        st = fetch(f, &e, NULL, NULL, &refused);
         if (st == F_DOWN)
             break;
         now = now_s();
@@ -487,7 +493,7 @@ p11jwt_rc exch_fleet_refill(void *ud, p11jwt_access_token *out)
             p11jwt_access_token_clear(&e.tok);
             /* Another host may have stored a fresh entry and released the
              * lock between our GET and our SET: look once more. */
-            st = fetch(f, &e, NULL, NULL);
+            st = fetch(f, &e, NULL, NULL, &refused);
             now = now_s();
             if (st != F_ENTRY || now >= e.tok.expires_at || now >= e.refresh_at) {
                 p11jwt_access_token_clear(&e.tok);
@@ -563,7 +569,7 @@ static void forget(struct fleet *f, const char *value)
     size_t raw_len = 0;
     int deleted;
 
-    if (fetch(f, &e, &raw, &raw_len) != F_ENTRY)
+    if (fetch(f, &e, &raw, &raw_len, NULL) != F_ENTRY)
         return;
     if (strcmp(e.tok.value, value) == 0 &&
         exch_redis_del_if(f->r, f->key, raw, raw_len, &deleted) != P11JWT_OK)
@@ -670,7 +676,7 @@ int exch_fleet_held(void *be, p11jwt_access_token *out)
     exch_cache_entry e;
 
     memset(out, 0, sizeof *out);
-    if (fetch(f, &e, NULL, NULL) != F_ENTRY)
+    if (fetch(f, &e, NULL, NULL, NULL) != F_ENTRY)
         return 0;
     *out = e.tok;
     return 1;

@@ -51,12 +51,8 @@ p11jwt_rc p11jwt_client_new(p11jwt_profile *profile, p11jwt_client **out)
 
     err_clear();
     *out = NULL;
-    /* libcurl's global set-up is not thread-safe: do it once, here. */
-    rc = exch_http_global_init();
-    if (rc != P11JWT_OK) {
-        p11jwt_profile_free(profile);
-        return rc;
-    }
+    /* libcurl is loaded (and set up) at the first URL or request, not here:
+     * a client for an offline assertion never loads it. */
     c = calloc(1, sizeof *c);
     if (c == NULL) {
         p11jwt_profile_free(profile);

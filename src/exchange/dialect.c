@@ -95,7 +95,7 @@ void exch_built_clear(exch_built *b)
 {
     base_secret_free(b->url);
     base_secret_free(b->body);
-    curl_slist_free_all(b->headers);
+    exch_curl_slist_free_all(b->headers);
     free(b->basic_user);
     base_secret_free(b->basic_pass);
     memset(b, 0, sizeof *b);
@@ -109,7 +109,7 @@ void exch_form_add(exch_form *f, const char *name, const char *value)
 
     if (f->failed || value == NULL)
         return;
-    ev = curl_easy_escape(NULL, value, 0);
+    ev = exch_curl_escape(value);
     if (ev == NULL) {
         f->failed = 1;
         return;
@@ -126,7 +126,7 @@ void exch_form_add(exch_form *f, const char *name, const char *value)
         f->len = need - 1;
     }
     base_wipe(ev, strlen(ev));
-    curl_free(ev);
+    exch_curl_free(ev);
 }
 
 void exch_form_clear(exch_form *f)
@@ -137,7 +137,7 @@ void exch_form_clear(exch_form *f)
 
 p11jwt_rc exch_built_header(exch_built *b, const char *h)
 {
-    struct curl_slist *n = curl_slist_append(b->headers, h);
+    struct curl_slist *n = exch_curl_slist_append(b->headers, h);
 
     if (n == NULL)
         return err_set(P11JWT_ERR_NOMEM, "out of memory");
@@ -171,7 +171,10 @@ p11jwt_rc exch_dialect_build(const p11jwt_profile *p, const exch_inputs *in,
     p11jwt_rc rc;
 
     memset(out, 0, sizeof *out);
-    rc = exch_dialect_get(p->dialect)->build(p, in, out);
+    /* The builders escape and list headers with libcurl. */
+    rc = exch_curl_load();
+    if (rc == P11JWT_OK)
+        rc = exch_dialect_get(p->dialect)->build(p, in, out);
     if (rc == P11JWT_OK && out->url == NULL && (out->url = strdup(p->token_url)) == NULL)
         rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
     if (rc == P11JWT_OK)

@@ -39,15 +39,15 @@ static p11jwt_rc build_get_query(const p11jwt_profile *p, const exch_inputs *in,
 static p11jwt_rc basic_credentials(const p11jwt_profile *p, const exch_inputs *in,
                                    exch_built *b)
 {
-    char *u = curl_easy_escape(NULL, p->client_id, 0);
-    char *pw = curl_easy_escape(NULL, in->client_secret, 0);
+    char *u = exch_curl_escape(p->client_id);
+    char *pw = exch_curl_escape(in->client_secret);
 
     b->basic_user = u != NULL ? strdup(u) : NULL;
     b->basic_pass = pw != NULL ? strdup(pw) : NULL;
     if (pw != NULL)
         base_wipe(pw, strlen(pw));
-    curl_free(u);
-    curl_free(pw);
+    exch_curl_free(u);
+    exch_curl_free(pw);
     if (b->basic_user == NULL || b->basic_pass == NULL)
         return err_set(P11JWT_ERR_NOMEM, "out of memory");
     return P11JWT_OK;

@@ -101,7 +101,7 @@ static void check_sts(exch_doctor *d)
         o.client_cert = o.client_key = NULL;
     o.certinfo = 1;
     exch_http_init(&h);
-    rc = exch_http_global_init();
+    rc = exch_curl_load();
     if (rc == P11JWT_OK)
         rc = exch_http_perform(&h, &o, &rq, &rs, &retryable);
     now = (int64_t)time(NULL);

@@ -6,6 +6,7 @@
  *   dialect.c, dialect_*.c       the dialect table and each family's request
  *   token_response.c             an STS's answer as an access token
  *   oauth_error.c                an STS's refusal as one line, and what it hints
+ *   libcurl.c                    libcurl, loaded on first use (dlopen)
  *   url.c, http.c                URLs checked once; HTTP over libcurl
  *   cache.c, cache_memory.c      the token cache (and its refresher), its
  *                                memory backend
@@ -161,6 +162,40 @@ p11jwt_rc exch_client_secret_auth(const p11jwt_profile *p, const exch_inputs *in
 p11jwt_rc exch_build_private_key_jwt(const p11jwt_profile *p,
                                      const exch_inputs *in, exch_built *b);
 
+/* ---- libcurl, loaded on first use (libcurl.c) --------------------------------------- */
+
+/* Loads libcurl and runs curl_global_init, once per process; P11JWT_ERR_HTTP
+ * saying why when it cannot. Every wrapper below loads it too, and fails
+ * as its libcurl function fails when that is impossible. */
+p11jwt_rc exch_curl_load(void);
+CURL *exch_curl_easy_init(void);
+void exch_curl_easy_cleanup(CURL *c);
+void exch_curl_easy_reset(CURL *c);
+CURLcode exch_curl_easy_perform(CURL *c);
+/* curl_easy_setopt by the option's type; CURLE_BAD_FUNCTION_ARGUMENT for
+ * an option of another type. */
+CURLcode exch_curl_setopt_long(CURL *c, CURLoption opt, long v);
+CURLcode exch_curl_setopt_ptr(CURL *c, CURLoption opt, const void *v);
+CURLcode exch_curl_setopt_off(CURL *c, CURLoption opt, curl_off_t v);
+CURLcode exch_curl_setopt_write(CURL *c, CURLoption opt, curl_write_callback v);
+CURLcode exch_curl_setopt_xferinfo(CURL *c, CURLoption opt, curl_xferinfo_callback v);
+CURLcode exch_curl_response_code(CURL *c, long *status);
+/* curl_easy_getinfo(CURLINFO_CERTINFO): the chain of the last transfer. */
+CURLcode exch_curl_certinfo(CURL *c, struct curl_certinfo **ci);
+/* curl_getdate(s, NULL): an HTTP date in seconds since the epoch, or -1. */
+time_t exch_curl_getdate(const char *s);
+const char *exch_curl_strerror(CURLcode e);
+/* curl_easy_escape(NULL, s, 0): form-encodes s; release with exch_curl_free. */
+char *exch_curl_escape(const char *s);
+void exch_curl_free(void *p);
+struct curl_slist *exch_curl_slist_append(struct curl_slist *l, const char *s);
+void exch_curl_slist_free_all(struct curl_slist *l);
+CURLU *exch_curl_url(void);
+void exch_curl_url_cleanup(CURLU *u);
+CURLUcode exch_curl_url_set(CURLU *u, CURLUPart what, const char *part, unsigned int flags);
+CURLUcode exch_curl_url_get(CURLU *u, CURLUPart what, char **part, unsigned int flags);
+const char *exch_curl_url_strerror(CURLUcode e);
+
 /* ---- HTTP (url.c, http.c) ---------------------------------------------------------- */
 
 #define EXCH_MAX_BODY (1024 * 1024)
@@ -237,8 +272,6 @@ p11jwt_rc exch_http_perform(exch_http *h, const exch_http_opts *o, const exch_re
                             exch_response *rs, int *retryable);
 /* Wipes (it may hold an Authorization line) and frees a header list. */
 void exch_headers_free(struct curl_slist *hl);
-/* libcurl's global set-up, once per process (it is not thread-safe). */
-p11jwt_rc exch_http_global_init(void);
 
 /* ---- answers (token_response.c, oauth_error.c) ---------------------------------------- */
 

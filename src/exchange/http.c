@@ -41,23 +41,6 @@ static void http_register(void)
     pthread_atfork(NULL, NULL, http_after_fork);
 }
 
-static pthread_once_t curl_once = PTHREAD_ONCE_INIT;
-static CURLcode curl_init_rc;
-
-static void curl_init(void)
-{
-    curl_init_rc = curl_global_init(CURL_GLOBAL_DEFAULT);
-}
-
-p11jwt_rc exch_http_global_init(void)
-{
-    pthread_once(&curl_once, curl_init);
-    if (curl_init_rc != CURLE_OK)
-        return err_set(P11JWT_ERR_HTTP, "libcurl could not start: %s",
-                       curl_easy_strerror(curl_init_rc));
-    return P11JWT_OK;
-}
-
 void exch_http_init(exch_http *h)
 {
     memset(h, 0, sizeof *h);
@@ -70,10 +53,14 @@ void exch_http_init(exch_http *h)
 static p11jwt_rc own_handle(exch_http *h)
 {
     unsigned long gen = atomic_load(&http_fork_gen);
+    p11jwt_rc rc;
 
     if (h->fork_gen == gen && h->curl != NULL)
         return P11JWT_OK;
-    h->curl = curl_easy_init();
+    rc = exch_curl_load();
+    if (rc != P11JWT_OK)
+        return rc;
+    h->curl = exch_curl_easy_init();
     h->fork_gen = gen;
     return h->curl != NULL ? P11JWT_OK : err_set(P11JWT_ERR_NOMEM, "libcurl could not start");
 }
@@ -82,7 +69,7 @@ void exch_http_cleanup(exch_http *h)
 {
     /* A parent's handle is the parent's to close. */
     if (h->curl != NULL && h->fork_gen == atomic_load(&http_fork_gen))
-        curl_easy_cleanup(h->curl);
+        exch_curl_easy_cleanup(h->curl);
     h->curl = NULL;
 }
 
@@ -139,7 +126,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 
         memcpy(buf, data + sizeof date - 1, n - (sizeof date - 1));
         buf[n - (sizeof date - 1)] = '\0';
-        t = curl_getdate(buf, NULL);
+        t = exch_curl_getdate(buf);
         rs->date = t > 0 ? (int64_t)t : 0;
     }
 
@@ -179,75 +166,85 @@ static CURLcode setup(exch_http *h, const exch_http_opts *o, const exch_request 
     CURL *c = h->curl;
     CURLcode e = CURLE_OK;
 
-#define SET(opt, val)                                   \
+/* SET_LONG, SET_PTR, SET_OFF, SET_WRITE: by the option's type. */
+#define SET_(type, opt, val)                            \
     do {                                                \
         if (e == CURLE_OK)                              \
-            e = curl_easy_setopt(c, opt, val);          \
+            e = exch_curl_setopt_##type(c, opt, val);   \
     } while (0)
-    curl_easy_reset(c);
+#define SET_LONG(opt, val) SET_(long, opt, val)
+#define SET_PTR(opt, val) SET_(ptr, opt, val)
+#define SET_OFF(opt, val) SET_(off, opt, val)
+#define SET_WRITE(opt, val) SET_(write, opt, val)
+#define SET_XFER(opt, val) SET_(xferinfo, opt, val)
+    exch_curl_easy_reset(c);
     h->errbuf[0] = '\0';
-    SET(CURLOPT_ERRORBUFFER, h->errbuf);
+    SET_PTR(CURLOPT_ERRORBUFFER, h->errbuf);
     /* The very URL that was checked: curl does not parse it again. */
-    SET(CURLOPT_CURLU, url->u);
-    SET(CURLOPT_PROTOCOLS_STR, "http,https");
-    SET(CURLOPT_FOLLOWLOCATION, 0L);
+    SET_PTR(CURLOPT_CURLU, url->u);
+    SET_PTR(CURLOPT_PROTOCOLS_STR, "http,https");
+    SET_LONG(CURLOPT_FOLLOWLOCATION, 0L);
     /* Plain http goes to loopback only: never through a proxy from the
      * environment, which could be anywhere. https may use one (the TLS
      * session is end to end). */
     if (!url->https)
-        SET(CURLOPT_NOPROXY, "*");
+        SET_PTR(CURLOPT_NOPROXY, "*");
     /* A retry goes out on a new connection: libcurl resends a request by
      * itself when a reused connection turns out dead, and a resent
      * assertion is a replay to an STS that did see the first copy. */
-    SET(CURLOPT_FRESH_CONNECT, rq->fresh ? 1L : 0L);
-    SET(CURLOPT_NOSIGNAL, 1L);
-    SET(CURLOPT_SSL_VERIFYPEER, 1L);
-    SET(CURLOPT_SSL_VERIFYHOST, 2L);
-    SET(CURLOPT_CONNECTTIMEOUT, (long)o->connect_timeout);
-    SET(CURLOPT_TIMEOUT, (long)o->timeout);
-    SET(CURLOPT_USERAGENT, "p11jwt/" P11JWT_VERSION);
-    SET(CURLOPT_WRITEFUNCTION, on_body);
-    SET(CURLOPT_WRITEDATA, rs);
-    SET(CURLOPT_HEADERFUNCTION, on_header);
-    SET(CURLOPT_HEADERDATA, rs);
-    SET(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)EXCH_MAX_BODY);
-    if (o->cancel != NULL) {
-        SET(CURLOPT_XFERINFOFUNCTION, on_progress);
-        SET(CURLOPT_XFERINFODATA, (void *)o->cancel);
-        SET(CURLOPT_NOPROGRESS, 0L);
-    }
+    SET_LONG(CURLOPT_FRESH_CONNECT, rq->fresh ? 1L : 0L);
+    SET_LONG(CURLOPT_NOSIGNAL, 1L);
+    SET_LONG(CURLOPT_SSL_VERIFYPEER, 1L);
+    SET_LONG(CURLOPT_SSL_VERIFYHOST, 2L);
+    SET_LONG(CURLOPT_CONNECTTIMEOUT, (long)o->connect_timeout);
+    SET_LONG(CURLOPT_TIMEOUT, (long)o->timeout);
+    SET_PTR(CURLOPT_USERAGENT, "p11jwt/" P11JWT_VERSION);
+    SET_WRITE(CURLOPT_WRITEFUNCTION, on_body);
+    SET_PTR(CURLOPT_WRITEDATA, rs);
+    SET_WRITE(CURLOPT_HEADERFUNCTION, on_header);
+    SET_PTR(CURLOPT_HEADERDATA, rs);
+    SET_OFF(CURLOPT_MAXFILESIZE_LARGE, (curl_off_t)EXCH_MAX_BODY);
     if (o->ca_file != NULL)
-        SET(CURLOPT_CAINFO, o->ca_file);
+        SET_PTR(CURLOPT_CAINFO, o->ca_file);
+    if (o->cancel != NULL) {
+        SET_XFER(CURLOPT_XFERINFOFUNCTION, on_progress);
+        SET_PTR(CURLOPT_XFERINFODATA, (const void *)o->cancel);
+        SET_LONG(CURLOPT_NOPROGRESS, 0L);
+    }
     if (o->certinfo)
-        SET(CURLOPT_CERTINFO, 1L);
+        SET_LONG(CURLOPT_CERTINFO, 1L);
     if (o->client_cert != NULL) {
-        SET(CURLOPT_SSLCERT, o->client_cert);
+        SET_PTR(CURLOPT_SSLCERT, o->client_cert);
         if (strncmp(o->client_key, "pkcs11:", 7) == 0) {
             /* The key stays in the token: libp11's engine signs the TLS
              * handshake; the PIN reaches it through curl's key password. */
-            SET(CURLOPT_SSLENGINE, "pkcs11");
-            SET(CURLOPT_SSLKEYTYPE, "ENG");
+            SET_PTR(CURLOPT_SSLENGINE, "pkcs11");
+            SET_PTR(CURLOPT_SSLKEYTYPE, "ENG");
             if (o->key_pin != NULL)
-                SET(CURLOPT_KEYPASSWD, o->key_pin);
+                SET_PTR(CURLOPT_KEYPASSWD, o->key_pin);
         }
-        SET(CURLOPT_SSLKEY, o->client_key);
+        SET_PTR(CURLOPT_SSLKEY, o->client_key);
     }
     if (rq->headers != NULL)
-        SET(CURLOPT_HTTPHEADER, rq->headers);
+        SET_PTR(CURLOPT_HTTPHEADER, rq->headers);
     if (rq->basic_user != NULL) {
-        SET(CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-        SET(CURLOPT_USERNAME, rq->basic_user);
-        SET(CURLOPT_PASSWORD, rq->basic_pass);
+        SET_LONG(CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+        SET_PTR(CURLOPT_USERNAME, rq->basic_user);
+        SET_PTR(CURLOPT_PASSWORD, rq->basic_pass);
     }
     if (rq->body != NULL) {
-        SET(CURLOPT_POSTFIELDS, rq->body);
-        SET(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
+        SET_PTR(CURLOPT_POSTFIELDS, rq->body);
+        SET_OFF(CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)rq->body_len);
     }
     if (strcmp(rq->method, "GET") == 0)
-        SET(CURLOPT_HTTPGET, 1L);
+        SET_LONG(CURLOPT_HTTPGET, 1L);
     else if (strcmp(rq->method, "POST") != 0 || rq->body == NULL)
-        SET(CURLOPT_CUSTOMREQUEST, rq->method);
-#undef SET
+        SET_PTR(CURLOPT_CUSTOMREQUEST, rq->method);
+#undef SET_LONG
+#undef SET_PTR
+#undef SET_OFF
+#undef SET_WRITE
+#undef SET_
     return e;
 }
 
@@ -280,7 +277,7 @@ static int64_t cert_expiry(CURL *c)
 {
     struct curl_certinfo *ci = NULL;
 
-    if (curl_easy_getinfo(c, CURLINFO_CERTINFO, &ci) != CURLE_OK || ci == NULL ||
+    if (exch_curl_certinfo(c, &ci) != CURLE_OK || ci == NULL ||
         ci->num_of_certs < 1)
         return 0;
     for (struct curl_slist *l = ci->certinfo[0]; l != NULL; l = l->next)
@@ -296,7 +293,7 @@ static p11jwt_rc result(exch_http *h, const exch_http_opts *o, const exch_url *u
     const char *shown = url->shown;
 
     if (e == CURLE_OK) {
-        curl_easy_getinfo(h->curl, CURLINFO_RESPONSE_CODE, &rs->status);
+        exch_curl_response_code(h->curl, &rs->status);
         if (o->certinfo && url->https)
             rs->cert_expires = cert_expiry(h->curl);
         if (rs->body == NULL && (rs->body = calloc(1, 1)) == NULL)
@@ -334,13 +331,13 @@ static p11jwt_rc result(exch_http *h, const exch_http_opts *o, const exch_url *u
         return err_set(P11JWT_ERR_HTTP,
                        "%s: TLS: the server's certificate is not trusted (%s); set ca_file to "
                        "the CA that issued it",
-                       shown, h->errbuf[0] ? ESC(h->errbuf) : curl_easy_strerror(e));
+                       shown, h->errbuf[0] ? ESC(h->errbuf) : exch_curl_strerror(e));
     default:
         break;
     }
     /* libcurl's own text names hosts, never a URL's query. */
     return err_set(P11JWT_ERR_HTTP, "%s: %s", shown, h->errbuf[0] ? ESC(h->errbuf)
-                                                                   : curl_easy_strerror(e));
+                                                                   : exch_curl_strerror(e));
 }
 
 p11jwt_rc exch_http_perform(exch_http *h, const exch_http_opts *o, const exch_request *rq,
@@ -360,13 +357,13 @@ p11jwt_rc exch_http_perform(exch_http *h, const exch_http_opts *o, const exch_re
         return rc;
     e = setup(h, o, rq, &url, rs);
     if (e == CURLE_OK)
-        e = curl_easy_perform(h->curl);
+        e = exch_curl_easy_perform(h->curl);
     else
-        rc = err_set(P11JWT_ERR_HTTP, "libcurl refused an option: %s", curl_easy_strerror(e));
+        rc = err_set(P11JWT_ERR_HTTP, "libcurl refused an option: %s", exch_curl_strerror(e));
     if (o->key_pin != NULL) /* curl keeps a copy of the PIN until told otherwise */
-        curl_easy_setopt(h->curl, CURLOPT_KEYPASSWD, NULL);
+        exch_curl_setopt_ptr(h->curl, CURLOPT_KEYPASSWD, NULL);
     /* The handle must not outlive the parsed URL it points to. */
-    curl_easy_setopt(h->curl, CURLOPT_CURLU, NULL);
+    exch_curl_setopt_ptr(h->curl, CURLOPT_CURLU, NULL);
     if (rc == P11JWT_OK)
         rc = result(h, o, &url, e, rs, retryable);
     exch_url_free(&url);
@@ -377,7 +374,7 @@ void exch_headers_free(struct curl_slist *hl)
 {
     for (struct curl_slist *n = hl; n != NULL; n = n->next)
         base_wipe(n->data, strlen(n->data));
-    curl_slist_free_all(hl); /* curl copied nothing of ours it still needs */
+    exch_curl_slist_free_all(hl); /* curl copied nothing of ours it still needs */
 }
 
 /* One request under the library's rules, for a caller without a profile
@@ -397,12 +394,12 @@ p11jwt_rc p11jwt_http_call(const char *method, const char *url, const char *cons
 
     err_clear();
     memset(out, 0, sizeof *out);
-    rc = exch_http_global_init();
+    rc = exch_curl_load();
     if (rc != P11JWT_OK)
         return rc;
     exch_http_init(&h);
     for (size_t i = 0; rc == P11JWT_OK && i < nheaders; i++) {
-        if ((n = curl_slist_append(hl, headers[i])) == NULL)
+        if ((n = exch_curl_slist_append(hl, headers[i])) == NULL)
             rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
         else
             hl = n;

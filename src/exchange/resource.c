@@ -58,7 +58,7 @@ static p11jwt_rc call_once(p11jwt_client *c, const char *method, const char *url
         if (h != NULL && strpbrk(h, "\r\n") != NULL)
             rc = err_set(P11JWT_ERR_ARG, "header %s holds a line break: refused",
                          ESCN(h, strcspn(h, ":")));
-        else if (h == NULL || (n = curl_slist_append(hl, h)) == NULL)
+        else if (h == NULL || (n = exch_curl_slist_append(hl, h)) == NULL)
             rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
         else
             hl = n;
@@ -73,7 +73,7 @@ static p11jwt_rc call_once(p11jwt_client *c, const char *method, const char *url
 
         if ((line = malloc(len)) != NULL)
             snprintf(line, len, "Authorization: %s", auth);
-        if (line == NULL || (n = curl_slist_append(hl, line)) == NULL)
+        if (line == NULL || (n = exch_curl_slist_append(hl, line)) == NULL)
             rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
         else
             hl = n;

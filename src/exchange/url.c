@@ -44,19 +44,19 @@ static void render(CURLU *u, const char *scheme, const char *host, char *out, si
     char *port = NULL, *path = NULL;
     char raw[EXCH_URL_SHOWN];
 
-    curl_url_get(u, CURLUPART_PORT, &port, 0);          /* only when given */
-    curl_url_get(u, CURLUPART_PATH, &path, 0);
+    exch_curl_url_get(u, CURLUPART_PORT, &port, 0);          /* only when given */
+    exch_curl_url_get(u, CURLUPART_PATH, &path, 0);
     snprintf(raw, sizeof raw, "%s://%s%s%s%s", scheme, host, port ? ":" : "", port ? port : "",
              path ? path : "/");
     err_escape(out, cap, raw);
-    curl_free(port);
-    curl_free(path);
+    exch_curl_free(port);
+    exch_curl_free(path);
 }
 
 void exch_url_free(exch_url *u)
 {
     if (u->u != NULL)
-        curl_url_cleanup(u->u);
+        exch_curl_url_cleanup(u->u);
     memset(u, 0, sizeof *u);
 }
 
@@ -67,18 +67,21 @@ p11jwt_rc exch_url_parse(const char *url, const char *what, p11jwt_rc fail, exch
     p11jwt_rc rc = P11JWT_OK;
 
     memset(out, 0, sizeof *out);
-    out->u = curl_url();
+    rc = exch_curl_load();
+    if (rc != P11JWT_OK)
+        return rc;
+    out->u = exch_curl_url();
     if (out->u == NULL)
         return err_set(P11JWT_ERR_NOMEM, "out of memory");
     /* Not echoed: what cannot be parsed cannot be shown without its query. */
-    uc = curl_url_set(out->u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME);
+    uc = exch_curl_url_set(out->u, CURLUPART_URL, url, CURLU_NON_SUPPORT_SCHEME);
     if (uc == CURLUE_OK)
-        uc = curl_url_get(out->u, CURLUPART_SCHEME, &scheme, 0);
+        uc = exch_curl_url_get(out->u, CURLUPART_SCHEME, &scheme, 0);
     if (uc == CURLUE_OK)
-        uc = curl_url_get(out->u, CURLUPART_HOST, &host, 0);
+        uc = exch_curl_url_get(out->u, CURLUPART_HOST, &host, 0);
     if (uc != CURLUE_OK || scheme == NULL || host == NULL || host[0] == '\0') {
         rc = err_set(fail, "%s is not a valid URL (%s)", what,
-                     uc != CURLUE_OK ? curl_url_strerror(uc) : "no host");
+                     uc != CURLUE_OK ? exch_curl_url_strerror(uc) : "no host");
         goto out;
     }
     for (char *s = scheme; *s != '\0'; s++)
@@ -95,8 +98,8 @@ p11jwt_rc exch_url_parse(const char *url, const char *what, p11jwt_rc fail, exch
                      what, out->shown, ESC(host));
     }
 out:
-    curl_free(scheme);
-    curl_free(host);
+    exch_curl_free(scheme);
+    exch_curl_free(host);
     if (rc != P11JWT_OK)
         exch_url_free(out);
     return rc;

@@ -18,8 +18,12 @@ set -euo pipefail
 BC=/usr/share/bash-completion/bash_completion
 P11JWT_SRC=${P11JWT_SRC:-$(cd "$(dirname "$0")/../.." && pwd)}
 P11JWT_BIN=${P11JWT_BIN:-$P11JWT_SRC/build/p11jwt}
+# The completion under test: the source's, or an installed one
+# (scripts/package-test.sh: the package's, with the package's p11jwt).
+P11JWT_COMPLETION=${P11JWT_COMPLETION:-$P11JWT_SRC/dist/completion/p11jwt.bash}
 [[ -r $BC ]] || { echo "SKIP [completion_bash]: bash-completion is not installed" >&2; exit 77; }
 [[ -x $P11JWT_BIN ]] || { echo "FAIL [completion_bash]: no p11jwt at $P11JWT_BIN" >&2; exit 1; }
+[[ -r $P11JWT_COMPLETION ]] || { echo "FAIL [completion_bash]: no completion at $P11JWT_COMPLETION" >&2; exit 1; }
 
 mkdir -p "${P11JWT_TEST_TMP:-/tmp}"
 T=$(mktemp -d "${P11JWT_TEST_TMP:-/tmp}/p11jwt-completion_bash.XXXXXX")
@@ -63,7 +67,7 @@ printf '[profile home-one]\n' >"$HOME/.config/p11jwt/config"
 # shellcheck disable=SC1090
 source "$BC"
 # shellcheck disable=SC1091
-source "$P11JWT_SRC/dist/completion/p11jwt.bash"
+source "$P11JWT_COMPLETION"
 
 # split_line "LINE with ^ at the cursor": sets COMP_LINE, COMP_POINT,
 # COMP_WORDS and COMP_CWORD as bash 5.2 does with the default

@@ -27,15 +27,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         FUZZ_CHECK(u.https || u.loopback);
         FUZZ_CHECK(strchr(u.shown, '?') == NULL && strchr(u.shown, '#') == NULL);
         FUZZ_CHECK(strncmp(u.shown, u.https ? "https://" : "http://", u.https ? 8 : 7) == 0);
-        FUZZ_CHECK(curl_url_get(u.u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK);
+        FUZZ_CHECK(exch_curl_url_get(u.u, CURLUPART_SCHEME, &scheme, 0) == CURLUE_OK);
         FUZZ_CHECK(strcasecmp(scheme, u.https ? "https" : "http") == 0);
-        FUZZ_CHECK(curl_url_get(u.u, CURLUPART_HOST, &host, 0) == CURLUE_OK);
+        FUZZ_CHECK(exch_curl_url_get(u.u, CURLUPART_HOST, &host, 0) == CURLUE_OK);
         FUZZ_CHECK(exch_url_is_loopback(host) == u.loopback);
         /* Plain http is for loopback only, however the scheme is spelt. */
         if (strncasecmp(s, "http://", 7) == 0)
             FUZZ_CHECK(u.loopback);
-        curl_free(host);
-        curl_free(scheme);
+        exch_curl_free(host);
+        exch_curl_free(scheme);
         exch_url_free(&u);
     } else {
         FUZZ_CHECK(u.u == NULL);
