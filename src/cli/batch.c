@@ -307,9 +307,9 @@ int cli_sign_batch(const char *cmd, p11jwt_key *key, const p11jwt_claims_params 
         for (size_t i = 0; i < b->n; i++) {
             lineno++;
             if (r == 0 && (b->err[i] != NULL || b->jws[i] == NULL)) {
-                r = cli_error(cmd, "line %lu: %s (stopped there; %lu line%s before it signed)",
-                              lineno, b->err[i] != NULL ? b->err[i] : "out of memory",
-                              lineno - 1, lineno == 2 ? "" : "s");
+                r = cli_error(cmd, "line %lu: %s (stopped there; the lines before it were "
+                              "signed and written)",
+                              lineno, b->err[i] != NULL ? b->err[i] : "out of memory");
             } else if (r == 0 && audit != NULL &&
                        p11jwt_audit_signature(audit, b->jws[i]) != P11JWT_OK) {
                 /* Never an assertion out without its record. */

@@ -133,12 +133,12 @@ static p11jwt_rc prompt_pin(p11_pin *p, const char *label)
     int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
 
     if (fd < 0)
-        return err_set(P11JWT_ERR_PIN, "no PIN for token '%s': give --pin-file or --pin-env "
-                       "(no terminal to prompt on)", label);
+        return err_set(P11JWT_ERR_PIN, "no PIN for token '%s': give --pin-file, --pin-env or "
+                       "pin-source= in the token URI (no terminal to prompt on)", label);
     pthread_mutex_lock(&prompt_mu);
     if (tcgetattr(fd, &prompt_old) != 0) {
-        rc = err_set(P11JWT_ERR_PIN, "no PIN for token '%s': give --pin-file or --pin-env",
-                     label);
+        rc = err_set(P11JWT_ERR_PIN, "no PIN for token '%s': give --pin-file, --pin-env or "
+                     "pin-source= in the token URI", label);
         goto out_unlock;
     }
     prompt_quiet = prompt_old;
@@ -215,8 +215,8 @@ p11jwt_rc p11_pin_read(p11_pin *p, const char *label, unsigned char **out,
     }
     if (p->prompted == NULL) {
         if (!p->prompt_allowed)
-            return err_set(P11JWT_ERR_PIN, "no PIN for token '%s': give --pin-file or --pin-env",
-                           label);
+            return err_set(P11JWT_ERR_PIN, "no PIN for token '%s': give --pin-file, --pin-env "
+                           "or pin-source= in the token URI", label);
         rc = prompt_pin(p, label);
         if (rc != P11JWT_OK)
             return rc;
