@@ -86,6 +86,7 @@ typedef enum p11jwt_alg {
     P11JWT_HS256,
     P11JWT_HS384,
     P11JWT_HS512,
+    P11JWT_EDDSA = 13,
 } p11jwt_alg;
 
 /* "ES256"... or NULL for P11JWT_ALG_UNKNOWN. */
@@ -94,7 +95,8 @@ P11JWT_API const char *p11jwt_alg_name(p11jwt_alg alg);
  * ("none" included). */
 P11JWT_API p11jwt_alg p11jwt_alg_from_name(const char *name);
 P11JWT_API int p11jwt_alg_is_ec(p11jwt_alg alg);
-/* Length in bytes of a signature for alg: 64/96/132 for ES, 32/48/64 for HS. */
+/* Length in bytes of a signature for alg: 64/96/132 for ES, 32/48/64 for HS,
+ * 64 for EdDSA. */
 P11JWT_API size_t p11jwt_alg_sig_len(p11jwt_alg alg);
 
 /* ---- token ------------------------------------------------------------ */

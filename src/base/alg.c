@@ -17,7 +17,7 @@ static const struct alg_facts {
     p11jwt_alg alg;
     const char *name;
     size_t sig_len;             /* JWS signature: r||s for ES, the MAC for HS */
-    const char *crv;            /* JWK "crv" (ES only) */
+    const char *crv;            /* JWK "crv" (ES, EdDSA) */
     const char *group;          /* OpenSSL's name of that curve */
     size_t coord_len;           /* an EC coordinate, leading zeros kept */
     const char *hash;           /* OpenSSL's name of the alg's hash */
@@ -28,6 +28,9 @@ static const struct alg_facts {
     { P11JWT_HS256, "HS256", 32, NULL, NULL, 0, "SHA256" },
     { P11JWT_HS384, "HS384", 48, NULL, NULL, 0, "SHA384" },
     { P11JWT_HS512, "HS512", 64, NULL, NULL, 0, "SHA512" },
+    /* Ed25519 (RFC 8037): no host hash, and no EC group or coordinates (its
+     * public key is 32 bytes, an OKP JWK's "x"), so no EC path takes it. */
+    { P11JWT_EDDSA, "EdDSA", 64, "Ed25519", NULL, 0, NULL },
 };
 
 static const struct alg_facts *facts(p11jwt_alg alg)

@@ -63,6 +63,7 @@ static const char keygen_help[] =
     "Generate a key in the token and print its kid.\n"
     "  ES256|ES384|ES512  an EC key pair on P-256|P-384|P-521\n"
     "  HS256|HS384|HS512  a generic secret of 32|48|64 bytes, pinned to that HMAC\n"
+    "  EdDSA              an Ed25519 key pair (CKK_EC_EDWARDS), signing with CKM_EDDSA\n"
     "Or --alg A256GCM: an AES-256 key for AES-GCM, encrypt and decrypt only (a\n"
     "profile's cache_key: docs/fleet.md); it needs --kid.\n"
     "The key is CKA_SENSITIVE, not CKA_EXTRACTABLE and CKA_PRIVATE; it never\n"
@@ -70,7 +71,8 @@ static const char keygen_help[] =
     "Options:\n"
     "  --alg ALG          the key's alg, one of the above (required)\n"
     "  --kid KID          its kid, stored as CKA_ID (default: the RFC 7638 JWK\n"
-    "                     thumbprint for EC keys, 16 random bytes for HMAC keys)\n"
+    "                     thumbprint for EC and Ed25519 keys, 16 random bytes for\n"
+    "                     HMAC keys)\n"
     "  --label TEXT       its CKA_LABEL (default: the kid, so pkcs11-tool shows it)\n"
     "  -h, --help         show this help\n" CLI_TOKEN_HELP;
 
@@ -102,7 +104,7 @@ int cmd_keygen(int argc, char *argv[])
         return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
     if (alg_name == NULL)
         return cli_usage(cmd, "--alg is required (ES256, ES384, ES512, HS256, HS384, HS512, "
-                              "A256GCM)");
+                              "EdDSA, A256GCM)");
     if (kid != NULL && kid[0] == '\0')
         return cli_usage(cmd, "--kid is empty");
     if (strcmp(alg_name, "A256GCM") == 0) {
@@ -123,7 +125,7 @@ int cmd_keygen(int argc, char *argv[])
     }
     if (cli_parse_alg(alg_name, 1, 1, &alg) != 0)
         return cli_usage(cmd, "unknown alg '%s' (ES256, ES384, ES512, HS256, HS384, HS512, "
-                              "A256GCM)", alg_name);
+                              "EdDSA, A256GCM)", alg_name);
     if ((r = cli_token_open(cmd, &o.token, &tok)) != 0)
         return r;
     rc = p11jwt_key_generate(tok, alg, kid, label, &made);

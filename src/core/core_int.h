@@ -24,4 +24,10 @@ struct p11jwt_key {
 /* The token's EC point as JOSE's public key (same bytes). */
 void core_pub_from_point(const p11_ec_point *point, jose_ec_pub *pub);
 
+/* An Ed25519 private key decoded from file name (keyfile_ed25519.c): its
+ * 32-byte private key into seed (the caller wipes it) and its public key
+ * into *pt (alg EdDSA). */
+p11jwt_rc core_ed25519_parts(const char *name, EVP_PKEY *pkey, unsigned char seed[32],
+                             p11_ec_point *pt);
+
 #endif

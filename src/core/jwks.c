@@ -1,7 +1,7 @@
 /*
  * jwks.c — public keys of the token as JWKs (RFC 7517): one key's JWK, and
- * the JWKS an STS is given to trust our assertions. Only EC public keys
- * ever appear; a secret key never goes in a JWKS. The token's points come
+ * the JWKS an STS is given to trust our assertions. Only EC and Ed25519
+ * (OKP) public keys ever appear; a secret key never goes in a JWKS. The token's points come
  * from the PKCS#11 floor as raw bytes; the JWK shape is JOSE's.
  */
 #include "core/core_int.h"
@@ -22,7 +22,7 @@ p11jwt_rc p11jwt_key_jwk(p11jwt_key *k, char **json_out)
 
     err_clear();
     *json_out = NULL;
-    if (!p11jwt_alg_is_ec(k->alg))
+    if (!p11jwt_alg_is_ec(k->alg) && k->alg != P11JWT_EDDSA)
         return err_set(P11JWT_ERR_ALG, "key '%s' is a secret key: it has no public JWK",
                        ESC(k->kid));
     if (!k->has_pub)
@@ -53,13 +53,14 @@ static p11jwt_rc add_jwk(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE 
     return rc;
 }
 
-/* Every EC public key of the token, each under its kid. */
-static p11jwt_rc add_all(p11jwt_token *t, CK_SESSION_HANDLE s, json_t *keys)
+/* Every public key of type kt (EC, Ed25519) in the token, each under its
+ * kid. */
+static p11jwt_rc add_all(p11jwt_token *t, CK_SESSION_HANDLE s, CK_KEY_TYPE kt, json_t *keys)
 {
     CK_OBJECT_HANDLE *found = NULL;
     char *kid;
     size_t n = 0;
-    p11jwt_rc rc = p11_object_find_class(t, s, CKO_PUBLIC_KEY, CKK_EC,
+    p11jwt_rc rc = p11_object_find_class(t, s, CKO_PUBLIC_KEY, kt,
                                          "cannot list the token's public keys", &found, &n);
 
     for (size_t i = 0; i < n && rc == P11JWT_OK; i++) {
@@ -120,7 +121,10 @@ p11jwt_rc p11jwt_jwks_export(p11jwt_token *t, const char *const *kids, size_t nk
     if (rc != P11JWT_OK)
         goto out;
     have_session = 1;
-    rc = nkids == 0 ? add_all(t, s, keys) : add_kids(t, s, kids, nkids, keys);
+    if (nkids != 0)
+        rc = add_kids(t, s, kids, nkids, keys);
+    else if ((rc = add_all(t, s, CKK_EC, keys)) == P11JWT_OK)
+        rc = add_all(t, s, CKK_EC_EDWARDS, keys);
     if (rc == P11JWT_OK)
         rc = dump_json(root, json_out);
 out:

@@ -1,7 +1,8 @@
 /*
  * keyfile.c — p11jwt_key_import_file: a provider-issued private key, read
  * from its file like a secret (wiped when done), decoded on the host
- * (PEM or DER: PKCS#8, encrypted PKCS#8, SEC1), and put into the token as
+ * (PEM or DER: PKCS#8, encrypted PKCS#8, SEC1; EC, or Ed25519 through
+ * keyfile_ed25519.c), and put into the token as
  * a sensitive, non-extractable pair under its kid (default: the RFC 7638
  * thumbprint, computed before the key goes in, so no temporary ID is
  * needed).
@@ -107,6 +108,25 @@ static p11jwt_rc why_not(const char *name, const unsigned char *data, size_t len
                    ESC(name));
 }
 
+/* Why a key of a type p11jwt does not sign with is refused. */
+static p11jwt_rc wrong_type(const char *name, EVP_PKEY *pkey)
+{
+    const char *type = EVP_PKEY_get0_type_name(pkey);
+    int agreement = EVP_PKEY_is_a(pkey, "X25519") || EVP_PKEY_is_a(pkey, "X448");
+    int an;
+
+    if (type == NULL || type[0] == '\0')
+        type = "unknown";
+    an = strchr("AEFHILMNORSXaefhilmnorsx", type[0]) != NULL;
+    /* "an" before a letter whose name starts with a vowel sound: an RSA,
+     * an X25519, an ED448; a DSA, a DH. */
+    return err_set(P11JWT_ERR_ALG,
+                   "%s holds a%s %s key%s: import-key takes EC keys on P-256, P-384 or "
+                   "P-521, and Ed25519 keys",
+                   ESC(name), an ? "n" : "", ESC(type),
+                   agreement ? ", which is for key agreement, not for signing" : "");
+}
+
 /* The EC key's alg, private scalar (d, coord_len bytes) and point. */
 static p11jwt_rc ec_parts(const char *name, EVP_PKEY *pkey, unsigned char d[66],
                           p11_ec_point *pt)
@@ -117,12 +137,7 @@ static p11jwt_rc ec_parts(const char *name, EVP_PKEY *pkey, unsigned char d[66],
     size_t clen;
 
     if (!EVP_PKEY_is_a(pkey, "EC"))
-        return err_set(P11JWT_ERR_ALG,
-                       "%s holds a%s %s key: import-key takes EC keys on P-256, P-384 or "
-                       "P-521",
-                       ESC(name), EVP_PKEY_is_a(pkey, "RSA") ? "n" : "",
-                       EVP_PKEY_get0_type_name(pkey) != NULL ? EVP_PKEY_get0_type_name(pkey)
-                                                             : "unknown");
+        return wrong_type(name, pkey);
     memset(pt, 0, sizeof *pt);
     if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group,
                                        NULL) != 1 ||
@@ -186,7 +201,8 @@ p11jwt_rc p11jwt_key_import_file(p11jwt_token *t, const char *key_path, const ch
         rc = why_not(name, data, len, pass != NULL);
         goto out;
     }
-    rc = ec_parts(name, pkey, d, &pt);
+    rc = EVP_PKEY_is_a(pkey, "ED25519") ? core_ed25519_parts(name, pkey, d, &pt)
+                                        : ec_parts(name, pkey, d, &pt);
     if (rc != P11JWT_OK)
         goto out;
     if (kid == NULL) {
@@ -203,7 +219,9 @@ p11jwt_rc p11jwt_key_import_file(p11jwt_token *t, const char *key_path, const ch
     }
     rc = p11_kid_check_new(t, s, kid);
     if (rc == P11JWT_OK)
-        rc = p11_import_ec(t, s, d, &pt, kid, label != NULL ? label : kid, &pair);
+        rc = pt.alg == P11JWT_EDDSA
+                 ? p11_import_eddsa(t, s, d, &pt, kid, label != NULL ? label : kid, &pair)
+                 : p11_import_ec(t, s, d, &pt, kid, label != NULL ? label : kid, &pair);
     if (rc == P11JWT_OK && (made = strdup(kid)) == NULL)
         rc = err_set(P11JWT_ERR_NOMEM, "out of memory (the key is in the token as '%s')",
                      ESC(kid));

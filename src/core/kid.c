@@ -1,7 +1,8 @@
 /*
  * kid.c — p11jwt_key_generate: a new key in the token and the kid it is
  * known by. Without a kid given, an EC key's kid is its RFC 7638
- * thumbprint and an HMAC key's 16 random bytes in base64url.
+ * thumbprint (an Ed25519 key's too, over its OKP JWK) and an HMAC key's
+ * 16 random bytes in base64url.
  *
  * The decision: a thumbprint is known only once the token made the pair,
  * so the pair is born under a temporary ID (p11jwt-tmp-RANDOM) and renamed;
@@ -96,7 +97,8 @@ static p11jwt_rc generate_ec(p11jwt_token *t, CK_SESSION_HANDLE s, p11jwt_alg al
         strcat(tmp_id, rand_part);
         id = tmp_id;
     }
-    rc = p11_keygen_ec(t, s, alg, id, label != NULL ? label : id, &pair);
+    rc = alg == P11JWT_EDDSA ? p11_keygen_eddsa(t, s, id, label != NULL ? label : id, &pair)
+                             : p11_keygen_ec(t, s, alg, id, label != NULL ? label : id, &pair);
     if (rc == P11JWT_OK)
         rc = name_pair(t, s, &pair, kid, id, label, kid_out);
 out:
@@ -126,7 +128,7 @@ p11jwt_rc p11jwt_key_generate(p11jwt_token *t, p11jwt_alg alg, const char *kid,
     if (rc != P11JWT_OK)
         goto out;
 
-    if (p11jwt_alg_is_ec(alg)) {
+    if (p11jwt_alg_is_ec(alg) || alg == P11JWT_EDDSA) {
         rc = generate_ec(t, s, alg, kid, label, kid_out);
         goto out;
     }

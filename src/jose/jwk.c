@@ -1,6 +1,7 @@
 /*
  * jwk.c — EC public keys as JWKs (RFC 7517, RFC 7518 §6.2), RFC 7638
- * thumbprints, and the bridge to OpenSSL's EVP_PKEY for verification.
+ * thumbprints, and the bridge to OpenSSL's EVP_PKEY for verification. An
+ * Ed25519 key (alg EdDSA, kty OKP) goes to jwk_okp.c.
  */
 #include "jose/jose.h"
 
@@ -36,9 +37,12 @@ p11jwt_rc jose_ec_thumbprint(const jose_ec_pub *pub, char out[44])
 {
     char x[89], y[89], json[256];
     unsigned char digest[SHA256_DIGEST_LENGTH];
-    p11jwt_rc rc = coords_b64(pub, x, y);
+    p11jwt_rc rc;
     int n;
 
+    if (pub->alg == P11JWT_EDDSA)
+        return jose_okp_thumbprint(pub, out);
+    rc = coords_b64(pub, x, y);
     if (rc != P11JWT_OK)
         return rc;
     /* RFC 7638 §3.2: required members only, sorted, no whitespace. All the
@@ -55,10 +59,13 @@ p11jwt_rc jose_ec_thumbprint(const jose_ec_pub *pub, char out[44])
 p11jwt_rc jose_ec_jwk(const jose_ec_pub *pub, const char *kid, json_t **out)
 {
     char x[89], y[89];
-    p11jwt_rc rc = coords_b64(pub, x, y);
+    p11jwt_rc rc;
     json_t *jwk;
 
+    if (pub->alg == P11JWT_EDDSA)
+        return jose_okp_jwk(pub, kid, out);
     *out = NULL;
+    rc = coords_b64(pub, x, y);
     if (rc != P11JWT_OK)
         return rc;
     jwk = json_object();
@@ -78,6 +85,8 @@ p11jwt_rc jose_ec_jwk(const jose_ec_pub *pub, const char *kid, json_t **out)
 
 p11jwt_rc jose_ec_pkey(const jose_ec_pub *pub, EVP_PKEY **out)
 {
+    if (pub->alg == P11JWT_EDDSA)
+        return jose_okp_pkey(pub, out);
     *out = NULL;
     if (base_alg_coord_len(pub->alg) == 0 || pub->coord_len != base_alg_coord_len(pub->alg))
         return err_set(P11JWT_ERR_ARG, "not an EC public key of a supported curve");
@@ -116,8 +125,11 @@ p11jwt_rc jose_ec_from_jwk(const json_t *jwk, jose_ec_pub *pub)
     p11jwt_rc rc;
 
     memset(pub, 0, sizeof *pub);
+    if (kty != NULL && strcmp(kty, "OKP") == 0)
+        return jose_okp_from_jwk(jwk, pub);
     if (kty == NULL || strcmp(kty, "EC") != 0)
-        return err_set(P11JWT_ERR_JSON, "JWK is not an EC key (kty \"%s\")", kty ? ESC(kty) : "");
+        return err_set(P11JWT_ERR_JSON, "JWK is not an EC or OKP key (kty \"%s\")",
+                       kty ? ESC(kty) : "");
     if (crv == NULL || (pub->alg = alg_from_crv(crv)) == P11JWT_ALG_UNKNOWN)
         return err_set(P11JWT_ERR_JSON, "EC JWK curve \"%s\" is not P-256, P-384 or P-521",
                        crv ? ESC(crv) : "");
@@ -167,7 +179,7 @@ p11jwt_rc jose_jwks_find(const json_t *jwks, const char *kid, jose_ec_pub *pub)
         const char *kkid = json_string_value(json_object_get(k, "kid"));
         const char *why;
 
-        if (kty == NULL || strcmp(kty, "EC") != 0)
+        if (kty == NULL || (strcmp(kty, "EC") != 0 && strcmp(kty, "OKP") != 0))
             continue;
         /* A key for encryption, or not for verifying, is not a candidate:
          * never used, and not counted as "the only key" either. */
@@ -185,14 +197,15 @@ p11jwt_rc jose_jwks_find(const json_t *jwks, const char *kid, jose_ec_pub *pub)
     }
     if (kid == NULL && ec_keys > 1)
         return err_set(P11JWT_ERR_KEY_NOT_FOUND,
-                       "the JWS names no kid and the JWKS holds %zu EC keys", ec_keys);
+                       "the JWS names no kid and the JWKS holds %zu EC or OKP keys", ec_keys);
     if (found == NULL && unusable != NULL)
         return err_set(P11JWT_ERR_KEY_NOT_FOUND,
                        "the JWKS's key '%s' may not verify signatures: %s", ESC(kid), unusable);
     if (found == NULL)
         return kid != NULL
-                   ? err_set(P11JWT_ERR_KEY_NOT_FOUND, "no EC key with kid '%s' in the JWKS", ESC(kid))
+                   ? err_set(P11JWT_ERR_KEY_NOT_FOUND, "no EC or OKP key with kid '%s' in the JWKS",
+                             ESC(kid))
                    : err_set(P11JWT_ERR_KEY_NOT_FOUND,
-                             "the JWKS holds no EC key for verifying signatures");
+                             "the JWKS holds no EC or OKP key for verifying signatures");
     return jose_ec_from_jwk(found, pub);
 }
