@@ -61,6 +61,11 @@ int p11jwt_alg_is_ec(p11jwt_alg alg)
     return alg == P11JWT_ES256 || alg == P11JWT_ES384 || alg == P11JWT_ES512;
 }
 
+int base_alg_has_public_key(p11jwt_alg alg)
+{
+    return p11jwt_alg_is_ec(alg) || alg == P11JWT_EDDSA;
+}
+
 size_t p11jwt_alg_sig_len(p11jwt_alg alg)
 {
     const struct alg_facts *f = facts(alg);

@@ -22,7 +22,7 @@ p11jwt_rc p11jwt_key_jwk(p11jwt_key *k, char **json_out)
 
     err_clear();
     *json_out = NULL;
-    if (!p11jwt_alg_is_ec(k->alg) && k->alg != P11JWT_EDDSA)
+    if (!base_alg_has_public_key(k->alg))
         return err_set(P11JWT_ERR_ALG, "key '%s' is a secret key: it has no public JWK",
                        ESC(k->kid));
     if (!k->has_pub)

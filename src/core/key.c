@@ -80,7 +80,7 @@ p11jwt_rc p11jwt_key_check_alg(const p11jwt_key *k, p11jwt_alg alg)
 {
     if (alg == k->alg)
         return P11JWT_OK;
-    if (p11jwt_alg_is_ec(k->alg) || k->alg == P11JWT_EDDSA)
+    if (base_alg_has_public_key(k->alg))
         return err_set(P11JWT_ERR_ALG, "%s asked of key '%s', which is a key on %s (%s)",
                        alg != P11JWT_ALG_UNKNOWN ? p11jwt_alg_name(alg) : "an unknown alg",
                        ESC(k->kid), base_alg_crv(k->alg), p11jwt_alg_name(k->alg));

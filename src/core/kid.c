@@ -128,7 +128,7 @@ p11jwt_rc p11jwt_key_generate(p11jwt_token *t, p11jwt_alg alg, const char *kid,
     if (rc != P11JWT_OK)
         goto out;
 
-    if (p11jwt_alg_is_ec(alg) || alg == P11JWT_EDDSA) {
+    if (base_alg_has_public_key(alg)) {
         rc = generate_ec(t, s, alg, kid, label, kid_out);
         goto out;
     }

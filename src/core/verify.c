@@ -100,7 +100,7 @@ p11jwt_rc p11jwt_verify_key(const char *jws, p11jwt_key *key,
         goto out;
     }
     v.alg = key->alg;
-    if (p11jwt_alg_is_ec(key->alg) || key->alg == P11JWT_EDDSA) {
+    if (base_alg_has_public_key(key->alg)) {
         if (!key->has_pub) {
             rc = err_set(P11JWT_ERR_KEY_NOT_FOUND,
                          "key '%s' has no public key object in the token to verify with",

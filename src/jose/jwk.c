@@ -128,7 +128,7 @@ p11jwt_rc jose_ec_from_jwk(const json_t *jwk, jose_ec_pub *pub)
     if (kty != NULL && strcmp(kty, "OKP") == 0)
         return jose_okp_from_jwk(jwk, pub);
     if (kty == NULL || strcmp(kty, "EC") != 0)
-        return err_set(P11JWT_ERR_JSON, "JWK is not an EC or OKP key (kty \"%s\")",
+        return err_set(P11JWT_ERR_JSON, "JWK is not an EC key nor an OKP one (kty \"%s\")",
                        kty ? ESC(kty) : "");
     if (crv == NULL || (pub->alg = alg_from_crv(crv)) == P11JWT_ALG_UNKNOWN)
         return err_set(P11JWT_ERR_JSON, "EC JWK curve \"%s\" is not P-256, P-384 or P-521",

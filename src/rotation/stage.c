@@ -20,7 +20,7 @@ static p11jwt_rc make_next(p11jwt_token *tok, p11jwt_alg alg, const unsigned cha
     p11jwt_rc rc;
 
     *made = NULL;
-    if (p11jwt_alg_is_ec(alg)) {
+    if (base_alg_has_public_key(alg)) {
         if (secret != NULL)
             return err_set(P11JWT_ERR_ARG, "the active key is %s: the next key is generated in "
                                            "the token, no secret is taken",

@@ -55,9 +55,11 @@ def split_jws(jws):
 
 
 def jwk_thumbprint(jwk):
-    """RFC 7638 thumbprint of an EC JWK: SHA-256 of the required members in
-    lexicographic order, no whitespace, base64url."""
-    required = {k: jwk[k] for k in ("crv", "kty", "x", "y")}
+    """RFC 7638 thumbprint of an EC JWK (or an OKP one, RFC 8037 section 2:
+    crv, kty, x): SHA-256 of the required members in lexicographic order,
+    no whitespace, base64url."""
+    members = ("crv", "kty", "x") if jwk["kty"] == "OKP" else ("crv", "kty", "x", "y")
+    required = {k: jwk[k] for k in members}
     canon = json.dumps(required, separators=(",", ":"), sort_keys=True)
     return b64e(hashlib.sha256(canon.encode()).digest())
 
