@@ -3,7 +3,8 @@
 # makes a CKK_EC_EDWARDS pair whose kid is the RFC 7638 thumbprint of its
 # OKP JWK; it is sensitive, never extractable, sign-only and pinned by its
 # key type; what it signs (one JWS, and a batch) PyJWT verifies with our
-# JWKS, and our own verify does too. Our verify checks EdDSA tokens PyJWT
+# JWKS, and our own verify does too. A pair pkcs11-tool made (its curve as
+# the PrintableString "edwards25519") signs as well. Our verify checks EdDSA tokens PyJWT
 # made with a key of its own, and refuses the forged, altered and
 # mismatched ones with a clear error.
 set -euo pipefail
@@ -92,6 +93,23 @@ check(len(d) == 300, f"{len(d)} JWS decoded, want 300")
 check([x["payload"]["n"] for x in d] == list(range(300)), "out of order")
 check(all(x["header"]["alg"] == "EdDSA" for x in d), "an alg other than EdDSA")
 check(len({x["payload"]["jti"] for x in d}) == 300, "a jti repeats")
+PY
+
+step "an Ed25519 pair pkcs11-tool made (CKA_EC_PARAMS \"edwards25519\") signs; PyJWT verifies"
+p11tool --keypairgen --key-type EC:edwards25519 --id 01ff --label foreign-ed >"$T/keygen.log" 2>&1 ||
+    fail "pkcs11-tool cannot make an Ed25519 pair: $(cat "$T/keygen.log")"
+grep -q 'EC_PARAMS: *130c6564776172647332353531' "$T/keygen.log" ||
+    fail "pkcs11-tool did not name the curve as a PrintableString: $(cat "$T/keygen.log")"
+expect_exit 0 p11jwt sign "${TOK[@]}" --kid foreign-ed --iss foreign --aud "$AUD"
+export_jwks "$T/foreign.json" foreign-ed
+pyverify --jwks "$T/foreign.json" --aud "$AUD" --iss foreign <<<"$OUT" >/dev/null ||
+    fail "PyJWT rejects what the pkcs11-tool key signed"
+expect_exit 0 p11jwt list "${TOK[@]}" --json
+pycheck "$OUT" <<'PY'
+import json, sys
+from itlib import *
+[k] = [k for k in json.loads(sys.argv[1]) if k["kid"] == "foreign-ed"]
+check(k["alg"] == "EdDSA" and k["pinned"] == "key-type", f"{k}")
 PY
 
 step "our verify checks EdDSA tokens PyJWT made with a key of its own"
