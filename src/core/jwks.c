@@ -1,8 +1,9 @@
 /*
  * jwks.c — public keys of the token as JWKs (RFC 7517): one key's JWK, and
  * the JWKS an STS is given to trust our assertions. Only EC and Ed25519
- * (OKP) public keys ever appear; a secret key never goes in a JWKS. The token's points come
- * from the PKCS#11 floor as raw bytes; the JWK shape is JOSE's.
+ * (OKP) public keys ever appear; a secret key never goes in a JWKS. The
+ * token's points come from the PKCS#11 floor as raw bytes; the JWK shape
+ * is JOSE's.
  */
 #include "core/core_int.h"
 

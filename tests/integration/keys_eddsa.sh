@@ -10,6 +10,13 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
+# SoftHSM 2.6.1 leaks 37 bytes (an ASN1 string of its own) in every
+# C_SignInit with an Ed25519 key it generated (OSSL::byteString2oid, fixed
+# upstream in SoftHSMv2 PR 863). tests/lsan.supp lists libsofthsm2.so, but
+# LeakSanitizer sees its frames only without fast unwinding (harmless when
+# the build has no sanitizer).
+export ASAN_OPTIONS=${ASAN_OPTIONS:+$ASAN_OPTIONS:}fast_unwind_on_malloc=0
+
 AUD=https://sts.example.invalid/token
 
 step "keygen --alg EdDSA: the kid is the thumbprint of the OKP JWK the JWKS shows"

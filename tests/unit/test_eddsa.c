@@ -126,15 +126,16 @@ static void rfc8037_signature(void **state)
 
 static void bad_okp_jwks_refused(void **state)
 {
+#define X "\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo"
     static const char *bad[] = {
-        "{\"kty\":\"OKP\",\"crv\":\"X25519\",\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}",
-        "{\"kty\":\"OKP\",\"crv\":\"Ed448\",\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}",
-        "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHUR\"}",
-        "{\"kty\":\"OKP\",\"crv\":\"Ed25519\"}",
-        "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"alg\":\"ES256\","
-        "\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo\"}",
-        "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"x\":\"11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo=\"}",
+        "{\"kty\":\"OKP\",\"crv\":\"X25519\"," X "\"}",      /* key agreement */
+        "{\"kty\":\"OKP\",\"crv\":\"Ed448\"," X "\"}",       /* another curve */
+        "{\"kty\":\"OKP\",\"crv\":\"Ed25519\"," X "x\"}",    /* 33 bytes */
+        "{\"kty\":\"OKP\",\"crv\":\"Ed25519\"}",              /* no x */
+        "{\"kty\":\"OKP\",\"crv\":\"Ed25519\",\"alg\":\"ES256\"," X "\"}",
+        "{\"kty\":\"OKP\",\"crv\":\"Ed25519\"," X "=\"}",    /* padding */
     };
+#undef X
     jose_ec_pub pub;
 
     (void)state;
