@@ -18,7 +18,7 @@ localhost) and the port.
 
 Keys: --secret KID=FILE (an HMAC secret: the file's bytes less ONE trailing
 newline, as p11jwt import-secret and PyJWT with a str key use it), --jwks FILE
-(public EC keys, by kid), --client ID=SECRETFILE (client-credentials).
+(public EC keys, and Ed25519 ones (OKP) for rfc7523 and private-key-jwt, by kid), --client ID=SECRETFILE (client-credentials).
 --iss-allowed ISS (repeatable) restricts the accepted issuers of assertions
 (dt: the account e-mail; neowit: the service account id; noa: the client
 name; rfc7523); without it any non-empty iss is accepted.
@@ -56,7 +56,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
-from jwt.algorithms import ECAlgorithm
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -80,6 +80,8 @@ DT_ENTITY = "Untrusted entity. Check the 'aud' and 'iss' claims."
 DT_SIGNATURE = "Invalid signature"
 
 CRV_ALG = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
+# What the generic jwt-bearer endpoints (rfc7523, private-key-jwt) accept.
+BEARER_ALGS = ("ES256", "ES384", "ES512", "HS256", "HS384", "HS512", "EdDSA")
 MAX_BODY = 1 << 20            # what the server accepts in a request
 CLOCK_SKEW = 120              # how far in the future an iat may be
 NOA_MAX_LIFETIME = 600        # noa: exp - iat <= 10 minutes
@@ -187,6 +189,11 @@ class State:
             with open(path) as f:
                 doc = json.load(f)
             for jwk in doc.get("keys", []):
+                if jwk.get("kty") == "OKP" and jwk.get("crv") == "Ed25519" and "kid" in jwk:
+                    if jwk.get("alg", "EdDSA") != "EdDSA":
+                        sys.exit("sts: JWK %s: Ed25519 with alg %s" % (jwk["kid"], jwk["alg"]))
+                    self.ec_keys[jwk["kid"]] = ("EdDSA", OKPAlgorithm.from_jwk(json.dumps(jwk)))
+                    continue
                 if jwk.get("kty") != "EC" or "kid" not in jwk:
                     continue
                 alg = CRV_ALG.get(jwk.get("crv"))
@@ -888,7 +895,7 @@ class Handler(BaseHTTPRequestHandler):
             raise OAuthError(400, "invalid_request", "assertion missing")
         bad = lambda d: (lambda: OAuthError(400, "invalid_grant", d))
         header, p = self.verify_assertion(
-            f["assertion"], path, ("ES256", "ES384", "ES512", "HS256", "HS384", "HS512"), {
+            f["assertion"], path, BEARER_ALGS, {
                 "malformed": bad("malformed assertion"), "kid": bad("unknown kid"),
                 "signature": bad("invalid signature")})
         self.rfc_claims(p, path, "jwt-bearer")
@@ -911,7 +918,7 @@ class Handler(BaseHTTPRequestHandler):
         path = path.rsplit("/", 1)[0] + "/token"
         bad = lambda d: (lambda: OAuthError(401, "invalid_client", d))
         header, p = self.verify_assertion(
-            f["client_assertion"], path, ("ES256", "ES384", "ES512", "HS256", "HS384", "HS512"),
+            f["client_assertion"], path, BEARER_ALGS,
             {"malformed": bad("malformed client assertion"), "kid": bad("unknown kid"),
              "signature": bad("invalid signature")})
         cid = f.get("client_id")
