@@ -17,6 +17,9 @@
  *  - The key type pins the alg (an Ed25519 key signs EdDSA only); the
  *    private key also gets CKA_ALLOWED_MECHANISMS = CKM_EDDSA where the
  *    token takes it. Protection never steps down (template.c).
+ *  - A token whose mechanism list lacks CKM_EDDSA (PKCS#11 3.0; NSS 3.87
+ *    and tpm2-pkcs11 1.9 have none) is told so before any object is made:
+ *    a key it could not sign with is no key to keep.
  */
 #include "pkcs11/pkcs11_int.h"
 
@@ -130,6 +133,21 @@ static p11jwt_rc discard(p11jwt_token *t, CK_SESSION_HANDLE s, const char *id, p
     return rc;
 }
 
+/* Refuses, naming the token, one that lists no CKM_EDDSA (or cannot
+ * sign with it); a token that cannot tell is given the benefit of the
+ * doubt: the self-test then decides. */
+static p11jwt_rc need_eddsa(p11jwt_token *t, const char *what)
+{
+    CK_MECHANISM_INFO info;
+    CK_RV rv = P11_CALL(t->fl, C_GetMechanismInfo, t->slot, CKM_EDDSA, &info);
+
+    if (rv == CKR_MECHANISM_INVALID || (rv == CKR_OK && !(info.flags & CKF_SIGN)))
+        return err_set(P11JWT_ERR_ALG,
+                       "token '%s' cannot %s Ed25519 keys: it has no CKM_EDDSA to sign with",
+                       t->label, what);
+    return P11JWT_OK;
+}
+
 /* Refusals after which the other spelling of the curve is worth a try. */
 static int params_refused(CK_RV rv)
 {
@@ -168,6 +186,8 @@ p11jwt_rc p11_keygen_eddsa(p11jwt_token *t, CK_SESSION_HANDLE s, const char *id,
 
     memset(out, 0, sizeof *out);
     out->priv = out->pub = CK_INVALID_HANDLE;
+    if ((rc = need_eddsa(t, "generate")) != P11JWT_OK)
+        return rc;
     priv_tmpl[priv_n++] = (CK_ATTRIBUTE){ CKA_ID, (void *)id, strlen(id) };
     priv_tmpl[priv_n++] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)label, strlen(label) };
     priv_tmpl[priv_n] = (CK_ATTRIBUTE){ CKA_ALLOWED_MECHANISMS, (void *)&allowed,
@@ -235,6 +255,8 @@ p11jwt_rc p11_import_eddsa(p11jwt_token *t, CK_SESSION_HANDLE s, const unsigned 
     out->priv = out->pub = CK_INVALID_HANDLE;
     if (pub->alg != P11JWT_EDDSA || pub->coord_len != ED25519_LEN)
         return err_set(P11JWT_ERR_ALG, "not an Ed25519 key");
+    if ((rc = need_eddsa(t, "import")) != P11JWT_OK)
+        return rc;
     memcpy(point + 2, pub->x, ED25519_LEN);
     priv_tmpl[priv_n++] = (CK_ATTRIBUTE){ CKA_CLASS, (void *)&priv_cls, sizeof priv_cls };
     priv_tmpl[priv_n++] = (CK_ATTRIBUTE){ CKA_KEY_TYPE, (void *)&kt, sizeof kt };
