@@ -247,7 +247,10 @@ static void check_key(exch_doctor *d, const char *kid)
     }
     exch_doctor_report(d, "key", P11JWT_CHECK_OK, P11JWT_OK, NULL,
                        "kid '%s': %s key, %s, sensitive, %s, sign-only; signs", ESC(kid),
-                       k.cls == CKO_SECRET_KEY ? "secret" : "EC private", p11jwt_alg_name(k.alg),
+                       k.cls == CKO_SECRET_KEY     ? "secret"
+                       : k.alg == P11JWT_EDDSA ? "Ed25519 private"
+                                               : "EC private",
+                       p11jwt_alg_name(k.alg),
                        k.never_extractable == 1 ? "never extractable"
                                                 : "not extractable (imported)");
 }

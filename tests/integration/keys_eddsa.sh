@@ -69,6 +69,14 @@ expect_exit 0 p11jwt verify --jwks "$T/jwks.json" --aud "$AUD" --iss eddsa <<<"$
 expect_exit 0 p11jwt verify "${TOK[@]}" --kid "$kid" --aud "$AUD" <<<"$jws"
 expect_exit 0 p11jwt sign "${TOK[@]}" --kid "$kid" --alg EdDSA --iss eddsa --aud "$AUD"
 
+step "doctor: the profile's key is an Ed25519 private key, sensitive, never extractable, sign-only"
+printf '[profile ed]\ndialect = rfc7523\ntoken = %s\npin_file = %s\nkid = %s\niss = x\n' \
+    "$TOKEN" "$PIN_FILE" "$kid" >"$T/config"
+printf 'token_url = http://127.0.0.1:9/rfc7523/token\nmax_retries = 0\n' >>"$T/config"
+run_cmd p11jwt doctor --profile ed --config "$T/config"     # no STS: exit 1, the key is checked
+grep -Eq "^ok +key +kid '$kid': Ed25519 private key, EdDSA, sensitive, never extractable, sign-only; signs$" \
+    <<<"$OUT" || fail "doctor's key line: $OUT"
+
 step "the key type pins EdDSA: other algs are refused both ways"
 expect_exit 1 p11jwt sign "${TOK[@]}" --kid "$kid" --alg ES256 --iss eddsa --aud "$AUD"
 expect_err_matches "ES256 asked of key .*Ed25519 \(EdDSA\)"
