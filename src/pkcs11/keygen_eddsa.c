@@ -9,9 +9,9 @@
  *    p11_ec_pair) with alg P11JWT_EDDSA: x holds the 32-byte public key,
  *    y is unused. Floors above tell the two apart by alg.
  *  - PKCS#11 3.0 lets CKA_EC_PARAMS name the curve by OID (1.3.101.112) or
- *    as the PrintableString "edwards25519"; SoftHSM 2.6 takes the OID
- *    only. The OID is tried first, the string where a token refuses it.
- *    Both are read back.
+ *    as the PrintableString "edwards25519" (SoftHSM 2.6.1 takes both;
+ *    pkcs11-tool writes the string). The OID is tried first, the string
+ *    where a token refuses it; both are read back.
  *  - CKA_EC_POINT of an Edwards key is a DER OCTET STRING around the 32
  *    bytes; some tokens give the bare bytes: both are read.
  *  - The key type pins the alg (an Ed25519 key signs EdDSA only); the
@@ -35,6 +35,11 @@ static const CK_BBOOL yes = CK_TRUE, no = CK_FALSE;
 static const unsigned char oid_ed25519[] = { 0x06, 0x03, 0x2b, 0x65, 0x70 };
 static const unsigned char str_ed25519[] = { 0x13, 0x0c, 'e', 'd', 'w', 'a', 'r', 'd',
                                              's', '2', '5', '5', '1', '9' };
+/* CKA_EC_PARAMS as tried: the OID first (SoftHSM 2.6 takes both). */
+static const struct {
+    const unsigned char *der;
+    size_t len;
+} params[] = { { oid_ed25519, sizeof oid_ed25519 }, { str_ed25519, sizeof str_ed25519 } };
 
 int p11_eddsa_params_match(const unsigned char *der, size_t len)
 {
@@ -179,8 +184,6 @@ p11jwt_rc p11_keygen_eddsa(p11jwt_token *t, CK_SESSION_HANDLE s, const char *id,
         CK_ULONG pub_n;
         int allowed;
     } steps[] = { { 9, 1 }, { 9, 0 }, { 5, 0 } };
-    const unsigned char *params[] = { oid_ed25519, str_ed25519 };
-    const size_t params_len[] = { sizeof oid_ed25519, sizeof str_ed25519 };
     CK_RV rv = CKR_OK;
     p11jwt_rc rc;
 
@@ -192,9 +195,9 @@ p11jwt_rc p11_keygen_eddsa(p11jwt_token *t, CK_SESSION_HANDLE s, const char *id,
     priv_tmpl[priv_n++] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)label, strlen(label) };
     priv_tmpl[priv_n] = (CK_ATTRIBUTE){ CKA_ALLOWED_MECHANISMS, (void *)&allowed,
                                         sizeof allowed }; /* last: dropped */
-    for (size_t p = 0; p < 2; p++) {
-        pub_tmpl[2].pValue = (void *)params[p];
-        pub_tmpl[2].ulValueLen = params_len[p];
+    for (size_t p = 0; p < sizeof params / sizeof params[0]; p++) {
+        pub_tmpl[2].pValue = (void *)params[p].der;
+        pub_tmpl[2].ulValueLen = params[p].len;
         for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
             rv = P11_CALL(t->fl, C_GenerateKeyPair, s, &mech, pub_tmpl, steps[i].pub_n,
                           priv_tmpl, priv_n + (CK_ULONG)steps[i].allowed, &out->pub,
@@ -247,7 +250,7 @@ p11jwt_rc p11_import_eddsa(p11jwt_token *t, CK_SESSION_HANDLE s, const unsigned 
     };
     const CK_ULONG pub_n[] = { sizeof pub_tmpl / sizeof pub_tmpl[0], 8 };
     CK_ATTRIBUTE priv_tmpl[P11_POLICY_MAX + 7];
-    CK_ULONG priv_n = p11_template_policy(priv_tmpl);
+    CK_ULONG priv_n = p11_template_policy(priv_tmpl), params_at;
     CK_RV rv = CKR_OK;
     p11jwt_rc rc;
 
@@ -260,18 +263,25 @@ p11jwt_rc p11_import_eddsa(p11jwt_token *t, CK_SESSION_HANDLE s, const unsigned 
     memcpy(point + 2, pub->x, ED25519_LEN);
     priv_tmpl[priv_n++] = (CK_ATTRIBUTE){ CKA_CLASS, (void *)&priv_cls, sizeof priv_cls };
     priv_tmpl[priv_n++] = (CK_ATTRIBUTE){ CKA_KEY_TYPE, (void *)&kt, sizeof kt };
-    priv_tmpl[priv_n++] = (CK_ATTRIBUTE){ CKA_EC_PARAMS, (void *)oid_ed25519,
-                                          sizeof oid_ed25519 };
+    params_at = priv_n;
+    priv_tmpl[priv_n++] = (CK_ATTRIBUTE){ CKA_EC_PARAMS, NULL, 0 };
     priv_tmpl[priv_n++] = (CK_ATTRIBUTE){ CKA_VALUE, (void *)seed, ED25519_LEN };
     priv_tmpl[priv_n++] = (CK_ATTRIBUTE){ CKA_ID, (void *)id, strlen(id) };
     priv_tmpl[priv_n++] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)label, strlen(label) };
     priv_tmpl[priv_n] = (CK_ATTRIBUTE){ CKA_ALLOWED_MECHANISMS, (void *)&allowed,
                                         sizeof allowed }; /* last: dropped */
 
-    for (int with_allowed = 1; with_allowed >= 0; with_allowed--) {
-        rv = P11_CALL(t->fl, C_CreateObject, s, priv_tmpl, priv_n + (CK_ULONG)with_allowed,
-                      &out->priv);
-        if (!p11_template_refused(rv))
+    /* The public object names the curve as the private one that was taken. */
+    for (size_t p = 0; p < sizeof params / sizeof params[0]; p++) {
+        priv_tmpl[params_at].pValue = pub_tmpl[4].pValue = (void *)params[p].der;
+        priv_tmpl[params_at].ulValueLen = pub_tmpl[4].ulValueLen = params[p].len;
+        for (int with_allowed = 1; with_allowed >= 0; with_allowed--) {
+            rv = P11_CALL(t->fl, C_CreateObject, s, priv_tmpl,
+                          priv_n + (CK_ULONG)with_allowed, &out->priv);
+            if (!p11_template_refused(rv))
+                break;
+        }
+        if (!params_refused(rv))
             break;
     }
     if (rv != CKR_OK) {
