@@ -142,10 +142,11 @@ P11JWT_API const char *p11jwt_token_uri_kid(const p11jwt_token *tok);
 
 /* ---- keys ------------------------------------------------------------- */
 
-/* Generates a key in the token: an EC pair for ES*, a generic secret of the
- * hash's length for HS*. kid NULL: the RFC 7638 thumbprint (EC) or 16 random
- * bytes in base64url (HS). label NULL: the kid. Returns the kid in *kid_out
- * (caller frees). Refuses a kid that exists. */
+/* Generates a key in the token: an EC pair for ES*, an Ed25519 pair for
+ * EdDSA, a generic secret of the hash's length for HS*. kid NULL: the RFC
+ * 7638 thumbprint (EC, Ed25519) or 16 random bytes in base64url (HS).
+ * label NULL: the kid. Returns the kid in *kid_out (caller frees). Refuses
+ * a kid that exists. */
 P11JWT_API p11jwt_rc p11jwt_key_generate(p11jwt_token *tok, p11jwt_alg alg,
                                          const char *kid, const char *label,
                                          char **kid_out);
@@ -166,7 +167,7 @@ P11JWT_API p11jwt_rc p11jwt_key_generate_aes(p11jwt_token *tok, const char *kid,
 /* Imports a provider-issued private key from key_path ("-" or NULL:
  * standard input), PEM or DER: PKCS#8, encrypted PKCS#8 (passphrase in
  * pass_path, one trailing newline stripped), SEC1 EC; EC on P-256, P-384
- * or P-521. Makes the private object (sensitive, non-extractable, sign
+ * or P-521, or Ed25519. Makes the private object (sensitive, non-extractable, sign
  * only) and the public one (for jwks), checked by a signature verified on
  * the host. kid NULL: the RFC 7638 thumbprint; label NULL: the kid. The
  * file's bytes and the key's parts are wiped; OpenSSL never prompts. A
@@ -183,7 +184,7 @@ P11JWT_API p11jwt_rc p11jwt_key_import_file(p11jwt_token *tok, const char *key_p
 P11JWT_API p11jwt_rc p11jwt_key_delete(p11jwt_token *tok, const char *kid);
 
 typedef enum p11jwt_key_class {
-    P11JWT_CLASS_PRIVATE = 1, /* an EC pair, shown by its private half */
+    P11JWT_CLASS_PRIVATE = 1, /* an EC or Ed25519 pair, shown by its private half */
     P11JWT_CLASS_PUBLIC,      /* a public key with no private half here */
     P11JWT_CLASS_SECRET,
 } p11jwt_key_class;
@@ -194,7 +195,7 @@ P11JWT_API const char *p11jwt_key_class_name(p11jwt_key_class c);
  * secret made by another tool) signs only as an alg its caller names. */
 typedef enum p11jwt_pinned {
     P11JWT_PINNED_NONE = 0,       /* nothing in the key: the caller names the alg */
-    P11JWT_PINNED_KEY_TYPE,       /* its key type: an EC curve, CKK_SHA*_HMAC */
+    P11JWT_PINNED_KEY_TYPE,       /* its key type: an EC curve, Ed25519, CKK_SHA*_HMAC */
     P11JWT_PINNED_MECHANISMS,     /* CKA_ALLOWED_MECHANISMS: one alg's mechanism */
 } p11jwt_pinned;
 
@@ -238,17 +239,19 @@ P11JWT_API const char *p11jwt_key_kid(const p11jwt_key *key);
 P11JWT_API p11jwt_rc p11jwt_key_check_alg(const p11jwt_key *key, p11jwt_alg alg);
 
 /* Signs data as the key's alg in JWS form: ES* hashes on the host then
- * CKM_ECDSA (raw r||s), HS* runs CKM_SHA*_HMAC in the token. *sig_len is
- * in: capacity, out: length. */
+ * CKM_ECDSA (raw r||s), HS* runs CKM_SHA*_HMAC in the token, EdDSA runs
+ * CKM_EDDSA over data itself. *sig_len is in: capacity, out: length. */
 P11JWT_API p11jwt_rc p11jwt_key_sign(p11jwt_key *key, const unsigned char *data,
                                      size_t len, unsigned char *sig,
                                      size_t *sig_len);
 
-/* The EC public key as a JWK (kty, crv, x, y, kid, alg, use), compact JSON. */
+/* The public key as a JWK, compact JSON: EC {kty, crv, x, y, kid, alg, use},
+ * Ed25519 {kty "OKP", crv, x, kid, alg, use}. */
 P11JWT_API p11jwt_rc p11jwt_key_jwk(p11jwt_key *key, char **json_out);
 
-/* A JWKS of the token's EC public keys: all of them when nkids is 0, else
- * those kids (each must exist and be EC). Secret keys never appear. */
+/* A JWKS of the token's EC and Ed25519 public keys: all of them when nkids
+ * is 0, else those kids (each must exist and have a public key). Secret
+ * keys never appear. */
 P11JWT_API p11jwt_rc p11jwt_jwks_export(p11jwt_token *tok, const char *const *kids,
                                         size_t nkids, char **json_out);
 
@@ -439,9 +442,9 @@ P11JWT_API p11jwt_rc p11jwt_client_call(p11jwt_client *c, const char *method,
 /* The profile's keyring: {keyring, version, active, next, previous} as
  * indented JSON, each key {kid, alg, since}. Caller frees. */
 P11JWT_API p11jwt_rc p11jwt_rotate_status(p11jwt_client *c, char **json_out);
-/* Makes the next key: generated in the token like the active one (EC), or
- * the provider's new secret imported under kid (HS*). Returns the JWKS of
- * active + next (EC keys) to register at the STS. */
+/* Makes the next key: generated in the token like the active one (EC,
+ * Ed25519), or the provider's new secret imported under kid (HS*). Returns
+ * the JWKS of active + next (their public keys) to register at the STS. */
 P11JWT_API p11jwt_rc p11jwt_rotate_stage(p11jwt_client *c, const unsigned char *secret,
                                          size_t secret_len, const char *kid,
                                          char **jwks_out);
@@ -456,7 +459,7 @@ P11JWT_API p11jwt_rc p11jwt_rotate_retire(p11jwt_client *c, const char *kid, cha
 P11JWT_API p11jwt_rc p11jwt_rotate_forget(p11jwt_client *c, char **report);
 /* One idempotent policy step (stage, promote, retire when due). */
 P11JWT_API p11jwt_rc p11jwt_rotate_auto(p11jwt_client *c, char **report);
-/* JWKS of every non-retired EC key of the keyring. */
+/* JWKS of every non-retired EC or Ed25519 key of the keyring. */
 P11JWT_API p11jwt_rc p11jwt_rotate_jwks(p11jwt_client *c, char **jwks_out);
 
 /* Counters for tests and monitoring. */
