@@ -11,8 +11,8 @@
  * expiry) and releases the lock only while it is still its own. A host
  * that did not get the lock keeps its valid token, or waits (bounded by
  * cache_lock) for the entry. Every value is AES-256-GCM sealed in the
- * token (cache_key; the entry's key is the AAD), so Redis never holds a
- * readable token.
+ * token (cache_key; the entry's key is the AAD; cache_sealed.c), so Redis
+ * never holds a readable token.
  *
  * The decision: Redis is an optimisation, never a dependency. Any failure
  * of it (down, stopped, slow past cache_timeout, AUTH refused, a value
@@ -29,22 +29,17 @@
 #include <string.h>
 #include <time.h>
 
-#define ENTRY_MAGIC "p11jwt-cache-1"
 #define POLL_MS 50
 #define LOG_EVERY 60
 
 struct fleet {
     void *mem;                  /* the first level (exch_cache_memory's) */
-    p11jwt_client *client;      /* its token holds cache_key */
     exch_cache_refill_fn refill; /* the exchange */
     void *ud;
     exch_redis *r;
     char *key, *lock_key;
     int64_t lock_ms, timeout_ms, refresh_ahead;
-    char *cache_kid;            /* NULL: cache_plaintext */
-
-    pthread_mutex_t aead_mu;
-    p11_aead *aead;             /* opened on first use */
+    exch_sealer *sealer;        /* the entry's bytes (cache_sealed.c) */
     pthread_mutex_t mu;
     exch_cache_entry held;      /* a copy of what the first level holds */
 
@@ -161,7 +156,7 @@ static p11jwt_rc entry_key(const p11jwt_profile *p, char **out)
     size_t n;
     int ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
 
-    parts[0] = ENTRY_MAGIC;
+    parts[0] = EXCH_ENTRY_MAGIC;
     parts[1] = p->token_url;
     parts[2] = exch_dialect_name(p->dialect);
     parts[3] = p->client_id;
@@ -190,161 +185,6 @@ static p11jwt_rc entry_key(const p11jwt_profile *p, char **out)
     return P11JWT_OK;
 }
 
-/* ---- an entry as stored --------------------------------------------------------------- */
-
-static int printable(const char *s)
-{
-    for (; s != NULL && *s != '\0'; s++)
-        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
-            return 0;
-    return 1;
-}
-
-/* "p11jwt-cache-1\nEXPIRES\nREFRESH\nTYPE\nSCOPE\nTOKEN": the STS's
- * values are printable ASCII (token_response.c), so a newline separates. */
-static p11jwt_rc entry_encode(const exch_cache_entry *e, char **out, size_t *len)
-{
-    const p11jwt_access_token *t = &e->tok;
-    int n;
-
-    *out = NULL;
-    if (!printable(t->value) || !printable(t->type) || !printable(t->scope) || t->value == NULL)
-        return err_set(P11JWT_ERR_ARG, "a token that is not printable ASCII is not shared");
-    n = snprintf(NULL, 0, ENTRY_MAGIC "\n%lld\n%lld\n%s\n%s\n%s", (long long)t->expires_at,
-                 (long long)e->refresh_at, t->type != NULL ? t->type : "",
-                 t->scope != NULL ? t->scope : "", t->value);
-    if (n < 0 || (*out = malloc((size_t)n + 1)) == NULL)
-        return err_set(P11JWT_ERR_NOMEM, "out of memory");
-    snprintf(*out, (size_t)n + 1, ENTRY_MAGIC "\n%lld\n%lld\n%s\n%s\n%s",
-             (long long)t->expires_at, (long long)e->refresh_at, t->type != NULL ? t->type : "",
-             t->scope != NULL ? t->scope : "", t->value);
-    *len = (size_t)n;
-    return P11JWT_OK;
-}
-
-static char *dup_field(const char *s, size_t n)
-{
-    char *d = malloc(n + 1);
-
-    if (d != NULL) {
-        memcpy(d, s, n);
-        d[n] = '\0';
-    }
-    return d;
-}
-
-/* The inverse, strictly: anything else is not an entry. */
-UNITTEST p11jwt_rc exch_entry_decode(const char *s, size_t len, exch_cache_entry *e)
-{
-    const char *f[6];
-    size_t fl[6];
-    const char *p = s, *end = s + len;
-    long long v[2];
-
-    memset(e, 0, sizeof *e);
-    for (int i = 0; i < 6; i++) {
-        const char *nl = i < 5 ? memchr(p, '\n', (size_t)(end - p)) : end;
-
-        if (nl == NULL)
-            return err_set(P11JWT_ERR_CRYPTO, "the cached value is not an entry");
-        f[i] = p;
-        fl[i] = (size_t)(nl - p);
-        p = nl + (i < 5);
-    }
-    if (fl[0] != strlen(ENTRY_MAGIC) || memcmp(f[0], ENTRY_MAGIC, fl[0]) != 0 || fl[5] == 0)
-        return err_set(P11JWT_ERR_CRYPTO, "the cached value is not an entry");
-    for (int i = 0; i < 2; i++) {
-        char num[24], *e_;
-
-        if (fl[1 + i] == 0 || fl[1 + i] >= sizeof num)
-            return err_set(P11JWT_ERR_CRYPTO, "the cached value is not an entry");
-        memcpy(num, f[1 + i], fl[1 + i]);
-        num[fl[1 + i]] = '\0';
-        errno = 0;
-        v[i] = strtoll(num, &e_, 10);
-        if (*e_ != '\0' || errno != 0 || v[i] <= 0)
-            return err_set(P11JWT_ERR_CRYPTO, "the cached value is not an entry");
-    }
-    for (size_t i = 0; i < len; i++)
-        if (s[i] != '\n' && ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e))
-            return err_set(P11JWT_ERR_CRYPTO, "the cached value is not an entry");
-    e->tok.expires_at = v[0];
-    e->refresh_at = v[1];
-    e->tok.type = dup_field(f[3], fl[3]);
-    e->tok.scope = fl[4] > 0 ? dup_field(f[4], fl[4]) : NULL;
-    e->tok.value = dup_field(f[5], fl[5]);
-    if (e->tok.type == NULL || (fl[4] > 0 && e->tok.scope == NULL) || e->tok.value == NULL) {
-        p11jwt_access_token_clear(&e->tok);
-        return err_set(P11JWT_ERR_NOMEM, "out of memory");
-    }
-    return P11JWT_OK;
-}
-
-/* ---- sealing in the token ----------------------------------------------------------- */
-
-static p11jwt_rc fleet_aead(struct fleet *f, p11_aead **out)
-{
-    p11jwt_token *tok;
-    p11jwt_rc rc = P11JWT_OK;
-
-    pthread_mutex_lock(&f->aead_mu);
-    if (f->aead == NULL) {
-        rc = exch_client_token(f->client, &tok);
-        if (rc == P11JWT_OK)
-            rc = p11_aead_open(tok, f->cache_kid, &f->aead);
-        if (rc != P11JWT_OK)
-            err_wrap(rc, "cache_key");
-    }
-    *out = f->aead;
-    pthread_mutex_unlock(&f->aead_mu);
-    return rc;
-}
-
-/* The entry as Redis gets it: sealed with the entry's key as AAD (or, with
- * cache_plaintext, as is). */
-static p11jwt_rc seal(struct fleet *f, const exch_cache_entry *e, unsigned char **out,
-                      size_t *len)
-{
-    char *plain = NULL;
-    size_t plen = 0;
-    p11_aead *a;
-    p11jwt_rc rc = entry_encode(e, &plain, &plen);
-
-    *out = NULL;
-    if (rc != P11JWT_OK || f->cache_kid == NULL) {
-        *out = (unsigned char *)plain;
-        *len = plen;
-        return rc;
-    }
-    rc = fleet_aead(f, &a);
-    if (rc == P11JWT_OK)
-        rc = p11_aead_seal(a, (const unsigned char *)f->key, strlen(f->key),
-                           (const unsigned char *)plain, plen, out, len);
-    base_secret_free_n(plain, plen);
-    return rc;
-}
-
-static p11jwt_rc unseal(struct fleet *f, const unsigned char *v, size_t len,
-                        exch_cache_entry *e)
-{
-    unsigned char *plain = NULL;
-    size_t plen = 0;
-    p11_aead *a;
-    p11jwt_rc rc;
-
-    memset(e, 0, sizeof *e);
-    if (f->cache_kid == NULL)
-        return exch_entry_decode((const char *)v, len, e);
-    rc = fleet_aead(f, &a);
-    if (rc == P11JWT_OK)
-        rc = p11_aead_open_value(a, (const unsigned char *)f->key, strlen(f->key), v, len,
-                                 &plain, &plen);
-    if (rc == P11JWT_OK)
-        rc = exch_entry_decode((const char *)plain, plen, e);
-    base_secret_free_n(plain, plen);
-    return rc;
-}
-
 enum fetched { F_NONE, F_ENTRY, F_DOWN };
 
 /* The fleet's entry: F_ENTRY with *e filled, F_NONE (none, or one that
@@ -369,7 +209,7 @@ static enum fetched fetch(struct fleet *f, exch_cache_entry *e, unsigned char **
     }
     if (v == NULL)
         return F_NONE;
-    rc = unseal(f, v, len, e);
+    rc = exch_sealer_open(f->sealer, v, len, e);
     if (rc != P11JWT_OK) {
         err_wrap(rc, "the fleet's entry is refused");
         if (refused == NULL || !*refused)
@@ -399,7 +239,7 @@ static void store(struct fleet *f, const exch_cache_entry *e)
 
     if (ttl <= 0)
         return;
-    rc = seal(f, e, &v, &len);
+    rc = exch_sealer_seal(f->sealer, e, &v, &len);
     if (rc == P11JWT_OK)
         rc = exch_redis_set(f->r, f->key, v, len, ttl * 1000, 0, &stored);
     if (rc != P11JWT_OK)
@@ -606,14 +446,12 @@ static void fleet_free(void *be)
         return;
     exch_cache_memory.free(f->mem);
     exch_redis_free(f->r);
-    p11_aead_free(f->aead);
+    exch_sealer_free(f->sealer);
     p11jwt_access_token_clear(&f->held.tok);
     base_secret_free(f->stash);
     free(f->key);
     free(f->lock_key);
-    free(f->cache_kid);
     pthread_mutex_destroy(&f->mu);
-    pthread_mutex_destroy(&f->aead_mu);
     pthread_mutex_destroy(&f->log_mu);
     free(f);
 }
@@ -633,9 +471,7 @@ p11jwt_rc exch_fleet_new(p11jwt_client *c, exch_cache_refill_fn refill, void *ud
     if (f == NULL)
         return err_set(P11JWT_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&f->mu, NULL);
-    pthread_mutex_init(&f->aead_mu, NULL);
     pthread_mutex_init(&f->log_mu, NULL);
-    f->client = c;
     f->refill = refill;
     f->ud = ud;
     f->lock_ms = p->cache_lock * 1000;
@@ -652,8 +488,8 @@ p11jwt_rc exch_fleet_new(p11jwt_client *c, exch_cache_refill_fn refill, void *ud
         rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
     if (rc == P11JWT_OK)
         sprintf(f->lock_key, "%s:lock", f->key);
-    if (rc == P11JWT_OK && p->cache_key != NULL && (f->cache_kid = strdup(p->cache_key)) == NULL)
-        rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
+    if (rc == P11JWT_OK)
+        rc = exch_sealer_new(c, p->cache_key, f->key, &f->sealer);
     if (rc != P11JWT_OK) {
         fleet_free(f);
         return rc;
