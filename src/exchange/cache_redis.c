@@ -290,12 +290,23 @@ static p11jwt_rc exchange_locked(struct fleet *f, const char *nonce, p11jwt_acce
     return err_restore(&saved);
 }
 
+/* The lock's value: 32 random hex digits, drawn only when a hit missed. */
+static p11jwt_rc make_nonce(char nonce[33])
+{
+    unsigned char rnd[16];
+
+    if (RAND_bytes(rnd, sizeof rnd) != 1)
+        return err_set(P11JWT_ERR_CRYPTO, "no random bytes for the lock");
+    for (size_t i = 0; i < sizeof rnd; i++)
+        snprintf(nonce + 2 * i, 3, "%02x", rnd[i]);
+    return P11JWT_OK;
+}
+
 /* The cache's refill (cache.c calls it one at a time, outside its lock). */
 p11jwt_rc exch_fleet_refill(void *ud, p11jwt_access_token *out)
 {
     struct fleet *f = ud;
-    unsigned char rnd[16];
-    char nonce[33];
+    char nonce[33] = "";
     int64_t give_up = now_ms() + f->lock_ms + f->timeout_ms;
     exch_cache_entry e;
     enum fetched st;
@@ -303,11 +314,6 @@ p11jwt_rc exch_fleet_refill(void *ud, p11jwt_access_token *out)
 
     memset(out, 0, sizeof *out);
     stash(f, NULL, 0);
-    if (RAND_bytes(rnd, sizeof rnd) != 1)
-        return f->refill(f->ud, out);
-    for (size_t i = 0; i < sizeof rnd; i++)
-        snprintf(nonce + 2 * i, 3, "%02x", rnd[i]);
-
     for (;;) {
         int64_t now;
 
@@ -320,6 +326,10 @@ p11jwt_rc exch_fleet_refill(void *ud, p11jwt_access_token *out)
             stash(f, e.tok.value, e.refresh_at);
             *out = e.tok;
             return P11JWT_OK;
+        }
+        if (nonce[0] == '\0' && make_nonce(nonce) != P11JWT_OK) {
+            p11jwt_access_token_clear(&e.tok);
+            return f->refill(f->ud, out);
         }
         if (exch_redis_set(f->r, f->lock_key, nonce, strlen(nonce), f->lock_ms, 1, &got) !=
             P11JWT_OK) {
@@ -434,6 +444,8 @@ static int fleet_drop(void *be, const char *value)
     }
     if (v != NULL)
         forget(f, v);
+    /* The remembered text of the fleet's value holds the token too. */
+    exch_sealer_forget(f->sealer);
     base_secret_free(v);
     return dropped;
 }

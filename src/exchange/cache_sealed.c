@@ -8,6 +8,16 @@
  * The decision: what comes back from Redis is untrusted. It is opened by
  * the token (a value altered, truncated or moved to another key fails the
  * tag) and then read strictly; anything else is refused, never half-used.
+ *
+ * The last value this host sealed or opened is remembered with its text,
+ * so that a hit on the same value (what every host of a fleet reads until
+ * the next refresh) costs a comparison instead of a decryption in the
+ * token. Sound because Redis values are only read: a value is reused only
+ * when it is byte-for-byte the one the token sealed or opened (compared
+ * in full), a value that did not open is never remembered, and an altered
+ * value differs in its bytes, so it goes to the token and fails there.
+ * The text (it holds the token) is kept as the memory cache keeps tokens:
+ * wiped when replaced, forgotten (exch_sealer_forget) and freed.
  */
 #include "exchange/exchange_int.h"
 
@@ -22,6 +32,12 @@ struct exch_sealer {
     char *aad;                  /* the entry's Redis key */
     pthread_mutex_t aead_mu;
     p11_aead *aead;             /* opened on first use */
+
+    pthread_mutex_t memo_mu;    /* the last value sealed or opened */
+    unsigned char *memo_v;      /* as Redis holds it; NULL: none */
+    size_t memo_vlen;
+    char *memo_text;            /* its text (secret) */
+    size_t memo_tlen;
 };
 
 /* ---- the entry's text ------------------------------------------------------------------ */
@@ -126,6 +142,7 @@ p11jwt_rc exch_sealer_new(p11jwt_client *c, const char *kid, const char *aad,
     if (s == NULL)
         return err_set(P11JWT_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&s->aead_mu, NULL);
+    pthread_mutex_init(&s->memo_mu, NULL);
     s->client = c;
     if ((s->aad = strdup(aad)) == NULL || (kid != NULL && (s->kid = strdup(kid)) == NULL)) {
         exch_sealer_free(s);
@@ -139,11 +156,70 @@ void exch_sealer_free(exch_sealer *s)
 {
     if (s == NULL)
         return;
+    exch_sealer_forget(s);
     p11_aead_free(s->aead);
     free(s->kid);
     free(s->aad);
     pthread_mutex_destroy(&s->aead_mu);
+    pthread_mutex_destroy(&s->memo_mu);
     free(s);
+}
+
+/* ---- the value remembered ------------------------------------------------------------- */
+
+static void memo_clear_locked(exch_sealer *s)
+{
+    free(s->memo_v);
+    base_secret_free_n(s->memo_text, s->memo_tlen);
+    s->memo_v = NULL;
+    s->memo_text = NULL;
+    s->memo_vlen = s->memo_tlen = 0;
+}
+
+void exch_sealer_forget(exch_sealer *s)
+{
+    pthread_mutex_lock(&s->memo_mu);
+    memo_clear_locked(s);
+    pthread_mutex_unlock(&s->memo_mu);
+}
+
+/* Remembers v (sealed or opened by the token) with its text: copies. */
+static void memo_set(exch_sealer *s, const unsigned char *v, size_t vlen, const char *text,
+                     size_t tlen)
+{
+    unsigned char *nv = malloc(vlen);
+    char *nt = malloc(tlen);
+
+    if (nv == NULL || nt == NULL) {
+        free(nv);
+        free(nt);
+        exch_sealer_forget(s); /* not remembering is always correct */
+        return;
+    }
+    memcpy(nv, v, vlen);
+    memcpy(nt, text, tlen);
+    pthread_mutex_lock(&s->memo_mu);
+    memo_clear_locked(s);
+    s->memo_v = nv;
+    s->memo_vlen = vlen;
+    s->memo_text = nt;
+    s->memo_tlen = tlen;
+    pthread_mutex_unlock(&s->memo_mu);
+}
+
+/* 1 with *e read from the remembered text when v is, in full, the
+ * remembered value; 0 otherwise. */
+static int memo_open(exch_sealer *s, const unsigned char *v, size_t vlen, exch_cache_entry *e,
+                     p11jwt_rc *rc)
+{
+    int same;
+
+    pthread_mutex_lock(&s->memo_mu);
+    same = s->memo_v != NULL && s->memo_vlen == vlen && memcmp(s->memo_v, v, vlen) == 0;
+    if (same)
+        *rc = exch_entry_decode(s->memo_text, s->memo_tlen, e);
+    pthread_mutex_unlock(&s->memo_mu);
+    return same;
 }
 
 static p11jwt_rc sealer_aead(exch_sealer *s, p11_aead **out)
@@ -182,6 +258,8 @@ p11jwt_rc exch_sealer_seal(exch_sealer *s, const exch_cache_entry *e, unsigned c
     if (rc == P11JWT_OK)
         rc = p11_aead_seal(a, (const unsigned char *)s->aad, strlen(s->aad),
                            (const unsigned char *)plain, plen, out, len);
+    if (rc == P11JWT_OK)
+        memo_set(s, *out, *len, plain, plen);
     base_secret_free_n(plain, plen);
     return rc;
 }
@@ -197,12 +275,16 @@ p11jwt_rc exch_sealer_open(exch_sealer *s, const unsigned char *v, size_t len,
     memset(e, 0, sizeof *e);
     if (s->kid == NULL)
         return exch_entry_decode((const char *)v, len, e);
+    if (memo_open(s, v, len, e, &rc))
+        return rc;
     rc = sealer_aead(s, &a);
     if (rc == P11JWT_OK)
         rc = p11_aead_open_value(a, (const unsigned char *)s->aad, strlen(s->aad), v, len,
                                  &plain, &plen);
     if (rc == P11JWT_OK)
         rc = exch_entry_decode((const char *)plain, plen, e);
+    if (rc == P11JWT_OK)
+        memo_set(s, v, len, (const char *)plain, plen);
     base_secret_free_n(plain, plen);
     return rc;
 }

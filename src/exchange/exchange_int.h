@@ -359,9 +359,13 @@ void exch_sealer_free(exch_sealer *s);
 /* The bytes for Redis; the caller wipes and frees them. */
 p11jwt_rc exch_sealer_seal(exch_sealer *s, const exch_cache_entry *e, unsigned char **out,
                            size_t *len);
-/* What Redis held, opened and read strictly (an error: never used). */
+/* What Redis held, opened and read strictly (an error: never used). The
+ * value last sealed or opened is remembered with its text: the same bytes
+ * again are read from memory, not decrypted in the token again. */
 p11jwt_rc exch_sealer_open(exch_sealer *s, const unsigned char *v, size_t len,
                            exch_cache_entry *e);
+/* Wipes the remembered text (a token dropped from the cache). */
+void exch_sealer_forget(exch_sealer *s);
 
 /* The fleet's level: a backend that keeps the memory backend as its first
  * level, and a refill (exch_fleet_refill, ud = the backend) that asks
