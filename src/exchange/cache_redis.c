@@ -290,6 +290,20 @@ static p11jwt_rc exchange_locked(struct fleet *f, const char *nonce, p11jwt_acce
     return err_restore(&saved);
 }
 
+/* When this host takes the fleet's entry as due: at the fleet's refresh
+ * time, or earlier when its own refresh_ahead (if set) or the caller's
+ * min_valid (min_left) wants more life than the token has left. */
+static int64_t due_at(const struct fleet *f, const exch_cache_entry *e, int64_t min_left)
+{
+    int64_t at = e->refresh_at;
+
+    if (f->refresh_ahead >= 0 && e->tok.expires_at - f->refresh_ahead < at)
+        at = e->tok.expires_at - f->refresh_ahead;
+    if (min_left > 0 && e->tok.expires_at - min_left + 1 < at)
+        at = e->tok.expires_at - min_left + 1;
+    return at;
+}
+
 /* The lock's value: 32 random hex digits, drawn only when a hit missed. */
 static p11jwt_rc make_nonce(char nonce[33])
 {
@@ -307,6 +321,7 @@ p11jwt_rc exch_fleet_refill(void *ud, p11jwt_access_token *out)
 {
     struct fleet *f = ud;
     char nonce[33] = "";
+    int64_t min_left = exch_cache_refill_min_left();
     int64_t give_up = now_ms() + f->lock_ms + f->timeout_ms;
     exch_cache_entry e;
     enum fetched st;
@@ -321,9 +336,9 @@ p11jwt_rc exch_fleet_refill(void *ud, p11jwt_access_token *out)
         if (st == F_DOWN)
             break;
         now = now_s();
-        if (st == F_ENTRY && now < e.tok.expires_at && now < e.refresh_at) {
+        if (st == F_ENTRY && now < e.tok.expires_at && now < due_at(f, &e, min_left)) {
             atomic_fetch_add(&f->hits, 1);
-            stash(f, e.tok.value, e.refresh_at);
+            stash(f, e.tok.value, due_at(f, &e, 0));
             *out = e.tok;
             return P11JWT_OK;
         }
@@ -345,7 +360,7 @@ p11jwt_rc exch_fleet_refill(void *ud, p11jwt_access_token *out)
              * lock between our GET and our SET: look once more. */
             st = fetch(f, &e, NULL, NULL, &refused);
             now = now_s();
-            if (st != F_ENTRY || now >= e.tok.expires_at || now >= e.refresh_at) {
+            if (st != F_ENTRY || now >= e.tok.expires_at || now >= due_at(f, &e, min_left)) {
                 p11jwt_access_token_clear(&e.tok);
                 return exchange_locked(f, nonce, out);
             }
@@ -353,7 +368,7 @@ p11jwt_rc exch_fleet_refill(void *ud, p11jwt_access_token *out)
                 P11JWT_OK)
                 problem(f);
             atomic_fetch_add(&f->hits, 1);
-            stash(f, e.tok.value, e.refresh_at);
+            stash(f, e.tok.value, due_at(f, &e, 0));
             *out = e.tok;
             return P11JWT_OK;
         }

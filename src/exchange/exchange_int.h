@@ -408,6 +408,9 @@ p11jwt_rc exch_cache_peek(exch_cache *c, const p11jwt_access_token **out);
 /* p11jwt_client_token_min_valid's. */
 p11jwt_rc exch_cache_min_valid(exch_cache *c, int64_t min_valid,
                                const p11jwt_access_token **out);
+/* Inside a refill: the seconds of life the caller that started it asked
+ * for (min_valid), 0 when it asked for none. */
+int64_t exch_cache_refill_min_left(void);
 /* Drops the token if it is `value` (any when NULL). */
 void exch_cache_invalidate(exch_cache *c, const char *value);
 /* A copy of the token the cache holds, valid or not (1), or nothing (0). */
