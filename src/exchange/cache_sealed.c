@@ -83,7 +83,8 @@ static char *dup_field(const char *s, size_t n)
     return d;
 }
 
-/* The inverse, strictly: anything else is not an entry. */
+/* The inverse, strictly: anything else is not an entry (what decodes
+ * encodes to the same bytes: tests/fuzz/fuzz_fleet_entry.c). */
 UNITTEST p11jwt_rc exch_entry_decode(const char *s, size_t len, exch_cache_entry *e)
 {
     const char *f[6];
@@ -101,14 +102,19 @@ UNITTEST p11jwt_rc exch_entry_decode(const char *s, size_t len, exch_cache_entry
         fl[i] = (size_t)(nl - p);
         p = nl + (i < 5);
     }
+    /* The token is the rest: one more newline would be taken into it. */
     if (fl[0] != strlen(EXCH_ENTRY_MAGIC) || memcmp(f[0], EXCH_ENTRY_MAGIC, fl[0]) != 0 ||
-        fl[5] == 0)
+        fl[5] == 0 || memchr(f[5], '\n', fl[5]) != NULL)
         return err_set(P11JWT_ERR_CRYPTO, "the cached value is not an entry");
     for (int i = 0; i < 2; i++) {
         char num[24], *e_;
 
-        if (fl[1 + i] == 0 || fl[1 + i] >= sizeof num)
+        if (fl[1 + i] == 0 || fl[1 + i] >= sizeof num || f[1 + i][0] == '0')
             return err_set(P11JWT_ERR_CRYPTO, "the cached value is not an entry");
+        /* Digits only, as written: strtoll alone would take " 1" or "+1". */
+        for (size_t k = 0; k < fl[1 + i]; k++)
+            if (f[1 + i][k] < '0' || f[1 + i][k] > '9')
+                return err_set(P11JWT_ERR_CRYPTO, "the cached value is not an entry");
         memcpy(num, f[1 + i], fl[1 + i]);
         num[fl[1 + i]] = '\0';
         errno = 0;
