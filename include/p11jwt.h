@@ -175,7 +175,7 @@ P11JWT_API p11jwt_rc p11jwt_key_import_file(p11jwt_token *tok, const char *key_p
                                             const char *label, char **kid_out);
 
 /* Destroys every object (private, public, secret, certificate) with that
- * kid. Refused (P11JWT_ERR_ARG, the message naming the keyring, its
+ * kid, and the certificates with the private key's CKA_ID. Refused (P11JWT_ERR_ARG, the message naming the keyring, its
  * version and what to run instead) when a keyring in the token names the kid as its active or
  * next key; a previous key is destroyed with a warning through the logger. */
 P11JWT_API p11jwt_rc p11jwt_key_delete(p11jwt_token *tok, const char *kid);

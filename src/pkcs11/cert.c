@@ -52,6 +52,48 @@ static p11jwt_rc uri_same_token(p11jwt_token *t, P11KitUri *u)
     return P11JWT_OK;
 }
 
+/* The certificates whose CKA_ID is id (n bytes); up to max handles. */
+static CK_RV find_by_id(p11jwt_token *t, CK_SESSION_HANDLE s, const unsigned char *id, size_t n,
+                        CK_OBJECT_HANDLE *found, size_t max, size_t *count)
+{
+    CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
+    CK_ATTRIBUTE tmpl[2] = { { CKA_CLASS, &cls, sizeof cls }, { CKA_ID, (void *)id, n } };
+    CK_OBJECT_HANDLE batch[2];
+    CK_ULONG got = 0;
+    CK_RV rv, rv2;
+
+    *count = 0;
+    rv = P11_CALL(t->fl, C_FindObjectsInit, s, tmpl, 2);
+    if (rv != CKR_OK)
+        return rv;
+    rv = P11_CALL(t->fl, C_FindObjects, s, batch, 2, &got);
+    rv2 = P11_CALL(t->fl, C_FindObjectsFinal, s);
+    for (CK_ULONG i = 0; rv == CKR_OK && i < got && i < max; i++)
+        found[i] = batch[i];
+    *count = got;
+    return rv != CKR_OK ? rv : rv2;
+}
+
+/* The certificates of a key: by the key object's own CKA_ID (a key made
+ * by another tool may carry a binary one, and its certificate the same),
+ * else by its kid as p11jwt names objects (CKA_ID, then CKA_LABEL). */
+static CK_RV find_for_key(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key,
+                          const char *kid, CK_OBJECT_HANDLE *found, size_t max, size_t *n)
+{
+    unsigned char *id = NULL;
+    size_t id_len = 0;
+    CK_RV rv = CKR_OK;
+
+    *n = 0;
+    if (key != CK_INVALID_HANDLE &&
+        p11_object_attr(t, s, key, CKA_ID, &id, &id_len) == CKR_OK && id_len > 0)
+        rv = find_by_id(t, s, id, id_len, found, max, n);
+    free(id);
+    if (rv != CKR_OK || *n > 0)
+        return rv;
+    return p11_object_find_by_kid(t, s, CKO_CERTIFICATE, kid, found, max, n);
+}
+
 p11jwt_rc p11_cert_find(p11_keyhandle *h, const char *uri, unsigned char **der, size_t *der_len)
 {
     p11jwt_token *t = h->tok;
@@ -91,15 +133,24 @@ p11jwt_rc p11_cert_find(p11_keyhandle *h, const char *uri, unsigned char **der, 
 
         rv = P11_CALL(t->fl, C_FindObjectsInit, s, tmpl, n_tmpl);
         if (rv == CKR_OK) {
+            CK_RV rv2;
+
             rv = P11_CALL(t->fl, C_FindObjects, s, batch, 2, &got);
-            CK_RV rv2 = P11_CALL(t->fl, C_FindObjectsFinal, s);
+            rv2 = P11_CALL(t->fl, C_FindObjectsFinal, s);
             if (rv == CKR_OK)
                 rv = rv2;
         }
         n = got;
         memcpy(found, batch, sizeof found);
     } else {
-        rv = p11_object_find_by_kid(t, s, CKO_CERTIFICATE, kid, found, 2, &n);
+        CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
+
+        /* The key's object, for its CKA_ID: not found is no error here. */
+        if (p11_keyhandle_object(h, s, &key) != P11JWT_OK) {
+            err_clear();
+            key = CK_INVALID_HANDLE;
+        }
+        rv = find_for_key(t, s, key, kid, found, 2, &n);
     }
     if (rv != CKR_OK) {
         rc = p11_fail(P11JWT_ERR_PKCS11, rv, "cannot search the token for the certificate");
@@ -108,9 +159,10 @@ p11jwt_rc p11_cert_find(p11_keyhandle *h, const char *uri, unsigned char **der, 
                                  "no certificate object matches the certificate URI in "
                                  "token '%s'", t->label)
                        : err_set(P11JWT_ERR_KEY_NOT_FOUND,
-                                 "no certificate for key '%s' in token '%s' (none has its "
-                                 "kid as CKA_ID or CKA_LABEL): store one with p11jwt "
-                                 "import-cert, or name a file", ESC(kid), t->label);
+                                 "no certificate for key '%s' in token '%s' (none has the "
+                                 "key's CKA_ID, or its kid as CKA_ID or CKA_LABEL): store "
+                                 "one with p11jwt import-cert, or name a file", ESC(kid),
+                                 t->label);
     } else if (n > 1) {
         rc = err_set(P11JWT_ERR_KEY_EXISTS, "%s: more than one certificate in token '%s'",
                      u != NULL ? "the certificate URI is ambiguous" : "the key's kid is ambiguous",
@@ -154,16 +206,27 @@ p11jwt_rc p11_cert_store(p11jwt_token *t, const p11_cert_attrs *c, const char *k
         { CKA_SERIAL_NUMBER, (void *)c->serial, c->serial_len },
     };
     CK_ULONG n_tmpl = sizeof tmpl / sizeof tmpl[0];
-    CK_OBJECT_HANDLE found[1], o;
+    CK_OBJECT_HANDLE found[1], o, key = CK_INVALID_HANDLE;
     CK_SESSION_HANDLE s;
-    size_t n = 0;
+    unsigned char *id = NULL;
+    size_t n = 0, id_len = 0;
     CK_RV rv;
     p11jwt_rc rc;
 
     rc = p11_session_get(t, 1, &s);
     if (rc != P11JWT_OK)
         return rc;
-    rv = p11_object_find_by_kid(t, s, CKO_CERTIFICATE, kid, found, 1, &n);
+    /* CKA_ID: the private key's own, so that tools pairing objects by
+     * CKA_ID pair them; the kid's bytes when it has none. */
+    rc = p11_object_find_one(t, s, CKO_PRIVATE_KEY, kid, &key);
+    if (rc != P11JWT_OK)
+        goto out;
+    if (key != CK_INVALID_HANDLE &&
+        p11_object_attr(t, s, key, CKA_ID, &id, &id_len) == CKR_OK && id_len > 0) {
+        tmpl[4].pValue = id;
+        tmpl[4].ulValueLen = id_len;
+    }
+    rv = find_for_key(t, s, key, kid, found, 1, &n);
     if (rv != CKR_OK) {
         rc = p11_fail(P11JWT_ERR_PKCS11, rv, "cannot search the token for certificates");
         goto out;
@@ -180,6 +243,48 @@ p11jwt_rc p11_cert_store(p11jwt_token *t, const p11_cert_attrs *c, const char *k
     if (rv != CKR_OK)
         rc = p11_fail(P11JWT_ERR_PKCS11, rv, "the token could not store the certificate");
 out:
+    free(id);
     p11_session_put(t, s);
     return rc;
+}
+
+p11jwt_rc p11_cert_destroy_for_key(p11jwt_token *t, CK_SESSION_HANDLE s, const char *kid,
+                                   size_t *total)
+{
+    CK_OBJECT_HANDLE key = CK_INVALID_HANDLE, found[2];
+    unsigned char *id = NULL;
+    size_t id_len = 0, n = 0;
+    CK_RV rv = CKR_OK;
+    p11jwt_rc rc;
+
+    /* An ambiguous kid (or a failed search, which the key's own search
+     * reports next) leaves only the certificates named by the kid. */
+    rc = p11_object_find_one(t, s, CKO_PRIVATE_KEY, kid, &key);
+    if (rc != P11JWT_OK) {
+        err_clear();
+        return P11JWT_OK;
+    }
+    if (key == CK_INVALID_HANDLE)
+        return P11JWT_OK;
+    if (p11_object_attr(t, s, key, CKA_ID, &id, &id_len) != CKR_OK || id_len == 0) {
+        free(id);
+        return P11JWT_OK;
+    }
+    /* Bounded: a token that reports a destroyed object again must not keep
+     * us here. */
+    for (size_t round = 0; round < 1000; round++) {
+        rv = find_by_id(t, s, id, id_len, found, 2, &n);
+        if (rv != CKR_OK || n == 0)
+            break;
+        rv = P11_RAISE(P11JWT_ERR_PKCS11, "cannot destroy the key's certificate", t->fl,
+                       C_DestroyObject, s, found[0]);
+        if (rv != CKR_OK) {
+            free(id);
+            return P11JWT_ERR_PKCS11;
+        }
+        (*total)++;
+    }
+    free(id);
+    return rv == CKR_OK ? P11JWT_OK
+                        : p11_fail(P11JWT_ERR_PKCS11, rv, "cannot search the token");
 }

@@ -449,8 +449,9 @@ p11jwt_rc p11_key_destroy(p11jwt_token *t, const char *kid)
     rc = p11_session_get(t, 1, &s);
     if (rc != P11JWT_OK)
         return rc;
-    for (size_t c = 0; c < sizeof classes / sizeof classes[0]; c++) {
-        rc = delete_class(t, s, classes[c], kid, &total);
+    for (size_t c = 0; c <= sizeof classes / sizeof classes[0]; c++) {
+        rc = c == 0 ? p11_cert_destroy_for_key(t, s, kid, &total)
+                    : delete_class(t, s, classes[c - 1], kid, &total);
         if (rc != P11JWT_OK) {
             if (total > 0)
                 p11_token_changed(t);

@@ -170,6 +170,11 @@ typedef struct p11_cert_attrs {
  * the token already holds a certificate for kid. */
 p11jwt_rc p11_cert_store(p11jwt_token *t, const p11_cert_attrs *c, const char *kid,
                          const char *label);
+/* Destroys the certificates that carry the CKA_ID of private key kid
+ * (a key made by another tool pairs them so), counting them in *total;
+ * p11_key_destroy's, before the key goes. No key, or no CKA_ID: nothing. */
+p11jwt_rc p11_cert_destroy_for_key(p11jwt_token *t, CK_SESSION_HANDLE s, const char *kid,
+                                   size_t *total);
 
 /* ---- AES-256-GCM in the token (aead.c) ---------------------------------- */
 

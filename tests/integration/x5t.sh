@@ -53,33 +53,38 @@ cert_count() {
     p11tool --list-objects --type cert 2>/dev/null | grep -c 'Certificate Object' || true
 }
 
-step "a key made in the token, a certificate for its public key (from jwks) by a test CA"
-expect_exit 0 p11jwt keygen "${TOK[@]}" --alg ES256 --kid es1
-export_jwks "$T/jwks.json" es1
-"$PYTHON" - "$T/jwks.json" "$T" <<'PY' || fail "cannot make the test certificates"
+# make_cert JWKS CN OUT: a certificate (OUT.pem, OUT.der) for the JWKS's
+# only key, issued by a throwaway test CA: the token key's own public key,
+# with no need for its private key.
+make_cert() {
+    "$PYTHON" - "$@" <<'PY' || fail "cannot make a test certificate"
 import datetime, json, sys
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from itlib import *
-jwk = json.load(open(sys.argv[1]))["keys"][0]
-out = sys.argv[2]
+jwks, cn, out = sys.argv[1:4]
+pub = ec_public_key(json.load(open(jwks))["keys"][0]) if jwks != "-" else \
+    ec.generate_private_key(ec.SECP256R1()).public_key()
 ca = ec.generate_private_key(ec.SECP256R1())
 now = datetime.datetime.now(datetime.timezone.utc)
-def cert(pub, cn):
-    return (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
-            .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "p11jwt test CA")]))
-            .public_key(pub).serial_number(x509.random_serial_number())
-            .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
-            .sign(ca, hashes.SHA256()))
-mine = cert(ec_public_key(jwk), "es1")
-other = cert(ec.generate_private_key(ec.SECP256R1()).public_key(), "someone else")
-open(out + "/es1.pem", "wb").write(mine.public_bytes(serialization.Encoding.PEM))
-open(out + "/es1.der", "wb").write(mine.public_bytes(serialization.Encoding.DER))
-open(out + "/other.pem", "wb").write(other.public_bytes(serialization.Encoding.PEM))
+c = (x509.CertificateBuilder()
+     .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)]))
+     .issuer_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "p11jwt test CA")]))
+     .public_key(pub).serial_number(x509.random_serial_number())
+     .not_valid_before(now).not_valid_after(now + datetime.timedelta(days=30))
+     .sign(ca, hashes.SHA256()))
+open(out + ".pem", "wb").write(c.public_bytes(serialization.Encoding.PEM))
+open(out + ".der", "wb").write(c.public_bytes(serialization.Encoding.DER))
 PY
+}
+
+step "a key made in the token, a certificate for its public key (from jwks) by a test CA"
+expect_exit 0 p11jwt keygen "${TOK[@]}" --alg ES256 --kid es1
+export_jwks "$T/jwks.json" es1
+make_cert "$T/jwks.json" es1 "$T/es1"
+make_cert - "someone else" "$T/other"
 
 step "sign --cert PEM --x5t --x5t-s256: openssl's thumbprints, PyJWT verifies"
 expect_exit 0 p11jwt sign "${TOK[@]}" --kid es1 --iss me --aud "$AUD" --cert "$T/es1.pem" \
@@ -223,6 +228,36 @@ expect_err_matches "signs no assertion"
 step "delete removes the certificate with the key"
 expect_exit 0 p11jwt delete "${TOK[@]}" --kid es1 --yes
 [[ $(cert_count) -eq 0 ]] || fail "the certificate outlived its key"
+
+step "a key made by another tool (binary CKA_ID): its certificate found by that CKA_ID"
+command -v pkcs11-tool >/dev/null 2>&1 || skip "pkcs11-tool (opensc) is not installed"
+p11tool --keypairgen --key-type EC:prime256v1 --id 0a0b --label foreign >/dev/null 2>&1 ||
+    fail "pkcs11-tool cannot make an EC pair"
+export_jwks "$T/foreign.json" foreign
+make_cert "$T/foreign.json" foreign "$T/foreign"
+p11tool --write-object "$T/foreign.der" --type cert --id 0a0b >/dev/null 2>&1 ||
+    fail "pkcs11-tool cannot store the certificate"
+expect_exit 0 p11jwt sign "${TOK[@]}" --kid foreign --iss me --aud "$AUD" --x5t --x5t-s256
+check_prints "$OUT" "$T/foreign.pem" both
+pyverify --jwks "$T/foreign.json" --aud "$AUD" --iss me <<<"$OUT" >/dev/null ||
+    fail "PyJWT rejects the foreign key's JWS"
+expect_exit 0 p11jwt delete "${TOK[@]}" --kid foreign --yes
+step "import-cert for such a key: the certificate gets the key's CKA_ID"
+p11tool --keypairgen --key-type EC:prime256v1 --id 0c0d --label foreign2 >/dev/null 2>&1 ||
+    fail "pkcs11-tool cannot make an EC pair"
+export_jwks "$T/foreign2.json" foreign2
+make_cert "$T/foreign2.json" foreign2 "$T/foreign2"
+expect_exit 0 p11jwt import-cert "${TOK[@]}" --kid foreign2 --cert "$T/foreign2.pem"
+pycheck "$(p11tool --list-objects --type cert 2>/dev/null)" <<'PY'
+import sys
+from itlib import *
+t = sys.argv[1]
+check("ID:         0c0d" in t and "label:      foreign2" in t, f"not the key's CKA_ID:\n{t}")
+PY
+expect_exit 0 p11jwt sign "${TOK[@]}" --kid foreign2 --iss me --aud "$AUD" --x5t
+check_prints "$OUT" "$T/foreign2.pem" x5t
+expect_exit 0 p11jwt delete "${TOK[@]}" --kid foreign2 --yes
+[[ $(cert_count) -eq 0 ]] || fail "certificates outlived their keys"
 
 step "import-key --cert: key and certificate stored; sign --x5t finds it"
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-384 -nodes -keyout "$T/p.key" \
