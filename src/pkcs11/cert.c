@@ -52,33 +52,40 @@ static p11jwt_rc uri_same_token(p11jwt_token *t, P11KitUri *u)
     return P11JWT_OK;
 }
 
-/* The certificates whose CKA_ID is id (n bytes); up to max handles. */
-static CK_RV find_by_id(p11jwt_token *t, CK_SESSION_HANDLE s, const unsigned char *id, size_t n,
-                        CK_OBJECT_HANDLE *found, size_t max, size_t *count)
+/* The first two objects matching tmpl (*count: how many, at most 2):
+ * a certificate is wanted once, so two means ambiguous. */
+static CK_RV find_two(p11jwt_token *t, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                      CK_OBJECT_HANDLE found[2], size_t *count)
 {
-    CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
-    CK_ATTRIBUTE tmpl[2] = { { CKA_CLASS, &cls, sizeof cls }, { CKA_ID, (void *)id, n } };
-    CK_OBJECT_HANDLE batch[2];
     CK_ULONG got = 0;
     CK_RV rv, rv2;
 
     *count = 0;
-    rv = P11_CALL(t->fl, C_FindObjectsInit, s, tmpl, 2);
+    rv = P11_CALL(t->fl, C_FindObjectsInit, s, tmpl, n);
     if (rv != CKR_OK)
         return rv;
-    rv = P11_CALL(t->fl, C_FindObjects, s, batch, 2, &got);
+    rv = P11_CALL(t->fl, C_FindObjects, s, found, 2, &got);
     rv2 = P11_CALL(t->fl, C_FindObjectsFinal, s);
-    for (CK_ULONG i = 0; rv == CKR_OK && i < got && i < max; i++)
-        found[i] = batch[i];
-    *count = got;
+    if (rv == CKR_OK)
+        *count = got;
     return rv != CKR_OK ? rv : rv2;
+}
+
+/* The certificates whose CKA_ID is id (n bytes). */
+static CK_RV find_by_id(p11jwt_token *t, CK_SESSION_HANDLE s, const unsigned char *id, size_t n,
+                        CK_OBJECT_HANDLE found[2], size_t *count)
+{
+    CK_OBJECT_CLASS cls = CKO_CERTIFICATE;
+    CK_ATTRIBUTE tmpl[2] = { { CKA_CLASS, &cls, sizeof cls }, { CKA_ID, (void *)id, n } };
+
+    return find_two(t, s, tmpl, 2, found, count);
 }
 
 /* The certificates of a key: by the key object's own CKA_ID (a key made
  * by another tool may carry a binary one, and its certificate the same),
  * else by its kid as p11jwt names objects (CKA_ID, then CKA_LABEL). */
 static CK_RV find_for_key(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE key,
-                          const char *kid, CK_OBJECT_HANDLE *found, size_t max, size_t *n)
+                          const char *kid, CK_OBJECT_HANDLE found[2], size_t *n)
 {
     unsigned char *id = NULL;
     size_t id_len = 0;
@@ -87,11 +94,11 @@ static CK_RV find_for_key(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE
     *n = 0;
     if (key != CK_INVALID_HANDLE &&
         p11_object_attr(t, s, key, CKA_ID, &id, &id_len) == CKR_OK && id_len > 0)
-        rv = find_by_id(t, s, id, id_len, found, max, n);
+        rv = find_by_id(t, s, id, id_len, found, n);
     free(id);
     if (rv != CKR_OK || *n > 0)
         return rv;
-    return p11_object_find_by_kid(t, s, CKO_CERTIFICATE, kid, found, max, n);
+    return p11_object_find_by_kid(t, s, CKO_CERTIFICATE, kid, found, 2, n);
 }
 
 p11jwt_rc p11_cert_find(p11_keyhandle *h, const char *uri, unsigned char **der, size_t *der_len)
@@ -128,20 +135,7 @@ p11jwt_rc p11_cert_find(p11_keyhandle *h, const char *uri, unsigned char **der, 
     if (rc != P11JWT_OK)
         goto out_uri;
     if (u != NULL) {
-        CK_OBJECT_HANDLE batch[2];
-        CK_ULONG got = 0;
-
-        rv = P11_CALL(t->fl, C_FindObjectsInit, s, tmpl, n_tmpl);
-        if (rv == CKR_OK) {
-            CK_RV rv2;
-
-            rv = P11_CALL(t->fl, C_FindObjects, s, batch, 2, &got);
-            rv2 = P11_CALL(t->fl, C_FindObjectsFinal, s);
-            if (rv == CKR_OK)
-                rv = rv2;
-        }
-        n = got;
-        memcpy(found, batch, sizeof found);
+        rv = find_two(t, s, tmpl, n_tmpl, found, &n);
     } else {
         CK_OBJECT_HANDLE key = CK_INVALID_HANDLE;
 
@@ -150,7 +144,7 @@ p11jwt_rc p11_cert_find(p11_keyhandle *h, const char *uri, unsigned char **der, 
             err_clear();
             key = CK_INVALID_HANDLE;
         }
-        rv = find_for_key(t, s, key, kid, found, 2, &n);
+        rv = find_for_key(t, s, key, kid, found, &n);
     }
     if (rv != CKR_OK) {
         rc = p11_fail(P11JWT_ERR_PKCS11, rv, "cannot search the token for the certificate");
@@ -206,7 +200,7 @@ p11jwt_rc p11_cert_store(p11jwt_token *t, const p11_cert_attrs *c, const char *k
         { CKA_SERIAL_NUMBER, (void *)c->serial, c->serial_len },
     };
     CK_ULONG n_tmpl = sizeof tmpl / sizeof tmpl[0];
-    CK_OBJECT_HANDLE found[1], o, key = CK_INVALID_HANDLE;
+    CK_OBJECT_HANDLE found[2], o, key = CK_INVALID_HANDLE;
     CK_SESSION_HANDLE s;
     unsigned char *id = NULL;
     size_t n = 0, id_len = 0;
@@ -226,7 +220,7 @@ p11jwt_rc p11_cert_store(p11jwt_token *t, const p11_cert_attrs *c, const char *k
         tmpl[4].pValue = id;
         tmpl[4].ulValueLen = id_len;
     }
-    rv = find_for_key(t, s, key, kid, found, 1, &n);
+    rv = find_for_key(t, s, key, kid, found, &n);
     if (rv != CKR_OK) {
         rc = p11_fail(P11JWT_ERR_PKCS11, rv, "cannot search the token for certificates");
         goto out;
@@ -273,7 +267,7 @@ p11jwt_rc p11_cert_destroy_for_key(p11jwt_token *t, CK_SESSION_HANDLE s, const c
     /* Bounded: a token that reports a destroyed object again must not keep
      * us here. */
     for (size_t round = 0; round < 1000; round++) {
-        rv = find_by_id(t, s, id, id_len, found, 2, &n);
+        rv = find_by_id(t, s, id, id_len, found, &n);
         if (rv != CKR_OK || n == 0)
             break;
         rv = P11_RAISE(P11JWT_ERR_PKCS11, "cannot destroy the key's certificate", t->fl,
