@@ -174,9 +174,9 @@ P11JWT_API p11jwt_rc p11jwt_key_import_file(p11jwt_token *tok, const char *key_p
                                             const char *pass_path, const char *kid,
                                             const char *label, char **kid_out);
 
-/* Destroys every object (private, public, secret) with that kid. Refused
- * (P11JWT_ERR_ARG, the message naming the keyring, its version and what to
- * run instead) when a keyring in the token names the kid as its active or
+/* Destroys every object (private, public, secret, certificate) with that
+ * kid, and the certificates with the private key's CKA_ID. Refused (P11JWT_ERR_ARG, the message naming the keyring, its
+ * version and what to run instead) when a keyring in the token names the kid as its active or
  * next key; a previous key is destroyed with a warning through the logger. */
 P11JWT_API p11jwt_rc p11jwt_key_delete(p11jwt_token *tok, const char *kid);
 
@@ -249,6 +249,39 @@ P11JWT_API p11jwt_rc p11jwt_key_jwk(p11jwt_key *key, char **json_out);
  * those kids (each must exist and be EC). Secret keys never appear. */
 P11JWT_API p11jwt_rc p11jwt_jwks_export(p11jwt_token *tok, const char *const *kids,
                                         size_t nkids, char **json_out);
+
+/* ---- certificates: x5t and x5t#S256 in the JWS header ---------------- */
+
+/* Which thumbprints of the key's X.509 certificate the header carries
+ * (RFC 7515 §4.1.7, §4.1.8): STSs that register a certificate rather than
+ * a JWK (Entra ID, ADFS) find the key by them. */
+#define P11JWT_X5T      0x1u  /* "x5t": base64url of the SHA-1 of the DER */
+#define P11JWT_X5T_S256 0x2u  /* "x5t#S256": base64url of its SHA-256 */
+
+/* Puts the thumbprints `which` names (P11JWT_X5T | P11JWT_X5T_S256) of
+ * the key's certificate in its JWS header, encoded here once: every later
+ * p11jwt_assertion_sign with key carries them (which 0: none again).
+ * cert is a PEM or DER file (a PEM file's first certificate), a pkcs11:
+ * URI of a certificate object in the key's token (id= and/or object=), or
+ * NULL: the certificate object with the key's kid (CKA_ID, else
+ * CKA_LABEL). The certificate must hold the key's public key, checked by
+ * a signature of the key verified with it: a mismatch is refused
+ * (P11JWT_ERR_ARG), as is a secret (HS) key, an unreadable or malformed
+ * certificate (P11JWT_ERR_IO, P11JWT_ERR_ARG) and none found
+ * (P11JWT_ERR_KEY_NOT_FOUND). Call it before the key is shared between
+ * threads: it changes the header they sign with. */
+P11JWT_API p11jwt_rc p11jwt_key_x5t(p11jwt_key *key, const char *cert, unsigned which);
+
+/* Stores the certificate in cert_path (PEM or DER) in the token next to
+ * key kid: a public CKO_CERTIFICATE object (CKC_X_509, CKA_VALUE,
+ * CKA_SUBJECT, CKA_ISSUER, CKA_SERIAL_NUMBER) with CKA_ID = kid and
+ * CKA_LABEL = label (NULL: the kid), where p11jwt_key_x5t with cert NULL
+ * finds it. Refused, with nothing stored: a certificate that does not hold
+ * the key's public key (P11JWT_ERR_ARG), no key kid
+ * (P11JWT_ERR_KEY_NOT_FOUND), a certificate already stored for kid
+ * (P11JWT_ERR_KEY_EXISTS). p11jwt_key_delete destroys it with the key. */
+P11JWT_API p11jwt_rc p11jwt_cert_import(p11jwt_token *tok, const char *kid,
+                                        const char *cert_path, const char *label);
 
 /* ---- keyring state in the token ------------------------------------- */
 

@@ -187,6 +187,7 @@ typedef int (*cli_command_fn)(int argc, char *argv[]);
 int cmd_keygen(int argc, char *argv[]);
 int cmd_import_secret(int argc, char *argv[]);
 int cmd_import_key(int argc, char *argv[]);
+int cmd_import_cert(int argc, char *argv[]);
 int cmd_list(int argc, char *argv[]);
 int cmd_jwks(int argc, char *argv[]);
 int cmd_delete(int argc, char *argv[]);

@@ -391,7 +391,8 @@ out:
 
 static const char delete_help[] =
     "Usage: p11jwt delete --token URI --kid KID --yes\n\n"
-    "Destroy every object (private, public, secret) of the key with this kid.\n"
+    "Destroy every object (private, public, secret, certificate) of the key with\n"
+    "this kid, and the certificates that carry its private key's CKA_ID.\n"
     "This cannot be undone: assertions signed with it can no longer be made,\n"
     "and an STS that trusts only this key will reject everything. A kid that a\n"
     "keyring in the token names as its active or next key is refused; a\n"

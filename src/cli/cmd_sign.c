@@ -27,6 +27,9 @@ enum {
     OPT_THREADS,
     OPT_ALG,
     OPT_AUDIT,
+    OPT_CERT,
+    OPT_X5T,
+    OPT_X5T_S256,
 };
 
 #define TTL_MAX (366 * 24 * 3600)
@@ -35,11 +38,13 @@ static const char sign_help[] =
     "Usage: p11jwt sign --token URI --kid KID --iss ISS --aud AUD [--sub SUB]\n"
     "                   [--ttl DURATION] [--claim NAME=STRING | --claim NAME:=JSON]...\n"
     "                   [--claims-file PATH|-] [--no-jti] [--batch [--threads N]]\n"
-    "                   [--alg ALG] [--audit file:PATH|syslog]\n\n"
+    "                   [--alg ALG] [--audit file:PATH|syslog]\n"
+    "                   [--x5t] [--x5t-s256] [--cert PATH|URI]\n\n"
     "Sign a JWT assertion (RFC 7523) with a key in the token and print the\n"
     "compact JWS. Nothing is sent anywhere. Header: {alg, kid, typ:\"JWT\"}, the\n"
-    "alg following from the key. Claims, in this order: iss, aud, sub (if given),\n"
-    "iat (now), exp (iat + ttl), jti (random), then the extra claims.\n\n"
+    "alg following from the key (then x5t, x5t#S256 when asked). Claims, in this\n"
+    "order: iss, aud, sub (if given), iat (now), exp (iat + ttl), jti (random),\n"
+    "then the extra claims.\n\n"
     "Options:\n"
     "  --kid KID            the signing key (default: object=/id= of the URI)\n"
     "  --iss ISS            issuer claim (required)\n"
@@ -64,6 +69,13 @@ static const char sign_help[] =
     "                       the signing input}: file:PATH (appended to) or syslog\n"
     "                       (LOG_AUTHPRIV); a signature whose record cannot be\n"
     "                       written is not output (exit 1)\n"
+    "  --x5t                put the key's certificate's SHA-1 thumbprint in the\n"
+    "                       header (x5t, base64url), as Entra ID and ADFS want\n"
+    "  --x5t-s256           put its SHA-256 thumbprint in the header (x5t#S256)\n"
+    "  --cert PATH|URI      the certificate: a PEM or DER file, or a pkcs11: URI of\n"
+    "                       a certificate object in the token (default: the one\n"
+    "                       with the key's kid); one that does not hold the key's\n"
+    "                       public key is refused\n"
     "  -h, --help           show this help\n" CLI_TOKEN_HELP;
 
 /* Adds one --claim NAME=STRING or NAME:=JSON to obj. */
@@ -156,7 +168,8 @@ struct sign_args {
     const char *cmd;
     p11jwt_claims_params *p;
     json_t *extras;
-    const char *kid, *claims_file, *alg_name, *audit;
+    const char *kid, *claims_file, *alg_name, *audit, *cert;
+    unsigned x5t;
     int batch;
     int64_t threads;
 };
@@ -189,6 +202,9 @@ static int take(int c, const char *arg, void *ctx)
         break;
     case OPT_ALG: a->alg_name = arg; break;
     case OPT_AUDIT: a->audit = arg; break;
+    case OPT_CERT: a->cert = arg; break;
+    case OPT_X5T: a->x5t |= P11JWT_X5T; break;
+    case OPT_X5T_S256: a->x5t |= P11JWT_X5T_S256; break;
     }
     return 0;
 }
@@ -209,11 +225,14 @@ int cmd_sign(int argc, char *argv[])
         { "threads", required_argument, NULL, OPT_THREADS },
         { "alg", required_argument, NULL, OPT_ALG },
         { "audit", required_argument, NULL, OPT_AUDIT },
+        { "cert", required_argument, NULL, OPT_CERT },
+        { "x5t", no_argument, NULL, OPT_X5T },
+        { "x5t-s256", no_argument, NULL, OPT_X5T_S256 },
         { NULL, 0, NULL, 0 },
     };
     const char *cmd = "sign", *kid, *claims_file, *alg_name;
     p11jwt_claims_params p = { .ttl = 300 };
-    struct sign_args a = { cmd, &p, json_object(), NULL, NULL, NULL, NULL, 0, 0 };
+    struct sign_args a = { cmd, &p, json_object(), NULL, NULL, NULL, NULL, NULL, 0, 0, 0 };
     const cli_command_def def = { cmd, sign_help, CLI_TOKEN, opts, NULL, take, &a };
     cli_common o;
     p11jwt_token *tok = NULL;
@@ -250,6 +269,11 @@ int cmd_sign(int argc, char *argv[])
     else if (a.audit != NULL && strcmp(a.audit, "syslog") != 0 &&
              (strncmp(a.audit, "file:", 5) != 0 || a.audit[5] == '\0'))
         r = cli_usage(cmd, "--audit takes file:PATH or syslog");
+    else if (a.cert != NULL && a.x5t == 0)
+        r = cli_usage(cmd, "--cert needs --x5t or --x5t-s256 (the header names the "
+                           "certificate by its thumbprints)");
+    else if (a.cert != NULL && a.cert[0] == '\0')
+        r = cli_usage(cmd, "--cert is empty");
     if (r != 0)
         goto out;
 
@@ -281,6 +305,11 @@ int cmd_sign(int argc, char *argv[])
     }
     rc = p11jwt_key_open_as(tok, kid, want_alg, &key);
     if (rc != P11JWT_OK) {
+        r = cli_fail(cmd, rc);
+        goto out;
+    }
+    /* The header with the thumbprints is made once, before any signature. */
+    if (a.x5t != 0 && (rc = p11jwt_key_x5t(key, a.cert, a.x5t)) != P11JWT_OK) {
         r = cli_fail(cmd, rc);
         goto out;
     }

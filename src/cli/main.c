@@ -23,6 +23,7 @@ static const struct {
     { "keygen", cmd_keygen, "generate a key (EC pair or HMAC secret) in the token" },
     { "import-secret", cmd_import_secret, "import a provider-issued HMAC secret into the token" },
     { "import-key", cmd_import_key, "import a provider-issued private key file into the token" },
+    { "import-cert", cmd_import_cert, "store a key's X.509 certificate in the token (x5t)" },
     { "list", cmd_list, "list the token's keys" },
     { "jwks", cmd_jwks, "print the JWKS of the token's EC public keys" },
     { "sign", cmd_sign, "sign a JWT assertion (or a batch of them) offline" },

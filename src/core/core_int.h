@@ -24,4 +24,23 @@ struct p11jwt_key {
 /* The token's EC point as JOSE's public key (same bytes). */
 void core_pub_from_point(const p11_ec_point *point, jose_ec_pub *pub);
 
+/* ---- a key's X.509 certificate (certificate.c) ---- */
+
+/* A parsed certificate and its DER bytes (what the thumbprints hash). */
+typedef struct core_cert {
+    X509 *x509;
+    unsigned char *der;
+    size_t der_len;
+    int der_malloced;          /* der from malloc (a token's), else OpenSSL's */
+} core_cert;
+
+/* Reads a PEM (its first certificate) or DER file. */
+p11jwt_rc core_cert_read_file(const char *path, core_cert *out);
+/* Parses a token object's DER, taking der (freed also on failure). */
+p11jwt_rc core_cert_from_der(unsigned char *der, size_t len, core_cert *out);
+void core_cert_clear(core_cert *c);
+/* Refuses (P11JWT_ERR_ARG) a certificate whose public key does not
+ * verify a signature key k makes, and a secret key. One signature. */
+p11jwt_rc core_cert_check_key(p11jwt_key *k, const core_cert *c);
+
 #endif

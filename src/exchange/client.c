@@ -206,6 +206,20 @@ p11jwt_rc exch_client_token(p11jwt_client *c, p11jwt_token **tok)
     return rc;
 }
 
+/* The profile's certificate thumbprints in the key's header, made once
+ * here, before the key is shared; a key refused is freed. */
+static p11jwt_rc key_x5t(p11jwt_client *c, p11jwt_key *k)
+{
+    const p11jwt_profile *p = c->p;
+    unsigned which = (p->x5t ? P11JWT_X5T : 0) | (p->x5t_s256 ? P11JWT_X5T_S256 : 0);
+    p11jwt_rc rc;
+
+    if (which == 0 || (rc = p11jwt_key_x5t(k, p->cert, which)) == P11JWT_OK)
+        return P11JWT_OK;
+    p11jwt_key_free(k);
+    return rc;
+}
+
 /* The key with this kid, opened once per client. */
 static p11jwt_rc open_key(p11jwt_client *c, const char *kid, p11jwt_key **out)
 {
@@ -227,6 +241,8 @@ static p11jwt_rc open_key(p11jwt_client *c, const char *kid, p11jwt_key **out)
         /* The profile's alg, when set: a key that pins none signs as it,
          * one that pins another is refused. */
         rc = p11jwt_key_open_as(c->tok, kid, c->p->alg, &c->keys[c->nkeys]);
+        if (rc == P11JWT_OK)
+            rc = key_x5t(c, c->keys[c->nkeys]);
         if (rc == P11JWT_OK)
             *out = c->keys[c->nkeys++];
     }

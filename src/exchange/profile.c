@@ -30,7 +30,7 @@ void p11jwt_profile_free(p11jwt_profile *p)
                       &p->resource_auth, &p->ca_file, &p->client_cert, &p->client_key,
                       &p->keyring, &p->publish_command, &p->audit, &p->allow,
                       &p->pin_credential, &p->cache, &p->cache_password_file,
-                      &p->cache_prefix, &p->cache_key, &p->revocation_url };
+                      &p->cache_prefix, &p->cache_key, &p->revocation_url, &p->cert };
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         free(*strs[i]);
     for (size_t i = 0; i < p->nclaims; i++) {
@@ -134,6 +134,9 @@ static const struct key_def keys[] = {
     DURATION("grace", grace, 0, 7 * 86400),
     STR("publish_command", publish_command),
     STR("audit", audit),
+    STR("cert", cert),
+    BOOL("x5t", x5t),
+    BOOL("x5t_s256", x5t_s256),
     STR("allow", allow),
     STR("pin_credential", pin_credential),
     STR("cache", cache),
@@ -483,6 +486,31 @@ static p11jwt_rc finish_cache(exch_profile_parser *ps)
     return P11JWT_OK;
 }
 
+/* The certificate thumbprints of the assertion's header: only where an
+ * assertion is signed, and a cert only with a thumbprint to put it in. */
+static p11jwt_rc finish_x5t(exch_profile_parser *ps, const struct exch_dialect *d)
+{
+    p11jwt_profile *p = ps->p;
+    const char *key = p->x5t ? "x5t" : p->x5t_s256 ? "x5t_s256" : "cert";
+
+    if (p->cert == NULL && !p->x5t && !p->x5t_s256)
+        return P11JWT_OK;
+    at_key(ps, key);
+    if (!d->signs)
+        return cfg_err(ps, key, "dialect %s signs no assertion: there is no header to put a "
+                       "certificate's thumbprint in", d->name);
+    at_key(ps, "cert");
+    if (p->cert != NULL && !p->x5t && !p->x5t_s256)
+        return cfg_err(ps, "cert", "needs x5t = yes or x5t_s256 = yes (the header names the "
+                       "certificate by its thumbprints)");
+    if (p->cert != NULL && strncmp(p->cert, "pkcs11:", 7) == 0 &&
+        (p11_uri_refuse_pin_value(p->cert, P11JWT_ERR_CONFIG, "the certificate URI") !=
+             P11JWT_OK ||
+         p11_uri_check(p->cert, P11JWT_ERR_CONFIG, "the certificate URI") != P11JWT_OK))
+        return err_wrap(P11JWT_ERR_CONFIG, "%s:%d: cert", ESC(ps->ini.path), ps->ini.line);
+    return P11JWT_OK;
+}
+
 /* What the dialect needs of the profile: the keys it cannot do without. */
 static p11jwt_rc finish_needs(exch_profile_parser *ps, const struct exch_dialect *d)
 {
@@ -611,7 +639,9 @@ p11jwt_rc exch_profile_finish(exch_profile_parser *ps)
         at_key(ps, "pin_env");
         return cfg_err(ps, "pin_env", "give pin_file or pin_env, not both");
     }
-    rc = check_min(ps, "timeout");
+    rc = finish_x5t(ps, d);
+    if (rc == P11JWT_OK)
+        rc = check_min(ps, "timeout");
     if (rc == P11JWT_OK)
         rc = check_min(ps, "connect_timeout");
     if (rc == P11JWT_OK)

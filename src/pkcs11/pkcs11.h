@@ -66,7 +66,7 @@ char *p11_object_kid(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o);
 /* Sets CKA_ID = kid and CKA_LABEL = label on an object. */
 p11jwt_rc p11_object_name(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
                           const char *kid, const char *label);
-/* Destroys every object (private, public, secret) with that kid, whatever
+/* Destroys every object (private, public, secret, certificate) with that kid, whatever
  * names it: p11jwt_key_delete (src/keyring) first asks the keyrings. */
 p11jwt_rc p11_key_destroy(p11jwt_token *t, const char *kid);
 /* After a failure rc on a key just made: destroys its objects (n of them,
@@ -147,6 +147,34 @@ const p11_ec_point *p11_keyhandle_point(const p11_keyhandle *h);
  * in: capacity, out: length. One retry after a recoverable failure. */
 p11jwt_rc p11_sign(p11_keyhandle *h, const unsigned char *data, size_t len, unsigned char *sig,
                    size_t *sig_len);
+
+/* ---- certificates (cert.c) ------------------------------------------------ */
+
+/* The DER certificate of key h: uri (a pkcs11: URI of a certificate
+ * object in the key's token: its id= and/or object=), or, when uri is
+ * NULL, the one certificate object with the key's kid (CKA_ID, else
+ * CKA_LABEL). None found: P11JWT_ERR_KEY_NOT_FOUND saying where it
+ * looked. *der is new (caller frees). Does not check that it is the
+ * key's: core does. */
+p11jwt_rc p11_cert_find(p11_keyhandle *h, const char *uri, unsigned char **der, size_t *der_len);
+
+/* What a certificate object holds, as DER (issuer and serial may be
+ * NULL: then left out, as PKCS#11 allows). */
+typedef struct p11_cert_attrs {
+    const unsigned char *der, *subject, *issuer, *serial;
+    size_t der_len, subject_len, issuer_len, serial_len;
+} p11_cert_attrs;
+
+/* Stores a token object CKO_CERTIFICATE / CKC_X_509 (public) with
+ * CKA_ID = kid and CKA_LABEL = label. Refuses (P11JWT_ERR_KEY_EXISTS) when
+ * the token already holds a certificate for kid. */
+p11jwt_rc p11_cert_store(p11jwt_token *t, const p11_cert_attrs *c, const char *kid,
+                         const char *label);
+/* Destroys the certificates that carry the CKA_ID of private key kid
+ * (a key made by another tool pairs them so), counting them in *total;
+ * p11_key_destroy's, before the key goes. No key, or no CKA_ID: nothing. */
+p11jwt_rc p11_cert_destroy_for_key(p11jwt_token *t, CK_SESSION_HANDLE s, const char *kid,
+                                   size_t *total);
 
 /* ---- AES-256-GCM in the token (aead.c) ---------------------------------- */
 

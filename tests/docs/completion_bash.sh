@@ -177,7 +177,7 @@ for o in --kid --iss --aud --alg --batch --threads --claims-file --token --pin-f
 done
 expect 'p11jwt sign --^' "${sign_long[@]}"
 expect 'p11jwt sign ^' $(all_opts sign)
-expect 'p11jwt sign --c^' --claim --claims-file
+expect 'p11jwt sign --c^' --cert --claim --claims-file
 expect 'p11jwt sign --iss me --ba^' --batch
 expect 'p11jwt call -^' $(all_opts call)
 expect 'p11jwt rotate ^' status stage promote retire auto forget
