@@ -55,6 +55,9 @@ p11jwt_rc exch_client_for_scope(p11jwt_client *c, const char *scope, p11jwt_clie
     *out = c;
     if (scope == NULL)
         return P11JWT_OK;
+    if (c->p->dialect == EXCH_NOA) /* its request is {"assertion"} alone */
+        return err_set(P11JWT_ERR_ARG, "profile '%s' (dialect %s) sends no scope",
+                       ESC(c->p->name), exch_dialect_name(c->p->dialect));
     rc = exch_scope_check(scope);
     if (rc != P11JWT_OK)
         return err_wrap(rc, "profile '%s'", ESC(c->p->name));
