@@ -265,6 +265,7 @@ typedef struct exch_response {
                                    certificate's notAfter; else 0 */
     char *www_auth;             /* WWW-Authenticate (several joined by ", "),
                                    at most EXCH_WWW_AUTH_MAX bytes; else NULL */
+    size_t www_auth_len;        /* its bytes (a NUL among them is its own) */
     int www_auth_cut;           /* it was longer: www_auth is not all of it */
 } exch_response;
 

@@ -118,7 +118,7 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
  * allows): what a resource's 401 or 403 says (www_auth.c). */
 static void www_auth_header(exch_response *rs, const char *v, size_t n)
 {
-    size_t have = rs->www_auth != NULL ? strlen(rs->www_auth) : 0, need;
+    size_t have = rs->www_auth_len, need;
     char *nb;
 
     while (n > 0 && (*v == ' ' || *v == '\t'))
@@ -139,6 +139,7 @@ static void www_auth_header(exch_response *rs, const char *v, size_t n)
     memcpy(nb + have, v, n);
     nb[need] = '\0';
     rs->www_auth = nb;
+    rs->www_auth_len = need;
 }
 
 static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
@@ -151,6 +152,7 @@ static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
     if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) {
         free(rs->www_auth);
         rs->www_auth = NULL;
+        rs->www_auth_len = 0;
         rs->www_auth_cut = 0;
     }
     if (n > sizeof wa - 1 && strncasecmp(data, wa, sizeof wa - 1) == 0)

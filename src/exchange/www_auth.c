@@ -278,12 +278,12 @@ void exch_resource_refusal(const exch_response *rs)
     }
     if (rs->www_auth == NULL)
         return;
-    r = exch_bearer_error_parse(rs->www_auth, strlen(rs->www_auth), &be);
+    r = exch_bearer_error_parse(rs->www_auth, rs->www_auth_len, &be);
     if (r < 0) {
         err_set(P11JWT_ERR_HTTP,
                 "the resource answered HTTP %ld with a WWW-Authenticate header that does not "
                 "parse (RFC 7235): '%s'",
-                rs->status, ESC(rs->www_auth));
+                rs->status, ESCN(rs->www_auth, rs->www_auth_len));
     } else if (r > 0 && strcmp(be.error, "insufficient_scope") == 0) {
         if (be.scope[0] != '\0')
             err_set(P11JWT_ERR_HTTP, "the resource answered HTTP %ld insufficient_scope: it "
