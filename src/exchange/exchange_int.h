@@ -457,7 +457,9 @@ struct p11jwt_client {
         char *set;
         p11jwt_client *c;
     } *scoped;
-    size_t nscoped;
+    size_t nscoped;             /* under scope_mu */
+    atomic_size_t nscoped_any;  /* nscoped, read without the lock: a client
+                                   with no scope set takes no lock for them */
     p11jwt_client *parent;      /* a scope set's client: whose token and keys */
 };
 

@@ -106,6 +106,7 @@ p11jwt_rc exch_client_for_scope(p11jwt_client *c, const char *scope, p11jwt_clie
         goto out;
     }
     c->scoped[c->nscoped++].c = sub;
+    atomic_store(&c->nscoped_any, c->nscoped);
     *out = sub;
 out:
     pthread_mutex_unlock(&c->scope_mu);
@@ -122,11 +123,16 @@ void exch_client_scoped_free(p11jwt_client *c)
     free(c->scoped);
     c->scoped = NULL;
     c->nscoped = 0;
+    atomic_store(&c->nscoped_any, 0);
 }
 
 void exch_client_scoped_each(p11jwt_client *c, void (*fn)(p11jwt_client *sub, void *ud),
                              void *ud)
 {
+    /* The agent asks for counts around every token it hands out: with no
+     * scope set, no lock. */
+    if (atomic_load(&c->nscoped_any) == 0)
+        return;
     pthread_mutex_lock(&c->scope_mu);
     for (size_t i = 0; i < c->nscoped; i++)
         fn(c->scoped[i].c, ud);
