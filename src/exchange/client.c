@@ -445,7 +445,7 @@ p11jwt_rc p11jwt_client_prepare(p11jwt_client *c)
     }
     rc = exch_client_token(c, &tok);
     if (rc == P11JWT_OK && (rc = p11jwt_token_login(tok)) != P11JWT_OK)
-        err_wrap(rc, "profile '%s': token", p->name);
+        err_wrap(rc, "profile '%s': token", ESC(p->name));
     if (rc == P11JWT_OK)
         rc = exch_client_kids(c, &active, &fallback, NULL);
     if (rc == P11JWT_OK && (rc = open_key(c, active, &key)) != P11JWT_OK) {

@@ -21,6 +21,18 @@
 #include <string.h>
 #include <time.h>
 
+/* Names the profile in an error, once: the token's errors (opened through
+ * exch_client_token) already start with it. */
+static void wrap_profile(p11jwt_rc rc, const p11jwt_profile *p)
+{
+    char prefix[ESC_CAP + 16];
+    int n = snprintf(prefix, sizeof prefix, "profile '%s'", ESC(p->name));
+
+    if (n > 0 && (size_t)n < sizeof prefix && strncmp(p11jwt_errmsg(), prefix, (size_t)n) == 0)
+        return;
+    err_wrap(rc, "%s", prefix);
+}
+
 static int64_t now_s(void)
 {
     return (int64_t)time(NULL);
@@ -274,6 +286,6 @@ out:
     base_secret_free_n(secret, secret_len);
     base_secret_free_n(pin, pin_len);
     if (rc != P11JWT_OK)
-        err_wrap(rc, "profile '%s'", ESC(p->name));
+        wrap_profile(rc, p);
     return rc;
 }

@@ -12,6 +12,7 @@
  *                                memory backend
  *   refresh_schedule.c           when to refresh, when to try again
  *   cache_redis.c, redis.c       the fleet's level (Redis) and its connection
+ *   cache_sealed.c               the fleet's entry as Redis holds it (sealed)
  *   exchange.c                   one exchange: attempts, retries, fallback
  *   resource.c                   resource calls, 401 handling
  *   revoke.c                     RFC 7009 revocation of the client's token
@@ -354,6 +355,26 @@ typedef p11jwt_rc (*exch_cache_refill_fn)(void *ud, p11jwt_access_token *out);
 
 typedef struct exch_cache exch_cache;
 
+/* The fleet's entry as Redis holds it (cache_sealed.c): its text, first
+ * line EXCH_ENTRY_MAGIC, AES-256-GCM sealed in the token with the key kid
+ * (NULL: cache_plaintext, stored as is) and aad, the entry's Redis key. */
+#define EXCH_ENTRY_MAGIC "p11jwt-cache-1"
+typedef struct exch_sealer exch_sealer;
+/* The key is opened in c's token on first use. */
+p11jwt_rc exch_sealer_new(p11jwt_client *c, const char *kid, const char *aad,
+                          exch_sealer **out);
+void exch_sealer_free(exch_sealer *s);
+/* The bytes for Redis; the caller wipes and frees them. */
+p11jwt_rc exch_sealer_seal(exch_sealer *s, const exch_cache_entry *e, unsigned char **out,
+                           size_t *len);
+/* What Redis held, opened and read strictly (an error: never used). The
+ * value last sealed or opened is remembered with its text: the same bytes
+ * again are read from memory, not decrypted in the token again. */
+p11jwt_rc exch_sealer_open(exch_sealer *s, const unsigned char *v, size_t len,
+                           exch_cache_entry *e);
+/* Wipes the remembered text (a token dropped from the cache). */
+void exch_sealer_forget(exch_sealer *s);
+
 /* The fleet's level: a backend that keeps the memory backend as its first
  * level, and a refill (exch_fleet_refill, ud = the backend) that asks
  * Redis before it calls refill(ud). */
@@ -395,6 +416,9 @@ p11jwt_rc exch_cache_peek(exch_cache *c, const p11jwt_access_token **out);
 /* p11jwt_client_token_min_valid's. */
 p11jwt_rc exch_cache_min_valid(exch_cache *c, int64_t min_valid,
                                const p11jwt_access_token **out);
+/* Inside a refill: the seconds of life the caller that started it asked
+ * for (min_valid), 0 when it asked for none. */
+int64_t exch_cache_refill_min_left(void);
 /* Drops the token if it is `value` (any when NULL). */
 void exch_cache_invalidate(exch_cache *c, const char *value);
 /* A copy of the token the cache holds, valid or not (1), or nothing (0). */

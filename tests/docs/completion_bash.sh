@@ -188,7 +188,9 @@ for c in "${commands[@]}"; do
 done
 
 echo "-- values"
-expect 'p11jwt keygen --alg ^' "${algs[@]}"
+# keygen makes an AES key too (a fleet's cache_key), which nothing signs with.
+expect 'p11jwt keygen --alg ^' "${algs[@]}" A256GCM
+expect 'p11jwt keygen --alg A2^' A256GCM
 expect 'p11jwt sign --alg E^' $(printf '%s\n' "${algs[@]}" | grep '^E')
 expect 'p11jwt sign --alg=^' "${algs[@]}"
 expect 'p11jwt verify --alg=H^' "${hs_algs[@]}"
