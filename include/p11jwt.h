@@ -420,8 +420,8 @@ P11JWT_API p11jwt_rc p11jwt_client_token(p11jwt_client *c, p11jwt_access_token *
 P11JWT_API p11jwt_rc p11jwt_client_token_peek(p11jwt_client *c,
                                               const p11jwt_access_token **out);
 
-/* Drops the cached token if its value equals `value` (or any cached token
- * when value is NULL): what a caller does after a 401 from a resource, so
+/* Drops the cached token — of any scope set — if its value equals `value`
+ * (or every cached token when value is NULL): what a caller does after a 401 from a resource, so
  * that two threads seeing the same 401 cause one re-exchange, not two. */
 P11JWT_API void p11jwt_client_invalidate(p11jwt_client *c, const char *value);
 
@@ -459,11 +459,38 @@ P11JWT_API void p11jwt_response_clear(p11jwt_response *r);
  * headers plus `headers` ("Name: value" each); on 401 invalidates the token,
  * exchanges once more and retries once. method NULL: GET (POST when body is
  * given). A non-2xx answer is still P11JWT_OK with out->status set; only
- * failures to get an answer are errors. */
+ * failures to get an answer are errors. After a 401 or 403 whose
+ * WWW-Authenticate Bearer challenge names an error (RFC 6750 §3.1),
+ * p11jwt_errmsg() says it: for insufficient_scope (403, not retried), the
+ * scope the resource wants; otherwise it is empty. */
 P11JWT_API p11jwt_rc p11jwt_client_call(p11jwt_client *c, const char *method,
                                         const char *url, const char *const *headers,
                                         size_t nheaders, const char *body,
                                         size_t body_len, p11jwt_response *out);
+
+/* ---- scopes (RFC 6749 §3.3) ------------------------------------------- */
+
+/* The same as p11jwt_client_token, _token_peek / _token_min_valid (borrowed
+ * *out; min_valid 0: a peek) and p11jwt_client_call, for the scope `scope`
+ * instead of the profile's `scope` key (NULL: the profile's). scope is
+ * scope tokens separated by spaces, each of printable ASCII other than '"'
+ * and '\' (%x21 / %x23-5B / %x5D-7E), at most 1024 bytes: anything else is
+ * P11JWT_ERR_ARG naming the byte. Tokens are cached per scope set — the
+ * tokens sorted, each once — so "b a" and "a b a" share one token, and the
+ * profile's own set shares the profile's; every cache level (memory, the
+ * agent, the fleet's Redis) keeps them apart. A client keeps at most 32
+ * sets besides its profile's (P11JWT_ERR_ARG beyond). Refusals by the STS
+ * (invalid_scope) are P11JWT_ERR_OAUTH with the STS's description. */
+P11JWT_API p11jwt_rc p11jwt_client_token_scoped(p11jwt_client *c, const char *scope,
+                                                p11jwt_access_token *out);
+P11JWT_API p11jwt_rc p11jwt_client_token_scoped_peek(p11jwt_client *c, const char *scope,
+                                                     int64_t min_valid,
+                                                     const p11jwt_access_token **out);
+P11JWT_API p11jwt_rc p11jwt_client_call_scoped(p11jwt_client *c, const char *scope,
+                                               const char *method, const char *url,
+                                               const char *const *headers, size_t nheaders,
+                                               const char *body, size_t body_len,
+                                               p11jwt_response *out);
 
 /* ---- key rotation (docs/rotation.md) -------------------------------- */
 
@@ -581,8 +608,9 @@ P11JWT_API p11jwt_rc p11jwt_client_token_min_valid(p11jwt_client *c, int64_t min
  * Authorization an agent handed out), under the library's rules: https
  * (the system's CAs), or http to loopback only; no redirects; answers up
  * to 1 MiB; 10 s to connect, 30 s in all. A non-2xx answer is P11JWT_OK
- * with out->status set. Thread-safe; clear *out with
- * p11jwt_response_clear. */
+ * with out->status set (and, as for p11jwt_client_call, p11jwt_errmsg()
+ * says what a 401 or 403's Bearer challenge names). Thread-safe; clear
+ * *out with p11jwt_response_clear. */
 P11JWT_API p11jwt_rc p11jwt_http_call(const char *method, const char *url,
                                       const char *const *headers, size_t nheaders,
                                       const char *body, size_t body_len,

@@ -172,14 +172,15 @@ int cli_client_open(const char *cmd, const char *config, const char *profile,
 int cli_agent_use(const cli_agent_opts *o, const char *config, char *path, size_t cap);
 
 /* token/assertion/call through the agent at socket; exit codes. */
+/* scope NULL: the profile's (else the agent's ?scope=). */
 int cli_agent_token(const char *cmd, const char *socket, const char *profile,
-                    const char *config, int json);
+                    const char *config, const char *scope, int json);
 int cli_agent_revoke(const char *cmd, const char *socket, const char *profile,
                      const char *config);
 int cli_agent_assertion(const char *cmd, const char *socket, const char *profile,
                         const char *config);
 int cli_agent_call(const char *cmd, const char *socket, const char *profile, const char *config,
-                   const char *method, const char *url, const char *const *headers,
+                   const char *scope, const char *method, const char *url, const char *const *headers,
                    size_t nheaders, const char *body, size_t body_len);
 
 typedef int (*cli_command_fn)(int argc, char *argv[]);

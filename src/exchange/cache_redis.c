@@ -106,7 +106,7 @@ static int cmp_str(const void *a, const void *b)
 
 /* "b a  b" → "a b": sorted, each once, one space between. NULL for none
  * (NULL or only spaces). Caller frees. */
-UNITTEST char *exch_scope_normalise(const char *scope)
+char *exch_scope_normalise(const char *scope)
 {
     char *copy, *save = NULL, **words = NULL, *out = NULL, *w;
     size_t n = 0, len = 0, o = 0;

@@ -20,17 +20,21 @@
 #include <strings.h>
 
 
+/* Every string member of a profile, for free and dup to walk alike. */
+#define PROFILE_STRS(p)                                                                      \
+    { &(p)->name, &(p)->path, &(p)->token, &(p)->pin_file, &(p)->pin_env, &(p)->module_args, \
+      &(p)->kid, &(p)->token_url, &(p)->iss, &(p)->sub, &(p)->aud, &(p)->scope,            \
+      &(p)->client_id, &(p)->client_secret_file, &(p)->client_secret_env,                  \
+      &(p)->resource_auth, &(p)->ca_file, &(p)->client_cert, &(p)->client_key,             \
+      &(p)->keyring, &(p)->publish_command, &(p)->audit, &(p)->allow,                      \
+      &(p)->pin_credential, &(p)->cache, &(p)->cache_password_file,                        \
+      &(p)->cache_prefix, &(p)->cache_key, &(p)->revocation_url, &(p)->cert }
+
 void p11jwt_profile_free(p11jwt_profile *p)
 {
     if (p == NULL)
         return;
-    char **strs[] = { &p->name, &p->path, &p->token, &p->pin_file, &p->pin_env, &p->module_args,
-                      &p->kid, &p->token_url, &p->iss, &p->sub, &p->aud, &p->scope,
-                      &p->client_id, &p->client_secret_file, &p->client_secret_env,
-                      &p->resource_auth, &p->ca_file, &p->client_cert, &p->client_key,
-                      &p->keyring, &p->publish_command, &p->audit, &p->allow,
-                      &p->pin_credential, &p->cache, &p->cache_password_file,
-                      &p->cache_prefix, &p->cache_key, &p->revocation_url, &p->cert };
+    char **strs[] = PROFILE_STRS(p);
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         free(*strs[i]);
     for (size_t i = 0; i < p->nclaims; i++) {
@@ -44,6 +48,56 @@ void p11jwt_profile_free(p11jwt_profile *p)
     free(p->claims);
     free(p->headers);
     free(p);
+}
+
+static int dup_kvs(const struct exch_kv *src, size_t n, struct exch_kv **out)
+{
+    *out = NULL;
+    if (n == 0)
+        return 0;
+    if ((*out = calloc(n, sizeof **out)) == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (((*out)[i].name = strdup(src[i].name)) == NULL ||
+            ((*out)[i].value = strdup(src[i].value)) == NULL)
+            return -1;
+    return 0;
+}
+
+p11jwt_profile *exch_profile_dup(const p11jwt_profile *src)
+{
+    p11jwt_profile *p = malloc(sizeof *p);
+    int bad = 0;
+
+    if (p == NULL)
+        return NULL;
+    *p = *src;
+    {
+        char **strs[] = PROFILE_STRS(p);
+
+        for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+            if (*strs[i] != NULL && (*strs[i] = strdup(*strs[i])) == NULL) {
+                /* The rest still point at src's: cut them off before freeing. */
+                for (size_t j = i; j < sizeof strs / sizeof strs[0]; j++)
+                    *strs[j] = NULL;
+                bad = 1;
+                break;
+            }
+    }
+    p->claims = NULL;
+    p->headers = NULL;
+    p->nclaims = p->nheaders = 0;
+    if (!bad && dup_kvs(src->claims, src->nclaims, &p->claims) != 0)
+        bad = 1;
+    p->nclaims = p->claims != NULL ? src->nclaims : 0;
+    if (!bad && dup_kvs(src->headers, src->nheaders, &p->headers) != 0)
+        bad = 1;
+    p->nheaders = p->headers != NULL ? src->nheaders : 0;
+    if (bad) {
+        p11jwt_profile_free(p);
+        return NULL;
+    }
+    return p;
 }
 
 const char *p11jwt_profile_name(const p11jwt_profile *p)
@@ -627,6 +681,9 @@ p11jwt_rc exch_profile_finish(exch_profile_parser *ps)
     if (d->max_ttl != 0 && p->ttl > d->max_ttl)
         return cfg_err(ps, "ttl", "%s refuses assertions with exp - iat over %lld s", d->name,
                        (long long)d->max_ttl);
+    at_key(ps, "scope");
+    if (p->scope != NULL && exch_scope_check(p->scope) != P11JWT_OK)
+        return err_wrap(P11JWT_ERR_CONFIG, "%s:%d: scope", ESC(ps->ini.path), ps->ini.line);
     if (p->keyring == NULL && (p->keyring = strdup(p->name)) == NULL)
         return err_set(P11JWT_ERR_NOMEM, "out of memory");
     at_key(ps, "audit");

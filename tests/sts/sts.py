@@ -23,6 +23,19 @@ newline, as p11jwt import-secret and PyJWT with a str key use it), --jwks FILE
 (dt: the account e-mail; neowit: the service account id; noa: the client
 name; rfc7523); without it any non-empty iss is accepted.
 
+Scopes (RFC 6749 3.3, as a real STS registers them per client): --scopes
+CLIENT=SCOPE... (repeatable; CLIENT is the client_id of client-credentials
+and private-key-jwt, the iss of rfc7523) names every scope CLIENT may be
+granted. A request that asks for any other, or for a malformed scope
+(outside %x21 / %x23-5B / %x5D-7E, space-separated), gets 400 invalid_scope
+with a description naming it. A client without --scopes is granted any
+well-formed scope; asking none, a client-credentials client is granted its
+--scopes list (else ADMIN, as JSA answers). The granted scope is recorded
+with the token: GET /<prefix>/resource/need/SCOPE answers 200 only to a
+token granted SCOPE, else 403 with an RFC 6750 3.1 challenge
+(WWW-Authenticate: Bearer realm="sts", error="insufficient_scope",
+error_description="...", scope="SCOPE").
+
 Test control (JSON): POST /_control, GET /_stats — see Control below.
 Scripted answers ({"path", "mode", "count", ...}) are status (default;
 with "seconds", answered that late: a loaded STS that fails slowly), close,
@@ -99,6 +112,11 @@ def short(s, n=8):
     return s if len(s) <= n else s[:n] + "..."
 
 
+def quote(s):
+    """An RFC 9110 quoted-string: backslash and DQUOTE escaped."""
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
 def read_secret_file(path):
     with open(path, "rb") as f:
         data = f.read()
@@ -154,6 +172,12 @@ class State:
         self.ec_keys = {}       # kid -> (alg, public key)
         self.clients = {}       # client_id -> secret bytes
         self.iss_allowed = set(args.iss_allowed or [])
+        self.scopes = {}        # client -> set of scopes it may be granted
+        for spec in getattr(args, "scopes", None) or []:
+            cid, _, sc = spec.partition("=")
+            if not cid:
+                sys.exit("sts: --scopes wants CLIENT=SCOPE..., got %r" % spec)
+            self.scopes[cid] = set(sc.replace(",", " ").split())
         self.lifetime = args.expires_in
         self.clock_skew = getattr(args, "clock_skew", 0)
         self.server_key = secrets.token_bytes(32)   # signs noa's JWTs
@@ -223,11 +247,17 @@ class State:
                 queue.pop(0)
             return script
 
-    def issue(self, dialect, value, lifetime, client=None):
+    def issue(self, dialect, value, lifetime, client=None, scope=None):
         with self.lock:
             self.gen += 1
             self.issued[value] = {"dialect": dialect, "exp": time.time() + lifetime,
-                                  "gen": self.gen, "client": client}
+                                  "gen": self.gen, "client": client,
+                                  "scope": set((scope or "").split())}
+
+    def token_scope(self, value):
+        with self.lock:
+            info = self.issued.get(value)
+            return set(info["scope"]) if info else set()
 
     def revoke(self, dialect, value, client):
         """RFC 7009 2.1: revokes value if this dialect issued it (to this
@@ -699,10 +729,32 @@ class Handler(BaseHTTPRequestHandler):
     def lifetime(self):
         return self.state.lifetime
 
-    def new_token(self, dialect, lifetime, client=None):
+    def new_token(self, dialect, lifetime, client=None, scope=None):
         value = secrets.token_hex(16)
-        self.state.issue(dialect, value, lifetime, client)
+        self.state.issue(dialect, value, lifetime, client, scope)
         return value
+
+    def grant_scope(self, client, asked, summary, default=None):
+        """The scope granted for a request asking `asked` (None: none), as
+        RFC 6749 3.3 has an STS decide: invalid_scope for a malformed one
+        or one the client was not registered for (--scopes)."""
+        known = self.state.scopes.get(client)
+        if asked is None or asked == "":
+            return " ".join(sorted(known)) if known and default is not None else default
+        summary["scope"] = asked
+        for ch in asked:
+            if ch != " " and not ("\x21" <= ch <= "\x7e" and ch not in '"\\'):
+                raise OAuthError(400, "invalid_scope",
+                                 "malformed scope: character %r is not allowed" % ch)
+        words = asked.split(" ")
+        if not asked.strip(" "):
+            raise OAuthError(400, "invalid_scope", "the scope is empty")
+        if known is not None:
+            unknown = [w for w in words if w and w not in known]
+            if unknown:
+                raise OAuthError(400, "invalid_scope", "scope '%s' is not granted to client '%s'"
+                                 % (" ".join(unknown), client))
+        return asked
 
     def jwt_bearer_form(self, body, summary, unsupported):
         f = self.form(body, summary)
@@ -835,8 +887,8 @@ class Handler(BaseHTTPRequestHandler):
                              {"WWW-Authenticate": 'Basic realm="sts"'} if basic else None)
         summary["client_id"] = cid
         life = self.lifetime()
-        scope = params.get("scope") or "ADMIN"
-        return 200, {"access_token": self.new_token("client-credentials", life, cid),
+        scope = self.grant_scope(cid, params.get("scope"), summary, default="ADMIN")
+        return 200, {"access_token": self.new_token("client-credentials", life, cid, scope),
                      "token_type": "Bearer", "scope": scope, "expires_in": life}, None
 
     def revoke(self, dialect, path, body, summary):
@@ -894,11 +946,12 @@ class Handler(BaseHTTPRequestHandler):
         self.rfc_claims(p, path, "jwt-bearer")
         if not self.iss_ok(p.get("iss")):
             raise OAuthError(400, "invalid_grant", "untrusted issuer")
+        scope = self.grant_scope(p.get("iss"), f.get("scope"), summary)
         life = self.lifetime()
-        out = {"access_token": self.new_token("rfc7523", life), "token_type": "Bearer",
-               "expires_in": life}
-        if f.get("scope"):
-            out["scope"] = f["scope"]
+        out = {"access_token": self.new_token("rfc7523", life, None, scope),
+               "token_type": "Bearer", "expires_in": life}
+        if scope:
+            out["scope"] = scope
         return 200, out, None
 
     def authenticate_assertion(self, path, f):
@@ -938,11 +991,12 @@ class Handler(BaseHTTPRequestHandler):
         summary["auth_method"] = "private_key_jwt"
         cid = self.authenticate_assertion(path, f)
         summary["client_id"] = cid
+        scope = self.grant_scope(cid, f.get("scope"), summary)
         life = self.lifetime()
-        out = {"access_token": self.new_token("private-key-jwt", life, cid),
+        out = {"access_token": self.new_token("private-key-jwt", life, cid, scope),
                "token_type": "Bearer", "expires_in": life}
-        if f.get("scope"):
-            out["scope"] = f["scope"]
+        if scope:
+            out["scope"] = scope
         return 200, out, None
 
     # -- protected resource ---------------------------------------------------------
@@ -974,6 +1028,16 @@ class Handler(BaseHTTPRequestHandler):
                 jwt.decode(value, self.state.server_key, algorithms=["HS256"])
             except jwt.PyJWTError as e:
                 raise OAuthError(401, "invalid_token", str(e), unauth)
+        segs = path.strip("/").split("/")
+        if len(segs) == 4 and segs[2] == "need":
+            # RFC 6750 3.1: a token without the scope this resource needs
+            need = urllib.parse.unquote(segs[3])
+            summary["need_scope"] = need
+            if need not in self.state.token_scope(value):
+                desc = "this resource needs scope %s" % need
+                raise OAuthError(403, "insufficient_scope", desc, {
+                    "WWW-Authenticate": 'Bearer realm="sts", error="insufficient_scope", '
+                    'error_description=%s, scope=%s' % (quote(desc), quote(need))})
         try:
             echo = body.decode()
         except UnicodeDecodeError:
@@ -1024,6 +1088,9 @@ def main():
                     help="client-credentials client (repeatable)")
     ap.add_argument("--iss-allowed", action="append", metavar="ISS",
                     help="accepted assertion issuer (repeatable; default: any)")
+    ap.add_argument("--scopes", action="append", metavar="CLIENT=SCOPE...",
+                    help="the scopes CLIENT (client_id, or rfc7523's iss) may be granted, "
+                    "space- or comma-separated (repeatable; default: any well-formed)")
     ap.add_argument("--expires-in", type=int, default=3600,
                     help="lifetime of issued tokens in seconds (default 3600)")
     ap.add_argument("--clock-skew", type=int, default=0, metavar="SECONDS",
