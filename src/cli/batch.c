@@ -79,13 +79,15 @@ static void sign_slice(struct signer *t)
     size_t i;
 
     while ((i = atomic_fetch_add_explicit(&b->next, 1, memory_order_relaxed)) < b->n) {
+        const char *nul = memchr(b->line[i], '\0', b->len[i]);
+
         b->err[i] = NULL;
-        /* Not JSON, and jansson's reason would not name the offset. */
-        if (memchr(b->line[i], '\0', b->len[i]) != NULL) {
+        /* Never JSON; said here with its offset, which jansson's reason
+         * would not give. */
+        if (nul != NULL) {
             char msg[64];
 
-            snprintf(msg, sizeof msg, "a NUL byte at offset %zu",
-                     (size_t)((char *)memchr(b->line[i], '\0', b->len[i]) - b->line[i]));
+            snprintf(msg, sizeof msg, "a NUL byte at offset %zu", (size_t)(nul - b->line[i]));
             b->err[i] = strdup(msg);
             continue;
         }
