@@ -3,8 +3,8 @@
  * extra claims of its own: `p11jwt sign --batch`, at the token's rate.
  *
  * The decision: everything a line does not change is done once, here —
- * the parameters checked, the claims every line carries parsed and written
- * (jose/claims_merge.c) — and the claims buffer lives in the handle, the
+ * the parameters checked, iss, aud and sub written, the claims every line
+ * carries parsed and written (jose/claims_merge.c) — and the claims buffer lives in the handle, the
  * JWS in the caller's buffer, so a line costs the one pass over its own
  * claims, the base64url and the signature, with no allocation. A handle is
  * one thread's; the key (whose session pool is thread-safe) serves many.
@@ -18,8 +18,8 @@ struct p11jwt_assertion_batch {
     p11jwt_key *key;
     p11jwt_claims_params params; /* extra_json left out: it is in shared */
     jose_extras *shared;
-    char *claims;                /* kept between assertions */
-    size_t claims_cap;
+    char *claims;                /* kept between assertions, and with it */
+    size_t claims_cap, kept;     /* the start, iss to sub, written once */
 };
 
 static p11jwt_rc key_sign_cb(void *ctx, const unsigned char *data, size_t len,
@@ -48,7 +48,7 @@ p11jwt_rc p11jwt_assertion_batch_new(p11jwt_key *key, const p11jwt_claims_params
      * first line, and the buffer is sized for the lines to come. */
     if (rc == P11JWT_OK)
         rc = jose_claims_write_merged(&b->params, b->shared, NULL, 0, &b->claims,
-                                      &b->claims_cap, &len);
+                                      &b->claims_cap, &len, &b->kept);
     if (rc != P11JWT_OK) {
         p11jwt_assertion_batch_free(b);
         return rc;
@@ -86,7 +86,7 @@ p11jwt_rc p11jwt_assertion_batch_sign(p11jwt_assertion_batch *b, const char *ext
     err_clear();
     *jws_len = 0;
     rc = jose_claims_write_merged(&b->params, b->shared, extra_json, len, &b->claims,
-                                  &b->claims_cap, &claims_len);
+                                  &b->claims_cap, &claims_len, &b->kept);
     if (rc == P11JWT_OK)
         rc = jws_room(jws, cap, jose_jws_max_len(b->key->header_b64, claims_len));
     if (rc == P11JWT_OK)

@@ -228,10 +228,10 @@ static p11jwt_rc jti_bytes(unsigned char out[16])
 }
 
 /* The claims with the extras of shared merged with line (line_len bytes;
- * NULL: none). */
+ * NULL: none); kept as jose_claims_write_merged says. */
 static p11jwt_rc claims_write(const p11jwt_claims_params *p, const jose_extras *shared,
                               const char *line, size_t line_len, char **buf, size_t *cap,
-                              size_t *len)
+                              size_t *len, size_t *kept)
 {
     int64_t now = p->now != 0 ? p->now : (int64_t)time(NULL);
     struct buf b = { *buf, 0, *cap, 0 };
@@ -251,13 +251,19 @@ static p11jwt_rc claims_write(const p11jwt_claims_params *p, const jose_extras *
         return err_set(P11JWT_ERR_ARG, "the time %lld (iat) is not between 1970 and 9999",
                        (long long)now);
 
-    buf_add(&b, "{", 1);
-    if (buf_member_str(&b, "iss", p->iss) != 0)
-        rc = err_set(P11JWT_ERR_ARG, "claim 'iss' is not valid UTF-8");
-    else if (p->aud != NULL && buf_member_str(&b, "aud", p->aud) != 0)
-        rc = err_set(P11JWT_ERR_ARG, "claim 'aud' is not valid UTF-8");
-    else if (p->sub != NULL && buf_member_str(&b, "sub", p->sub) != 0)
-        rc = err_set(P11JWT_ERR_ARG, "claim 'sub' is not valid UTF-8");
+    if (kept != NULL && *kept > 0 && *kept <= b.cap) {
+        b.len = *kept; /* iss, aud and sub as an earlier call wrote them */
+    } else {
+        buf_add(&b, "{", 1);
+        if (buf_member_str(&b, "iss", p->iss) != 0)
+            rc = err_set(P11JWT_ERR_ARG, "claim 'iss' is not valid UTF-8");
+        else if (p->aud != NULL && buf_member_str(&b, "aud", p->aud) != 0)
+            rc = err_set(P11JWT_ERR_ARG, "claim 'aud' is not valid UTF-8");
+        else if (p->sub != NULL && buf_member_str(&b, "sub", p->sub) != 0)
+            rc = err_set(P11JWT_ERR_ARG, "claim 'sub' is not valid UTF-8");
+        if (kept != NULL && rc == P11JWT_OK && !b.failed)
+            *kept = b.len;
+    }
     if (rc == P11JWT_OK) {
         buf_member_int(&b, "iat", now);
         buf_member_int(&b, "exp", now + p->ttl);
@@ -294,14 +300,14 @@ p11jwt_rc jose_claims_write(const p11jwt_claims_params *p, char **buf, size_t *c
 {
     const char *extra = p->extra_json;
 
-    return claims_write(p, NULL, extra, extra != NULL ? strlen(extra) : 0, buf, cap, len);
+    return claims_write(p, NULL, extra, extra != NULL ? strlen(extra) : 0, buf, cap, len, NULL);
 }
 
 p11jwt_rc jose_claims_write_merged(const p11jwt_claims_params *p, const jose_extras *shared,
                                    const char *line, size_t line_len, char **buf, size_t *cap,
-                                   size_t *len)
+                                   size_t *len, size_t *kept)
 {
-    return claims_write(p, shared, line, line_len, buf, cap, len);
+    return claims_write(p, shared, line, line_len, buf, cap, len, kept);
 }
 
 p11jwt_rc jose_claims_json(const p11jwt_claims_params *p, char **out)

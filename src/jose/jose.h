@@ -115,10 +115,13 @@ p11jwt_rc jose_extras_append(const jose_extras *shared, const char *line, size_t
 
 /* jose_claims_write with, as extras, shared (NULL: none) merged with line
  * (line_len bytes, a JSON object; NULL: none) as jose_extras_append does;
- * p->extra_json is not read. */
+ * p->extra_json is not read. kept (NULL: not used) carries, from one call
+ * to the next into the same buffer with the same p, how many bytes at its
+ * start hold "{", iss, aud and sub, checked and written: 0 at first, then
+ * they are not written again. */
 p11jwt_rc jose_claims_write_merged(const p11jwt_claims_params *p, const jose_extras *shared,
                                    const char *line, size_t line_len, char **buf, size_t *cap,
-                                   size_t *len);
+                                   size_t *len, size_t *kept);
 
 /* 1 when name (len bytes) is a claim p11jwt sets itself (iss, aud, sub, iat,
  * exp, jti), which extra claims may not redefine. */

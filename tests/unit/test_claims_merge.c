@@ -193,24 +193,41 @@ static void claims_write_merged_writes_one_object(void **state)
                                .ttl = 300, .now = 1700000000, .no_jti = 1,
                                .extra_json = "{\"ignored\":1}" };
     const char *line = "{\"v\":3,\"n\":1}";
+    const char *want2 = "{\"iss\":\"client-1\",\"aud\":\"https://sts.example/token\","
+                        "\"iat\":1700000000,\"exp\":1700000300,\"org\":\"o\",\"v\":2}";
+    const char *want3 = "{\"iss\":\"client-1\",\"aud\":\"https://sts.example/token\","
+                        "\"iat\":1700000000,\"exp\":1700000300,\"org\":\"o\",\"v\":3,"
+                        "\"n\":1}";
     jose_extras *x;
     char *buf = NULL;
-    size_t cap = 0, len;
+    size_t cap = 0, len, kept = 0;
 
     (void)state;
     assert_int_equal(jose_extras_new("{\"org\":\"o\",\"v\":2}", &x), P11JWT_OK);
-    assert_int_equal(jose_claims_write_merged(&p, x, line, strlen(line), &buf, &cap, &len),
+    assert_int_equal(jose_claims_write_merged(&p, x, line, strlen(line), &buf, &cap, &len, NULL),
                      P11JWT_OK);
-    assert_string_equal(buf, "{\"iss\":\"client-1\",\"aud\":\"https://sts.example/token\","
-                             "\"iat\":1700000000,\"exp\":1700000300,\"org\":\"o\",\"v\":3,"
-                             "\"n\":1}");
+    assert_string_equal(buf, want3);
     assert_int_equal(len, strlen(buf));
-    assert_int_equal(jose_claims_write_merged(&p, x, NULL, 0, &buf, &cap, &len), P11JWT_OK);
-    assert_string_equal(buf, "{\"iss\":\"client-1\",\"aud\":\"https://sts.example/token\","
-                             "\"iat\":1700000000,\"exp\":1700000300,\"org\":\"o\",\"v\":2}");
-    assert_int_equal(jose_claims_write_merged(&p, x, "{\"sub\":1}", 9, &buf, &cap, &len),
+    /* The start kept from call to call: written once, the same claims. */
+    for (int i = 0; i < 3; i++) {
+        assert_int_equal(jose_claims_write_merged(&p, x, NULL, 0, &buf, &cap, &len, &kept),
+                         P11JWT_OK);
+        assert_int_equal(kept, strlen("{\"iss\":\"client-1\",\"aud\":\"https://sts.example/token\""));
+        assert_string_equal(buf, want2);
+        assert_int_equal(jose_claims_write_merged(&p, x, "{\"sub\":1}", 9, &buf, &cap, &len, &kept),
+                         P11JWT_ERR_ARG);
+        assert_int_equal(len, 0);
+        assert_int_equal(jose_claims_write_merged(&p, x, line, strlen(line), &buf, &cap, &len,
+                                                  &kept),
+                         P11JWT_OK);
+        assert_string_equal(buf, want3);
+    }
+    /* Nothing kept from parameters that fail. */
+    p.iss = "\xc3";
+    kept = 0;
+    assert_int_equal(jose_claims_write_merged(&p, x, NULL, 0, &buf, &cap, &len, &kept),
                      P11JWT_ERR_ARG);
-    assert_int_equal(len, 0);
+    assert_int_equal(kept, 0);
     jose_extras_free(x);
     free(buf);
 }
