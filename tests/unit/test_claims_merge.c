@@ -52,14 +52,14 @@ static int jansson_merge(const char *shared, const char *line, size_t len, char 
     return ok;
 }
 
-/* Appends line (exactly len bytes) to HEAD through x, from a buffer of
- * start_cap bytes, and holds the result against jansson's. Returns
- * whether it was taken. */
+/* Appends line (exactly len bytes) to HEAD through x, from a buffer with
+ * room bytes free after HEAD, and holds the result against jansson's.
+ * Returns whether it was taken. */
 static int merge_checked(const jose_extras *x, const char *shared, const char *in, size_t len,
-                         size_t start_cap)
+                         size_t room)
 {
-    char *line = malloc(len ? len : 1), *buf = malloc(start_cap), *want;
-    size_t cap = start_cap, used = strlen(HEAD), wl;
+    size_t cap = strlen(HEAD) + room, used = strlen(HEAD), wl;
+    char *line = malloc(len ? len : 1), *buf = malloc(cap), *want;
     p11jwt_rc rc;
     int ok;
 
