@@ -78,6 +78,24 @@ void jose_extras_free(jose_extras *x)
     free(x);
 }
 
+/* Makes *buf hold at least need bytes. */
+static p11jwt_rc reserve(char **buf, size_t *cap, size_t need)
+{
+    size_t c = *cap ? *cap : 256;
+    char *n;
+
+    if (need <= *cap)
+        return P11JWT_OK;
+    while (c < need)
+        c *= 2;
+    n = realloc(*buf, c);
+    if (n == NULL)
+        return err_set(P11JWT_ERR_NOMEM, "out of memory");
+    *buf = n;
+    *cap = c;
+    return P11JWT_OK;
+}
+
 /* One member's compact text, "name":value: a one-member object dumped,
  * its braces cut. Caller frees. */
 static char *member_text(const char *name, json_t *value)
@@ -102,6 +120,7 @@ p11jwt_rc jose_extras_new(const char *json, jose_extras **out)
     jose_extras *x = calloc(1, sizeof *x);
     const char *name;
     json_t *value;
+    size_t cap = 0;
     p11jwt_rc rc;
 
     *out = NULL;
@@ -122,24 +141,20 @@ p11jwt_rc jose_extras_new(const char *json, jose_extras **out)
         *out = x;
         return P11JWT_OK;
     }
-    /* The whole dump is the members one by one, commas between, in
-     * braces: room for them and a NUL. */
     x->m = calloc(json_object_size(x->obj), sizeof *x->m);
-    x->text = json_dumps(x->obj, JSON_COMPACT);
-    if (x->m == NULL || x->text == NULL) {
+    if (x->m == NULL) {
         jose_extras_free(x);
         return err_set(P11JWT_ERR_NOMEM, "out of memory");
     }
-    x->len = 0;
     json_object_foreach(x->obj, name, value) {
         char *t = member_text(name, value);
-        size_t n;
+        size_t n = t != NULL ? strlen(t) : 0;
 
-        if (t == NULL) {
+        if (t == NULL || reserve(&x->text, &cap, x->len + n + 2) != P11JWT_OK) {
+            free(t);
             jose_extras_free(x);
             return err_set(P11JWT_ERR_NOMEM, "out of memory");
         }
-        n = strlen(t);
         if (x->n > 0)
             x->text[x->len++] = ',';
         memcpy(x->text + x->len, t, n);
@@ -153,24 +168,6 @@ p11jwt_rc jose_extras_new(const char *json, jose_extras **out)
     }
     x->text[x->len] = '\0';
     *out = x;
-    return P11JWT_OK;
-}
-
-/* Makes *buf hold at least need bytes. */
-static p11jwt_rc reserve(char **buf, size_t *cap, size_t need)
-{
-    size_t c = *cap ? *cap : 256;
-    char *n;
-
-    if (need <= *cap)
-        return P11JWT_OK;
-    while (c < need)
-        c *= 2;
-    n = realloc(*buf, c);
-    if (n == NULL)
-        return err_set(P11JWT_ERR_NOMEM, "out of memory");
-    *buf = n;
-    *cap = c;
     return P11JWT_OK;
 }
 
