@@ -332,6 +332,32 @@ P11JWT_API p11jwt_rc p11jwt_assertion_sign(p11jwt_key *key,
                                            const p11jwt_claims_params *params,
                                            char **jws_out);
 
+/* Many assertions with the same parameters, each with extra claims of its
+ * own (what `p11jwt sign --batch` signs): params->extra_json, the claims
+ * every assertion carries, is checked and written once; an assertion's own
+ * extras replace those of the same name and add the others after them. The
+ * buffers are kept between signatures: a loop allocates nothing per
+ * assertion. A handle is for one thread at a time (a key serves many). */
+typedef struct p11jwt_assertion_batch p11jwt_assertion_batch;
+
+/* A new batch signer. key and params' strings are borrowed: they must
+ * outlive it. Checks params (as p11jwt_assertion_sign does) and
+ * params->extra_json (P11JWT_ERR_JSON, P11JWT_ERR_ARG). */
+P11JWT_API p11jwt_rc p11jwt_assertion_batch_new(p11jwt_key *key,
+                                                const p11jwt_claims_params *params,
+                                                p11jwt_assertion_batch **out);
+
+/* Signs one assertion whose own extra claims are extra_json (len bytes, one
+ * JSON object; NULL for none) into *jws, a buffer of *cap bytes the caller
+ * keeps between calls (start with NULL and 0): when too small it is
+ * replaced by a larger one (the old one wiped and freed). The JWS is
+ * NUL-terminated, *jws_len bytes. Free the buffer with
+ * p11jwt_secret_free(*jws, *cap). */
+P11JWT_API p11jwt_rc p11jwt_assertion_batch_sign(p11jwt_assertion_batch *b,
+                                                 const char *extra_json, size_t len,
+                                                 char **jws, size_t *cap, size_t *jws_len);
+P11JWT_API void p11jwt_assertion_batch_free(p11jwt_assertion_batch *b);
+
 /* ---- verification ----------------------------------------------------- */
 
 typedef struct p11jwt_verify_params {

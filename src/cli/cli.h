@@ -136,11 +136,25 @@ int cli_parse_alg(const char *s, int ec_ok, int hs_ok, p11jwt_alg *out);
 
 /* sign --batch: signs each line's claims with nthreads threads (1 to
  * CLI_BATCH_MAX_THREADS), writes the JWS in input order, each after its
- * audit record (audit NULL: none). Returns an exit code. */
+ * audit record (audit NULL: none), with a progress line on a terminal
+ * unless no_progress. Returns an exit code. */
 #define CLI_BATCH_MAX_THREADS 64
 struct json_t;
 int cli_sign_batch(const char *cmd, p11jwt_key *key, const p11jwt_claims_params *params,
-                   const struct json_t *base, int nthreads, p11jwt_audit *audit);
+                   const struct json_t *base, int nthreads, p11jwt_audit *audit,
+                   int no_progress);
+
+/* ---- progress.c ----------------------------------------------------------- */
+
+/* A progress line on standard error: NULL (and every call a no-op) unless
+ * standard error is a terminal and standard output is not. fd_in: the
+ * input, whose size (a regular file's) gives the percentage and ETA. */
+typedef struct cli_progress cli_progress;
+cli_progress *cli_progress_new(const char *what, int fd_in);
+/* lines done and bytes of input they took; draws at most 4 times a second. */
+void cli_progress_tick(cli_progress *p, uint64_t lines, uint64_t bytes);
+/* The last line (ok: the totals) and its newline; frees p. */
+void cli_progress_end(cli_progress *p, uint64_t lines, int ok);
 
 #define CLI_PROFILE_HELP                                                               \
     "Profile options:\n"                                                               \

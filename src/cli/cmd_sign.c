@@ -30,6 +30,7 @@ enum {
     OPT_CERT,
     OPT_X5T,
     OPT_X5T_S256,
+    OPT_NO_PROGRESS,
 };
 
 #define TTL_MAX (366 * 24 * 3600)
@@ -37,7 +38,8 @@ enum {
 static const char sign_help[] =
     "Usage: p11jwt sign --token URI --kid KID --iss ISS --aud AUD [--sub SUB]\n"
     "                   [--ttl DURATION] [--claim NAME=STRING | --claim NAME:=JSON]...\n"
-    "                   [--claims-file PATH|-] [--no-jti] [--batch [--threads N]]\n"
+    "                   [--claims-file PATH|-] [--no-jti]\n"
+    "                   [--batch [--threads N] [--no-progress]]\n"
     "                   [--alg ALG] [--audit file:PATH|syslog]\n"
     "                   [--x5t] [--x5t-s256] [--cert PATH|URI]\n\n"
     "Sign a JWT assertion (RFC 7523) with a key in the token and print the\n"
@@ -64,6 +66,10 @@ static const char sign_help[] =
     "                       gets its own iat, exp and jti\n"
     "  --threads N          with --batch: sign with N threads (default 1); the\n"
     "                       output keeps the input's order\n"
+    "  --no-progress        with --batch: no progress line (lines done, lines/s,\n"
+    "                       and for a file, % done and ETA), which is drawn on\n"
+    "                       standard error only when it is a terminal and\n"
+    "                       standard output is not\n"
     "  --audit TARGET       record every signature, before it is output, as a\n"
     "                       JSON line {time, event, kid, alg, jti, aud, sha256 of\n"
     "                       the signing input}: file:PATH (appended to) or syslog\n"
@@ -170,7 +176,7 @@ struct sign_args {
     json_t *extras;
     const char *kid, *claims_file, *alg_name, *audit, *cert;
     unsigned x5t;
-    int batch;
+    int batch, no_progress;
     int64_t threads;
 };
 
@@ -205,6 +211,7 @@ static int take(int c, const char *arg, void *ctx)
     case OPT_CERT: a->cert = arg; break;
     case OPT_X5T: a->x5t |= P11JWT_X5T; break;
     case OPT_X5T_S256: a->x5t |= P11JWT_X5T_S256; break;
+    case OPT_NO_PROGRESS: a->no_progress = 1; break;
     }
     return 0;
 }
@@ -228,11 +235,12 @@ int cmd_sign(int argc, char *argv[])
         { "cert", required_argument, NULL, OPT_CERT },
         { "x5t", no_argument, NULL, OPT_X5T },
         { "x5t-s256", no_argument, NULL, OPT_X5T_S256 },
+        { "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
         { NULL, 0, NULL, 0 },
     };
     const char *cmd = "sign", *kid, *claims_file, *alg_name;
     p11jwt_claims_params p = { .ttl = 300 };
-    struct sign_args a = { cmd, &p, json_object(), NULL, NULL, NULL, NULL, NULL, 0, 0, 0 };
+    struct sign_args a = { cmd, &p, json_object(), NULL, NULL, NULL, NULL, NULL, 0, 0, 0, 0 };
     const cli_command_def def = { cmd, sign_help, CLI_TOKEN, opts, NULL, take, &a };
     cli_common o;
     p11jwt_token *tok = NULL;
@@ -262,6 +270,8 @@ int cmd_sign(int argc, char *argv[])
         r = cli_usage(cmd, "--aud is required");
     else if (threads != 0 && !batch)
         r = cli_usage(cmd, "--threads applies to --batch only");
+    else if (a.no_progress && !batch)
+        r = cli_usage(cmd, "--no-progress applies to --batch only");
     else if (batch && claims_file != NULL && strcmp(claims_file, "-") == 0)
         r = cli_usage(cmd, "--batch reads standard input: --claims-file cannot be '-'");
     else if (alg_name != NULL && cli_parse_alg(alg_name, 1, 1, &want_alg) != 0)
@@ -313,7 +323,8 @@ int cmd_sign(int argc, char *argv[])
         r = cli_fail(cmd, rc);
         goto out;
     }
-    r = batch ? cli_sign_batch(cmd, key, &p, extras, threads > 0 ? (int)threads : 1, audit)
+    r = batch ? cli_sign_batch(cmd, key, &p, extras, threads > 0 ? (int)threads : 1, audit,
+                               a.no_progress)
               : sign_one(cmd, key, &p, extras, audit);
 out:
     p11jwt_audit_free(audit);

@@ -69,6 +69,60 @@ p11jwt_rc jose_claims_write(const p11jwt_claims_params *p, char **buf, size_t *c
  * them — and the caller must take the jansson path. No allocation. */
 int jose_claims_extra_copy(const char *in, size_t len, char *out, size_t *out_len);
 
+/* The most members an object may have on that one pass. */
+#define JOSE_MAX_MEMBERS 64
+
+/* Where one top-level member landed in the output of the one pass: its
+ * text "name":value is out[off, off + len), its name (no escapes, so its
+ * raw bytes are the name) out[off + 1, off + 1 + name_len). */
+typedef struct jose_member {
+    size_t off, len, name_len;
+} jose_member;
+
+/* jose_claims_extra_copy that also fills m (room for JOSE_MAX_MEMBERS)
+ * with the top-level members in order and *n with their count. */
+int jose_claims_extra_scan(const char *in, size_t len, char *out, size_t *out_len,
+                           jose_member *m, size_t *n);
+
+/* ---- extra claims given once, merged with each assertion's own ---------- */
+
+/* Extra claims shared by many assertions (the CLI's --claim for every line
+ * of a batch), checked and written compact once (claims_merge.c). */
+typedef struct jose_extras jose_extras;
+
+/* Checks json (NULL or "" for none) as extra claims are checked (an object,
+ * no reserved name) and indexes its members. Caller frees with
+ * jose_extras_free. */
+p11jwt_rc jose_extras_new(const char *json, jose_extras **out);
+void jose_extras_free(jose_extras *x);
+
+/* Extra claims text (len bytes, no NUL needed): P11JWT_OK and the object
+ * in *obj (the caller's reference) when it is a JSON object none of whose
+ * names is reserved, else the error and its message: malformed JSON with
+ * jansson's reason and line, not an object, a reserved name. */
+p11jwt_rc jose_extras_parse(const char *text, size_t len, json_t **obj);
+
+/* Appends to buf (*len bytes used, *cap allocated; grown with realloc) a
+ * comma and the merged extra claims: shared's members in their order, the
+ * value of one that line (len bytes, one JSON object) also names taken
+ * from line, then line's other members in theirs; nothing when both are
+ * empty. The same bytes as jansson's compact dump of shared updated with
+ * line; the one pass when line is in its subset (no parse, no allocation
+ * once buf is large enough), jansson otherwise. Errors as
+ * jose_extras_parse. On error *len is unchanged. */
+p11jwt_rc jose_extras_append(const jose_extras *shared, const char *line, size_t line_len,
+                             char **buf, size_t *cap, size_t *len);
+
+/* jose_claims_write with, as extras, shared (NULL: none) merged with line
+ * (line_len bytes, a JSON object; NULL: none) as jose_extras_append does;
+ * p->extra_json is not read. kept (NULL: not used) carries, from one call
+ * to the next into the same buffer with the same p, how many bytes at its
+ * start hold "{", iss, aud and sub, checked and written: 0 at first, then
+ * they are not written again. */
+p11jwt_rc jose_claims_write_merged(const p11jwt_claims_params *p, const jose_extras *shared,
+                                   const char *line, size_t line_len, char **buf, size_t *cap,
+                                   size_t *len, size_t *kept);
+
 /* 1 when name (len bytes) is a claim p11jwt sets itself (iss, aud, sub, iat,
  * exp, jti), which extra claims may not redefine. */
 int jose_claim_reserved(const char *name, size_t len);
@@ -78,6 +132,15 @@ int jose_claim_reserved(const char *name, size_t len);
  * frees *out. */
 p11jwt_rc jose_jws_sign(const jose_signer *s, const char *header_b64,
                         const char *payload, size_t payload_len, char **out);
+
+/* The largest compact JWS (with its NUL) of this header and a payload of
+ * payload_len bytes: the room jose_jws_write needs. */
+size_t jose_jws_max_len(const char *header_b64, size_t payload_len);
+
+/* jose_jws_sign into buf (room for jose_jws_max_len bytes), NUL-terminated;
+ * its length in *len. No allocation. */
+p11jwt_rc jose_jws_write(const jose_signer *s, const char *header_b64, const char *payload,
+                         size_t payload_len, char *buf, size_t *len);
 
 /* ---- parsing and verification ----------------------------------------- */
 

@@ -172,7 +172,7 @@ expect 'p11jwt frob --^'
 
 echo "-- options"
 mapfile -t sign_long < <(long_opts sign)
-for o in --kid --iss --aud --alg --batch --threads --claims-file --token --pin-file; do
+for o in --kid --iss --aud --alg --batch --threads --no-progress --claims-file --token --pin-file; do
     [[ " ${sign_long[*]} " == *" $o "* ]] || fail "sign --help has no $o (parse broken?)"
 done
 expect 'p11jwt sign --^' "${sign_long[@]}"
