@@ -17,10 +17,11 @@ enum {
     OPT_LABEL,
     OPT_KEY_FILE,
     OPT_PASS_FILE,
+    OPT_ALG,
 };
 
 struct import_args {
-    const char *kid, *label, *key_file, *pass_file;
+    const char *kid, *label, *key_file, *pass_file, *alg;
 };
 
 static int take(int c, const char *arg, void *ctx)
@@ -32,21 +33,26 @@ static int take(int c, const char *arg, void *ctx)
     case OPT_LABEL: a->label = arg; break;
     case OPT_KEY_FILE: a->key_file = arg; break;
     case OPT_PASS_FILE: a->pass_file = arg; break;
+    case OPT_ALG: a->alg = arg; break;
     }
     return 0;
 }
 
 static const char import_key_help[] =
-    "Usage: p11jwt import-key --token URI [--kid KID] [--label TEXT]\n"
+    "Usage: p11jwt import-key --token URI [--kid KID] [--label TEXT] [--alg ALG]\n"
     "                         [--key-file PATH|-] [--pass-file PATH]\n\n"
     "Import a provider-issued private key into the token and print its kid: a\n"
     "sensitive, non-extractable private key that only signs, and its public key\n"
-    "(for jwks). PEM or DER: PKCS#8, encrypted PKCS#8 (--pass-file), SEC1 EC;\n"
-    "EC keys on P-256, P-384 or P-521 (ES256/384/512). The file is read like a\n"
+    "(for jwks). PEM or DER: PKCS#8, encrypted PKCS#8 (--pass-file), SEC1 EC,\n"
+    "PKCS#1 RSA; EC keys on P-256, P-384 or P-521 (ES256/384/512), RSA keys of\n"
+    "2048 bits or more (RS256/384/512, PS256/384/512). The file is read like a\n"
     "secret and wiped from memory; nothing is left in the token when the file or\n"
     "the key is refused. Delete the file once the key is in the token. A file\n"
     "that others can read is warned about.\n\n"
     "Options:\n"
+    "  --alg ALG          pin an RSA key to RS256, RS384, RS512, PS256, PS384 or\n"
+    "                     PS512 (CKA_ALLOWED_MECHANISMS; without it the key pins\n"
+    "                     none and sign needs --alg); an EC key's curve must fit\n"
     "  --kid KID          the key's kid (default: its RFC 7638 thumbprint)\n"
     "  --label TEXT       its CKA_LABEL (default: the kid)\n"
     "  --key-file PATH    read the key from PATH ('-': standard input, default)\n"
@@ -61,6 +67,7 @@ int cmd_import_key(int argc, char *argv[])
         { "label", required_argument, NULL, OPT_LABEL },
         { "key-file", required_argument, NULL, OPT_KEY_FILE },
         { "pass-file", required_argument, NULL, OPT_PASS_FILE },
+        { "alg", required_argument, NULL, OPT_ALG },
         { NULL, 0, NULL, 0 },
     };
     const char *cmd = "import-key";
@@ -68,6 +75,7 @@ int cmd_import_key(int argc, char *argv[])
     const cli_command_def def = { cmd, import_key_help, CLI_TOKEN, opts, NULL, take, &a };
     cli_common o;
     p11jwt_token *tok = NULL;
+    p11jwt_alg alg = P11JWT_ALG_UNKNOWN;
     char *kid = NULL;
     struct stat st;
     int file = 0, r;
@@ -80,10 +88,13 @@ int cmd_import_key(int argc, char *argv[])
                               "standard input)");
     if (a.kid != NULL && a.kid[0] == '\0')
         return cli_usage(cmd, "--kid is empty");
+    if (a.alg != NULL && cli_parse_alg(a.alg, 1, 0, &alg) != 0)
+        return cli_usage(cmd, "--alg must be ES256, ES384, ES512, RS256, RS384, RS512, PS256, "
+                              "PS384 or PS512, not '%s'", a.alg);
     file = a.key_file[0] != '\0' && !(a.key_file[0] == '-' && a.key_file[1] == '\0');
     if ((r = cli_token_open(cmd, &o.token, &tok)) != 0)
         return r;
-    rc = p11jwt_key_import_file(tok, a.key_file, a.pass_file, a.kid, a.label, &kid);
+    rc = p11jwt_key_import_file_as(tok, alg, a.key_file, a.pass_file, a.kid, a.label, &kid);
     if (rc != P11JWT_OK) {
         r = cli_fail(cmd, rc);
         goto out;

@@ -188,7 +188,7 @@ static void check_key(exch_doctor *d, const char *kid)
 {
     p11_key_facts k;
     p11jwt_key *key = NULL;
-    unsigned char sig[132];
+    unsigned char sig[P11JWT_SIG_MAX];
     size_t sig_len = sizeof sig;
     const char *fatal = NULL, *warn = NULL, *remake;
     char why[256];
@@ -247,7 +247,7 @@ static void check_key(exch_doctor *d, const char *kid)
     }
     exch_doctor_report(d, "key", P11JWT_CHECK_OK, P11JWT_OK, NULL,
                        "kid '%s': %s key, %s, sensitive, %s, sign-only; signs", ESC(kid),
-                       k.cls == CKO_SECRET_KEY ? "secret" : "EC private", p11jwt_alg_name(k.alg),
+                       k.cls == CKO_SECRET_KEY ? "secret" : p11jwt_alg_is_rsa(k.alg) ? "RSA private" : "EC private", p11jwt_alg_name(k.alg),
                        k.never_extractable == 1 ? "never extractable"
                                                 : "not extractable (imported)");
 }

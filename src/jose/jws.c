@@ -12,13 +12,13 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The largest JWS signature we make or accept: ES512's r||s. */
-#define MAX_SIG_LEN 132
+/* The largest JWS signature we make or accept: an 8192-bit RSA key's. */
+#define MAX_SIG_LEN P11JWT_SIG_MAX
 
 p11jwt_rc jose_jws_sign(const jose_signer *s, const char *header_b64, const char *payload,
                         size_t payload_len, char **out)
 {
-    size_t want = p11jwt_alg_sig_len(s->alg);
+    size_t want = s->sig_len != 0 ? s->sig_len : p11jwt_alg_sig_len(s->alg);
     size_t hlen = strlen(header_b64);
     size_t plen = jose_b64url_len(payload_len);
     unsigned char sig[MAX_SIG_LEN];
@@ -27,7 +27,7 @@ p11jwt_rc jose_jws_sign(const jose_signer *s, const char *header_b64, const char
     p11jwt_rc rc;
 
     *out = NULL;
-    if (want == 0)
+    if (want == 0 || want > MAX_SIG_LEN)
         return err_set(P11JWT_ERR_ALG, "key '%s' has no JWS alg", s->kid ? ESC(s->kid) : "");
     /* header "." payload "." signature NUL: one allocation, signed in place. */
     buf = malloc(hlen + 1 + plen + 1 + jose_b64url_len(MAX_SIG_LEN) + 1);
