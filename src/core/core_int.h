@@ -47,7 +47,7 @@ p11jwt_rc core_rsa_from_p11(const p11_rsa_pub *in, p11jwt_alg alg, jose_rsa_pub 
 p11jwt_rc core_generate_rsa(p11jwt_token *t, CK_SESSION_HANDLE s, p11jwt_alg alg,
                             unsigned bits, const char *kid, const char *label, char **kid_out);
 /* The JWK of RSA public key object o under kid (NULL: none); its alg is
- * the one the private key of that kid pins, else none. */
+ * the one it (else the private key of that kid) pins, else none. */
 p11jwt_rc core_rsa_jwk_of(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
                           const char *kid, json_t **out);
 /* Imports the RSA key of a file (pkey, decoded by keyfile.c) as alg

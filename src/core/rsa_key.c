@@ -91,7 +91,7 @@ p11jwt_rc core_rsa_jwk_of(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE
 {
     p11_rsa_pub raw;
     jose_rsa_pub pub;
-    p11jwt_alg alg = kid != NULL ? p11_rsa_pinned_alg(t, s, kid) : P11JWT_ALG_UNKNOWN;
+    p11jwt_alg alg = p11_rsa_pinned_alg(t, s, o, kid);
     p11jwt_rc rc = p11_rsa_pub_read(t, s, o, &raw);
 
     *out = NULL;

@@ -9,7 +9,9 @@
  * policy (template.c) and never steps down in what protects the key. What
  * restricts usage steps down: CKA_ALLOWED_MECHANISMS naming the alg's one
  * mechanism (which pins RS vs PS and the hash, as the key type cannot),
- * then nothing, and the public key's usage flags. A pair that ends up
+ * then nothing, and the public key's usage flags. The public key carries
+ * the same CKA_ALLOWED_MECHANISMS, so that jwks, which runs without a PIN
+ * and so cannot see the private key, can say the alg. A pair that ends up
  * pinning no alg signs only as an alg its caller names (pinned: none).
  */
 #include "pkcs11/pkcs11_int.h"
@@ -178,6 +180,9 @@ p11jwt_rc p11_keygen_rsa(p11jwt_token *t, CK_SESSION_HANDLE s, p11jwt_alg alg, u
         { CKA_VERIFY, (void *)&yes, sizeof yes },
         { CKA_ENCRYPT, (void *)&no, sizeof no },
         { CKA_WRAP, (void *)&no, sizeof no },
+        /* last: dropped first, with the private key's (jwks reads the
+         * alg from here when it runs without a PIN) */
+        { CKA_ALLOWED_MECHANISMS, &allowed, sizeof allowed },
     };
     CK_ATTRIBUTE priv_tmpl[P11_POLICY_MAX + 3];
     CK_ULONG priv_n = p11_template_policy(priv_tmpl), pub_n;
@@ -196,7 +201,7 @@ p11jwt_rc p11_keygen_rsa(p11jwt_token *t, CK_SESSION_HANDLE s, p11jwt_alg alg, u
     for (int step = 0; step < 3; step++) {
         CK_ULONG pn = step == 0 ? priv_n : priv_n - 1;
 
-        pub_n = step < 2 ? sizeof pub_tmpl / sizeof pub_tmpl[0] : 6;
+        pub_n = step == 0 ? 10 : step == 1 ? 9 : 6;
         rv = P11_CALL(t->fl, C_GenerateKeyPair, s, &mech, pub_tmpl, pub_n, priv_tmpl, pn,
                       &out->pub, &out->priv);
         if (!p11_template_refused(rv))
@@ -241,8 +246,10 @@ p11jwt_rc p11_import_rsa(p11jwt_token *t, CK_SESSION_HANDLE s, p11jwt_alg alg,
         { CKA_VERIFY, (void *)&yes, sizeof yes },
         { CKA_ENCRYPT, (void *)&no, sizeof no },
         { CKA_WRAP, (void *)&no, sizeof no },
+        /* last: dropped first (and left out when the key pins none) */
+        { CKA_ALLOWED_MECHANISMS, &allowed, sizeof allowed },
     };
-    const CK_ULONG pub_n[] = { sizeof pub_tmpl / sizeof pub_tmpl[0], 8 };
+    const CK_ULONG pub_n[] = { allowed != 0 ? 12 : 11, 11, 8 };
     CK_ATTRIBUTE priv_tmpl[P11_POLICY_MAX + 13];
     CK_ULONG priv_n;
     CK_RV rv = CKR_OK;

@@ -146,9 +146,11 @@ p11jwt_rc p11_rsa_pub_read(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDL
                            p11_rsa_pub *out);
 /* The modulus length in bits. */
 size_t p11_rsa_bits(const p11_rsa_pub *pub);
-/* The alg the private RSA key with that kid pins, or UNKNOWN (none, or no
- * such key). */
-p11jwt_alg p11_rsa_pinned_alg(p11jwt_token *t, CK_SESSION_HANDLE s, const char *kid);
+/* The alg an RSA public key object pins (its CKA_ALLOWED_MECHANISMS), else
+ * the one the private key with that kid pins (seen when logged in), else
+ * UNKNOWN. */
+p11jwt_alg p11_rsa_pinned_alg(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub,
+                              const char *kid);
 
 /* A new RSA pair, checked like an EC one (protection read back, a
  * signature verified on the host). On failure nothing is left. */

@@ -266,12 +266,17 @@ p11jwt_rc p11_rsa_keyhandle_init(p11_keyhandle *h, CK_SESSION_HANDLE s, CK_OBJEC
     return P11JWT_OK;
 }
 
-p11jwt_alg p11_rsa_pinned_alg(p11jwt_token *t, CK_SESSION_HANDLE s, const char *kid)
+p11jwt_alg p11_rsa_pinned_alg(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub,
+                              const char *kid)
 {
     CK_OBJECT_HANDLE priv = CK_INVALID_HANDLE;
     p11jwt_pinned pinned;
-    p11jwt_alg alg;
+    p11jwt_alg alg = p11_object_alg(t, s, pub, CKO_PUBLIC_KEY, P11JWT_ALG_UNKNOWN, NULL, &pinned);
 
+    if (p11jwt_alg_is_rsa(alg))
+        return alg;
+    if (kid == NULL)
+        return P11JWT_ALG_UNKNOWN;
     if (p11_object_find_one(t, s, CKO_PRIVATE_KEY, kid, &priv) != P11JWT_OK ||
         priv == CK_INVALID_HANDLE) {
         err_clear();
