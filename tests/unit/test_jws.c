@@ -177,7 +177,8 @@ static void alg_none_and_mismatch_refused(void **state)
         { "{\"alg\":\"ES384\"}", "does not match" },
         { "{\"alg\":\"HS256\"}", "does not match" },
         { "{\"alg\":\"es256\"}", "not supported" },
-        { "{\"alg\":\"RS256\"}", "not supported" },
+        { "{\"alg\":\"RS256\"}", "does not match" },
+        { "{\"alg\":\"RS1\"}", "not supported" },
     };
     jose_verifier v = { 0 };
 
