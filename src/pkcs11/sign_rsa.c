@@ -120,7 +120,8 @@ static int read_allowed(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o
 
     *buf = NULL;
     *n = 0;
-    if (o == CK_INVALID_HANDLE || p11_object_attr(t, s, o, CKA_ALLOWED_MECHANISMS, buf, &len) != CKR_OK)
+    if (o == CK_INVALID_HANDLE ||
+        p11_object_attr(t, s, o, CKA_ALLOWED_MECHANISMS, buf, &len) != CKR_OK)
         return 0;
     *n = len / sizeof(CK_MECHANISM_TYPE);
     return *n > 0;
