@@ -208,8 +208,8 @@ p11jwt_rc jose_rsa_pkey(const jose_rsa_pub *pub, EVP_PKEY **out);
  * or PS* and becomes pub->alg. */
 p11jwt_rc jose_rsa_from_jwk(const json_t *jwk, jose_rsa_pub *pub);
 /* Checks an RS (RSASSA-PKCS1-v1_5) or PS (RSASSA-PSS, MGF1 with the same
- * hash, salt as long as the hash) signature with v->pkey: the signature
- * must be exactly the modulus length. */
+ * hash, salt as long as the hash) signature with v->pkey: the key must be
+ * 2048 bits or more, the signature exactly the modulus length. */
 p11jwt_rc jose_rsa_verify(const jose_jws *j, const jose_verifier *v);
 
 #endif /* P11JWT_JOSE_H */

@@ -177,6 +177,12 @@ p11jwt_rc jose_rsa_verify(const jose_jws *j, const jose_verifier *v)
         EVP_MD_CTX_free(md);
         return err_set(P11JWT_ERR_ALG, "%s needs an RSA key", p11jwt_alg_name(v->alg));
     }
+    if (EVP_PKEY_get_bits(v->pkey) < 2048) {
+        EVP_MD_CTX_free(md);
+        return err_set(P11JWT_ERR_ALG, "the RSA key is %d bits: %s needs at least 2048 (RFC 7518 "
+                                       "section 3.3)",
+                       EVP_PKEY_get_bits(v->pkey), p11jwt_alg_name(v->alg));
+    }
     if (j->sig_len != want) {
         EVP_MD_CTX_free(md);
         return err_set(P11JWT_ERR_SIGNATURE, "%s signature is %zu bytes, the key's modulus %zu",
