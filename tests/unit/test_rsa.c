@@ -227,6 +227,13 @@ static void rs_ps_signatures(void **state)
     len = openssl_sign(key, P11JWT_PS256, 0, msg, sig, sizeof sig);
     assert_int_equal(check(key, P11JWT_PS256, msg, sig, len), P11JWT_ERR_SIGNATURE);
     EVP_PKEY_free(key);
+    /* a valid signature by a 1024-bit key: the key is refused (RFC 7518 3.3) */
+    key = EVP_RSA_gen(1024);
+    assert_non_null(key);
+    len = openssl_sign(key, P11JWT_RS256, -1, msg, sig, sizeof sig);
+    assert_int_equal(check(key, P11JWT_RS256, msg, sig, len), P11JWT_ERR_ALG);
+    assert_non_null(strstr(p11jwt_errmsg(), "1024 bits"));
+    EVP_PKEY_free(key);
 }
 
 static void digest_info_is_der(void **state)
