@@ -86,6 +86,12 @@ typedef enum p11jwt_alg {
     P11JWT_HS256,
     P11JWT_HS384,
     P11JWT_HS512,
+    P11JWT_RS256 = 7,
+    P11JWT_RS384 = 8,
+    P11JWT_RS512 = 9,
+    P11JWT_PS256 = 10,
+    P11JWT_PS384 = 11,
+    P11JWT_PS512 = 12,
     P11JWT_EDDSA = 13,
 } p11jwt_alg;
 
@@ -95,9 +101,17 @@ P11JWT_API const char *p11jwt_alg_name(p11jwt_alg alg);
  * ("none" included). */
 P11JWT_API p11jwt_alg p11jwt_alg_from_name(const char *name);
 P11JWT_API int p11jwt_alg_is_ec(p11jwt_alg alg);
+/* RS256/384/512 and PS256/384/512 (RSA keys). */
+P11JWT_API int p11jwt_alg_is_rsa(p11jwt_alg alg);
+/* Signs with a private key and verifies with a public one, which a JWKS
+ * shows (ES, RS, PS, EdDSA); 0 for HS and unknown algs. */
+P11JWT_API int p11jwt_alg_is_asymmetric(p11jwt_alg alg);
 /* Length in bytes of a signature for alg: 64/96/132 for ES, 32/48/64 for HS,
- * 64 for EdDSA. */
+ * 64 for EdDSA, 0 for RS and PS, whose signature is as long as the key's
+ * modulus (see p11jwt_key_sig_len). */
 P11JWT_API size_t p11jwt_alg_sig_len(p11jwt_alg alg);
+/* The longest signature p11jwt makes or checks: an 8192-bit RSA key's. */
+#define P11JWT_SIG_MAX 1024
 
 /* ---- token ------------------------------------------------------------ */
 
@@ -142,14 +156,24 @@ P11JWT_API const char *p11jwt_token_uri_kid(const p11jwt_token *tok);
 
 /* ---- keys ------------------------------------------------------------- */
 
-/* Generates a key in the token: an EC pair for ES*, an Ed25519 pair for
- * EdDSA, a generic secret of the hash's length for HS*. kid NULL: the RFC
- * 7638 thumbprint (EC, Ed25519) or 16 random bytes in base64url (HS).
+/* Generates a key in the token: an EC pair for ES*, an RSA pair (3072
+ * bits) for RS* and PS*, an Ed25519 pair for EdDSA, a generic secret of the
+ * hash's length for HS*. kid NULL: the RFC 7638 thumbprint (EC, RSA,
+ * Ed25519) or 16 random bytes in base64url (HS).
  * label NULL: the kid. Returns the kid in *kid_out (caller frees). Refuses
  * a kid that exists. */
 P11JWT_API p11jwt_rc p11jwt_key_generate(p11jwt_token *tok, p11jwt_alg alg,
                                          const char *kid, const char *label,
                                          char **kid_out);
+
+/* Generates an RSA pair for RS256/384/512 or PS256/384/512 of bits 2048,
+ * 3072 or 4096 (0: 3072; others refused with P11JWT_ERR_ARG). The private
+ * key is pinned to alg by CKA_ALLOWED_MECHANISMS where the token takes it;
+ * else it pins none and signs as an alg its caller names. kid NULL: the RFC
+ * 7638 thumbprint. p11jwt_key_generate makes RS and PS keys of 3072 bits. */
+P11JWT_API p11jwt_rc p11jwt_key_generate_rsa(p11jwt_token *tok, p11jwt_alg alg,
+                                             unsigned bits, const char *kid,
+                                             const char *label, char **kid_out);
 
 /* Imports a provider-issued HMAC secret (its bytes as given) as a
  * non-extractable, sensitive secret key pinned to alg. */
@@ -166,9 +190,9 @@ P11JWT_API p11jwt_rc p11jwt_key_generate_aes(p11jwt_token *tok, const char *kid,
                                              const char *label);
 /* Imports a provider-issued private key from key_path ("-" or NULL:
  * standard input), PEM or DER: PKCS#8, encrypted PKCS#8 (passphrase in
- * pass_path, one trailing newline stripped), SEC1 EC; EC on P-256, P-384
- * or P-521, or Ed25519. Makes the private object (sensitive, non-extractable, sign
- * only) and the public one (for jwks), checked by a signature verified on
+ * pass_path, one trailing newline stripped), SEC1 EC, PKCS#1 RSA; EC on
+ * P-256, P-384 or P-521, RSA of 2048 to 8192 bits, or Ed25519. Makes the
+ * private object (sensitive, non-extractable, sign only) and the public one (for jwks), checked by a signature verified on
  * the host. kid NULL: the RFC 7638 thumbprint; label NULL: the kid. The
  * file's bytes and the key's parts are wiped; OpenSSL never prompts. A
  * refused file or key leaves nothing in the token. Returns the kid in
@@ -176,15 +200,23 @@ P11JWT_API p11jwt_rc p11jwt_key_generate_aes(p11jwt_token *tok, const char *kid,
 P11JWT_API p11jwt_rc p11jwt_key_import_file(p11jwt_token *tok, const char *key_path,
                                             const char *pass_path, const char *kid,
                                             const char *label, char **kid_out);
+/* p11jwt_key_import_file for use as alg: an RSA key is pinned to alg (RS*
+ * or PS*) by CKA_ALLOWED_MECHANISMS where the token takes it; an EC key's
+ * curve must be alg's. alg P11JWT_ALG_UNKNOWN: an RSA key pins none (it
+ * signs as an alg its caller names). */
+P11JWT_API p11jwt_rc p11jwt_key_import_file_as(p11jwt_token *tok, p11jwt_alg alg,
+                                               const char *key_path, const char *pass_path,
+                                               const char *kid, const char *label,
+                                               char **kid_out);
 
-/* Destroys every object (private, public, secret) with that kid. Refused
- * (P11JWT_ERR_ARG, the message naming the keyring, its version and what to
- * run instead) when a keyring in the token names the kid as its active or
+/* Destroys every object (private, public, secret, certificate) with that
+ * kid, and the certificates with the private key's CKA_ID. Refused (P11JWT_ERR_ARG, the message naming the keyring, its
+ * version and what to run instead) when a keyring in the token names the kid as its active or
  * next key; a previous key is destroyed with a warning through the logger. */
 P11JWT_API p11jwt_rc p11jwt_key_delete(p11jwt_token *tok, const char *kid);
 
 typedef enum p11jwt_key_class {
-    P11JWT_CLASS_PRIVATE = 1, /* an EC or Ed25519 pair, shown by its private half */
+    P11JWT_CLASS_PRIVATE = 1, /* an EC, RSA or Ed25519 pair, shown by its private half */
     P11JWT_CLASS_PUBLIC,      /* a public key with no private half here */
     P11JWT_CLASS_SECRET,
 } p11jwt_key_class;
@@ -233,27 +265,66 @@ P11JWT_API p11jwt_rc p11jwt_key_open_as(p11jwt_token *tok, const char *kid,
 P11JWT_API void p11jwt_key_free(p11jwt_key *key);
 P11JWT_API p11jwt_alg p11jwt_key_alg(const p11jwt_key *key);
 P11JWT_API const char *p11jwt_key_kid(const p11jwt_key *key);
+/* The length of the key's signatures: p11jwt_alg_sig_len of its alg, or
+ * for RS and PS its modulus length in bytes. */
+P11JWT_API size_t p11jwt_key_sig_len(const p11jwt_key *key);
 
 /* Requires the key to be usable as alg: refuses with P11JWT_ERR_ALG and a
  * message naming both when it is not (e.g. ES384 asked of a P-521 key). */
 P11JWT_API p11jwt_rc p11jwt_key_check_alg(const p11jwt_key *key, p11jwt_alg alg);
 
 /* Signs data as the key's alg in JWS form: ES* hashes on the host then
- * CKM_ECDSA (raw r||s), HS* runs CKM_SHA*_HMAC in the token, EdDSA runs
- * CKM_EDDSA over data itself. *sig_len is in: capacity, out: length. */
+ * CKM_ECDSA (raw r||s), HS* runs CKM_SHA*_HMAC in the token, RS* and PS*
+ * CKM_SHA*_RSA_PKCS(_PSS) (else the host's hash and CKM_RSA_PKCS(_PSS)),
+ * EdDSA runs CKM_EDDSA over data itself.
+ * *sig_len is in: capacity (P11JWT_SIG_MAX always suffices), out: length. */
 P11JWT_API p11jwt_rc p11jwt_key_sign(p11jwt_key *key, const unsigned char *data,
                                      size_t len, unsigned char *sig,
                                      size_t *sig_len);
 
-/* The public key as a JWK, compact JSON: EC {kty, crv, x, y, kid, alg, use},
- * Ed25519 {kty "OKP", crv, x, kid, alg, use}. */
+/* The public key as a JWK, compact JSON: EC (kty, crv, x, y, kid, alg, use),
+ * RSA (kty, n, e, kid, alg when the key pins one, use) or Ed25519 (kty
+ * "OKP", crv, x, kid, alg, use). */
 P11JWT_API p11jwt_rc p11jwt_key_jwk(p11jwt_key *key, char **json_out);
 
-/* A JWKS of the token's EC and Ed25519 public keys: all of them when nkids
- * is 0, else those kids (each must exist and have a public key). Secret
- * keys never appear. */
+/* A JWKS of the token's EC, RSA and Ed25519 public keys: all of them when
+ * nkids is 0, else those kids (each must exist and have a public key).
+ * Secret keys never appear. */
 P11JWT_API p11jwt_rc p11jwt_jwks_export(p11jwt_token *tok, const char *const *kids,
                                         size_t nkids, char **json_out);
+
+/* ---- certificates: x5t and x5t#S256 in the JWS header ---------------- */
+
+/* Which thumbprints of the key's X.509 certificate the header carries
+ * (RFC 7515 §4.1.7, §4.1.8): STSs that register a certificate rather than
+ * a JWK (Entra ID, ADFS) find the key by them. */
+#define P11JWT_X5T      0x1u  /* "x5t": base64url of the SHA-1 of the DER */
+#define P11JWT_X5T_S256 0x2u  /* "x5t#S256": base64url of its SHA-256 */
+
+/* Puts the thumbprints `which` names (P11JWT_X5T | P11JWT_X5T_S256) of
+ * the key's certificate in its JWS header, encoded here once: every later
+ * p11jwt_assertion_sign with key carries them (which 0: none again).
+ * cert is a PEM or DER file (a PEM file's first certificate), a pkcs11:
+ * URI of a certificate object in the key's token (id= and/or object=), or
+ * NULL: the certificate object with the key's kid (CKA_ID, else
+ * CKA_LABEL). The certificate must hold the key's public key, checked by
+ * a signature of the key verified with it: a mismatch is refused
+ * (P11JWT_ERR_ARG), as is a secret (HS) key, an unreadable or malformed
+ * certificate (P11JWT_ERR_IO, P11JWT_ERR_ARG) and none found
+ * (P11JWT_ERR_KEY_NOT_FOUND). Call it before the key is shared between
+ * threads: it changes the header they sign with. */
+P11JWT_API p11jwt_rc p11jwt_key_x5t(p11jwt_key *key, const char *cert, unsigned which);
+
+/* Stores the certificate in cert_path (PEM or DER) in the token next to
+ * key kid: a public CKO_CERTIFICATE object (CKC_X_509, CKA_VALUE,
+ * CKA_SUBJECT, CKA_ISSUER, CKA_SERIAL_NUMBER) with CKA_ID = kid and
+ * CKA_LABEL = label (NULL: the kid), where p11jwt_key_x5t with cert NULL
+ * finds it. Refused, with nothing stored: a certificate that does not hold
+ * the key's public key (P11JWT_ERR_ARG), no key kid
+ * (P11JWT_ERR_KEY_NOT_FOUND), a certificate already stored for kid
+ * (P11JWT_ERR_KEY_EXISTS). p11jwt_key_delete destroys it with the key. */
+P11JWT_API p11jwt_rc p11jwt_cert_import(p11jwt_token *tok, const char *kid,
+                                        const char *cert_path, const char *label);
 
 /* ---- keyring state in the token ------------------------------------- */
 
@@ -303,6 +374,32 @@ typedef struct p11jwt_claims_params {
 P11JWT_API p11jwt_rc p11jwt_assertion_sign(p11jwt_key *key,
                                            const p11jwt_claims_params *params,
                                            char **jws_out);
+
+/* Many assertions with the same parameters, each with extra claims of its
+ * own (what `p11jwt sign --batch` signs): params->extra_json, the claims
+ * every assertion carries, is checked and written once; an assertion's own
+ * extras replace those of the same name and add the others after them. The
+ * buffers are kept between signatures: a loop allocates nothing per
+ * assertion. A handle is for one thread at a time (a key serves many). */
+typedef struct p11jwt_assertion_batch p11jwt_assertion_batch;
+
+/* A new batch signer. key and params' strings are borrowed: they must
+ * outlive it. Checks params (as p11jwt_assertion_sign does) and
+ * params->extra_json (P11JWT_ERR_JSON, P11JWT_ERR_ARG). */
+P11JWT_API p11jwt_rc p11jwt_assertion_batch_new(p11jwt_key *key,
+                                                const p11jwt_claims_params *params,
+                                                p11jwt_assertion_batch **out);
+
+/* Signs one assertion whose own extra claims are extra_json (len bytes, one
+ * JSON object; NULL for none) into *jws, a buffer of *cap bytes the caller
+ * keeps between calls (start with NULL and 0): when too small it is
+ * replaced by a larger one (the old one wiped and freed). The JWS is
+ * NUL-terminated, *jws_len bytes. Free the buffer with
+ * p11jwt_secret_free(*jws, *cap). */
+P11JWT_API p11jwt_rc p11jwt_assertion_batch_sign(p11jwt_assertion_batch *b,
+                                                 const char *extra_json, size_t len,
+                                                 char **jws, size_t *cap, size_t *jws_len);
+P11JWT_API void p11jwt_assertion_batch_free(p11jwt_assertion_batch *b);
 
 /* ---- verification ----------------------------------------------------- */
 
@@ -392,8 +489,8 @@ P11JWT_API p11jwt_rc p11jwt_client_token(p11jwt_client *c, p11jwt_access_token *
 P11JWT_API p11jwt_rc p11jwt_client_token_peek(p11jwt_client *c,
                                               const p11jwt_access_token **out);
 
-/* Drops the cached token if its value equals `value` (or any cached token
- * when value is NULL): what a caller does after a 401 from a resource, so
+/* Drops the cached token — of any scope set — if its value equals `value`
+ * (or every cached token when value is NULL): what a caller does after a 401 from a resource, so
  * that two threads seeing the same 401 cause one re-exchange, not two. */
 P11JWT_API void p11jwt_client_invalidate(p11jwt_client *c, const char *value);
 
@@ -431,11 +528,38 @@ P11JWT_API void p11jwt_response_clear(p11jwt_response *r);
  * headers plus `headers` ("Name: value" each); on 401 invalidates the token,
  * exchanges once more and retries once. method NULL: GET (POST when body is
  * given). A non-2xx answer is still P11JWT_OK with out->status set; only
- * failures to get an answer are errors. */
+ * failures to get an answer are errors. After a 401 or 403 whose
+ * WWW-Authenticate Bearer challenge names an error (RFC 6750 §3.1),
+ * p11jwt_errmsg() says it: for insufficient_scope (403, not retried), the
+ * scope the resource wants; otherwise it is empty. */
 P11JWT_API p11jwt_rc p11jwt_client_call(p11jwt_client *c, const char *method,
                                         const char *url, const char *const *headers,
                                         size_t nheaders, const char *body,
                                         size_t body_len, p11jwt_response *out);
+
+/* ---- scopes (RFC 6749 §3.3) ------------------------------------------- */
+
+/* The same as p11jwt_client_token, _token_peek / _token_min_valid (borrowed
+ * *out; min_valid 0: a peek) and p11jwt_client_call, for the scope `scope`
+ * instead of the profile's `scope` key (NULL: the profile's). scope is
+ * scope tokens separated by spaces, each of printable ASCII other than '"'
+ * and '\' (%x21 / %x23-5B / %x5D-7E), at most 1024 bytes: anything else is
+ * P11JWT_ERR_ARG naming the byte. Tokens are cached per scope set — the
+ * tokens sorted, each once — so "b a" and "a b a" share one token, and the
+ * profile's own set shares the profile's; every cache level (memory, the
+ * agent, the fleet's Redis) keeps them apart. A client keeps at most 32
+ * sets besides its profile's (P11JWT_ERR_ARG beyond). Refusals by the STS
+ * (invalid_scope) are P11JWT_ERR_OAUTH with the STS's description. */
+P11JWT_API p11jwt_rc p11jwt_client_token_scoped(p11jwt_client *c, const char *scope,
+                                                p11jwt_access_token *out);
+P11JWT_API p11jwt_rc p11jwt_client_token_scoped_peek(p11jwt_client *c, const char *scope,
+                                                     int64_t min_valid,
+                                                     const p11jwt_access_token **out);
+P11JWT_API p11jwt_rc p11jwt_client_call_scoped(p11jwt_client *c, const char *scope,
+                                               const char *method, const char *url,
+                                               const char *const *headers, size_t nheaders,
+                                               const char *body, size_t body_len,
+                                               p11jwt_response *out);
 
 /* ---- key rotation (docs/rotation.md) -------------------------------- */
 
@@ -443,7 +567,7 @@ P11JWT_API p11jwt_rc p11jwt_client_call(p11jwt_client *c, const char *method,
  * indented JSON, each key {kid, alg, since}. Caller frees. */
 P11JWT_API p11jwt_rc p11jwt_rotate_status(p11jwt_client *c, char **json_out);
 /* Makes the next key: generated in the token like the active one (EC,
- * Ed25519), or the provider's new secret imported under kid (HS*). Returns
+ * RSA, Ed25519), or the provider's new secret imported under kid (HS*). Returns
  * the JWKS of active + next (their public keys) to register at the STS. */
 P11JWT_API p11jwt_rc p11jwt_rotate_stage(p11jwt_client *c, const unsigned char *secret,
                                          size_t secret_len, const char *kid,
@@ -459,7 +583,7 @@ P11JWT_API p11jwt_rc p11jwt_rotate_retire(p11jwt_client *c, const char *kid, cha
 P11JWT_API p11jwt_rc p11jwt_rotate_forget(p11jwt_client *c, char **report);
 /* One idempotent policy step (stage, promote, retire when due). */
 P11JWT_API p11jwt_rc p11jwt_rotate_auto(p11jwt_client *c, char **report);
-/* JWKS of every non-retired EC or Ed25519 key of the keyring. */
+/* JWKS of every non-retired EC, RSA or Ed25519 key of the keyring. */
 P11JWT_API p11jwt_rc p11jwt_rotate_jwks(p11jwt_client *c, char **jwks_out);
 
 /* Counters for tests and monitoring. */
@@ -553,8 +677,9 @@ P11JWT_API p11jwt_rc p11jwt_client_token_min_valid(p11jwt_client *c, int64_t min
  * Authorization an agent handed out), under the library's rules: https
  * (the system's CAs), or http to loopback only; no redirects; answers up
  * to 1 MiB; 10 s to connect, 30 s in all. A non-2xx answer is P11JWT_OK
- * with out->status set. Thread-safe; clear *out with
- * p11jwt_response_clear. */
+ * with out->status set (and, as for p11jwt_client_call, p11jwt_errmsg()
+ * says what a 401 or 403's Bearer challenge names). Thread-safe; clear
+ * *out with p11jwt_response_clear. */
 P11JWT_API p11jwt_rc p11jwt_http_call(const char *method, const char *url,
                                       const char *const *headers, size_t nheaders,
                                       const char *body, size_t body_len,

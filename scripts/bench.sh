@@ -16,9 +16,11 @@
 #     quiet, p11jwt-token per process against `pkcs11-tool --help` (CPU)
 #     and against `p11jwt token` (wall time).
 #   - tests/bench's p11jwt-fleet-bench against a redis-server on a loopback
-#     port: a hit in the fleet's Redis (GET + AES-GCM decryption in the
-#     token) against a plain GET of the same size (median, p99), and the
-#     memory hit path with and without Redis configured (docs/fleet.md).
+#     port: a hit in the fleet's Redis, the first read of a value (GET +
+#     AES-GCM decryption in the token) and a later one (GET + comparison
+#     with the value opened last), against a plain GET of the same size
+#     (median, p99), and the memory hit path with and without Redis
+#     configured (docs/fleet.md).
 #   - tests/bench's p11jwt-start-bench: the CPU of one process, as a ratio
 #     in one run: `p11jwt --version` against `pkcs11-tool --help`, and a
 #     one-shot `p11jwt sign` (ES256) against `pkcs11-tool --sign` on the

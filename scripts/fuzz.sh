@@ -20,7 +20,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 build=${BUILD_DIR:-$root/build-fuzz}
 targets_all="escape b64url jws jwks claims config token_response oauth_error keyring pkcs11_uri url
-agent_request token_client"
+agent_request token_client fleet_entry www_auth"
 mode=time
 amount=60
 smoke=0

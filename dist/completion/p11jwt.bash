@@ -13,7 +13,9 @@
 # help shows:
 #   --alg               the algs of `p11jwt keygen --help` (lines such as
 #                       "  ES256|ES384|ES512  ..."), or the ones the
-#                       command's own --alg line names (import-secret: HS*)
+#                       command's own --alg line names (import-secret: HS*);
+#                       keygen also takes those its help gives as
+#                       "Or --alg A256GCM: ..." (keys that do not sign)
 #   --profile           the [profile NAME] headers of the config file that
 #                       --config, $P11JWT_CONFIG, ~/.config/p11jwt/config or
 #                       /etc/p11jwt/config names (p11jwt's own order)
@@ -29,7 +31,7 @@
 # inside a function. Keys: "BIN" (commands), "BIN|CMD" (options),
 # "BIN|CMD|OPT" (that option's metavar, "" for a flag).
 declare -gA _p11jwt_text _p11jwt_cmds _p11jwt_opts _p11jwt_arg _p11jwt_subs _p11jwt_algs \
-    _p11jwt_algline
+    _p11jwt_algline _p11jwt_keygen_algs
 
 # _p11jwt_add WORDS: adds those of WORDS that start with $cur to COMPREPLY
 # (compgen -W would cost a fork per Tab: ~25 ms on a busy machine).
@@ -53,6 +55,7 @@ _p11jwt_load()
     local re_opt='^  (-[A-Za-z]), (--[a-z0-9][a-z0-9-]*)( ([A-Z][A-Za-z_=:|]*))?'
     local re_long='^  (--[a-z0-9][a-z0-9-]*)( ([A-Z][A-Za-z_=:|]*))?'
     local re_alg='^  ([A-Z][A-Za-z0-9]*(\|[A-Z][A-Za-z0-9]*)*)  '
+    local re_keygen_alg='^Or --alg ([A-Z][A-Za-z0-9]*):'
     local re_sub="^(Usage:)? +[^ ]+ ${cmd:-.} ([a-z][a-z-]*)( |$)"
     while IFS= read -r line; do
         if [[ -z $cmd ]]; then
@@ -83,6 +86,8 @@ _p11jwt_load()
             [[ " $subs " == *" ${BASH_REMATCH[2]} "* ]] || subs+="${BASH_REMATCH[2]} "
         elif [[ $cmd == keygen && $line =~ $re_alg ]]; then
             _p11jwt_algs["$bin"]+="${BASH_REMATCH[1]//|/ } "
+        elif [[ $cmd == keygen && $line =~ $re_keygen_alg ]]; then
+            _p11jwt_keygen_algs["$bin"]+="${BASH_REMATCH[1]} "
         fi
     done <<<"$text"
     _p11jwt_opts["$key"]=$opts
@@ -101,6 +106,7 @@ _p11jwt_alg_values()
             only+="$a "
     done
     _p11jwt_add "${only:-${_p11jwt_algs["$bin"]-}}"
+    [[ $cmd == keygen ]] && _p11jwt_add "${_p11jwt_keygen_algs["$bin"]-}"
 }
 
 # _p11jwt_dialects BIN: the dialects `p11jwt token --help` lists.

@@ -44,6 +44,7 @@ typedef struct agent_opts {
 #define AGENT_MAX_BODY (16 * 1024)
 #define AGENT_NAME_MAX 255
 #define AGENT_MAX_MIN_VALID (366 * 86400)
+#define AGENT_SCOPE_MAX 1024            /* bytes of ?scope= once decoded */
 
 /* Runs the agent in the foreground until SIGTERM; returns the exit code. */
 int agent_run(const agent_opts *o);
@@ -89,6 +90,9 @@ typedef struct agent_route {
     const char *error;              /* static text for that status */
     char profile[AGENT_NAME_MAX + 1];
     int64_t min_valid;              /* -1 when not given */
+    int has_scope;                  /* ?scope= was given: scope holds it */
+    char scope[AGENT_SCOPE_MAX + 1]; /* decoded ('+' and %20 are spaces);
+                                       its syntax is the library's to check */
 } agent_route;
 
 /* Parses a request target as sent (path and query, still escaped). Pure:

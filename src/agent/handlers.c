@@ -222,8 +222,9 @@ static void reply_rc(agent_reply *r, p11jwt_rc rc)
 
 /* ---- endpoints ------------------------------------------------------------------ */
 
-static void token(agent_profile *p, int64_t min_valid, agent_reply *r)
+static void token(agent_profile *p, const agent_route *rt, agent_reply *r)
 {
+    int64_t min_valid = rt->min_valid;
     const p11jwt_profile *prof = p11jwt_client_profile(p->client);
     const p11jwt_access_token *t;
     p11jwt_client_stats before, after;
@@ -233,10 +234,17 @@ static void token(agent_profile *p, int64_t min_valid, agent_reply *r)
     p11jwt_rc rc;
 
     p11jwt_client_get_stats(p->client, &before);
-    rc = min_valid > 0 ? p11jwt_client_token_min_valid(p->client, min_valid, &t)
-                       : p11jwt_client_token_peek(p->client, &t);
+    if (rt->has_scope) /* the scope set's own token (cached per set) */
+        rc = p11jwt_client_token_scoped_peek(p->client, rt->scope, min_valid, &t);
+    else
+        rc = min_valid > 0 ? p11jwt_client_token_min_valid(p->client, min_valid, &t)
+                           : p11jwt_client_token_peek(p->client, &t);
     if (rc == P11JWT_OK)
         rc = p11jwt_client_auth_value(p->client, t, &auth);
+    if (rc == P11JWT_ERR_ARG) { /* a scope refused before any exchange */
+        agent_reply_error(r, 400, "bad_request", "%s", p11jwt_errmsg());
+        return;
+    }
     if (rc != P11JWT_OK) {
         reply_rc(r, rc);
         return;
@@ -456,7 +464,7 @@ void agent_handle(agent_conn *c, const char *method, agent_reply *r)
         goto out;
     }
     switch (rt->ep) {
-    case EP_TOKEN: token(p, rt->min_valid, r); break;
+    case EP_TOKEN: token(p, rt, r); break;
     case EP_INVALIDATE: invalidate(p, c, r); break;
     case EP_REVOKE: revoke(p, r); break;
     case EP_ASSERTION: assertion(p, r); break;

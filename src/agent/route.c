@@ -1,10 +1,10 @@
 /*
  * route.c — a request target (path and query as the client sent them) to
- * an endpoint, a profile name and min_valid.
+ * an endpoint, a profile name, min_valid and scope.
  *
  * A pure function of the bytes, written to be fuzzed (tests/unit/
  * fuzz_route.c): no allocation, every byte looked at once or twice, the
- * profile name decoded into a fixed buffer. libmicrohttpd hands us the raw
+ * profile name and the scope decoded into fixed buffers. libmicrohttpd hands us the raw
  * target before its own unescaping, so what is checked here is exactly
  * what was sent.
  */
@@ -91,12 +91,73 @@ static int decode_segment(const char *s, size_t n, char *out, const char **why)
     return 0;
 }
 
-/* min_valid=N, the one query parameter (of the token endpoint). */
+/* min_valid=N: 0 and r->min_valid set, or -1 (refused). */
+static int parse_min_valid(const char *v, size_t n, agent_route *r)
+{
+    int64_t x = 0;
+
+    if (n == 0 || n > 9) {
+        refuse(r, 400, "min_valid must be a number of seconds");
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if (v[i] < '0' || v[i] > '9') {
+            refuse(r, 400, "min_valid must be a number of seconds");
+            return -1;
+        }
+        x = x * 10 + (v[i] - '0');
+    }
+    if (x > AGENT_MAX_MIN_VALID) {
+        refuse(r, 400, "min_valid is more than a year");
+        return -1;
+    }
+    r->min_valid = x;
+    return 0;
+}
+
+/* scope=SCOPE, form-encoded ('+' or %20 a space): decoded into r->scope.
+ * Only a NUL is refused here; the library checks the scope's syntax and
+ * names the byte it refuses. */
+static int parse_scope(const char *v, size_t n, agent_route *r)
+{
+    size_t o = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)v[i];
+        int hi, lo;
+
+        if (c == '+') {
+            c = ' ';
+        } else if (c == '%') {
+            if (n - i < 3 || (hi = hexval(v[i + 1])) < 0 || (lo = hexval(v[i + 2])) < 0) {
+                refuse(r, 400, "malformed percent-encoding in scope");
+                return -1;
+            }
+            c = (unsigned char)(hi * 16 + lo);
+            i += 2;
+        }
+        if (c == '\0') {
+            refuse(r, 400, "a NUL byte in scope");
+            return -1;
+        }
+        if (o >= AGENT_SCOPE_MAX) {
+            refuse(r, 400, "scope is longer than 1024 bytes");
+            return -1;
+        }
+        r->scope[o++] = (char)c;
+    }
+    r->scope[o] = '\0';
+    r->has_scope = 1;
+    return 0;
+}
+
+/* The token endpoint's query: min_valid=N and scope=SCOPE, each at most
+ * once, in any order, separated by '&'. */
 static int parse_query(const char *q, size_t n, agent_route *r)
 {
-    static const char key[] = "min_valid=";
-    const size_t kl = sizeof key - 1;
-    int64_t v = 0;
+    static const char mv[] = "min_valid=", sc[] = "scope=";
+    int seen_mv = 0, seen_sc = 0;
+    size_t i = 0;
 
     if (n == 0)
         return 0;
@@ -104,28 +165,32 @@ static int parse_query(const char *q, size_t n, agent_route *r)
         refuse(r, 400, "this endpoint takes no query parameters");
         return -1;
     }
-    if (n < kl || memcmp(q, key, kl) != 0) {
-        refuse(r, 400, "unknown query parameter (only min_valid is known)");
-        return -1;
-    }
-    if (n == kl || n - kl > 9) {
-        refuse(r, 400, "min_valid must be a number of seconds");
-        return -1;
-    }
-    for (size_t i = kl; i < n; i++) {
-        if (q[i] < '0' || q[i] > '9') {
-            refuse(r, 400, q[i] == '&' ? "only one query parameter, min_valid, is known"
-                                       : "min_valid must be a number of seconds");
+    for (;;) {
+        const char *p = q + i, *amp = memchr(p, '&', n - i);
+        size_t pl = amp != NULL ? (size_t)(amp - p) : n - i;
+
+        if (pl >= sizeof mv - 1 && memcmp(p, mv, sizeof mv - 1) == 0) {
+            if (seen_mv++) {
+                refuse(r, 400, "min_valid is given twice");
+                return -1;
+            }
+            if (parse_min_valid(p + sizeof mv - 1, pl - (sizeof mv - 1), r) != 0)
+                return -1;
+        } else if (pl >= sizeof sc - 1 && memcmp(p, sc, sizeof sc - 1) == 0) {
+            if (seen_sc++) {
+                refuse(r, 400, "scope is given twice");
+                return -1;
+            }
+            if (parse_scope(p + sizeof sc - 1, pl - (sizeof sc - 1), r) != 0)
+                return -1;
+        } else {
+            refuse(r, 400, "unknown query parameter (min_valid and scope are known)");
             return -1;
         }
-        v = v * 10 + (q[i] - '0');
+        if (amp == NULL)
+            return 0;
+        i += pl + 1;
     }
-    if (v > AGENT_MAX_MIN_VALID) {
-        refuse(r, 400, "min_valid is more than a year");
-        return -1;
-    }
-    r->min_valid = v;
-    return 0;
 }
 
 static int has_prefix(const char *s, size_t n, const char *prefix, size_t *pl)

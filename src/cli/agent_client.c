@@ -87,6 +87,22 @@ static int target(const char *cmd, const char *what, const char *profile, const 
     return 0;
 }
 
+/* The token target "/v1/token/NAME[?scope=SCOPE]", SCOPE percent-encoded
+ * (the agent checks its syntax, as the library does). */
+static int token_target(const char *cmd, const char *profile, const char *scope, char *out,
+                        size_t cap)
+{
+    char enc[3 * 1024 + 1], suffix[sizeof enc + 8];
+
+    suffix[0] = '\0';
+    if (scope != NULL) {
+        if (strlen(scope) > 1024 || ptc_url_escape(scope, enc, sizeof enc) < 0)
+            return cli_error(cmd, "scope '%s' is longer than 1024 bytes", scope);
+        snprintf(suffix, sizeof suffix, "?scope=%s", enc);
+    }
+    return target(cmd, "token", profile, suffix, out, cap);
+}
+
 /* The reply's JSON, wiped with the reply. */
 static json_t *reply_json(const char *cmd, const ptc_reply *r)
 {
@@ -101,9 +117,9 @@ static json_t *reply_json(const char *cmd, const ptc_reply *r)
 }
 
 int cli_agent_token(const char *cmd, const char *socket, const char *profile,
-                    const char *config, int json)
+                    const char *config, const char *scope, int json)
 {
-    char tgt[1024];
+    char tgt[4096];
     ptc_conn c;
     ptc_reply r;
     json_t *j, *out;
@@ -111,7 +127,7 @@ int cli_agent_token(const char *cmd, const char *socket, const char *profile,
     int rc;
 
     if ((rc = check_args(cmd, profile, config)) != 0 ||
-        (rc = target(cmd, "token", profile, "", tgt, sizeof tgt)) != 0 ||
+        (rc = token_target(cmd, profile, scope, tgt, sizeof tgt)) != 0 ||
         (rc = open_conn(cmd, socket, &c)) != 0)
         return rc;
     rc = ask(cmd, &c, "GET", tgt, NULL, &r, 200);
@@ -250,16 +266,17 @@ static void free_headers(char **h, size_t n)
 }
 
 int cli_agent_call(const char *cmd, const char *socket, const char *profile, const char *config,
-                   const char *method, const char *url, const char *const *headers,
-                   size_t nheaders, const char *body, size_t body_len)
+                   const char *scope, const char *method, const char *url,
+                   const char *const *headers, size_t nheaders, const char *body,
+                   size_t body_len)
 {
-    char tgt[1024], inv[1024];
+    char tgt[4096], inv[1024], refusal[1024] = "";
     p11jwt_response resp = { 0 };
     ptc_conn c = { -1, NULL };
     int rc;
 
     if ((rc = check_args(cmd, profile, config)) != 0 ||
-        (rc = target(cmd, "token", profile, "", tgt, sizeof tgt)) != 0 ||
+        (rc = token_target(cmd, profile, scope, tgt, sizeof tgt)) != 0 ||
         (rc = target(cmd, "token", profile, "/invalidate", inv, sizeof inv)) != 0 ||
         (rc = open_conn(cmd, socket, &c)) != 0)
         return rc;
@@ -284,6 +301,8 @@ int cli_agent_call(const char *cmd, const char *socket, const char *profile, con
                                    &resp);
             if (prc != P11JWT_OK)
                 rc = cli_fail(cmd, prc);
+            else /* what a 401/403's challenge says (insufficient_scope: the scope) */
+                snprintf(refusal, sizeof refusal, "%s", p11jwt_errmsg());
         }
         free_headers(h, nh);
         if (rc == 0 && resp.status == 401 && tries == 0) {
@@ -316,6 +335,8 @@ int cli_agent_call(const char *cmd, const char *socket, const char *profile, con
             rc = cli_error(cmd, "cannot write the answer to standard output");
         else if (fflush(stdout) != 0)
             rc = cli_error(cmd, "cannot write the answer to standard output");
+        else if ((resp.status < 200 || resp.status > 299) && refusal[0] != '\0')
+            rc = cli_error(cmd, "%.*s: %s", (int)strcspn(url, "?"), url, refusal);
         else if (resp.status < 200 || resp.status > 299)
             rc = cli_error(cmd, "%.*s answered HTTP %ld", (int)strcspn(url, "?"), url,
                            resp.status);

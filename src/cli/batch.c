@@ -7,11 +7,12 @@
  * chunk's lines one at a time from a shared counter (a thread the machine
  * holds back takes fewer, rather than the chunk waiting for its share) and
  * sign each into a result slot, then the main thread copies the chunk out
- * in order into one output buffer, written in large blocks and wiped. Per
- * line the only work beyond the library's is merging the line with the
- * command line's claims, and even that is skipped when there are none: the
- * line goes to the library as it is (which checks and copies a line's
- * claims in one pass, jose/claims_extra.c).
+ * in order into one output buffer, written in large blocks and wiped.
+ * Each thread signs through its own p11jwt_assertion_batch, which merged
+ * the command line's claims once, before the first line, and checks and
+ * copies a line's own in one pass; each slot keeps its JWS buffer from
+ * chunk to chunk (wiped once written out): no allocation per line. The
+ * main thread, which signs too, ticks the progress line every few lines.
  */
 #include "cli.h"
 
@@ -27,13 +28,14 @@
 
 #define CHUNK 512
 #define IO_BLOCK (256 * 1024)
+#define TICK_LINES 16 /* the main thread ticks the progress line this often */
 
 struct batch {
     const char *cmd;
-    p11jwt_key *key;
-    const p11jwt_claims_params *params;
-    const json_t *base;         /* claims from the command line (may be empty) */
     int nthreads;               /* signing threads, the main one included */
+    cli_progress *progress;     /* NULL: none */
+    uint64_t lines_before;      /* lines of the chunks before this one */
+    uint64_t bytes_before;      /* and the input bytes they took */
 
     /* Chunk hand-off: the main thread bumps gen; each worker signs its
      * slice of that chunk and counts pending down. */
@@ -47,13 +49,15 @@ struct batch {
     char *in;
     size_t in_cap, in_len, in_off; /* in_off: where the next chunk starts */
     int in_eof, in_error;
+    uint64_t in_total;          /* bytes read */
 
     /* The current chunk. */
     size_t n;
     atomic_size_t next;         /* the next line a signing thread takes */
     char *line[CHUNK];
     size_t len[CHUNK];
-    char *jws[CHUNK];
+    char *jws[CHUNK];           /* line i's JWS, in a buffer the slot keeps */
+    size_t jws_cap[CHUNK], jws_len[CHUNK];
     char *err[CHUNK];           /* the failure message of line i, or NULL */
 
     /* Output: whole chunks of JWS, written in large blocks. */
@@ -61,48 +65,25 @@ struct batch {
     size_t out_len;
 };
 
-/* The extra claims of one line as JSON text: the line itself when the
- * command line added none (the library checks it is an object), else the
- * merge of both with the line's members winning. */
-static char *line_claims(const struct batch *b, size_t i, char **owned, char **err)
-{
-    json_error_t jerr;
-    json_t *obj, *merged;
-    char *out;
+/* A signing thread: the batch and its own signer. */
+struct signer {
+    struct batch *b;
+    p11jwt_assertion_batch *sig;
+    int main;                   /* the main thread: ticks the progress line */
+};
 
-    *owned = NULL;
-    if (json_object_size(b->base) == 0)
-        return b->line[i];
-    obj = json_loadb(b->line[i], b->len[i], JSON_REJECT_DUPLICATES, &jerr);
-    if (obj == NULL || !json_is_object(obj)) {
-        *err = strdup(obj == NULL ? jerr.text : "claims JSON must be an object");
-        json_decref(obj);
-        return NULL;
-    }
-    merged = json_deep_copy(b->base);
-    out = merged != NULL && json_object_update(merged, obj) == 0
-              ? json_dumps(merged, JSON_COMPACT | JSON_PRESERVE_ORDER)
-              : NULL;
-    json_decref(merged);
-    json_decref(obj);
-    if (out == NULL)
-        *err = strdup("out of memory");
-    return *owned = out;
-}
-
-static void sign_slice(struct batch *b)
+static void sign_slice(struct signer *t)
 {
-    p11jwt_claims_params p = *b->params;
+    struct batch *b = t->b;
+    unsigned tick = 0;
     size_t i;
 
     while ((i = atomic_fetch_add_explicit(&b->next, 1, memory_order_relaxed)) < b->n) {
         const char *nul = memchr(b->line[i], '\0', b->len[i]);
-        char *owned = NULL;
 
-        b->jws[i] = NULL;
         b->err[i] = NULL;
-        /* The library reads the claims as a C string: what follows a NUL
-         * would be dropped without a word. */
+        /* Never JSON; said here with its offset, which jansson's reason
+         * would not give. */
         if (nul != NULL) {
             char msg[64];
 
@@ -110,16 +91,21 @@ static void sign_slice(struct batch *b)
             b->err[i] = strdup(msg);
             continue;
         }
-        p.extra_json = line_claims(b, i, &owned, &b->err[i]);
-        if (p.extra_json != NULL && p11jwt_assertion_sign(b->key, &p, &b->jws[i]) != P11JWT_OK)
+        if (p11jwt_assertion_batch_sign(t->sig, b->line[i], b->len[i], &b->jws[i],
+                                        &b->jws_cap[i], &b->jws_len[i]) != P11JWT_OK) {
+            b->jws_len[i] = 0;
             b->err[i] = strdup(p11jwt_errmsg());
-        free(owned);
+        }
+        if (t->main && b->progress != NULL && ++tick % TICK_LINES == 0)
+            cli_progress_tick(b->progress, b->lines_before + i + 1,
+                              b->bytes_before + (uint64_t)(b->line[i] + b->len[i] - b->line[0]));
     }
 }
 
 static void *worker(void *arg)
 {
-    struct batch *b = arg;
+    struct signer *t = arg;
+    struct batch *b = t->b;
     unsigned long seen = 0;
 
     for (;;) {
@@ -132,7 +118,7 @@ static void *worker(void *arg)
         }
         seen = b->gen;
         pthread_mutex_unlock(&b->mu);
-        sign_slice(b);
+        sign_slice(t);
         pthread_mutex_lock(&b->mu);
         if (--b->pending == 0)
             pthread_cond_signal(&b->done);
@@ -141,15 +127,17 @@ static void *worker(void *arg)
 }
 
 /* Signs the current chunk with every thread and waits for all of them. */
-static void sign_chunk(struct batch *b)
+static void sign_chunk(struct signer *main)
 {
+    struct batch *b = main->b;
+
     atomic_store(&b->next, 0);
     pthread_mutex_lock(&b->mu);
     b->gen++;
     b->pending = b->nthreads - 1;
     pthread_cond_broadcast(&b->go);
     pthread_mutex_unlock(&b->mu);
-    sign_slice(b);
+    sign_slice(main);
     pthread_mutex_lock(&b->mu);
     while (b->pending > 0)
         pthread_cond_wait(&b->done, &b->mu);
@@ -185,6 +173,7 @@ static int read_more(struct batch *b)
         return 0;
     }
     b->in_len += (size_t)got;
+    b->in_total += (uint64_t)got;
     return 1;
 }
 
@@ -251,12 +240,10 @@ static int flush_out(struct batch *b)
     return r;
 }
 
-/* Appends one JWS and its newline to the output, writing it out first when
- * full; -1 when standard output fails. */
-static int put_jws(struct batch *b, const char *jws)
+/* Appends one JWS (n bytes) and its newline to the output, writing it out
+ * first when full; -1 when standard output fails. */
+static int put_jws(struct batch *b, const char *jws, size_t n)
 {
-    size_t n = strlen(jws);
-
     if (b->out_len + n + 1 > IO_BLOCK && flush_out(b) != 0)
         return -1;
     if (n + 1 > IO_BLOCK) { /* never with JWS of a line's claims, but safe */
@@ -270,66 +257,115 @@ static int put_jws(struct batch *b, const char *jws)
     return 0;
 }
 
+/* Takes the progress line down (a newline after it when it was drawn)
+ * before a message is printed under it. */
+static void progress_stop(struct batch *b, uint64_t lines)
+{
+    cli_progress_end(b->progress, lines, 0);
+    b->progress = NULL;
+}
+
+/* The claims every line carries (the command line's), as JSON text: NULL
+ * when there are none; "" when they could not be written. */
+static char *base_text(const json_t *base)
+{
+    char *t;
+
+    if (json_object_size(base) == 0)
+        return NULL;
+    t = json_dumps(base, JSON_COMPACT | JSON_PRESERVE_ORDER);
+    return t != NULL ? t : strdup("");
+}
+
 int cli_sign_batch(const char *cmd, p11jwt_key *key, const p11jwt_claims_params *params,
-                   const json_t *base, int nthreads, p11jwt_audit *audit)
+                   const json_t *base, int nthreads, p11jwt_audit *audit, int no_progress)
 {
     struct batch *b = calloc(1, sizeof *b);
     pthread_t th[CLI_BATCH_MAX_THREADS];
-    unsigned long lineno = 0;
+    struct signer sg[CLI_BATCH_MAX_THREADS];
+    p11jwt_claims_params p = *params;
+    char *shared = base_text(base);
+    uint64_t lineno = 0;
     int started = 0, r = 0;
+    p11jwt_rc rc = P11JWT_OK;
 
-    if (b == NULL || (b->in = malloc(IO_BLOCK)) == NULL || (b->out = malloc(IO_BLOCK)) == NULL) {
+    memset(sg, 0, sizeof sg);
+    if (b == NULL || (b->in = malloc(IO_BLOCK)) == NULL || (b->out = malloc(IO_BLOCK)) == NULL ||
+        (shared != NULL && shared[0] == '\0')) {
         if (b != NULL) {
             free(b->in);
             free(b);
         }
+        free(shared);
         return cli_error(cmd, "out of memory");
     }
     b->in_cap = IO_BLOCK;
     b->cmd = cmd;
-    b->key = key;
-    b->params = params;
-    b->base = base;
     pthread_mutex_init(&b->mu, NULL);
     pthread_cond_init(&b->go, NULL);
     pthread_cond_init(&b->done, NULL);
-    for (int k = 1; k < nthreads; k++) {
-        if (pthread_create(&th[k], NULL, worker, b) != 0) {
+    /* The command line's claims are checked and merged once, here, by each
+     * thread's signer: before a line is read. */
+    p.extra_json = shared;
+    for (int k = 0; k < nthreads && rc == P11JWT_OK; k++) {
+        sg[k].b = b;
+        sg[k].main = k == 0;
+        rc = p11jwt_assertion_batch_new(key, &p, &sg[k].sig);
+    }
+    if (rc != P11JWT_OK)
+        r = cli_fail(cmd, rc);
+    for (int k = 1; k < nthreads && r == 0; k++) {
+        if (pthread_create(&th[k], NULL, worker, &sg[k]) != 0) {
             r = cli_error(cmd, "cannot start signing thread %d of %d", k + 1, nthreads);
             break;
         }
         started++;
     }
     b->nthreads = started + 1;
+    if (r == 0 && !no_progress)
+        b->progress = cli_progress_new("sign --batch", STDIN_FILENO);
 
     while (r == 0 && (b->n = read_chunk(b)) > 0) {
-        sign_chunk(b);
+        sign_chunk(&sg[0]);
         for (size_t i = 0; i < b->n; i++) {
             lineno++;
-            if (r == 0 && (b->err[i] != NULL || b->jws[i] == NULL)) {
-                r = cli_error(cmd, "line %lu: %s (stopped there; the lines before it were "
+            if (r == 0 && (b->err[i] != NULL || b->jws_len[i] == 0)) {
+                progress_stop(b, lineno - 1);
+                r = cli_error(cmd, "line %llu: %s (stopped there; the lines before it were "
                               "signed and written)",
-                              lineno, b->err[i] != NULL ? b->err[i] : "out of memory");
+                              (unsigned long long)lineno,
+                              b->err[i] != NULL ? b->err[i] : "out of memory");
             } else if (r == 0 && audit != NULL &&
                        p11jwt_audit_signature(audit, b->jws[i]) != P11JWT_OK) {
                 /* Never an assertion out without its record. */
-                r = cli_error(cmd, "line %lu: %s (stopped there, that line not output)", lineno,
-                              p11jwt_errmsg());
-            } else if (r == 0 && put_jws(b, b->jws[i]) != 0) {
+                progress_stop(b, lineno - 1);
+                r = cli_error(cmd, "line %llu: %s (stopped there, that line not output)",
+                              (unsigned long long)lineno, p11jwt_errmsg());
+            } else if (r == 0 && put_jws(b, b->jws[i], b->jws_len[i]) != 0) {
+                progress_stop(b, lineno - 1);
                 r = cli_error(cmd, "cannot write to standard output");
             }
-            if (b->jws[i] != NULL) /* credentials until they expire: wiped */
-                p11jwt_secret_free((unsigned char *)b->jws[i], strlen(b->jws[i]));
+            /* Credentials until they expire: wiped; the buffer stays the slot's. */
+            if (b->jws_len[i] > 0)
+                explicit_bzero(b->jws[i], b->jws_len[i]);
+            b->jws_len[i] = 0;
             free(b->err[i]);
         }
+        b->lines_before = lineno;
+        b->bytes_before = b->in_total - (b->in_len - b->in_off);
     }
     /* What was signed before a failure is still written out. */
-    if (flush_out(b) != 0 && r == 0)
+    if (flush_out(b) != 0 && r == 0) {
+        progress_stop(b, lineno);
         r = cli_error(cmd, "cannot write to standard output");
-    if (b->in_error != 0 && r == 0)
+    }
+    if (b->in_error != 0 && r == 0) {
+        progress_stop(b, lineno);
         r = b->in_error == ENOMEM
                 ? cli_error(cmd, "out of memory reading a line")
                 : cli_error(cmd, "cannot read standard input: %s", strerror(b->in_error));
+    }
+    cli_progress_end(b->progress, lineno, r == 0);
 
     pthread_mutex_lock(&b->mu);
     b->quit = 1;
@@ -337,12 +373,17 @@ int cli_sign_batch(const char *cmd, p11jwt_key *key, const p11jwt_claims_params 
     pthread_mutex_unlock(&b->mu);
     for (int k = 1; k <= started; k++)
         pthread_join(th[k], NULL);
+    for (int k = 0; k < nthreads; k++)
+        p11jwt_assertion_batch_free(sg[k].sig);
     pthread_mutex_destroy(&b->mu);
     pthread_cond_destroy(&b->go);
     pthread_cond_destroy(&b->done);
+    for (size_t i = 0; i < CHUNK; i++)
+        p11jwt_secret_free((unsigned char *)b->jws[i], b->jws_cap[i]);
     explicit_bzero(b->in, b->in_cap); /* the JSON of the lines */
     free(b->in);
     free(b->out);
     free(b);
+    free(shared);
     return r;
 }

@@ -130,17 +130,31 @@ int cli_bad_option(const char *cmd, int c, char *const argv[]);
 /* Parses a decimal integer in [min, max]; returns 0 on success. */
 int cli_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
 
-/* Parses an alg name among the allowed ones ("ES256,ES384,..." style list
- * checked by prefix class: ec_ok / hs_ok). */
-int cli_parse_alg(const char *s, int ec_ok, int hs_ok, p11jwt_alg *out);
+/* Parses an alg name among the allowed ones: asym_ok takes ES, RS and PS
+ * (keys with a public half), hs_ok HS. */
+int cli_parse_alg(const char *s, int asym_ok, int hs_ok, p11jwt_alg *out);
 
 /* sign --batch: signs each line's claims with nthreads threads (1 to
  * CLI_BATCH_MAX_THREADS), writes the JWS in input order, each after its
- * audit record (audit NULL: none). Returns an exit code. */
+ * audit record (audit NULL: none), with a progress line on a terminal
+ * unless no_progress. Returns an exit code. */
 #define CLI_BATCH_MAX_THREADS 64
 struct json_t;
 int cli_sign_batch(const char *cmd, p11jwt_key *key, const p11jwt_claims_params *params,
-                   const struct json_t *base, int nthreads, p11jwt_audit *audit);
+                   const struct json_t *base, int nthreads, p11jwt_audit *audit,
+                   int no_progress);
+
+/* ---- progress.c ----------------------------------------------------------- */
+
+/* A progress line on standard error: NULL (and every call a no-op) unless
+ * standard error is a terminal and standard output is not. fd_in: the
+ * input, whose size (a regular file's) gives the percentage and ETA. */
+typedef struct cli_progress cli_progress;
+cli_progress *cli_progress_new(const char *what, int fd_in);
+/* lines done and bytes of input they took; draws at most 4 times a second. */
+void cli_progress_tick(cli_progress *p, uint64_t lines, uint64_t bytes);
+/* The last line (ok: the totals) and its newline; frees p. */
+void cli_progress_end(cli_progress *p, uint64_t lines, int ok);
 
 #define CLI_PROFILE_HELP                                                               \
     "Profile options:\n"                                                               \
@@ -172,14 +186,15 @@ int cli_client_open(const char *cmd, const char *config, const char *profile,
 int cli_agent_use(const cli_agent_opts *o, const char *config, char *path, size_t cap);
 
 /* token/assertion/call through the agent at socket; exit codes. */
+/* scope NULL: the profile's (else the agent's ?scope=). */
 int cli_agent_token(const char *cmd, const char *socket, const char *profile,
-                    const char *config, int json);
+                    const char *config, const char *scope, int json);
 int cli_agent_revoke(const char *cmd, const char *socket, const char *profile,
                      const char *config);
 int cli_agent_assertion(const char *cmd, const char *socket, const char *profile,
                         const char *config);
 int cli_agent_call(const char *cmd, const char *socket, const char *profile, const char *config,
-                   const char *method, const char *url, const char *const *headers,
+                   const char *scope, const char *method, const char *url, const char *const *headers,
                    size_t nheaders, const char *body, size_t body_len);
 
 typedef int (*cli_command_fn)(int argc, char *argv[]);
@@ -187,6 +202,7 @@ typedef int (*cli_command_fn)(int argc, char *argv[]);
 int cmd_keygen(int argc, char *argv[]);
 int cmd_import_secret(int argc, char *argv[]);
 int cmd_import_key(int argc, char *argv[]);
+int cmd_import_cert(int argc, char *argv[]);
 int cmd_list(int argc, char *argv[]);
 int cmd_jwks(int argc, char *argv[]);
 int cmd_delete(int argc, char *argv[]);

@@ -27,6 +27,10 @@ enum {
     OPT_THREADS,
     OPT_ALG,
     OPT_AUDIT,
+    OPT_CERT,
+    OPT_X5T,
+    OPT_X5T_S256,
+    OPT_NO_PROGRESS,
 };
 
 #define TTL_MAX (366 * 24 * 3600)
@@ -34,12 +38,15 @@ enum {
 static const char sign_help[] =
     "Usage: p11jwt sign --token URI --kid KID --iss ISS --aud AUD [--sub SUB]\n"
     "                   [--ttl DURATION] [--claim NAME=STRING | --claim NAME:=JSON]...\n"
-    "                   [--claims-file PATH|-] [--no-jti] [--batch [--threads N]]\n"
-    "                   [--alg ALG] [--audit file:PATH|syslog]\n\n"
+    "                   [--claims-file PATH|-] [--no-jti]\n"
+    "                   [--batch [--threads N] [--no-progress]]\n"
+    "                   [--alg ALG] [--audit file:PATH|syslog]\n"
+    "                   [--x5t] [--x5t-s256] [--cert PATH|URI]\n\n"
     "Sign a JWT assertion (RFC 7523) with a key in the token and print the\n"
     "compact JWS. Nothing is sent anywhere. Header: {alg, kid, typ:\"JWT\"}, the\n"
-    "alg following from the key. Claims, in this order: iss, aud, sub (if given),\n"
-    "iat (now), exp (iat + ttl), jti (random), then the extra claims.\n\n"
+    "alg following from the key (then x5t, x5t#S256 when asked). Claims, in this\n"
+    "order: iss, aud, sub (if given), iat (now), exp (iat + ttl), jti (random),\n"
+    "then the extra claims.\n\n"
     "Options:\n"
     "  --kid KID            the signing key (default: object=/id= of the URI)\n"
     "  --iss ISS            issuer claim (required)\n"
@@ -51,19 +58,32 @@ static const char sign_help[] =
     "  --claim NAME:=JSON   an extra claim of any JSON type, e.g. n:=42 (repeatable)\n"
     "  --claims-file PATH   a JSON object of extra claims ('-': standard input)\n"
     "  --no-jti             leave out jti\n"
-    "  --alg ALG            require the key to sign with ALG (refused otherwise);\n"
-    "                       a key that pins no alg (a generic secret made by\n"
+    "  --alg ALG            require the key to sign with ALG (refused otherwise):\n"
+    "                       ES256, ES384, ES512, HS256, HS384, HS512, RS256,\n"
+    "                       RS384, RS512, PS256, PS384, PS512, EdDSA; a key that\n"
+    "                       pins no alg (a generic secret or an RSA key made by\n"
     "                       another tool) signs only with --alg\n"
     "  --batch              read one JSON object of extra claims per line on\n"
     "                       standard input, write one JWS per line, in order; each\n"
     "                       gets its own iat, exp and jti\n"
     "  --threads N          with --batch: sign with N threads (default 1); the\n"
     "                       output keeps the input's order\n"
+    "  --no-progress        with --batch: no progress line (lines done, lines/s,\n"
+    "                       and for a file, % done and ETA), which is drawn on\n"
+    "                       standard error only when it is a terminal and\n"
+    "                       standard output is not\n"
     "  --audit TARGET       record every signature, before it is output, as a\n"
     "                       JSON line {time, event, kid, alg, jti, aud, sha256 of\n"
     "                       the signing input}: file:PATH (appended to) or syslog\n"
     "                       (LOG_AUTHPRIV); a signature whose record cannot be\n"
     "                       written is not output (exit 1)\n"
+    "  --x5t                put the key's certificate's SHA-1 thumbprint in the\n"
+    "                       header (x5t, base64url), as Entra ID and ADFS want\n"
+    "  --x5t-s256           put its SHA-256 thumbprint in the header (x5t#S256)\n"
+    "  --cert PATH|URI      the certificate: a PEM or DER file, or a pkcs11: URI of\n"
+    "                       a certificate object in the token (default: the one\n"
+    "                       with the key's kid); one that does not hold the key's\n"
+    "                       public key is refused\n"
     "  -h, --help           show this help\n" CLI_TOKEN_HELP;
 
 /* Adds one --claim NAME=STRING or NAME:=JSON to obj. */
@@ -156,8 +176,9 @@ struct sign_args {
     const char *cmd;
     p11jwt_claims_params *p;
     json_t *extras;
-    const char *kid, *claims_file, *alg_name, *audit;
-    int batch;
+    const char *kid, *claims_file, *alg_name, *audit, *cert;
+    unsigned x5t;
+    int batch, no_progress;
     int64_t threads;
 };
 
@@ -189,6 +210,10 @@ static int take(int c, const char *arg, void *ctx)
         break;
     case OPT_ALG: a->alg_name = arg; break;
     case OPT_AUDIT: a->audit = arg; break;
+    case OPT_CERT: a->cert = arg; break;
+    case OPT_X5T: a->x5t |= P11JWT_X5T; break;
+    case OPT_X5T_S256: a->x5t |= P11JWT_X5T_S256; break;
+    case OPT_NO_PROGRESS: a->no_progress = 1; break;
     }
     return 0;
 }
@@ -209,11 +234,15 @@ int cmd_sign(int argc, char *argv[])
         { "threads", required_argument, NULL, OPT_THREADS },
         { "alg", required_argument, NULL, OPT_ALG },
         { "audit", required_argument, NULL, OPT_AUDIT },
+        { "cert", required_argument, NULL, OPT_CERT },
+        { "x5t", no_argument, NULL, OPT_X5T },
+        { "x5t-s256", no_argument, NULL, OPT_X5T_S256 },
+        { "no-progress", no_argument, NULL, OPT_NO_PROGRESS },
         { NULL, 0, NULL, 0 },
     };
     const char *cmd = "sign", *kid, *claims_file, *alg_name;
     p11jwt_claims_params p = { .ttl = 300 };
-    struct sign_args a = { cmd, &p, json_object(), NULL, NULL, NULL, NULL, 0, 0 };
+    struct sign_args a = { cmd, &p, json_object(), NULL, NULL, NULL, NULL, NULL, 0, 0, 0, 0 };
     const cli_command_def def = { cmd, sign_help, CLI_TOKEN, opts, NULL, take, &a };
     cli_common o;
     p11jwt_token *tok = NULL;
@@ -243,6 +272,8 @@ int cmd_sign(int argc, char *argv[])
         r = cli_usage(cmd, "--aud is required");
     else if (threads != 0 && !batch)
         r = cli_usage(cmd, "--threads applies to --batch only");
+    else if (a.no_progress && !batch)
+        r = cli_usage(cmd, "--no-progress applies to --batch only");
     else if (batch && claims_file != NULL && strcmp(claims_file, "-") == 0)
         r = cli_usage(cmd, "--batch reads standard input: --claims-file cannot be '-'");
     else if (alg_name != NULL && cli_parse_alg(alg_name, 1, 1, &want_alg) != 0)
@@ -250,6 +281,11 @@ int cmd_sign(int argc, char *argv[])
     else if (a.audit != NULL && strcmp(a.audit, "syslog") != 0 &&
              (strncmp(a.audit, "file:", 5) != 0 || a.audit[5] == '\0'))
         r = cli_usage(cmd, "--audit takes file:PATH or syslog");
+    else if (a.cert != NULL && a.x5t == 0)
+        r = cli_usage(cmd, "--cert needs --x5t or --x5t-s256 (the header names the "
+                           "certificate by its thumbprints)");
+    else if (a.cert != NULL && a.cert[0] == '\0')
+        r = cli_usage(cmd, "--cert is empty");
     if (r != 0)
         goto out;
 
@@ -284,7 +320,13 @@ int cmd_sign(int argc, char *argv[])
         r = cli_fail(cmd, rc);
         goto out;
     }
-    r = batch ? cli_sign_batch(cmd, key, &p, extras, threads > 0 ? (int)threads : 1, audit)
+    /* The header with the thumbprints is made once, before any signature. */
+    if (a.x5t != 0 && (rc = p11jwt_key_x5t(key, a.cert, a.x5t)) != P11JWT_OK) {
+        r = cli_fail(cmd, rc);
+        goto out;
+    }
+    r = batch ? cli_sign_batch(cmd, key, &p, extras, threads > 0 ? (int)threads : 1, audit,
+                               a.no_progress)
               : sign_one(cmd, key, &p, extras, audit);
 out:
     p11jwt_audit_free(audit);

@@ -10,8 +10,14 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define CLI_SCOPE_HELP                                                                   \
+    "  --scope SCOPE      ask for SCOPE instead of the profile's scope: scope tokens\n"   \
+    "                     separated by spaces, each printable ASCII but '\"' and '\\'\n" \
+    "                     (RFC 6749 section 3.3). Tokens are cached per scope set\n"     \
+    "                     (sorted, each once: 'b a' and 'a b a' share one)\n"
+
 static const char token_help[] =
-    "Usage: p11jwt token --profile NAME [--config PATH] [--json]\n"
+    "Usage: p11jwt token --profile NAME [--config PATH] [--scope SCOPE] [--json]\n"
     "\n"
     "Exchange a freshly signed assertion (or client credentials) for an access\n"
     "token at the profile's token service and print the token. Network errors,\n"
@@ -20,6 +26,7 @@ static const char token_help[] =
     "\n"
     "Options:\n"
     "  --json             print {access_token, token_type, expires_at, scope}\n"
+    CLI_SCOPE_HELP
     CLI_PROFILE_HELP
     CLI_AGENT_HELP
     "\n"
@@ -42,7 +49,8 @@ static const char token_help[] =
     "  iss, sub           issuer and subject claims (private-key-jwt: client_id)\n"
     "  aud                audience claim (default: token_url; noa: none)\n"
     "  ttl                assertion lifetime, exp - iat (default 300; dt: <= 3600)\n"
-    "  scope              scope to request\n"
+    "  scope              scope to request: scope tokens separated by spaces, each\n"
+    "                     printable ASCII but '\"' and '\\' (RFC 6749 section 3.3)\n"
     "  claim.NAME         an extra string claim, e.g. claim.organization = UUID\n"
     "  client_id          client id (client-credentials, jsa, private-key-jwt)\n"
     "  client_secret_file, client_secret_env\n"
@@ -58,6 +66,12 @@ static const char token_help[] =
     "  client_cert, client_key\n"
     "                     TLS client certificate and key for the token endpoint;\n"
     "                     client_key may be a pkcs11: URI (key stays in the token)\n"
+    "  x5t, x5t_s256      yes: the assertion's header carries the SHA-1 (x5t) or\n"
+    "                     SHA-256 (x5t#S256) thumbprint of the key's X.509\n"
+    "                     certificate, for STSs that register one (default no)\n"
+    "  cert               that certificate: a PEM or DER file, or a pkcs11: URI of\n"
+    "                     a certificate object (default: the one with the key's\n"
+    "                     kid in the token); it must hold the key's public key\n"
     "  default_lifetime   token lifetime when the answer gives none (default 1h)\n"
     "  refresh_ahead      refresh this long before expiry (default: the earlier of\n"
     "                     5 min before and 80% of the lifetime, with jitter)\n"
@@ -112,13 +126,16 @@ static const char revoke_help[] =
     CLI_AGENT_HELP;
 
 static const char call_help[] =
-    "Usage: p11jwt call --profile NAME [--config PATH] [-X METHOD]\n"
+    "Usage: p11jwt call --profile NAME [--config PATH] [--scope SCOPE] [-X METHOD]\n"
     "                   [-H 'Name: value']... [-d DATA] URL\n"
     "\n"
     "Request URL with the profile's Authorization (\"Bearer TOKEN\" or \"JWT TOKEN\")\n"
     "and its header.* headers, and print the response body. On 401 the token is\n"
     "dropped, exchanged again and the request retried once. Exit 0 on a 2xx\n"
-    "answer, else 1 with the status. URL: https, or http to loopback only.\n"
+    "answer, else 1 with the status; a 403 whose WWW-Authenticate says\n"
+    "error=\"insufficient_scope\" (RFC 6750) is not retried, and the line names the\n"
+    "scope the resource wants (ask for it with --scope). URL: https, or http to\n"
+    "loopback only.\n"
     "\n"
     "Options:\n"
     "  -X, --request METHOD  the method (default GET, or POST with -d)\n"
@@ -126,10 +143,11 @@ static const char call_help[] =
     "  -d, --data DATA       the request body ('@PATH': the file's contents less\n"
     "                        one trailing newline, '@-': standard input; at most\n"
     "                        16 MiB)\n"
+    CLI_SCOPE_HELP
     CLI_PROFILE_HELP
     CLI_AGENT_HELP;
 
-enum { OPT_JSON = OPT_FIRST_COMMAND_OPTION };
+enum { OPT_JSON = OPT_FIRST_COMMAND_OPTION, OPT_SCOPE };
 
 /* The three commands take a profile and may go through the agent. */
 #define SHARED (CLI_PROFILE | CLI_CONFIG | CLI_AGENT)
@@ -138,6 +156,7 @@ enum { OPT_JSON = OPT_FIRST_COMMAND_OPTION };
 struct token_args {
     const char *cmd;
     int json;
+    const char *scope;          /* --scope: NULL for the profile's */
     const char *method, *data;
     const char **headers;       /* call: every -H */
     size_t nheaders;
@@ -149,6 +168,7 @@ static int take(int c, const char *arg, void *ctx)
 
     switch (c) {
     case OPT_JSON: a->json = 1; break;
+    case OPT_SCOPE: a->scope = arg; break;
     case 'X': a->method = arg; break;
     case 'H':
         if (strchr(arg, ':') == NULL || arg[0] == ':')
@@ -164,6 +184,7 @@ int cmd_token(int argc, char *argv[])
 {
     static const struct option opts[] = {
         { "json", no_argument, NULL, OPT_JSON },
+        { "scope", required_argument, NULL, OPT_SCOPE },
         { NULL, 0, NULL, 0 },
     };
     const char *cmd = "token";
@@ -182,10 +203,11 @@ int cmd_token(int argc, char *argv[])
     if (optind < argc)
         return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
     if (cli_agent_use(&o.agent, o.config, sock, sizeof sock))
-        return cli_agent_token(cmd, sock, o.profile, o.config, json);
+        return cli_agent_token(cmd, sock, o.profile, o.config, a.scope, json);
     if ((r = cli_client_open(cmd, o.config, o.profile, &c)) != 0)
         return r;
-    if ((rc = p11jwt_client_token(c, &t)) != P11JWT_OK) {
+    rc = a.scope != NULL ? p11jwt_client_token_scoped(c, a.scope, &t) : p11jwt_client_token(c, &t);
+    if (rc != P11JWT_OK) {
         r = cli_fail(cmd, rc);
         p11jwt_client_free(c);
         return r;
@@ -294,6 +316,7 @@ int cmd_call(int argc, char *argv[])
         { "request", required_argument, NULL, 'X' },
         { "header", required_argument, NULL, 'H' },
         { "data", required_argument, NULL, 'd' },
+        { "scope", required_argument, NULL, OPT_SCOPE },
         { NULL, 0, NULL, 0 },
     };
     const char *cmd = "call";
@@ -305,7 +328,7 @@ int cmd_call(int argc, char *argv[])
     size_t nheaders, body_len = 0;
     p11jwt_client *c = NULL;
     p11jwt_response resp = { 0 };
-    char *body = NULL;
+    char *body = NULL, refusal[1024];
     p11jwt_rc rc;
     int r = 0;
 
@@ -324,21 +347,26 @@ int cmd_call(int argc, char *argv[])
     if (data_arg != NULL && (r = read_data(cmd, data_arg, &body, &body_len)) != 0)
         goto out;
     if (cli_agent_use(&o.agent, o.config, sock, sizeof sock)) {
-        r = cli_agent_call(cmd, sock, o.profile, o.config, method, argv[optind], headers,
-                           nheaders, body, body_len);
+        r = cli_agent_call(cmd, sock, o.profile, o.config, a.scope, method, argv[optind],
+                           headers, nheaders, body, body_len);
         goto out;
     }
     if ((r = cli_client_open(cmd, o.config, o.profile, &c)) != 0)
         goto out;
-    rc = p11jwt_client_call(c, method, argv[optind], headers, nheaders, body, body_len, &resp);
+    rc = p11jwt_client_call_scoped(c, a.scope, method, argv[optind], headers, nheaders, body,
+                                   body_len, &resp);
     if (rc != P11JWT_OK) {
         r = cli_fail(cmd, rc);
         goto out;
     }
+    /* What a 401/403's challenge says (insufficient_scope: the scope wanted). */
+    snprintf(refusal, sizeof refusal, "%s", p11jwt_errmsg());
     if (resp.body_len > 0 && fwrite(resp.body, 1, resp.body_len, stdout) != resp.body_len)
         r = cli_error(cmd, "cannot write the answer to standard output");
     else if (fflush(stdout) != 0)
         r = cli_error(cmd, "cannot write the answer to standard output");
+    else if ((resp.status < 200 || resp.status > 299) && refusal[0] != '\0')
+        r = cli_error(cmd, "%s", refusal);
     else if (resp.status < 200 || resp.status > 299)
         r = cli_error(cmd, "the server answered HTTP %ld", resp.status);
 out:

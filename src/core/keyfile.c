@@ -1,8 +1,9 @@
 /*
  * keyfile.c — p11jwt_key_import_file: a provider-issued private key, read
  * from its file like a secret (wiped when done), decoded on the host
- * (PEM or DER: PKCS#8, encrypted PKCS#8, SEC1; EC, or Ed25519 through
- * keyfile_ed25519.c), and put into the token as
+ * (PEM or DER: PKCS#8, encrypted PKCS#8, SEC1, PKCS#1; RSA keys go on in
+ * rsa_key.c, Ed25519 keys are taken apart in keyfile_ed25519.c), and put
+ * into the token as
  * a sensitive, non-extractable pair under its kid (default: the RFC 7638
  * thumbprint, computed before the key goes in, so no temporary ID is
  * needed).
@@ -104,7 +105,8 @@ static p11jwt_rc why_not(const char *name, const unsigned char *data, size_t len
                        ESC(name));
     }
     return err_set(P11JWT_ERR_ARG,
-                   "%s is not a private key (PEM or DER: PKCS#8, encrypted PKCS#8, SEC1 EC)",
+                   "%s is not a private key (PEM or DER: PKCS#8, encrypted PKCS#8, SEC1 EC, "
+                   "PKCS#1 RSA)",
                    ESC(name));
 }
 
@@ -122,7 +124,7 @@ static p11jwt_rc wrong_type(const char *name, EVP_PKEY *pkey)
      * an X25519, an ED448; a DSA, a DH. */
     return err_set(P11JWT_ERR_ALG,
                    "%s holds a%s %s key%s: import-key takes EC keys on P-256, P-384 or "
-                   "P-521, and Ed25519 keys",
+                   "P-521, RSA keys and Ed25519 keys",
                    ESC(name), an ? "n" : "", ESC(type),
                    agreement ? ", which is for key agreement, not for signing" : "");
 }
@@ -165,6 +167,14 @@ static p11jwt_rc ec_parts(const char *name, EVP_PKEY *pkey, unsigned char d[66],
 p11jwt_rc p11jwt_key_import_file(p11jwt_token *t, const char *key_path, const char *pass_path,
                                  const char *kid, const char *label, char **kid_out)
 {
+    return p11jwt_key_import_file_as(t, P11JWT_ALG_UNKNOWN, key_path, pass_path, kid, label,
+                                     kid_out);
+}
+
+p11jwt_rc p11jwt_key_import_file_as(p11jwt_token *t, p11jwt_alg alg, const char *key_path,
+                                    const char *pass_path, const char *kid, const char *label,
+                                    char **kid_out)
+{
     const char *name = key_path != NULL && strcmp(key_path, "-") != 0 ? key_path
                                                                        : "standard input";
     unsigned char *data = NULL, *pass = NULL, d[66];
@@ -181,6 +191,11 @@ p11jwt_rc p11jwt_key_import_file(p11jwt_token *t, const char *key_path, const ch
     *kid_out = NULL;
     if (label != NULL && label[0] == '\0')
         return err_set(P11JWT_ERR_ARG, "the label is empty");
+    if (alg != P11JWT_ALG_UNKNOWN && !p11jwt_alg_is_asymmetric(alg))
+        return err_set(P11JWT_ERR_ALG, "import-key takes private keys for ES256, ES384, ES512, "
+                                       "RS256, RS384, RS512, PS256, PS384, PS512 or EdDSA, "
+                                       "not %s",
+                       p11jwt_alg_name(alg) != NULL ? p11jwt_alg_name(alg) : "that alg");
     if (pass_path != NULL && key_path != NULL && strcmp(pass_path, "-") == 0 &&
         strcmp(key_path, "-") == 0)
         return err_set(P11JWT_ERR_ARG, "the key and its passphrase cannot both come from "
@@ -201,8 +216,16 @@ p11jwt_rc p11jwt_key_import_file(p11jwt_token *t, const char *key_path, const ch
         rc = why_not(name, data, len, pass != NULL);
         goto out;
     }
+    if (EVP_PKEY_is_a(pkey, "RSA")) {
+        rc = core_import_rsa(t, name, pkey, alg, kid, label, kid_out);
+        goto out;
+    }
     rc = EVP_PKEY_is_a(pkey, "ED25519") ? core_ed25519_parts(name, pkey, d, &pt)
                                         : ec_parts(name, pkey, d, &pt);
+    if (rc == P11JWT_OK && alg != P11JWT_ALG_UNKNOWN && alg != pt.alg)
+        rc = err_set(P11JWT_ERR_ALG, "%s holds a%s key on %s, which signs %s, not %s",
+                     ESC(name), pt.alg == P11JWT_EDDSA ? "n Ed25519" : "n EC",
+                     base_alg_crv(pt.alg), p11jwt_alg_name(pt.alg), p11jwt_alg_name(alg));
     if (rc != P11JWT_OK)
         goto out;
     if (kid == NULL) {

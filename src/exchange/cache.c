@@ -518,6 +518,16 @@ void exch_cache_status(exch_cache *c, p11jwt_client_status *out)
     pthread_mutex_unlock(&c->mu);
 }
 
+/* The min_valid of the caller whose refill runs on this thread (0: none),
+ * for a refill that may hand back a token it did not just make (the
+ * fleet's Redis: exch_cache_refill_min_left). */
+static _Thread_local int64_t tl_min_left;
+
+int64_t exch_cache_refill_min_left(void)
+{
+    return tl_min_left;
+}
+
 /* A token valid min_valid more seconds: the caller asked for a fresh one,
  * so it waits for one refill, its own or the one in flight (single
  * flight), and gets that refill's error if it fails. */
@@ -534,7 +544,9 @@ p11jwt_rc exch_cache_min_valid(exch_cache *c, int64_t min_valid,
     slot = tl_slot_for(c); /* the peek above made it */
     pthread_mutex_lock(&c->mu);
     if (!c->inflight) {
+        tl_min_left = min_valid;
         rc = refill_locked(c);
+        tl_min_left = 0;
     } else {
         gen = c->generation;
         while (c->inflight && c->generation == gen)

@@ -11,8 +11,8 @@
  * expiry) and releases the lock only while it is still its own. A host
  * that did not get the lock keeps its valid token, or waits (bounded by
  * cache_lock) for the entry. Every value is AES-256-GCM sealed in the
- * token (cache_key; the entry's key is the AAD), so Redis never holds a
- * readable token.
+ * token (cache_key; the entry's key is the AAD; cache_sealed.c), so Redis
+ * never holds a readable token.
  *
  * The decision: Redis is an optimisation, never a dependency. Any failure
  * of it (down, stopped, slow past cache_timeout, AUTH refused, a value
@@ -29,22 +29,17 @@
 #include <string.h>
 #include <time.h>
 
-#define ENTRY_MAGIC "p11jwt-cache-1"
 #define POLL_MS 50
 #define LOG_EVERY 60
 
 struct fleet {
     void *mem;                  /* the first level (exch_cache_memory's) */
-    p11jwt_client *client;      /* its token holds cache_key */
     exch_cache_refill_fn refill; /* the exchange */
     void *ud;
     exch_redis *r;
     char *key, *lock_key;
     int64_t lock_ms, timeout_ms, refresh_ahead;
-    char *cache_kid;            /* NULL: cache_plaintext */
-
-    pthread_mutex_t aead_mu;
-    p11_aead *aead;             /* opened on first use */
+    exch_sealer *sealer;        /* the entry's bytes (cache_sealed.c) */
     pthread_mutex_t mu;
     exch_cache_entry held;      /* a copy of what the first level holds */
 
@@ -111,7 +106,7 @@ static int cmp_str(const void *a, const void *b)
 
 /* "b a  b" → "a b": sorted, each once, one space between. NULL for none
  * (NULL or only spaces). Caller frees. */
-UNITTEST char *exch_scope_normalise(const char *scope)
+char *exch_scope_normalise(const char *scope)
 {
     char *copy, *save = NULL, **words = NULL, *out = NULL, *w;
     size_t n = 0, len = 0, o = 0;
@@ -161,7 +156,7 @@ static p11jwt_rc entry_key(const p11jwt_profile *p, char **out)
     size_t n;
     int ok = ctx != NULL && EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) == 1;
 
-    parts[0] = ENTRY_MAGIC;
+    parts[0] = EXCH_ENTRY_MAGIC;
     parts[1] = p->token_url;
     parts[2] = exch_dialect_name(p->dialect);
     parts[3] = p->client_id;
@@ -190,161 +185,6 @@ static p11jwt_rc entry_key(const p11jwt_profile *p, char **out)
     return P11JWT_OK;
 }
 
-/* ---- an entry as stored --------------------------------------------------------------- */
-
-static int printable(const char *s)
-{
-    for (; s != NULL && *s != '\0'; s++)
-        if ((unsigned char)*s < 0x20 || (unsigned char)*s > 0x7e)
-            return 0;
-    return 1;
-}
-
-/* "p11jwt-cache-1\nEXPIRES\nREFRESH\nTYPE\nSCOPE\nTOKEN": the STS's
- * values are printable ASCII (token_response.c), so a newline separates. */
-static p11jwt_rc entry_encode(const exch_cache_entry *e, char **out, size_t *len)
-{
-    const p11jwt_access_token *t = &e->tok;
-    int n;
-
-    *out = NULL;
-    if (!printable(t->value) || !printable(t->type) || !printable(t->scope) || t->value == NULL)
-        return err_set(P11JWT_ERR_ARG, "a token that is not printable ASCII is not shared");
-    n = snprintf(NULL, 0, ENTRY_MAGIC "\n%lld\n%lld\n%s\n%s\n%s", (long long)t->expires_at,
-                 (long long)e->refresh_at, t->type != NULL ? t->type : "",
-                 t->scope != NULL ? t->scope : "", t->value);
-    if (n < 0 || (*out = malloc((size_t)n + 1)) == NULL)
-        return err_set(P11JWT_ERR_NOMEM, "out of memory");
-    snprintf(*out, (size_t)n + 1, ENTRY_MAGIC "\n%lld\n%lld\n%s\n%s\n%s",
-             (long long)t->expires_at, (long long)e->refresh_at, t->type != NULL ? t->type : "",
-             t->scope != NULL ? t->scope : "", t->value);
-    *len = (size_t)n;
-    return P11JWT_OK;
-}
-
-static char *dup_field(const char *s, size_t n)
-{
-    char *d = malloc(n + 1);
-
-    if (d != NULL) {
-        memcpy(d, s, n);
-        d[n] = '\0';
-    }
-    return d;
-}
-
-/* The inverse, strictly: anything else is not an entry. */
-UNITTEST p11jwt_rc exch_entry_decode(const char *s, size_t len, exch_cache_entry *e)
-{
-    const char *f[6];
-    size_t fl[6];
-    const char *p = s, *end = s + len;
-    long long v[2];
-
-    memset(e, 0, sizeof *e);
-    for (int i = 0; i < 6; i++) {
-        const char *nl = i < 5 ? memchr(p, '\n', (size_t)(end - p)) : end;
-
-        if (nl == NULL)
-            return err_set(P11JWT_ERR_CRYPTO, "the cached value is not an entry");
-        f[i] = p;
-        fl[i] = (size_t)(nl - p);
-        p = nl + (i < 5);
-    }
-    if (fl[0] != strlen(ENTRY_MAGIC) || memcmp(f[0], ENTRY_MAGIC, fl[0]) != 0 || fl[5] == 0)
-        return err_set(P11JWT_ERR_CRYPTO, "the cached value is not an entry");
-    for (int i = 0; i < 2; i++) {
-        char num[24], *e_;
-
-        if (fl[1 + i] == 0 || fl[1 + i] >= sizeof num)
-            return err_set(P11JWT_ERR_CRYPTO, "the cached value is not an entry");
-        memcpy(num, f[1 + i], fl[1 + i]);
-        num[fl[1 + i]] = '\0';
-        errno = 0;
-        v[i] = strtoll(num, &e_, 10);
-        if (*e_ != '\0' || errno != 0 || v[i] <= 0)
-            return err_set(P11JWT_ERR_CRYPTO, "the cached value is not an entry");
-    }
-    for (size_t i = 0; i < len; i++)
-        if (s[i] != '\n' && ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e))
-            return err_set(P11JWT_ERR_CRYPTO, "the cached value is not an entry");
-    e->tok.expires_at = v[0];
-    e->refresh_at = v[1];
-    e->tok.type = dup_field(f[3], fl[3]);
-    e->tok.scope = fl[4] > 0 ? dup_field(f[4], fl[4]) : NULL;
-    e->tok.value = dup_field(f[5], fl[5]);
-    if (e->tok.type == NULL || (fl[4] > 0 && e->tok.scope == NULL) || e->tok.value == NULL) {
-        p11jwt_access_token_clear(&e->tok);
-        return err_set(P11JWT_ERR_NOMEM, "out of memory");
-    }
-    return P11JWT_OK;
-}
-
-/* ---- sealing in the token ----------------------------------------------------------- */
-
-static p11jwt_rc fleet_aead(struct fleet *f, p11_aead **out)
-{
-    p11jwt_token *tok;
-    p11jwt_rc rc = P11JWT_OK;
-
-    pthread_mutex_lock(&f->aead_mu);
-    if (f->aead == NULL) {
-        rc = exch_client_token(f->client, &tok);
-        if (rc == P11JWT_OK)
-            rc = p11_aead_open(tok, f->cache_kid, &f->aead);
-        if (rc != P11JWT_OK)
-            err_wrap(rc, "cache_key");
-    }
-    *out = f->aead;
-    pthread_mutex_unlock(&f->aead_mu);
-    return rc;
-}
-
-/* The entry as Redis gets it: sealed with the entry's key as AAD (or, with
- * cache_plaintext, as is). */
-static p11jwt_rc seal(struct fleet *f, const exch_cache_entry *e, unsigned char **out,
-                      size_t *len)
-{
-    char *plain = NULL;
-    size_t plen = 0;
-    p11_aead *a;
-    p11jwt_rc rc = entry_encode(e, &plain, &plen);
-
-    *out = NULL;
-    if (rc != P11JWT_OK || f->cache_kid == NULL) {
-        *out = (unsigned char *)plain;
-        *len = plen;
-        return rc;
-    }
-    rc = fleet_aead(f, &a);
-    if (rc == P11JWT_OK)
-        rc = p11_aead_seal(a, (const unsigned char *)f->key, strlen(f->key),
-                           (const unsigned char *)plain, plen, out, len);
-    base_secret_free_n(plain, plen);
-    return rc;
-}
-
-static p11jwt_rc unseal(struct fleet *f, const unsigned char *v, size_t len,
-                        exch_cache_entry *e)
-{
-    unsigned char *plain = NULL;
-    size_t plen = 0;
-    p11_aead *a;
-    p11jwt_rc rc;
-
-    memset(e, 0, sizeof *e);
-    if (f->cache_kid == NULL)
-        return exch_entry_decode((const char *)v, len, e);
-    rc = fleet_aead(f, &a);
-    if (rc == P11JWT_OK)
-        rc = p11_aead_open_value(a, (const unsigned char *)f->key, strlen(f->key), v, len,
-                                 &plain, &plen);
-    if (rc == P11JWT_OK)
-        rc = exch_entry_decode((const char *)plain, plen, e);
-    base_secret_free_n(plain, plen);
-    return rc;
-}
-
 enum fetched { F_NONE, F_ENTRY, F_DOWN };
 
 /* The fleet's entry: F_ENTRY with *e filled, F_NONE (none, or one that
@@ -369,7 +209,7 @@ static enum fetched fetch(struct fleet *f, exch_cache_entry *e, unsigned char **
     }
     if (v == NULL)
         return F_NONE;
-    rc = unseal(f, v, len, e);
+    rc = exch_sealer_open(f->sealer, v, len, e);
     if (rc != P11JWT_OK) {
         err_wrap(rc, "the fleet's entry is refused");
         if (refused == NULL || !*refused)
@@ -399,7 +239,7 @@ static void store(struct fleet *f, const exch_cache_entry *e)
 
     if (ttl <= 0)
         return;
-    rc = seal(f, e, &v, &len);
+    rc = exch_sealer_seal(f->sealer, e, &v, &len);
     if (rc == P11JWT_OK)
         rc = exch_redis_set(f->r, f->key, v, len, ttl * 1000, 0, &stored);
     if (rc != P11JWT_OK)
@@ -450,12 +290,38 @@ static p11jwt_rc exchange_locked(struct fleet *f, const char *nonce, p11jwt_acce
     return err_restore(&saved);
 }
 
+/* When this host takes the fleet's entry as due: at the fleet's refresh
+ * time, or earlier when its own refresh_ahead (if set) or the caller's
+ * min_valid (min_left) wants more life than the token has left. */
+static int64_t due_at(const struct fleet *f, const exch_cache_entry *e, int64_t min_left)
+{
+    int64_t at = e->refresh_at;
+
+    if (f->refresh_ahead >= 0 && e->tok.expires_at - f->refresh_ahead < at)
+        at = e->tok.expires_at - f->refresh_ahead;
+    if (min_left > 0 && e->tok.expires_at - min_left + 1 < at)
+        at = e->tok.expires_at - min_left + 1;
+    return at;
+}
+
+/* The lock's value: 32 random hex digits, drawn only when a hit missed. */
+static p11jwt_rc make_nonce(char nonce[33])
+{
+    unsigned char rnd[16];
+
+    if (RAND_bytes(rnd, sizeof rnd) != 1)
+        return err_set(P11JWT_ERR_CRYPTO, "no random bytes for the lock");
+    for (size_t i = 0; i < sizeof rnd; i++)
+        snprintf(nonce + 2 * i, 3, "%02x", rnd[i]);
+    return P11JWT_OK;
+}
+
 /* The cache's refill (cache.c calls it one at a time, outside its lock). */
 p11jwt_rc exch_fleet_refill(void *ud, p11jwt_access_token *out)
 {
     struct fleet *f = ud;
-    unsigned char rnd[16];
-    char nonce[33];
+    char nonce[33] = "";
+    int64_t min_left = exch_cache_refill_min_left();
     int64_t give_up = now_ms() + f->lock_ms + f->timeout_ms;
     exch_cache_entry e;
     enum fetched st;
@@ -463,11 +329,6 @@ p11jwt_rc exch_fleet_refill(void *ud, p11jwt_access_token *out)
 
     memset(out, 0, sizeof *out);
     stash(f, NULL, 0);
-    if (RAND_bytes(rnd, sizeof rnd) != 1)
-        return f->refill(f->ud, out);
-    for (size_t i = 0; i < sizeof rnd; i++)
-        snprintf(nonce + 2 * i, 3, "%02x", rnd[i]);
-
     for (;;) {
         int64_t now;
 
@@ -475,11 +336,15 @@ p11jwt_rc exch_fleet_refill(void *ud, p11jwt_access_token *out)
         if (st == F_DOWN)
             break;
         now = now_s();
-        if (st == F_ENTRY && now < e.tok.expires_at && now < e.refresh_at) {
+        if (st == F_ENTRY && now < e.tok.expires_at && now < due_at(f, &e, min_left)) {
             atomic_fetch_add(&f->hits, 1);
-            stash(f, e.tok.value, e.refresh_at);
+            stash(f, e.tok.value, due_at(f, &e, 0));
             *out = e.tok;
             return P11JWT_OK;
+        }
+        if (nonce[0] == '\0' && make_nonce(nonce) != P11JWT_OK) {
+            p11jwt_access_token_clear(&e.tok);
+            return f->refill(f->ud, out);
         }
         if (exch_redis_set(f->r, f->lock_key, nonce, strlen(nonce), f->lock_ms, 1, &got) !=
             P11JWT_OK) {
@@ -495,7 +360,7 @@ p11jwt_rc exch_fleet_refill(void *ud, p11jwt_access_token *out)
              * lock between our GET and our SET: look once more. */
             st = fetch(f, &e, NULL, NULL, &refused);
             now = now_s();
-            if (st != F_ENTRY || now >= e.tok.expires_at || now >= e.refresh_at) {
+            if (st != F_ENTRY || now >= e.tok.expires_at || now >= due_at(f, &e, min_left)) {
                 p11jwt_access_token_clear(&e.tok);
                 return exchange_locked(f, nonce, out);
             }
@@ -503,7 +368,7 @@ p11jwt_rc exch_fleet_refill(void *ud, p11jwt_access_token *out)
                 P11JWT_OK)
                 problem(f);
             atomic_fetch_add(&f->hits, 1);
-            stash(f, e.tok.value, e.refresh_at);
+            stash(f, e.tok.value, due_at(f, &e, 0));
             *out = e.tok;
             return P11JWT_OK;
         }
@@ -594,6 +459,8 @@ static int fleet_drop(void *be, const char *value)
     }
     if (v != NULL)
         forget(f, v);
+    /* The remembered text of the fleet's value holds the token too. */
+    exch_sealer_forget(f->sealer);
     base_secret_free(v);
     return dropped;
 }
@@ -606,14 +473,12 @@ static void fleet_free(void *be)
         return;
     exch_cache_memory.free(f->mem);
     exch_redis_free(f->r);
-    p11_aead_free(f->aead);
+    exch_sealer_free(f->sealer);
     p11jwt_access_token_clear(&f->held.tok);
     base_secret_free(f->stash);
     free(f->key);
     free(f->lock_key);
-    free(f->cache_kid);
     pthread_mutex_destroy(&f->mu);
-    pthread_mutex_destroy(&f->aead_mu);
     pthread_mutex_destroy(&f->log_mu);
     free(f);
 }
@@ -633,9 +498,7 @@ p11jwt_rc exch_fleet_new(p11jwt_client *c, exch_cache_refill_fn refill, void *ud
     if (f == NULL)
         return err_set(P11JWT_ERR_NOMEM, "out of memory");
     pthread_mutex_init(&f->mu, NULL);
-    pthread_mutex_init(&f->aead_mu, NULL);
     pthread_mutex_init(&f->log_mu, NULL);
-    f->client = c;
     f->refill = refill;
     f->ud = ud;
     f->lock_ms = p->cache_lock * 1000;
@@ -652,8 +515,8 @@ p11jwt_rc exch_fleet_new(p11jwt_client *c, exch_cache_refill_fn refill, void *ud
         rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
     if (rc == P11JWT_OK)
         sprintf(f->lock_key, "%s:lock", f->key);
-    if (rc == P11JWT_OK && p->cache_key != NULL && (f->cache_kid = strdup(p->cache_key)) == NULL)
-        rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
+    if (rc == P11JWT_OK)
+        rc = exch_sealer_new(c, p->cache_key, f->key, &f->sealer);
     if (rc != P11JWT_OK) {
         fleet_free(f);
         return rc;

@@ -42,6 +42,7 @@ static void after_fork(void *client)
     pthread_mutex_init(&c->key_mu, NULL);
     pthread_mutex_init(&c->sts_mu, NULL);
     pthread_mutex_init(&c->res_mu, NULL);
+    pthread_mutex_init(&c->scope_mu, NULL);
 }
 
 p11jwt_rc p11jwt_client_new(p11jwt_profile *profile, p11jwt_client **out)
@@ -62,8 +63,15 @@ p11jwt_rc p11jwt_client_new(p11jwt_profile *profile, p11jwt_client **out)
     pthread_mutex_init(&c->key_mu, NULL);
     pthread_mutex_init(&c->sts_mu, NULL);
     pthread_mutex_init(&c->res_mu, NULL);
+    pthread_mutex_init(&c->scope_mu, NULL);
     exch_http_init(&c->sts);
     exch_http_init(&c->res);
+    /* The profile's own scope set: asking for it is asking for its token. */
+    if (profile->scope != NULL && (c->scope_set = exch_scope_normalise(profile->scope)) == NULL &&
+        strspn(profile->scope, " ") != strlen(profile->scope)) {
+        p11jwt_client_free(c);
+        return err_set(P11JWT_ERR_NOMEM, "out of memory");
+    }
     exch_cache_opts co = { .refresh_ahead = profile->refresh_ahead,
                            .retry_base = profile->retry_base,
                            .retry_max_delay = profile->retry_max_delay,
@@ -93,6 +101,8 @@ void p11jwt_client_free(p11jwt_client *c)
 {
     if (c == NULL)
         return;
+    /* Scope sets' clients first: they use this one's token and keys. */
+    exch_client_scoped_free(c);
     exch_cache_free(c->cache);
     for (size_t i = 0; i < c->nkeys; i++)
         p11jwt_key_free(c->keys[i]);
@@ -103,6 +113,8 @@ void p11jwt_client_free(p11jwt_client *c)
     pthread_mutex_destroy(&c->key_mu);
     pthread_mutex_destroy(&c->sts_mu);
     pthread_mutex_destroy(&c->res_mu);
+    pthread_mutex_destroy(&c->scope_mu);
+    free(c->scope_set);
     p11jwt_profile_free(c->p);
     free(c);
 }
@@ -112,9 +124,26 @@ const p11jwt_profile *p11jwt_client_profile(const p11jwt_client *c)
     return c->p;
 }
 
+/* The counters of a scope set's client, added to the profile's. */
+static void add_counts(p11jwt_client *sub, void *ud)
+{
+    p11jwt_client_status *out = ud;
+    uint64_t hits = 0, errors = 0;
+
+    out->exchanges += atomic_load(&sub->exchanges);
+    if (sub->fleet != NULL) {
+        exch_fleet_counts(sub->fleet, &hits, &errors);
+        out->fleet_hits += hits;
+        out->fleet_errors += errors;
+    }
+}
+
 void p11jwt_client_get_stats(p11jwt_client *c, p11jwt_client_stats *out)
 {
-    out->exchanges = atomic_load(&c->exchanges);
+    p11jwt_client_status st = { .exchanges = atomic_load(&c->exchanges) };
+
+    exch_client_scoped_each(c, add_counts, &st);
+    out->exchanges = st.exchanges;
 }
 
 void p11jwt_client_get_status(p11jwt_client *c, p11jwt_client_status *out)
@@ -124,6 +153,9 @@ void p11jwt_client_get_status(p11jwt_client *c, p11jwt_client_status *out)
     out->exchanges = atomic_load(&c->exchanges);
     if (c->fleet != NULL)
         exch_fleet_counts(c->fleet, &out->fleet_hits, &out->fleet_errors);
+    /* Exchanges and the fleet's counts cover every scope set; the state
+     * is the profile's own token's. */
+    exch_client_scoped_each(c, add_counts, out);
 }
 
 /* ---- tokens: the cache's --------------------------------------------------------- */
@@ -148,9 +180,16 @@ p11jwt_rc p11jwt_client_token_min_valid(p11jwt_client *c, int64_t min_valid,
     return exch_cache_min_valid(c->cache, min_valid, out);
 }
 
+static void invalidate_one(p11jwt_client *sub, void *value)
+{
+    exch_cache_invalidate(sub->cache, value);
+}
+
 void p11jwt_client_invalidate(p11jwt_client *c, const char *value)
 {
     exch_cache_invalidate(c->cache, value);
+    /* The token may be a scope set's (p11jwt_client_token_scoped). */
+    exch_client_scoped_each(c, invalidate_one, (void *)value);
 }
 
 /* ---- the token and its keys --------------------------------------------------- */
@@ -199,10 +238,26 @@ p11jwt_rc exch_client_token(p11jwt_client *c, p11jwt_token **tok)
 {
     p11jwt_rc rc;
 
+    if (c->parent != NULL) /* a scope set's client signs with the profile's token */
+        c = c->parent;
     pthread_mutex_lock(&c->key_mu);
     rc = open_token_locked(c);
     *tok = c->tok;
     pthread_mutex_unlock(&c->key_mu);
+    return rc;
+}
+
+/* The profile's certificate thumbprints in the key's header, made once
+ * here, before the key is shared; a key refused is freed. */
+static p11jwt_rc key_x5t(p11jwt_client *c, p11jwt_key *k)
+{
+    const p11jwt_profile *p = c->p;
+    unsigned which = (p->x5t ? P11JWT_X5T : 0) | (p->x5t_s256 ? P11JWT_X5T_S256 : 0);
+    p11jwt_rc rc;
+
+    if (which == 0 || (rc = p11jwt_key_x5t(k, p->cert, which)) == P11JWT_OK)
+        return P11JWT_OK;
+    p11jwt_key_free(k);
     return rc;
 }
 
@@ -212,6 +267,8 @@ static p11jwt_rc open_key(p11jwt_client *c, const char *kid, p11jwt_key **out)
     p11jwt_key **nk;
     p11jwt_rc rc;
 
+    if (c->parent != NULL) /* a scope set's client: the profile's keys */
+        c = c->parent;
     pthread_mutex_lock(&c->key_mu);
     for (size_t i = 0; i < c->nkeys; i++)
         if (strcmp(p11jwt_key_kid(c->keys[i]), kid) == 0) {
@@ -227,6 +284,8 @@ static p11jwt_rc open_key(p11jwt_client *c, const char *kid, p11jwt_key **out)
         /* The profile's alg, when set: a key that pins none signs as it,
          * one that pins another is refused. */
         rc = p11jwt_key_open_as(c->tok, kid, c->p->alg, &c->keys[c->nkeys]);
+        if (rc == P11JWT_OK)
+            rc = key_x5t(c, c->keys[c->nkeys]);
         if (rc == P11JWT_OK)
             *out = c->keys[c->nkeys++];
     }
@@ -402,7 +461,7 @@ p11jwt_rc p11jwt_client_prepare(p11jwt_client *c)
     }
     rc = exch_client_token(c, &tok);
     if (rc == P11JWT_OK && (rc = p11jwt_token_login(tok)) != P11JWT_OK)
-        err_wrap(rc, "profile '%s': token", p->name);
+        err_wrap(rc, "profile '%s': token", ESC(p->name));
     if (rc == P11JWT_OK)
         rc = exch_client_kids(c, &active, &fallback, NULL);
     if (rc == P11JWT_OK && (rc = open_key(c, active, &key)) != P11JWT_OK) {

@@ -73,6 +73,8 @@ struct p11jwt_profile {
     int64_t rotate_after, overlap, grace;
     char *publish_command;
     char *audit;                /* "off", "syslog" or "file:PATH" */
+    char *cert;                 /* x5t's certificate: file or pkcs11: URI; NULL: by kid */
+    int x5t, x5t_s256;          /* thumbprints in the assertion's header */
 
     /* the host agent (docs/agent.md) */
     char *allow;                /* who may ask the agent: "uid:N user:NAME ..." */

@@ -12,9 +12,12 @@
  *                                memory backend
  *   refresh_schedule.c           when to refresh, when to try again
  *   cache_redis.c, redis.c       the fleet's level (Redis) and its connection
+ *   cache_sealed.c               the fleet's entry as Redis holds it (sealed)
  *   exchange.c                   one exchange: attempts, retries, fallback
  *   resource.c                   resource calls, 401 handling
  *   revoke.c                     RFC 7009 revocation of the client's token
+ *   scope.c                      scope values, a client's tokens per scope set
+ *   www_auth.c                   a resource's WWW-Authenticate challenges
  *   client.c                     the client that ties them together
  *   audit.c                      audit records
  *
@@ -199,6 +202,8 @@ const char *exch_curl_url_strerror(CURLUcode e);
 /* ---- HTTP (url.c, http.c) ---------------------------------------------------------- */
 
 #define EXCH_MAX_BODY (1024 * 1024)
+#define EXCH_SCOPE_MAX 1024      /* bytes of a scope value (scope.c) */
+#define EXCH_SCOPE_SETS_MAX 32   /* scope sets per client besides the profile's */
 #define EXCH_URL_SHOWN 256
 
 /* A URL parsed once; every decision and every message uses its parts. */
@@ -259,6 +264,10 @@ typedef struct exch_response {
     int64_t date;               /* the Date header, Unix time; 0 when absent */
     int64_t cert_expires;       /* with opts certinfo over TLS: the server
                                    certificate's notAfter; else 0 */
+    char *www_auth;             /* WWW-Authenticate (several joined by ", "),
+                                   at most EXCH_WWW_AUTH_MAX bytes; else NULL */
+    size_t www_auth_len;        /* its bytes (a NUL among them is its own) */
+    int www_auth_cut;           /* it was longer: www_auth is not all of it */
 } exch_response;
 
 /* A connection user's handle: the libcurl easy handle is made at its first
@@ -346,6 +355,26 @@ typedef p11jwt_rc (*exch_cache_refill_fn)(void *ud, p11jwt_access_token *out);
 
 typedef struct exch_cache exch_cache;
 
+/* The fleet's entry as Redis holds it (cache_sealed.c): its text, first
+ * line EXCH_ENTRY_MAGIC, AES-256-GCM sealed in the token with the key kid
+ * (NULL: cache_plaintext, stored as is) and aad, the entry's Redis key. */
+#define EXCH_ENTRY_MAGIC "p11jwt-cache-1"
+typedef struct exch_sealer exch_sealer;
+/* The key is opened in c's token on first use. */
+p11jwt_rc exch_sealer_new(p11jwt_client *c, const char *kid, const char *aad,
+                          exch_sealer **out);
+void exch_sealer_free(exch_sealer *s);
+/* The bytes for Redis; the caller wipes and frees them. */
+p11jwt_rc exch_sealer_seal(exch_sealer *s, const exch_cache_entry *e, unsigned char **out,
+                           size_t *len);
+/* What Redis held, opened and read strictly (an error: never used). The
+ * value last sealed or opened is remembered with its text: the same bytes
+ * again are read from memory, not decrypted in the token again. */
+p11jwt_rc exch_sealer_open(exch_sealer *s, const unsigned char *v, size_t len,
+                           exch_cache_entry *e);
+/* Wipes the remembered text (a token dropped from the cache). */
+void exch_sealer_forget(exch_sealer *s);
+
 /* The fleet's level: a backend that keeps the memory backend as its first
  * level, and a refill (exch_fleet_refill, ud = the backend) that asks
  * Redis before it calls refill(ud). */
@@ -387,6 +416,9 @@ p11jwt_rc exch_cache_peek(exch_cache *c, const p11jwt_access_token **out);
 /* p11jwt_client_token_min_valid's. */
 p11jwt_rc exch_cache_min_valid(exch_cache *c, int64_t min_valid,
                                const p11jwt_access_token **out);
+/* Inside a refill: the seconds of life the caller that started it asked
+ * for (min_valid), 0 when it asked for none. */
+int64_t exch_cache_refill_min_left(void);
 /* Drops the token if it is `value` (any when NULL). */
 void exch_cache_invalidate(exch_cache *c, const char *value);
 /* A copy of the token the cache holds, valid or not (1), or nothing (0). */
@@ -440,7 +472,78 @@ struct p11jwt_client {
      * stored, the profile's kid): messages about that kid name it. */
     atomic_uint_fast64_t kr_version;
     int client_key_ok;          /* the pkcs11: client_key was found once */
+
+    /* Scopes asked per request (scope.c): a client per other scope set,
+     * each borrowing this one's token and keys (parent). */
+    char *scope_set;            /* the profile's scope, normalised; NULL: none */
+    pthread_mutex_t scope_mu;
+    struct exch_scoped {
+        char *set;
+        p11jwt_client *c;
+    } *scoped;
+    size_t nscoped;             /* under scope_mu */
+    atomic_size_t nscoped_any;  /* nscoped, read without the lock: a client
+                                   with no scope set takes no lock for them */
+    p11jwt_client *parent;      /* a scope set's client: whose token and keys */
 };
+
+/* ---- WWW-Authenticate (www_auth.c) ---------------------------------------------------- */
+
+#define EXCH_WWW_AUTH_MAX 8192
+
+/* One item of a WWW-Authenticate header: a challenge's start (name and
+ * value NULL), its token68 (name NULL), or one of its auth-params (value
+ * unescaped, in the parser's buffer). Borrowed for the callback. */
+typedef struct exch_auth_item {
+    const char *scheme, *name, *value;
+    size_t scheme_len, name_len, value_len;
+} exch_auth_item;
+typedef void (*exch_auth_fn)(const exch_auth_item *it, void *ud);
+
+/* Parses s[0..n) (RFC 7235 §4.1: 1#challenge), calling fn (may be NULL)
+ * per item in order; quoted values are unescaped into buf (cap >= n is
+ * always enough). The number of challenges, or -1 when the header is
+ * malformed (items seen before then were handed out). */
+int exch_www_auth_parse(const char *s, size_t n, char *buf, size_t cap, exch_auth_fn fn,
+                        void *ud);
+
+/* What a Bearer challenge says (RFC 6750 §3), each NUL-terminated. */
+typedef struct exch_bearer_error {
+    char error[64];
+    char description[512];
+    char scope[EXCH_SCOPE_MAX + 1];
+} exch_bearer_error;
+
+/* The first Bearer challenge of s[0..n) that names an error: 1 and *out
+ * filled (cut to its fields' sizes), 0 when none names one, -1 when the
+ * header is malformed (*out empty). */
+int exch_bearer_error_parse(const char *s, size_t n, exch_bearer_error *out);
+/* For a resource's 401 or 403 with a Bearer challenge naming an error
+ * (insufficient_scope: the scope it wants) or one that does not parse:
+ * sets the thread's message. Otherwise leaves it as it is. */
+void exch_resource_refusal(const exch_response *rs);
+
+/* ---- scopes (scope.c; the normaliser is cache_redis.c's) ------------------------------ */
+
+
+/* P11JWT_OK when scope is space-separated RFC 6749 §3.3 scope tokens
+ * (%x21 / %x23-5B / %x5D-7E), at least one, at most EXCH_SCOPE_MAX bytes;
+ * else P11JWT_ERR_ARG naming the first bad byte (escaped). */
+p11jwt_rc exch_scope_check(const char *scope);
+/* "b a  b" -> "a b": sorted, each once, one space between. NULL for none
+ * (NULL or only spaces) or out of memory. Caller frees. */
+char *exch_scope_normalise(const char *scope);
+/* The client that holds scope's tokens: c itself for NULL or the
+ * profile's own set, else the set's client (made on first use; borrowed,
+ * lives as long as c). P11JWT_ERR_ARG for a bad scope or one set too many. */
+p11jwt_rc exch_client_for_scope(p11jwt_client *c, const char *scope, p11jwt_client **out);
+/* fn on each scope set's client, under c's lock. */
+void exch_client_scoped_each(p11jwt_client *c, void (*fn)(p11jwt_client *sub, void *ud),
+                             void *ud);
+/* Frees every scope set's client (p11jwt_client_free). */
+void exch_client_scoped_free(p11jwt_client *c);
+/* A deep copy of a profile, or NULL when out of memory. profile.c */
+p11jwt_profile *exch_profile_dup(const p11jwt_profile *src);
 
 /* Opens the token at uri with the profile's PIN source and module
  * arguments: the one way a profile's token (or TLS client key) is opened. */
@@ -509,7 +612,6 @@ int exch_parse_seconds(const char *v, double lo, double hi, double *out);
 int exch_parse_millis(const char *v, int64_t lo, int64_t hi, int64_t *out);
 long exch_sts_value_bad(const char *v, size_t n, int b64token);
 int exch_url_is_loopback(const char *host);
-char *exch_scope_normalise(const char *scope);
 p11jwt_rc exch_entry_decode(const char *s, size_t len, exch_cache_entry *e);
 p11jwt_rc exch_redis_parse_url(const char *url, char **host, int *port, char **path, int *db);
 int64_t exch_http_cert_time(const char *s);

@@ -76,6 +76,7 @@ void exch_http_cleanup(exch_http *h)
 void exch_response_clear(exch_response *r)
 {
     base_secret_free_n(r->body, r->cap > r->len ? r->cap : r->len);
+    free(r->www_auth);
     memset(r, 0, sizeof *r);
     r->retry_after = -1;
 }
@@ -113,11 +114,49 @@ static size_t on_body(char *data, size_t size, size_t nmemb, void *userp)
     return n;
 }
 
+/* WWW-Authenticate (each line's value, joined by ", " as RFC 9110 §5.3
+ * allows): what a resource's 401 or 403 says (www_auth.c). */
+static void www_auth_header(exch_response *rs, const char *v, size_t n)
+{
+    size_t have = rs->www_auth_len, need;
+    char *nb;
+
+    while (n > 0 && (*v == ' ' || *v == '\t'))
+        v++, n--;
+    while (n > 0 && (v[n - 1] == '\r' || v[n - 1] == '\n' || v[n - 1] == ' ' || v[n - 1] == '\t'))
+        n--;
+    if (rs->www_auth_cut)
+        return;
+    need = have + (have > 0 ? 2 : 0) + n;
+    if (need > EXCH_WWW_AUTH_MAX) {
+        rs->www_auth_cut = 1;
+        return;
+    }
+    if ((nb = realloc(rs->www_auth, need + 1)) == NULL)
+        return;
+    if (have > 0)
+        memcpy(nb + have, ", ", 2), have += 2;
+    memcpy(nb + have, v, n);
+    nb[need] = '\0';
+    rs->www_auth = nb;
+    rs->www_auth_len = need;
+}
+
 static size_t on_header(char *data, size_t size, size_t nmemb, void *userp)
 {
     exch_response *rs = userp;
     size_t n = size * nmemb;
-    static const char name[] = "retry-after:", date[] = "date:";
+    static const char name[] = "retry-after:", date[] = "date:", wa[] = "www-authenticate:";
+
+    /* A status line starts a response's headers (after a 100 Continue). */
+    if (n >= 5 && memcmp(data, "HTTP/", 5) == 0) {
+        free(rs->www_auth);
+        rs->www_auth = NULL;
+        rs->www_auth_len = 0;
+        rs->www_auth_cut = 0;
+    }
+    if (n > sizeof wa - 1 && strncasecmp(data, wa, sizeof wa - 1) == 0)
+        www_auth_header(rs, data + sizeof wa - 1, n - (sizeof wa - 1));
 
     /* Date: what p11jwt doctor compares this host's clock with. */
     if (n > sizeof date - 1 && n < 128 && strncasecmp(data, date, sizeof date - 1) == 0) {
@@ -417,6 +456,8 @@ p11jwt_rc p11jwt_http_call(const char *method, const char *url, const char *cons
         out->body = rs.body;
         out->body_len = rs.len;
         rs.body = NULL;
+        /* A 401 or 403's challenge, e.g. the scope the resource wants. */
+        exch_resource_refusal(&rs);
     }
     /* The list may hold an Authorization header. */
     exch_headers_free(hl);

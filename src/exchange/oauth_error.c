@@ -7,6 +7,7 @@
 #include "exchange/exchange_int.h"
 
 #include <jansson.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -69,7 +70,7 @@ p11jwt_rc exch_oauth_error(const p11jwt_profile *p, const exch_response *rs, int
     const char *error = json_string_value(json_object_get(o, "error"));
     const char *desc = json_string_value(json_object_get(o, "error_description"));
     const char *hint = NULL;
-    char e[ESC_CAP], d[256];
+    char e[ESC_CAP], d[256], asked[ESC_CAP + 32];
     int bare;
 
     *timing = 0;
@@ -102,8 +103,15 @@ p11jwt_rc exch_oauth_error(const p11jwt_profile *p, const exch_response *rs, int
     if (hint == NULL)
         hint = find_hint(generic_hints, sizeof generic_hints / sizeof generic_hints[0], error,
                          desc);
-    err_set(P11JWT_ERR_OAUTH, "the STS refused (HTTP %ld): %s%s%s%s%s", rs->status, e,
-            d[0] ? ": " : "", d, hint ? " — hint: " : "", hint ? hint : "");
+    /* invalid_scope: say which scope was asked for (--scope or ?scope= may
+     * have set it rather than the profile). */
+    asked[0] = '\0';
+    if (strcmp(error, "invalid_scope") == 0)
+        snprintf(asked, sizeof asked, p->scope != NULL ? " (asked for scope '%s')"
+                                                       : " (asked for no scope)%s",
+                 p->scope != NULL ? ESC(p->scope) : "");
+    err_set(P11JWT_ERR_OAUTH, "the STS refused (HTTP %ld): %s%s%s%s%s%s", rs->status, e,
+            d[0] ? ": " : "", d, hint ? " — hint: " : "", hint ? hint : "", asked);
     json_decref(o);
     return P11JWT_ERR_OAUTH;
 }

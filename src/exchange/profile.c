@@ -20,17 +20,21 @@
 #include <strings.h>
 
 
+/* Every string member of a profile, for free and dup to walk alike. */
+#define PROFILE_STRS(p)                                                                      \
+    { &(p)->name, &(p)->path, &(p)->token, &(p)->pin_file, &(p)->pin_env, &(p)->module_args, \
+      &(p)->kid, &(p)->token_url, &(p)->iss, &(p)->sub, &(p)->aud, &(p)->scope,            \
+      &(p)->client_id, &(p)->client_secret_file, &(p)->client_secret_env,                  \
+      &(p)->resource_auth, &(p)->ca_file, &(p)->client_cert, &(p)->client_key,             \
+      &(p)->keyring, &(p)->publish_command, &(p)->audit, &(p)->allow,                      \
+      &(p)->pin_credential, &(p)->cache, &(p)->cache_password_file,                        \
+      &(p)->cache_prefix, &(p)->cache_key, &(p)->revocation_url, &(p)->cert }
+
 void p11jwt_profile_free(p11jwt_profile *p)
 {
     if (p == NULL)
         return;
-    char **strs[] = { &p->name, &p->path, &p->token, &p->pin_file, &p->pin_env, &p->module_args,
-                      &p->kid, &p->token_url, &p->iss, &p->sub, &p->aud, &p->scope,
-                      &p->client_id, &p->client_secret_file, &p->client_secret_env,
-                      &p->resource_auth, &p->ca_file, &p->client_cert, &p->client_key,
-                      &p->keyring, &p->publish_command, &p->audit, &p->allow,
-                      &p->pin_credential, &p->cache, &p->cache_password_file,
-                      &p->cache_prefix, &p->cache_key, &p->revocation_url };
+    char **strs[] = PROFILE_STRS(p);
     for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
         free(*strs[i]);
     for (size_t i = 0; i < p->nclaims; i++) {
@@ -44,6 +48,56 @@ void p11jwt_profile_free(p11jwt_profile *p)
     free(p->claims);
     free(p->headers);
     free(p);
+}
+
+static int dup_kvs(const struct exch_kv *src, size_t n, struct exch_kv **out)
+{
+    *out = NULL;
+    if (n == 0)
+        return 0;
+    if ((*out = calloc(n, sizeof **out)) == NULL)
+        return -1;
+    for (size_t i = 0; i < n; i++)
+        if (((*out)[i].name = strdup(src[i].name)) == NULL ||
+            ((*out)[i].value = strdup(src[i].value)) == NULL)
+            return -1;
+    return 0;
+}
+
+p11jwt_profile *exch_profile_dup(const p11jwt_profile *src)
+{
+    p11jwt_profile *p = malloc(sizeof *p);
+    int bad = 0;
+
+    if (p == NULL)
+        return NULL;
+    *p = *src;
+    {
+        char **strs[] = PROFILE_STRS(p);
+
+        for (size_t i = 0; i < sizeof strs / sizeof strs[0]; i++)
+            if (*strs[i] != NULL && (*strs[i] = strdup(*strs[i])) == NULL) {
+                /* The rest still point at src's: cut them off before freeing. */
+                for (size_t j = i; j < sizeof strs / sizeof strs[0]; j++)
+                    *strs[j] = NULL;
+                bad = 1;
+                break;
+            }
+    }
+    p->claims = NULL;
+    p->headers = NULL;
+    p->nclaims = p->nheaders = 0;
+    if (!bad && dup_kvs(src->claims, src->nclaims, &p->claims) != 0)
+        bad = 1;
+    p->nclaims = p->claims != NULL ? src->nclaims : 0;
+    if (!bad && dup_kvs(src->headers, src->nheaders, &p->headers) != 0)
+        bad = 1;
+    p->nheaders = p->headers != NULL ? src->nheaders : 0;
+    if (bad) {
+        p11jwt_profile_free(p);
+        return NULL;
+    }
+    return p;
 }
 
 const char *p11jwt_profile_name(const p11jwt_profile *p)
@@ -134,6 +188,9 @@ static const struct key_def keys[] = {
     DURATION("grace", grace, 0, 7 * 86400),
     STR("publish_command", publish_command),
     STR("audit", audit),
+    STR("cert", cert),
+    BOOL("x5t", x5t),
+    BOOL("x5t_s256", x5t_s256),
     STR("allow", allow),
     STR("pin_credential", pin_credential),
     STR("cache", cache),
@@ -375,7 +432,9 @@ p11jwt_rc exch_profile_set(exch_profile_parser *ps, const char *key, const char 
         /* Exact and case-sensitive, as the JWS header will carry it. */
         if ((p->alg = p11jwt_alg_from_name(value)) == P11JWT_ALG_UNKNOWN)
             return cfg_err(ps, key, "unknown alg '%s' (ES256, ES384, ES512, HS256, HS384, "
-                                    "HS512, EdDSA)", ESC(value));
+                                    "HS512, RS256, RS384, RS512, PS256, PS384, PS512, "
+                                    "EdDSA)",
+                           ESC(value));
         return P11JWT_OK;
     case K_RESAUTH:
         if (strcasecmp(value, "bearer") == 0)
@@ -480,6 +539,31 @@ static p11jwt_rc finish_cache(exch_profile_parser *ps)
                        "token: p11jwt keygen --alg A256GCM --kid KID), or cache_plaintext = "
                        "yes to store readable tokens in Redis",
                        ESC(p->name));
+    return P11JWT_OK;
+}
+
+/* The certificate thumbprints of the assertion's header: only where an
+ * assertion is signed, and a cert only with a thumbprint to put it in. */
+static p11jwt_rc finish_x5t(exch_profile_parser *ps, const struct exch_dialect *d)
+{
+    p11jwt_profile *p = ps->p;
+    const char *key = p->x5t ? "x5t" : p->x5t_s256 ? "x5t_s256" : "cert";
+
+    if (p->cert == NULL && !p->x5t && !p->x5t_s256)
+        return P11JWT_OK;
+    at_key(ps, key);
+    if (!d->signs)
+        return cfg_err(ps, key, "dialect %s signs no assertion: there is no header to put a "
+                       "certificate's thumbprint in", d->name);
+    at_key(ps, "cert");
+    if (p->cert != NULL && !p->x5t && !p->x5t_s256)
+        return cfg_err(ps, "cert", "needs x5t = yes or x5t_s256 = yes (the header names the "
+                       "certificate by its thumbprints)");
+    if (p->cert != NULL && strncmp(p->cert, "pkcs11:", 7) == 0 &&
+        (p11_uri_refuse_pin_value(p->cert, P11JWT_ERR_CONFIG, "the certificate URI") !=
+             P11JWT_OK ||
+         p11_uri_check(p->cert, P11JWT_ERR_CONFIG, "the certificate URI") != P11JWT_OK))
+        return err_wrap(P11JWT_ERR_CONFIG, "%s:%d: cert", ESC(ps->ini.path), ps->ini.line);
     return P11JWT_OK;
 }
 
@@ -599,6 +683,9 @@ p11jwt_rc exch_profile_finish(exch_profile_parser *ps)
     if (d->max_ttl != 0 && p->ttl > d->max_ttl)
         return cfg_err(ps, "ttl", "%s refuses assertions with exp - iat over %lld s", d->name,
                        (long long)d->max_ttl);
+    at_key(ps, "scope");
+    if (p->scope != NULL && exch_scope_check(p->scope) != P11JWT_OK)
+        return err_wrap(P11JWT_ERR_CONFIG, "%s:%d: scope", ESC(ps->ini.path), ps->ini.line);
     if (p->keyring == NULL && (p->keyring = strdup(p->name)) == NULL)
         return err_set(P11JWT_ERR_NOMEM, "out of memory");
     at_key(ps, "audit");
@@ -611,7 +698,9 @@ p11jwt_rc exch_profile_finish(exch_profile_parser *ps)
         at_key(ps, "pin_env");
         return cfg_err(ps, "pin_env", "give pin_file or pin_env, not both");
     }
-    rc = check_min(ps, "timeout");
+    rc = finish_x5t(ps, d);
+    if (rc == P11JWT_OK)
+        rc = check_min(ps, "timeout");
     if (rc == P11JWT_OK)
         rc = check_min(ps, "connect_timeout");
     if (rc == P11JWT_OK)

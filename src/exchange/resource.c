@@ -2,7 +2,9 @@
  * resource.c — calling a protected resource with the profile's access
  * token (p11jwt_client_call). On a 401 the token is dropped, exchanged
  * again and the request retried once: the resource no longer accepts it
- * (revoked, rotated key, clock).
+ * (revoked, rotated key, clock). A 403 is not retried; what its
+ * challenge says (RFC 6750 insufficient_scope: the scope wanted) becomes
+ * the thread's message (www_auth.c).
  *
  * Every copy of the Authorization line (ours, and curl's in its header
  * list) is wiped before its memory goes.
@@ -97,29 +99,33 @@ static p11jwt_rc call_once(p11jwt_client *c, const char *method, const char *url
     return rc;
 }
 
-p11jwt_rc p11jwt_client_call(p11jwt_client *c, const char *method, const char *url,
-                             const char *const *headers, size_t nheaders, const char *body,
-                             size_t body_len, p11jwt_response *out)
+/* The call, with the token of scope's set (NULL: the profile's). */
+static p11jwt_rc call(p11jwt_client *c, const char *scope, const char *method, const char *url,
+                      const char *const *headers, size_t nheaders, const char *body,
+                      size_t body_len, p11jwt_response *out)
 {
     exch_response rs = { .retry_after = -1 };
     p11jwt_access_token t;
+    p11jwt_client *sc;
     p11jwt_rc rc;
 
     err_clear();
     memset(out, 0, sizeof *out);
     /* Refuse a URL we would never call before spending an exchange on it. */
     rc = exch_url_check(url, "URL", P11JWT_ERR_HTTP);
+    if (rc == P11JWT_OK)
+        rc = exch_client_for_scope(c, scope, &sc);
     if (rc != P11JWT_OK)
         return rc;
     for (int tries = 0;; tries++) {
-        rc = p11jwt_client_token(c, &t);
+        rc = p11jwt_client_token(sc, &t);
         if (rc != P11JWT_OK)
             return rc;
         rc = call_once(c, method, url, headers, nheaders, body, body_len, &t, &rs);
         if (rc == P11JWT_OK && rs.status == 401 && tries == 0) {
             /* The resource no longer accepts this token (revoked, rotated
              * key, clock): drop it, get a new one, try once more. */
-            p11jwt_client_invalidate(c, t.value);
+            p11jwt_client_invalidate(sc, t.value);
             p11jwt_access_token_clear(&t);
             continue;
         }
@@ -131,7 +137,26 @@ p11jwt_rc p11jwt_client_call(p11jwt_client *c, const char *method, const char *u
         out->body = rs.body;
         out->body_len = rs.len;
         rs.body = NULL;
+        /* A 403 insufficient_scope is not retried: another token of the
+         * same scope would be refused alike. Its challenge is the message. */
+        err_clear();
+        exch_resource_refusal(&rs);
     }
     exch_response_clear(&rs);
     return rc;
+}
+
+p11jwt_rc p11jwt_client_call(p11jwt_client *c, const char *method, const char *url,
+                             const char *const *headers, size_t nheaders, const char *body,
+                             size_t body_len, p11jwt_response *out)
+{
+    return call(c, NULL, method, url, headers, nheaders, body, body_len, out);
+}
+
+p11jwt_rc p11jwt_client_call_scoped(p11jwt_client *c, const char *scope, const char *method,
+                                    const char *url, const char *const *headers,
+                                    size_t nheaders, const char *body, size_t body_len,
+                                    p11jwt_response *out)
+{
+    return call(c, scope, method, url, headers, nheaders, body, body_len, out);
 }

@@ -61,7 +61,8 @@ p11jwt_rc jose_header_b64(p11jwt_alg alg, const char *kid, char **out)
  * the 12 µs an HMAC takes. The standard claims are therefore written
  * straight into a buffer, in the same compact form jansson would give;
  * extra claims, which come from outside, are checked and copied in one
- * pass (claims_extra.c) and go through jansson only when that pass leaves
+ * pass (claims_extra.c; merged with claims given once for many assertions
+ * by claims_merge.c) and go through jansson only when that pass leaves
  * them to it (an error, a real number, an escaped name, ...).
  */
 
@@ -226,63 +227,11 @@ static p11jwt_rc jti_bytes(unsigned char out[16])
     return P11JWT_OK;
 }
 
-/* Appends the members of extra_json, refusing what redefines ours: in one
- * pass when it can, else through jansson (the same output, or the error). */
-static p11jwt_rc add_extras(struct buf *b, const char *extra_json)
-{
-    size_t n = strlen(extra_json), copied;
-    json_error_t jerr;
-    json_t *extra;
-    const char *name;
-    json_t *value;
-    char *text;
-    p11jwt_rc rc = P11JWT_OK;
-
-    /* Room for a comma, the members (never longer than the text) and a NUL. */
-    buf_grow(b, n + 1);
-    if (!b->failed && jose_claims_extra_copy(extra_json, n, b->s + b->len + 1, &copied)) {
-        if (copied > 0) {
-            b->s[b->len] = ',';
-            b->len += copied + 1;
-        }
-        b->s[b->len] = '\0';
-        return P11JWT_OK;
-    }
-    extra = json_loads(extra_json, JSON_REJECT_DUPLICATES, &jerr);
-    if (extra == NULL)
-        return err_set(P11JWT_ERR_JSON, "extra claims are not valid JSON: %s (line %d)",
-                       ESC(jerr.text), jerr.line);
-    if (!json_is_object(extra)) {
-        json_decref(extra);
-        return err_set(P11JWT_ERR_JSON, "extra claims must be a JSON object");
-    }
-    json_object_foreach(extra, name, value) {
-        if (jose_claim_reserved(name, strlen(name))) {
-            rc = err_set(P11JWT_ERR_ARG,
-                         "extra claim '%s' would redefine a claim p11jwt sets "
-                         "(use the matching option instead)",
-                         name);
-            goto out;
-        }
-    }
-    /* Re-serialised compact, in the given order; its outer braces go. */
-    text = json_dumps(extra, JSON_COMPACT | JSON_PRESERVE_ORDER);
-    if (text == NULL) {
-        rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    if (strlen(text) > 2) {
-        buf_add(b, ",", 1);
-        buf_add(b, text + 1, strlen(text) - 2);
-    }
-    free(text);
-out:
-    json_decref(extra);
-    return rc;
-}
-
-p11jwt_rc jose_claims_write(const p11jwt_claims_params *p, char **buf, size_t *cap,
-                            size_t *len)
+/* The claims with the extras of shared merged with line (line_len bytes;
+ * NULL: none); kept as jose_claims_write_merged says. */
+static p11jwt_rc claims_write(const p11jwt_claims_params *p, const jose_extras *shared,
+                              const char *line, size_t line_len, char **buf, size_t *cap,
+                              size_t *len, size_t *kept)
 {
     int64_t now = p->now != 0 ? p->now : (int64_t)time(NULL);
     struct buf b = { *buf, 0, *cap, 0 };
@@ -302,13 +251,19 @@ p11jwt_rc jose_claims_write(const p11jwt_claims_params *p, char **buf, size_t *c
         return err_set(P11JWT_ERR_ARG, "the time %lld (iat) is not between 1970 and 9999",
                        (long long)now);
 
-    buf_add(&b, "{", 1);
-    if (buf_member_str(&b, "iss", p->iss) != 0)
-        rc = err_set(P11JWT_ERR_ARG, "claim 'iss' is not valid UTF-8");
-    else if (p->aud != NULL && buf_member_str(&b, "aud", p->aud) != 0)
-        rc = err_set(P11JWT_ERR_ARG, "claim 'aud' is not valid UTF-8");
-    else if (p->sub != NULL && buf_member_str(&b, "sub", p->sub) != 0)
-        rc = err_set(P11JWT_ERR_ARG, "claim 'sub' is not valid UTF-8");
+    if (kept != NULL && *kept > 0 && *kept <= b.cap) {
+        b.len = *kept; /* iss, aud and sub as an earlier call wrote them */
+    } else {
+        buf_add(&b, "{", 1);
+        if (buf_member_str(&b, "iss", p->iss) != 0)
+            rc = err_set(P11JWT_ERR_ARG, "claim 'iss' is not valid UTF-8");
+        else if (p->aud != NULL && buf_member_str(&b, "aud", p->aud) != 0)
+            rc = err_set(P11JWT_ERR_ARG, "claim 'aud' is not valid UTF-8");
+        else if (p->sub != NULL && buf_member_str(&b, "sub", p->sub) != 0)
+            rc = err_set(P11JWT_ERR_ARG, "claim 'sub' is not valid UTF-8");
+        if (kept != NULL && rc == P11JWT_OK && !b.failed)
+            *kept = b.len;
+    }
     if (rc == P11JWT_OK) {
         buf_member_int(&b, "iat", now);
         buf_member_int(&b, "exp", now + p->ttl);
@@ -324,8 +279,11 @@ p11jwt_rc jose_claims_write(const p11jwt_claims_params *p, char **buf, size_t *c
         }
         base_wipe(raw, sizeof raw);
     }
-    if (rc == P11JWT_OK && p->extra_json != NULL)
-        rc = add_extras(&b, p->extra_json);
+    /* Extras in one pass when they can be (claims_extra.c, claims_merge.c),
+     * through jansson otherwise: the same bytes, or the error. */
+    if (rc == P11JWT_OK && !b.failed && (line != NULL || shared != NULL))
+        rc = jose_extras_append(shared, line != NULL ? line : "{}", line != NULL ? line_len : 2,
+                                &b.s, &b.cap, &b.len);
     buf_add(&b, "}", 1);
     if (rc == P11JWT_OK && b.failed)
         rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
@@ -335,6 +293,21 @@ p11jwt_rc jose_claims_write(const p11jwt_claims_params *p, char **buf, size_t *c
     if (rc == P11JWT_OK)
         *len = b.len;
     return rc;
+}
+
+p11jwt_rc jose_claims_write(const p11jwt_claims_params *p, char **buf, size_t *cap,
+                            size_t *len)
+{
+    const char *extra = p->extra_json;
+
+    return claims_write(p, NULL, extra, extra != NULL ? strlen(extra) : 0, buf, cap, len, NULL);
+}
+
+p11jwt_rc jose_claims_write_merged(const p11jwt_claims_params *p, const jose_extras *shared,
+                                   const char *line, size_t line_len, char **buf, size_t *cap,
+                                   size_t *len, size_t *kept)
+{
+    return claims_write(p, shared, line, line_len, buf, cap, len, kept);
 }
 
 p11jwt_rc jose_claims_json(const p11jwt_claims_params *p, char **out)

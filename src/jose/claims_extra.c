@@ -15,7 +15,10 @@
  * always gave, or accepts and re-encodes it. So no check is lost and the
  * output never depends on the path; tests/unit/test_claims_extra.c holds the
  * two side by side on hostile inputs. A pure function of the bytes: no
- * allocation, no global state, every byte read once.
+ * allocation, no global state, every byte read once. It can also hand back
+ * where each top-level member landed in the output, which is what lets a
+ * batch line's members replace those given once on the command line
+ * without a parse (claims_merge.c).
  */
 #include "jose/jose.h"
 
@@ -24,7 +27,7 @@
 #include <string.h>
 
 #define MAX_DEPTH 16
-#define MAX_MEMBERS 64
+#define MAX_MEMBERS JOSE_MAX_MEMBERS
 #define MAX_INT_DIGITS 18 /* always within jansson's json_int_t (long long) */
 
 /* The claims p11jwt sets itself; extras may not redefine them. nbf and
@@ -42,6 +45,9 @@ int jose_claim_reserved(const char *name, size_t len)
 struct cur {
     const unsigned char *p, *end;
     char *o;                    /* the output: never longer than what was read */
+    char *out;                  /* where the output starts */
+    jose_member *m;             /* the top level's members, or NULL */
+    size_t nm;                  /* how many the top level has */
 };
 
 static void skip_ws(struct cur *c)
@@ -283,6 +289,8 @@ static int object(struct cur *c, int depth)
                 return 0;
             if (n > 0)
                 *c->o++ = ',';
+            if (c->m != NULL && depth == 1)
+                c->m[n].off = (size_t)(c->o - c->out);
             if (!string(c, &name, &len))
                 return 0;
             if (depth == 1 && jose_claim_reserved((const char *)name, len))
@@ -300,6 +308,10 @@ static int object(struct cur *c, int depth)
             skip_ws(c);
             if (!value(c, depth))
                 return 0;
+            if (c->m != NULL && depth == 1) {
+                c->m[n - 1].name_len = len; /* raw: a name here has no escape */
+                c->m[n - 1].len = (size_t)(c->o - c->out) - c->m[n - 1].off;
+            }
             skip_ws(c);
             if (peek(c) == ',') {
                 c->p++;
@@ -314,6 +326,8 @@ static int object(struct cur *c, int depth)
     }
     if (depth > 1)
         *c->o++ = '}';
+    else
+        c->nm = n;
     return 1;
 }
 
@@ -348,11 +362,15 @@ static int array(struct cur *c, int depth)
     return 1;
 }
 
-int jose_claims_extra_copy(const char *in, size_t len, char *out, size_t *out_len)
+int jose_claims_extra_scan(const char *in, size_t len, char *out, size_t *out_len,
+                           jose_member *m, size_t *n)
 {
-    struct cur c = { (const unsigned char *)in, (const unsigned char *)in + len, out };
+    struct cur c = { .p = (const unsigned char *)in, .end = (const unsigned char *)in + len,
+                     .o = out, .out = out, .m = m };
 
     *out_len = 0;
+    if (n != NULL)
+        *n = 0;
     skip_ws(&c);
     if (peek(&c) != '{' || !object(&c, 1))
         return 0;
@@ -360,5 +378,12 @@ int jose_claims_extra_copy(const char *in, size_t len, char *out, size_t *out_le
     if (c.p != c.end)
         return 0;
     *out_len = (size_t)(c.o - out);
+    if (n != NULL)
+        *n = c.nm;
     return 1;
+}
+
+int jose_claims_extra_copy(const char *in, size_t len, char *out, size_t *out_len)
+{
+    return jose_claims_extra_scan(in, len, out, out_len, NULL, NULL);
 }

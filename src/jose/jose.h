@@ -43,6 +43,7 @@ typedef struct jose_signer {
     p11jwt_rc (*sign)(void *ctx, const unsigned char *data, size_t len,
                       unsigned char *sig, size_t *sig_len);
     void *ctx;
+    size_t sig_len;            /* the signature's length; 0: p11jwt_alg_sig_len */
 } jose_signer;
 
 /* base64url of the compact JSON header {"alg":..,"kid":..,"typ":"JWT"} in
@@ -69,15 +70,78 @@ p11jwt_rc jose_claims_write(const p11jwt_claims_params *p, char **buf, size_t *c
  * them — and the caller must take the jansson path. No allocation. */
 int jose_claims_extra_copy(const char *in, size_t len, char *out, size_t *out_len);
 
+/* The most members an object may have on that one pass. */
+#define JOSE_MAX_MEMBERS 64
+
+/* Where one top-level member landed in the output of the one pass: its
+ * text "name":value is out[off, off + len), its name (no escapes, so its
+ * raw bytes are the name) out[off + 1, off + 1 + name_len). */
+typedef struct jose_member {
+    size_t off, len, name_len;
+} jose_member;
+
+/* jose_claims_extra_copy that also fills m (room for JOSE_MAX_MEMBERS)
+ * with the top-level members in order and *n with their count. */
+int jose_claims_extra_scan(const char *in, size_t len, char *out, size_t *out_len,
+                           jose_member *m, size_t *n);
+
+/* ---- extra claims given once, merged with each assertion's own ---------- */
+
+/* Extra claims shared by many assertions (the CLI's --claim for every line
+ * of a batch), checked and written compact once (claims_merge.c). */
+typedef struct jose_extras jose_extras;
+
+/* Checks json (NULL or "" for none) as extra claims are checked (an object,
+ * no reserved name) and indexes its members. Caller frees with
+ * jose_extras_free. */
+p11jwt_rc jose_extras_new(const char *json, jose_extras **out);
+void jose_extras_free(jose_extras *x);
+
+/* Extra claims text (len bytes, no NUL needed): P11JWT_OK and the object
+ * in *obj (the caller's reference) when it is a JSON object none of whose
+ * names is reserved, else the error and its message: malformed JSON with
+ * jansson's reason and line, not an object, a reserved name. */
+p11jwt_rc jose_extras_parse(const char *text, size_t len, json_t **obj);
+
+/* Appends to buf (*len bytes used, *cap allocated; grown with realloc) a
+ * comma and the merged extra claims: shared's members in their order, the
+ * value of one that line (len bytes, one JSON object) also names taken
+ * from line, then line's other members in theirs; nothing when both are
+ * empty. The same bytes as jansson's compact dump of shared updated with
+ * line; the one pass when line is in its subset (no parse, no allocation
+ * once buf is large enough), jansson otherwise. Errors as
+ * jose_extras_parse. On error *len is unchanged. */
+p11jwt_rc jose_extras_append(const jose_extras *shared, const char *line, size_t line_len,
+                             char **buf, size_t *cap, size_t *len);
+
+/* jose_claims_write with, as extras, shared (NULL: none) merged with line
+ * (line_len bytes, a JSON object; NULL: none) as jose_extras_append does;
+ * p->extra_json is not read. kept (NULL: not used) carries, from one call
+ * to the next into the same buffer with the same p, how many bytes at its
+ * start hold "{", iss, aud and sub, checked and written: 0 at first, then
+ * they are not written again. */
+p11jwt_rc jose_claims_write_merged(const p11jwt_claims_params *p, const jose_extras *shared,
+                                   const char *line, size_t line_len, char **buf, size_t *cap,
+                                   size_t *len, size_t *kept);
+
 /* 1 when name (len bytes) is a claim p11jwt sets itself (iss, aud, sub, iat,
  * exp, jti), which extra claims may not redefine. */
 int jose_claim_reserved(const char *name, size_t len);
 
 /* Compact JWS: header_b64 "." b64url(payload) "." b64url(signature). The
- * signature length is checked against the alg (p11jwt_alg_sig_len). Caller
+ * signature length is checked against s->sig_len (0: p11jwt_alg_sig_len). Caller
  * frees *out. */
 p11jwt_rc jose_jws_sign(const jose_signer *s, const char *header_b64,
                         const char *payload, size_t payload_len, char **out);
+
+/* The largest compact JWS (with its NUL) of this header and a payload of
+ * payload_len bytes: the room jose_jws_write needs. */
+size_t jose_jws_max_len(const char *header_b64, size_t payload_len);
+
+/* jose_jws_sign into buf (room for jose_jws_max_len bytes), NUL-terminated;
+ * its length in *len. No allocation. */
+p11jwt_rc jose_jws_write(const jose_signer *s, const char *header_b64, const char *payload,
+                         size_t payload_len, char *buf, size_t *len);
 
 /* ---- parsing and verification ----------------------------------------- */
 
@@ -119,8 +183,8 @@ int64_t jose_jwt_exp(const char *token);
 p11jwt_rc jose_jws_parse(const char *jws, size_t len, jose_jws **out);
 void jose_jws_free(jose_jws *j);
 
-/* What can check a signature: an EC or Ed25519 public key (pkey, borrowed)
- * pinned to alg, or a MAC function (HS) pinned to alg. */
+/* What can check a signature: an EC, RSA or Ed25519 public key (pkey,
+ * borrowed) pinned to alg, or a MAC function (HS) pinned to alg. */
 typedef struct jose_verifier {
     p11jwt_alg alg;
     EVP_PKEY *pkey;
@@ -187,5 +251,43 @@ p11jwt_rc jose_okp_from_jwk(const json_t *jwk, jose_ec_pub *pub);
 /* Checks an EdDSA signature (exactly 64 bytes) over the signing input
  * with an Ed25519 key (borrowed). */
 p11jwt_rc jose_eddsa_verify(const jose_jws *j, EVP_PKEY *pkey);
+/* The same choice among the JWKS's EC, RSA and OKP (Ed25519) keys: *jwk
+ * (borrowed from jwks) is the one a JWS with kid names. */
+p11jwt_rc jose_jwks_pick(const json_t *jwks, const char *kid, const json_t **jwk);
+
+/* ---- RSA keys and RS/PS signatures (rsa.c) ----------------------------- */
+
+/* The largest RSA modulus p11jwt takes, in bytes (8192 bits). */
+#define JOSE_RSA_MAX (P11JWT_SIG_MAX)
+
+/* An RSA public key: the modulus and public exponent, big-endian without
+ * leading zero bytes (RFC 7518 §6.3.1), and the alg it is pinned to
+ * (P11JWT_ALG_UNKNOWN: none, the JWK then has no "alg"). */
+typedef struct jose_rsa_pub {
+    p11jwt_alg alg;
+    unsigned char n[JOSE_RSA_MAX];
+    size_t n_len;
+    unsigned char e[8];
+    size_t e_len;
+} jose_rsa_pub;
+
+/* Fills pub from big-endian n and e, leading zero bytes dropped; refuses
+ * an empty or oversized one. */
+p11jwt_rc jose_rsa_set(jose_rsa_pub *pub, p11jwt_alg alg, const unsigned char *n, size_t n_len,
+                       const unsigned char *e, size_t e_len);
+/* RFC 7638 thumbprint over {"e","kty","n"}. out holds 44 bytes. */
+p11jwt_rc jose_rsa_thumbprint(const jose_rsa_pub *pub, char out[44]);
+/* A new JWK {kty, n, e, kid, alg, use:"sig"} (kid left out when NULL, alg
+ * when the key pins none). Caller owns the reference. */
+p11jwt_rc jose_rsa_jwk(const jose_rsa_pub *pub, const char *kid, json_t **out);
+/* An EVP_PKEY for the public key. Caller frees with EVP_PKEY_free. */
+p11jwt_rc jose_rsa_pkey(const jose_rsa_pub *pub, EVP_PKEY **out);
+/* Reads an RSA JWK (kty "RSA", n, e); its "alg", when present, must be RS*
+ * or PS* and becomes pub->alg. */
+p11jwt_rc jose_rsa_from_jwk(const json_t *jwk, jose_rsa_pub *pub);
+/* Checks an RS (RSASSA-PKCS1-v1_5) or PS (RSASSA-PSS, MGF1 with the same
+ * hash, salt as long as the hash) signature with v->pkey: the key must be
+ * 2048 bits or more, the signature exactly the modulus length. */
+p11jwt_rc jose_rsa_verify(const jose_jws *j, const jose_verifier *v);
 
 #endif /* P11JWT_JOSE_H */

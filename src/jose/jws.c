@@ -12,27 +12,29 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The largest JWS signature we make or accept: ES512's r||s. */
-#define MAX_SIG_LEN 132
+/* The largest JWS signature we make or accept: an 8192-bit RSA key's. */
+#define MAX_SIG_LEN P11JWT_SIG_MAX
 
-p11jwt_rc jose_jws_sign(const jose_signer *s, const char *header_b64, const char *payload,
-                        size_t payload_len, char **out)
+size_t jose_jws_max_len(const char *header_b64, size_t payload_len)
 {
-    size_t want = p11jwt_alg_sig_len(s->alg);
+    return strlen(header_b64) + 1 + jose_b64url_len(payload_len) + 1 +
+           jose_b64url_len(MAX_SIG_LEN) + 1;
+}
+
+p11jwt_rc jose_jws_write(const jose_signer *s, const char *header_b64, const char *payload,
+                         size_t payload_len, char *buf, size_t *len)
+{
+    size_t want = s->sig_len != 0 ? s->sig_len : p11jwt_alg_sig_len(s->alg);
     size_t hlen = strlen(header_b64);
-    size_t plen = jose_b64url_len(payload_len);
     unsigned char sig[MAX_SIG_LEN];
     size_t sig_len = sizeof sig;
-    char *buf, *p;
+    char *p;
     p11jwt_rc rc;
 
-    *out = NULL;
-    if (want == 0)
+    *len = 0;
+    if (want == 0 || want > MAX_SIG_LEN)
         return err_set(P11JWT_ERR_ALG, "key '%s' has no JWS alg", s->kid ? ESC(s->kid) : "");
-    /* header "." payload "." signature NUL: one allocation, signed in place. */
-    buf = malloc(hlen + 1 + plen + 1 + jose_b64url_len(MAX_SIG_LEN) + 1);
-    if (buf == NULL)
-        return err_set(P11JWT_ERR_NOMEM, "out of memory");
+    /* header "." payload "." signature NUL, signed in place. */
     memcpy(buf, header_b64, hlen);
     p = buf + hlen;
     *p++ = '.';
@@ -42,13 +44,31 @@ p11jwt_rc jose_jws_sign(const jose_signer *s, const char *header_b64, const char
     if (rc == P11JWT_OK && sig_len != want)
         rc = err_set(P11JWT_ERR_CRYPTO, "%s signature is %zu bytes, expected %zu",
                      p11jwt_alg_name(s->alg), sig_len, want);
+    if (rc == P11JWT_OK) {
+        *p++ = '.';
+        p += jose_b64url_encode(sig, sig_len, p);
+        *p = '\0';
+        *len = (size_t)(p - buf);
+    }
+    base_wipe(sig, sizeof sig);
+    return rc;
+}
+
+p11jwt_rc jose_jws_sign(const jose_signer *s, const char *header_b64, const char *payload,
+                        size_t payload_len, char **out)
+{
+    char *buf = malloc(jose_jws_max_len(header_b64, payload_len));
+    size_t len;
+    p11jwt_rc rc;
+
+    *out = NULL;
+    if (buf == NULL)
+        return err_set(P11JWT_ERR_NOMEM, "out of memory");
+    rc = jose_jws_write(s, header_b64, payload, payload_len, buf, &len);
     if (rc != P11JWT_OK) {
         free(buf);
         return rc;
     }
-    *p++ = '.';
-    jose_b64url_encode(sig, sig_len, p);
-    base_wipe(sig, sizeof sig);
     *out = buf;
     return P11JWT_OK;
 }

@@ -138,7 +138,9 @@ p11jwt_rc p11_object_find_one(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_CL
 /* Whether any key object (private, public or secret) has this kid. */
 static p11jwt_rc kid_exists(p11jwt_token *t, CK_SESSION_HANDLE s, const char *kid, int *exists)
 {
-    static const CK_OBJECT_CLASS classes[] = { CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, CKO_SECRET_KEY };
+    /* A certificate stored next to the key (p11jwt_cert_import) goes too. */
+    static const CK_OBJECT_CLASS classes[] = { CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, CKO_SECRET_KEY,
+                                               CKO_CERTIFICATE };
     CK_OBJECT_HANDLE h;
     size_t n;
 
@@ -282,6 +284,14 @@ static int bool_attr(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
     CK_ATTRIBUTE a = { type, &b, sizeof b };
 
     return P11_CALL(t->fl, C_GetAttributeValue, s, o, &a, 1) == CKR_OK && b == CK_TRUE;
+}
+
+CK_KEY_TYPE p11_object_key_type(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o)
+{
+    CK_KEY_TYPE kt = 0;
+    CK_ATTRIBUTE a = { CKA_KEY_TYPE, &kt, sizeof kt };
+
+    return P11_CALL(t->fl, C_GetAttributeValue, s, o, &a, 1) == CKR_OK ? kt : P11_ANY_KEY_TYPE;
 }
 
 static int cmp_info(const void *a, const void *b)
@@ -434,7 +444,9 @@ static p11jwt_rc delete_class(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_CL
 
 p11jwt_rc p11_key_destroy(p11jwt_token *t, const char *kid)
 {
-    static const CK_OBJECT_CLASS classes[] = { CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, CKO_SECRET_KEY };
+    /* A certificate stored next to the key (p11jwt_cert_import) goes too. */
+    static const CK_OBJECT_CLASS classes[] = { CKO_PRIVATE_KEY, CKO_PUBLIC_KEY, CKO_SECRET_KEY,
+                                               CKO_CERTIFICATE };
     CK_SESSION_HANDLE s;
     size_t total = 0;
     p11jwt_rc rc;
@@ -445,8 +457,9 @@ p11jwt_rc p11_key_destroy(p11jwt_token *t, const char *kid)
     rc = p11_session_get(t, 1, &s);
     if (rc != P11JWT_OK)
         return rc;
-    for (size_t c = 0; c < sizeof classes / sizeof classes[0]; c++) {
-        rc = delete_class(t, s, classes[c], kid, &total);
+    for (size_t c = 0; c <= sizeof classes / sizeof classes[0]; c++) {
+        rc = c == 0 ? p11_cert_destroy_for_key(t, s, kid, &total)
+                    : delete_class(t, s, classes[c - 1], kid, &total);
         if (rc != P11JWT_OK) {
             if (total > 0)
                 p11_token_changed(t);

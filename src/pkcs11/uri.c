@@ -186,6 +186,11 @@ static p11jwt_rc uri_kid(p11jwt_token *t)
         use = label;
     if (use == NULL)
         return P11JWT_OK;
+    /* A kid is text: a %00 in it would cut it short, and "k1%00x" would
+     * name the key k1. */
+    if (memchr(use->pValue, '\0', use->ulValueLen) != NULL)
+        return err_set(P11JWT_ERR_URI, "the URI's %s= holds a NUL byte (%%00): a kid is text",
+                       use == id ? "id" : "object");
     t->uri_kid = strndup(use->pValue, use->ulValueLen);
     return t->uri_kid != NULL ? P11JWT_OK : err_set(P11JWT_ERR_NOMEM, "out of memory");
 }
@@ -243,8 +248,9 @@ p11jwt_rc p11_uri_parse(p11jwt_token *t, const char *uri, char **module_path,
     /* Whatever spelling got past the check above, p11-kit's view decides. */
     if (p11_kit_uri_get_pin_value(t->uri) != NULL)
         return p11_uri_refuse_pin_value("pkcs11:pin-value=", P11JWT_ERR_URI, "the token URI");
-    if (uri_kid(t) != P11JWT_OK)
-        return P11JWT_ERR_NOMEM;
+    rc = uri_kid(t);
+    if (rc != P11JWT_OK)
+        return rc;
 
     s = p11_kit_uri_get_module_path(t->uri);
     if (s == NULL && p11_kit_uri_get_module_name(t->uri) != NULL) {

@@ -144,7 +144,11 @@ err /v1/nothing 404 not_found
 err /v1/token/dt/other 404 not_found
 err '/v1/token/dt?min_valid=abc' 400 bad_request
 err '/v1/token/dt?min_valid=' 400 bad_request
-err '/v1/token/dt?scope=x' 400 bad_request
+err '/v1/token/dt?scope=a%22b' 400 bad_request
+err '/v1/token/dt?scope=a&scope=b' 400 bad_request
+err '/v1/token/dt?scope=a%00b' 400 bad_request
+err '/v1/token/dt?scope=' 400 bad_request
+err '/v1/token/dt?x=1' 400 bad_request
 err '/v1/token/dt?min_valid=1&min_valid=2' 400 bad_request
 err '/v1/token/dt?min_valid=99999999' 400 bad_request
 err '/v1/health?x=1' 400 bad_request

@@ -49,6 +49,27 @@ static void routes(void **state)
     assert_int_equal(r.ep, EP_METRICS);
     route("/v1/token/dt?", &r);
     assert_int_equal(r.status, 0);
+    assert_int_equal(r.has_scope, 0);
+    /* ?scope=: form-encoded, with min_valid in either order */
+    route("/v1/token/dt?scope=read+write%20a%3Ab", &r);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.has_scope, 1);
+    assert_string_equal(r.scope, "read write a:b");
+    assert_int_equal(r.min_valid, -1);
+    route("/v1/token/dt?scope=b+a&min_valid=60", &r);
+    assert_int_equal(r.status, 0);
+    assert_string_equal(r.scope, "b a");
+    assert_int_equal(r.min_valid, 60);
+    route("/v1/token/dt?min_valid=5&scope=x", &r);
+    assert_int_equal(r.min_valid, 5);
+    assert_string_equal(r.scope, "x");
+    /* the syntax is the library's to judge: an empty scope or a '"' pass */
+    route("/v1/token/dt?scope=", &r);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(r.has_scope, 1);
+    assert_string_equal(r.scope, "");
+    route("/v1/token/dt?scope=a%22b", &r);
+    assert_string_equal(r.scope, "a\"b");
     assert_string_equal(agent_endpoint_method(EP_INVALIDATE), "POST");
     assert_string_equal(agent_endpoint_method(EP_TOKEN), "GET");
 }
@@ -81,13 +102,33 @@ static void bad_routes(void **state)
         { "/v1/token/a?min_valid=1234567890", 400 },
         { "/v1/token/a?min_valid=1&x=2", 400 },
         { "/v1/token/a?x=1", 400 },
+        { "/v1/token/a?scope=a&scope=b", 400 },
+        { "/v1/token/a?scope=a&min_valid=1&min_valid=2", 400 },
+        { "/v1/token/a?scope=a%00b", 400 },
+        { "/v1/token/a?scope=a%2", 400 },
+        { "/v1/token/a?scope=a%zz", 400 },
+        { "/v1/token/a?scope=a&", 400 },
+        { "/v1/token/a?scopes=a", 400 },
+        { "/v1/token/a/invalidate?scope=a", 400 },
+        { "/v1/assertion/a?scope=a", 400 },
         { "/v1/assertion/a?min_valid=1", 400 },
         { "/v1/health?", 0 },
         { "/metrics?x", 400 },
     };
+    char longq[64 + AGENT_SCOPE_MAX + 2];
     agent_route r;
 
     (void)state;
+    /* a scope of AGENT_SCOPE_MAX bytes is taken, one more is not */
+    snprintf(longq, sizeof longq, "/v1/token/a?scope=");
+    memset(longq + strlen(longq), 'x', AGENT_SCOPE_MAX + 1);
+    longq[18 + AGENT_SCOPE_MAX + 1] = '\0';
+    route(longq, &r);
+    assert_int_equal(r.status, 400);
+    longq[18 + AGENT_SCOPE_MAX] = '\0';
+    route(longq, &r);
+    assert_int_equal(r.status, 0);
+    assert_int_equal(strlen(r.scope), AGENT_SCOPE_MAX);
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         route(cases[i].target, &r);
         if (r.status != cases[i].status)

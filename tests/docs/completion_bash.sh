@@ -172,12 +172,12 @@ expect 'p11jwt frob --^'
 
 echo "-- options"
 mapfile -t sign_long < <(long_opts sign)
-for o in --kid --iss --aud --alg --batch --threads --claims-file --token --pin-file; do
+for o in --kid --iss --aud --alg --batch --threads --no-progress --claims-file --token --pin-file; do
     [[ " ${sign_long[*]} " == *" $o "* ]] || fail "sign --help has no $o (parse broken?)"
 done
 expect 'p11jwt sign --^' "${sign_long[@]}"
 expect 'p11jwt sign ^' $(all_opts sign)
-expect 'p11jwt sign --c^' --claim --claims-file
+expect 'p11jwt sign --c^' --cert --claim --claims-file
 expect 'p11jwt sign --iss me --ba^' --batch
 expect 'p11jwt call -^' $(all_opts call)
 expect 'p11jwt rotate ^' status stage promote retire auto forget
@@ -188,7 +188,9 @@ for c in "${commands[@]}"; do
 done
 
 echo "-- values"
-expect 'p11jwt keygen --alg ^' "${algs[@]}"
+# keygen makes an AES key too (a fleet's cache_key), which nothing signs with.
+expect 'p11jwt keygen --alg ^' "${algs[@]}" A256GCM
+expect 'p11jwt keygen --alg A2^' A256GCM
 expect 'p11jwt sign --alg E^' $(printf '%s\n' "${algs[@]}" | grep '^E')
 expect 'p11jwt sign --alg=^' "${algs[@]}"
 expect 'p11jwt verify --alg=H^' "${hs_algs[@]}"

@@ -9,11 +9,13 @@
 # and client-credentials profiles, an STS that refuses, a jsa profile over
 # TLS with an untrusted CA, a wrong PIN, a rotation with audit = file:,
 # doctor on every profile (with --exchange and --json) and on a token and
-# key, sign --audit (its audit file is checked too).
-# (The fault-injecting PKCS#11 module is to be added here too.)
+# key, sign --audit (its audit file is checked too), and sign, batch and
+# token through the fault-injecting PKCS#11 module (tests/p11fault):
+# recovered faults, a device that stays gone, a refused PIN.
 set -euo pipefail
 source "$(dirname "$0")/../integration/lib.sh"
 source "$(dirname "$0")/lib.sh"
+source "$(dirname "$0")/../fault/lib.sh"
 
 PIN=$(cat "$PIN_FILE")
 HMAC=HmacSecretDistinct$(rand_hex 12)
@@ -190,6 +192,27 @@ r TRACE call --config "$CONF" --profile cc-env "$PLAIN/cc/resource"
 r call --config "$CONF" --profile cc-env -X POST -d @"$T/client.secret" "http://127.0.0.1:9/x"
 sts_control '{"clear": true}'
 grep -qF "$STS_TOKEN" "$T/tokens.out" || fail "token did not print the scripted token"
+
+step "through the fault module: recovered faults, a device that stays gone, a refused PIN"
+faulted=0
+for t in "" TRACE; do
+    for rule in C_Sign@1=CKR_DEVICE_REMOVED C_SignInit@1=CKR_USER_NOT_LOGGED_IN \
+        C_Sign@1!=CKR_DEVICE_REMOVED C_Login@1=CKR_PIN_INCORRECT C_SignInit@1+=CKR_GENERAL_ERROR \
+        C_OpenSession@1=CKR_SESSION_COUNT; do
+        for cmd in "sign --token $TOKEN --pin-env NSO_PIN --kid dt-key --iss i --aud a" \
+            "sign --token $TOKEN --pin-file $PIN_FILE --kid ec-key --iss i --aud a --batch --threads 2" \
+            "token --config $CONF --profile dt" "token --config $CONF --profile dt-env --json"; do
+            rm -f "$COUNTS"
+            # shellcheck disable=SC2086
+            STDIN=$T/one.jsonl P11FAULT=$rule P11JWT_MODULE=$P11FAULT_LIB \
+                P11FAULT_MODULE=$SOFTHSM_MODULE P11FAULT_COUNTS=$COUNTS r $t $cmd
+            [[ -r $COUNTS ]] || fail "the run did not go through the fault module: $cmd"
+            faulted=$((faulted + $(awk '$1 == "faults" { n += $3 } END { print n + 0 }' "$COUNTS")))
+        done
+    done
+done
+((faulted >= 24)) || fail "the fault module injected only $faulted faults in 48 runs"
+step "the fault module injected $faulted faults in 48 runs"
 
 step "a rotation with audit = file:"
 for t in "" TRACE; do

@@ -72,3 +72,38 @@ assert_unreadable "$first" "$a"
 for log in "$LOG_A" "$LOG_B"; do check_log_clean "$log" "$first" "$a"; done
 errs=$(($(metric "$SOCK_A" p11jwt_agent_fleet_errors_total) + $(metric "$SOCK_B" p11jwt_agent_fleet_errors_total)))
 ((errs == 0)) || fail "Redis problems counted on a healthy fleet: $errs"
+
+step "min_valid through Redis: a fleet token with less life left is due"
+# The fleet's token has about an hour left. A host asking for more takes it
+# as due: it exchanges (holding the fleet's lock) and stores the longer
+# token; the other host, asking the same, finds that one in Redis.
+sts_control '{"expires_in": 7200}'
+before=$(calls /dt/token)
+min_tok() {
+    curl -sSf --max-time 60 --unix-socket "$1" "http://agent/v1/token/dt?min_valid=3700" |
+        "$PYTHON" -c 'import json, sys, time
+d = json.load(sys.stdin)
+print(d["access_token"], d["expires_at"] - int(time.time()))'
+}
+read -r mb left_b < <(min_tok "$SOCK_B") || fail "host b: min_valid=3700 failed"
+[[ $mb != "$a" ]] || fail "host b took the fleet's shorter-lived token for min_valid=3700"
+((left_b >= 3700)) || fail "host b's token has $left_b s left, asked for 3700"
+(($(calls /dt/token) == before + 1)) || fail "min_valid on host b: $(($(calls /dt/token) - before)) exchanges, expected 1"
+read -r ma left_a < <(min_tok "$SOCK_A") || fail "host a: min_valid=3700 failed"
+[[ $ma == "$mb" ]] || fail "host a did not take host b's longer-lived token from Redis"
+(($(calls /dt/token) == before + 1)) || fail "host a exchanged instead of sharing"
+assert_unreadable "$first" "$a" "$mb"
+
+step "refresh_ahead through Redis: a host with a wider margin takes the token as due"
+# The fleet's token has about 7200 s left and a refresh time 80 s before
+# expiry; a host whose own refresh_ahead is wider than what is left
+# exchanges (the CLI: a process with an empty memory cache).
+sed 's/^refresh_ahead = .*/refresh_ahead = 7300/' "$T/host-a.conf" >"$T/wide.conf"
+grep -q '^refresh_ahead = 7300$' "$T/wide.conf" || fail "no refresh_ahead line to change"
+before=$(calls /dt/token)
+expect_exit 0 x token --config "$T/host-a.conf" --profile dt
+[[ $OUT == "$mb" ]] || fail "the CLI did not take the fleet's token"
+(($(calls /dt/token) == before)) || fail "the CLI exchanged with the fleet's margin"
+expect_exit 0 x token --config "$T/wide.conf" --profile dt
+[[ $OUT != "$mb" ]] || fail "refresh_ahead = 7300 took a token with about 7200 s left from Redis"
+(($(calls /dt/token) == before + 1)) || fail "refresh_ahead = 7300: no exchange"

@@ -3,8 +3,8 @@
  * the request target (endpoint, escaped profile name, query) and a
  * profile's allow rule. Besides not crashing, each checks what it
  * promises: a profile name NUL-terminated, printable and bounded; errors
- * are 400 or 404; a name p11jwt-token escapes comes back out of the
- * agent's decoder unchanged.
+ * are 400 or 404; a name (or a ?scope=) p11jwt-token escapes comes back
+ * out of the agent's decoder unchanged.
  */
 #include "fuzz.h"
 
@@ -29,6 +29,9 @@ static void route(const char *s, size_t n)
         for (const char *p = r.profile; *p; p++)
             FUZZ_CHECK((unsigned char)*p >= 0x20 && *p != 0x7f);
         FUZZ_CHECK(r.min_valid >= -1 && r.min_valid <= AGENT_MAX_MIN_VALID);
+        /* ?scope=: the token endpoint's only, NUL-terminated and bounded */
+        FUZZ_CHECK(!r.has_scope || r.ep == EP_TOKEN);
+        FUZZ_CHECK(strlen(r.scope) <= AGENT_SCOPE_MAX && (r.has_scope || r.scope[0] == '\0'));
     } else {
         FUZZ_CHECK((r.status == 400 || r.status == 404) && r.error != NULL && r.ep == EP_NONE);
     }
@@ -58,6 +61,13 @@ static void allow_and_escape(const char *z)
             FUZZ_CHECK(r.status == 0 && r.ep == EP_TOKEN && strcmp(r.profile, z) == 0);
         else
             FUZZ_CHECK(r.status == 400);
+        /* A scope the client escapes is the scope the agent decodes. */
+        if (strlen(z) <= AGENT_SCOPE_MAX) {
+            snprintf(target, sizeof target, "/v1/token/p?min_valid=1&scope=%s", esc);
+            agent_route_parse(target, strlen(target), &r);
+            FUZZ_CHECK(r.status == 0 && r.has_scope && strcmp(r.scope, z) == 0 &&
+                       r.min_valid == 1);
+        }
     }
 }
 

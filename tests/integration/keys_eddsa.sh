@@ -181,7 +181,7 @@ expect_err_matches "expired"
 expect_exit 1 p11jwt verify --jwks "$T/x25519-jwks.json" --aud "$AUD" <"$T/py.jws"
 expect_err_matches "curve \"X25519\" is not Ed25519 \(a key-agreement key never verifies"
 expect_exit 1 p11jwt verify --jwks "$T/jwks.json" --aud "$AUD" <"$T/py.jws"
-expect_err_matches "no EC or OKP key with kid 'py-ed'"
+expect_err_matches "no EC, RSA or OKP \\(Ed25519\\) key with kid 'py-ed'"
 expect_exit 2 p11jwt verify --secret-file "$T/jwks.json" --alg EdDSA --aud "$AUD" <"$T/py.jws"
 expect_err_matches "--secret-file needs --alg HS256, HS384 or HS512"
 

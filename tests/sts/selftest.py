@@ -110,7 +110,7 @@ def main():
                              "--jwks", os.path.join(work, "jwks.json"),
                              "--client", "app=" + os.path.join(work, "cc.secret"),
                              "--iss-allowed", "sa@example.com", "--iss-allowed", "backend",
-                             "--iss-allowed", "app"], stderr=log)
+                             "--iss-allowed", "app", "--scopes", "backend=a b,c"], stderr=log)
     try:
         for _ in range(100):
             if os.path.exists(port_file):
@@ -240,6 +240,23 @@ def run(c, hs_secret, cc_secret, k512, k256):
                    k256, algorithm="ES256", headers={"kid": "k256"})
     st, d = c.form("/rfc7523/token", {"assertion": a, "grant_type": JWT_BEARER, "scope": "a b"})
     check(st == 200 and d["scope"] == "a b", "rfc7523: %s" % d)
+    # scopes (--scopes backend=a b,c): what the client is registered for only,
+    # and RFC 6750 3.1 at a resource that needs one the token lacks.
+    tok_ab = d["access_token"]
+    bearer = {"Authorization": "Bearer " + tok_ab}
+    check(c.json("GET", "/rfc7523/resource/need/a", None, bearer)[0] == 200, "need/a with a b")
+    st, h, body = c.req("GET", "/rfc7523/resource/need/c", None, bearer)
+    check(st == 403 and json.loads(body)["error"] == "insufficient_scope", "need/c: %s" % body)
+    check(h.get("WWW-Authenticate") == 'Bearer realm="sts", error="insufficient_scope", '
+          'error_description="this resource needs scope c", scope="c"', "challenge %s" % h)
+    for asked, why in (("a z", "scope 'z' is not granted to client 'backend'"),
+                       ('a"b', "malformed scope: character '\"' is not allowed")):
+        a = jwt.encode({"iss": "backend", "sub": "u", "aud": r_url, "iat": now, "exp": now + 60},
+                       k256, algorithm="ES256", headers={"kid": "k256"})
+        st, d = c.form("/rfc7523/token", {"assertion": a, "grant_type": JWT_BEARER,
+                                          "scope": asked})
+        check((st, d) == (400, {"error": "invalid_scope", "error_description": why}),
+              "rfc7523 scope %r: %s %s" % (asked, st, d))
     p_url = c.base + "/pkj/token"
     ca = jwt.encode({"iss": "app", "sub": "app", "aud": p_url, "iat": now, "exp": now + 60,
                      "jti": secrets.token_hex(8)}, k256, algorithm="ES256", headers={"kid": "k256"})

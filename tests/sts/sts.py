@@ -18,10 +18,25 @@ localhost) and the port.
 
 Keys: --secret KID=FILE (an HMAC secret: the file's bytes less ONE trailing
 newline, as p11jwt import-secret and PyJWT with a str key use it), --jwks FILE
-(public EC keys, and Ed25519 ones (OKP) for rfc7523 and private-key-jwt, by kid), --client ID=SECRETFILE (client-credentials).
+(public EC keys, RSA keys with an RS/PS "alg", and Ed25519 ones (OKP), by
+kid; the rfc7523 and private-key-jwt endpoints take RS/PS as Okta and Entra
+ID do, and EdDSA), --client ID=SECRETFILE (client-credentials).
 --iss-allowed ISS (repeatable) restricts the accepted issuers of assertions
 (dt: the account e-mail; neowit: the service account id; noa: the client
 name; rfc7523); without it any non-empty iss is accepted.
+
+Scopes (RFC 6749 3.3, as a real STS registers them per client): --scopes
+CLIENT=SCOPE... (repeatable; CLIENT is the client_id of client-credentials
+and private-key-jwt, the iss of rfc7523) names every scope CLIENT may be
+granted. A request that asks for any other, or for a malformed scope
+(outside %x21 / %x23-5B / %x5D-7E, space-separated), gets 400 invalid_scope
+with a description naming it. A client without --scopes is granted any
+well-formed scope; asking none, a client-credentials client is granted its
+--scopes list (else ADMIN, as JSA answers). The granted scope is recorded
+with the token: GET /<prefix>/resource/need/SCOPE answers 200 only to a
+token granted SCOPE, else 403 with an RFC 6750 3.1 challenge
+(WWW-Authenticate: Bearer realm="sts", error="insufficient_scope",
+error_description="...", scope="SCOPE").
 
 Test control (JSON): POST /_control, GET /_stats — see Control below.
 Scripted answers ({"path", "mode", "count", ...}) are status (default;
@@ -56,7 +71,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
-from jwt.algorithms import ECAlgorithm, OKPAlgorithm
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -80,8 +95,10 @@ DT_ENTITY = "Untrusted entity. Check the 'aud' and 'iss' claims."
 DT_SIGNATURE = "Invalid signature"
 
 CRV_ALG = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
-# What the generic jwt-bearer endpoints (rfc7523, private-key-jwt) accept.
-BEARER_ALGS = ("ES256", "ES384", "ES512", "HS256", "HS384", "HS512", "EdDSA")
+RSA_ALGS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
+# what the generic jwt-bearer endpoints (rfc7523, private-key-jwt) take, as
+# Okta, Entra ID and Keycloak do
+GENERIC_ALGS = ("ES256", "ES384", "ES512", "HS256", "HS384", "HS512", "EdDSA") + RSA_ALGS
 MAX_BODY = 1 << 20            # what the server accepts in a request
 CLOCK_SKEW = 120              # how far in the future an iat may be
 NOA_MAX_LIFETIME = 600        # noa: exp - iat <= 10 minutes
@@ -99,6 +116,11 @@ def short(s, n=8):
         return "-"
     s = str(s)
     return s if len(s) <= n else s[:n] + "..."
+
+
+def quote(s):
+    """An RFC 9110 quoted-string: backslash and DQUOTE escaped."""
+    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
 def read_secret_file(path):
@@ -153,9 +175,15 @@ class State:
     def __init__(self, args):
         self.lock = threading.Lock()
         self.hs_keys = {}       # kid -> secret bytes
-        self.ec_keys = {}       # kid -> (alg, public key)
+        self.ec_keys = {}       # kid -> (alg, public key): EC, and RSA JWKs with an alg
         self.clients = {}       # client_id -> secret bytes
         self.iss_allowed = set(args.iss_allowed or [])
+        self.scopes = {}        # client -> set of scopes it may be granted
+        for spec in getattr(args, "scopes", None) or []:
+            cid, _, sc = spec.partition("=")
+            if not cid:
+                sys.exit("sts: --scopes wants CLIENT=SCOPE..., got %r" % spec)
+            self.scopes[cid] = set(sc.replace(",", " ").split())
         self.lifetime = args.expires_in
         self.clock_skew = getattr(args, "clock_skew", 0)
         self.server_key = secrets.token_bytes(32)   # signs noa's JWTs
@@ -189,6 +217,13 @@ class State:
             with open(path) as f:
                 doc = json.load(f)
             for jwk in doc.get("keys", []):
+                if jwk.get("kty") == "RSA" and "kid" in jwk:
+                    # an RSA JWK must say its alg: RS vs PS, and the hash
+                    if jwk.get("alg") not in RSA_ALGS:
+                        sys.exit("sts: RSA JWK %s has no RS/PS alg" % jwk["kid"])
+                    self.ec_keys[jwk["kid"]] = (jwk["alg"],
+                                                RSAAlgorithm.from_jwk(json.dumps(jwk)))
+                    continue
                 if jwk.get("kty") == "OKP" and jwk.get("crv") == "Ed25519" and "kid" in jwk:
                     if jwk.get("alg", "EdDSA") != "EdDSA":
                         sys.exit("sts: JWK %s: Ed25519 with alg %s" % (jwk["kid"], jwk["alg"]))
@@ -230,11 +265,17 @@ class State:
                 queue.pop(0)
             return script
 
-    def issue(self, dialect, value, lifetime, client=None):
+    def issue(self, dialect, value, lifetime, client=None, scope=None):
         with self.lock:
             self.gen += 1
             self.issued[value] = {"dialect": dialect, "exp": time.time() + lifetime,
-                                  "gen": self.gen, "client": client}
+                                  "gen": self.gen, "client": client,
+                                  "scope": set((scope or "").split())}
+
+    def token_scope(self, value):
+        with self.lock:
+            info = self.issued.get(value)
+            return set(info["scope"]) if info else set()
 
     def revoke(self, dialect, value, client):
         """RFC 7009 2.1: revokes value if this dialect issued it (to this
@@ -706,10 +747,32 @@ class Handler(BaseHTTPRequestHandler):
     def lifetime(self):
         return self.state.lifetime
 
-    def new_token(self, dialect, lifetime, client=None):
+    def new_token(self, dialect, lifetime, client=None, scope=None):
         value = secrets.token_hex(16)
-        self.state.issue(dialect, value, lifetime, client)
+        self.state.issue(dialect, value, lifetime, client, scope)
         return value
+
+    def grant_scope(self, client, asked, summary, default=None):
+        """The scope granted for a request asking `asked` (None: none), as
+        RFC 6749 3.3 has an STS decide: invalid_scope for a malformed one
+        or one the client was not registered for (--scopes)."""
+        known = self.state.scopes.get(client)
+        if asked is None or asked == "":
+            return " ".join(sorted(known)) if known and default is not None else default
+        summary["scope"] = asked
+        for ch in asked:
+            if ch != " " and not ("\x21" <= ch <= "\x7e" and ch not in '"\\'):
+                raise OAuthError(400, "invalid_scope",
+                                 "malformed scope: character %r is not allowed" % ch)
+        words = asked.split(" ")
+        if not asked.strip(" "):
+            raise OAuthError(400, "invalid_scope", "the scope is empty")
+        if known is not None:
+            unknown = [w for w in words if w and w not in known]
+            if unknown:
+                raise OAuthError(400, "invalid_scope", "scope '%s' is not granted to client '%s'"
+                                 % (" ".join(unknown), client))
+        return asked
 
     def jwt_bearer_form(self, body, summary, unsupported):
         f = self.form(body, summary)
@@ -842,8 +905,8 @@ class Handler(BaseHTTPRequestHandler):
                              {"WWW-Authenticate": 'Basic realm="sts"'} if basic else None)
         summary["client_id"] = cid
         life = self.lifetime()
-        scope = params.get("scope") or "ADMIN"
-        return 200, {"access_token": self.new_token("client-credentials", life, cid),
+        scope = self.grant_scope(cid, params.get("scope"), summary, default="ADMIN")
+        return 200, {"access_token": self.new_token("client-credentials", life, cid, scope),
                      "token_type": "Bearer", "scope": scope, "expires_in": life}, None
 
     def revoke(self, dialect, path, body, summary):
@@ -895,17 +958,18 @@ class Handler(BaseHTTPRequestHandler):
             raise OAuthError(400, "invalid_request", "assertion missing")
         bad = lambda d: (lambda: OAuthError(400, "invalid_grant", d))
         header, p = self.verify_assertion(
-            f["assertion"], path, BEARER_ALGS, {
+            f["assertion"], path, GENERIC_ALGS, {
                 "malformed": bad("malformed assertion"), "kid": bad("unknown kid"),
                 "signature": bad("invalid signature")})
         self.rfc_claims(p, path, "jwt-bearer")
         if not self.iss_ok(p.get("iss")):
             raise OAuthError(400, "invalid_grant", "untrusted issuer")
+        scope = self.grant_scope(p.get("iss"), f.get("scope"), summary)
         life = self.lifetime()
-        out = {"access_token": self.new_token("rfc7523", life), "token_type": "Bearer",
-               "expires_in": life}
-        if f.get("scope"):
-            out["scope"] = f["scope"]
+        out = {"access_token": self.new_token("rfc7523", life, None, scope),
+               "token_type": "Bearer", "expires_in": life}
+        if scope:
+            out["scope"] = scope
         return 200, out, None
 
     def authenticate_assertion(self, path, f):
@@ -918,7 +982,7 @@ class Handler(BaseHTTPRequestHandler):
         path = path.rsplit("/", 1)[0] + "/token"
         bad = lambda d: (lambda: OAuthError(401, "invalid_client", d))
         header, p = self.verify_assertion(
-            f["client_assertion"], path, BEARER_ALGS,
+            f["client_assertion"], path, GENERIC_ALGS,
             {"malformed": bad("malformed client assertion"), "kid": bad("unknown kid"),
              "signature": bad("invalid signature")})
         cid = f.get("client_id")
@@ -945,11 +1009,12 @@ class Handler(BaseHTTPRequestHandler):
         summary["auth_method"] = "private_key_jwt"
         cid = self.authenticate_assertion(path, f)
         summary["client_id"] = cid
+        scope = self.grant_scope(cid, f.get("scope"), summary)
         life = self.lifetime()
-        out = {"access_token": self.new_token("private-key-jwt", life, cid),
+        out = {"access_token": self.new_token("private-key-jwt", life, cid, scope),
                "token_type": "Bearer", "expires_in": life}
-        if f.get("scope"):
-            out["scope"] = f["scope"]
+        if scope:
+            out["scope"] = scope
         return 200, out, None
 
     # -- protected resource ---------------------------------------------------------
@@ -981,6 +1046,16 @@ class Handler(BaseHTTPRequestHandler):
                 jwt.decode(value, self.state.server_key, algorithms=["HS256"])
             except jwt.PyJWTError as e:
                 raise OAuthError(401, "invalid_token", str(e), unauth)
+        segs = path.strip("/").split("/")
+        if len(segs) == 4 and segs[2] == "need":
+            # RFC 6750 3.1: a token without the scope this resource needs
+            need = urllib.parse.unquote(segs[3])
+            summary["need_scope"] = need
+            if need not in self.state.token_scope(value):
+                desc = "this resource needs scope %s" % need
+                raise OAuthError(403, "insufficient_scope", desc, {
+                    "WWW-Authenticate": 'Bearer realm="sts", error="insufficient_scope", '
+                    'error_description=%s, scope=%s' % (quote(desc), quote(need))})
         try:
             echo = body.decode()
         except UnicodeDecodeError:
@@ -1031,6 +1106,9 @@ def main():
                     help="client-credentials client (repeatable)")
     ap.add_argument("--iss-allowed", action="append", metavar="ISS",
                     help="accepted assertion issuer (repeatable; default: any)")
+    ap.add_argument("--scopes", action="append", metavar="CLIENT=SCOPE...",
+                    help="the scopes CLIENT (client_id, or rfc7523's iss) may be granted, "
+                    "space- or comma-separated (repeatable; default: any well-formed)")
     ap.add_argument("--expires-in", type=int, default=3600,
                     help="lifetime of issued tokens in seconds (default 3600)")
     ap.add_argument("--clock-skew", type=int, default=0, metavar="SECONDS",

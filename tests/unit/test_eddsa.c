@@ -40,10 +40,12 @@ static void alg_facts(void **state)
     assert_int_equal(p11jwt_alg_from_name("EDDSA"), P11JWT_ALG_UNKNOWN);
     assert_int_equal(p11jwt_alg_from_name("Ed25519"), P11JWT_ALG_UNKNOWN);
     assert_int_equal(p11jwt_alg_sig_len(P11JWT_EDDSA), 64);
+    assert_true(p11jwt_alg_is_asymmetric(P11JWT_EDDSA));
+    assert_true(p11jwt_alg_is_asymmetric(P11JWT_ES256));
+    assert_true(p11jwt_alg_is_asymmetric(P11JWT_PS512));
+    assert_false(p11jwt_alg_is_asymmetric(P11JWT_HS256));
+    assert_false(p11jwt_alg_is_rsa(P11JWT_EDDSA));
     assert_false(p11jwt_alg_is_ec(P11JWT_EDDSA));
-    assert_true(base_alg_has_public_key(P11JWT_EDDSA));
-    assert_true(base_alg_has_public_key(P11JWT_ES256));
-    assert_false(base_alg_has_public_key(P11JWT_HS256));
     assert_string_equal(base_alg_crv(P11JWT_EDDSA), "Ed25519");
     /* no EC path may take it */
     assert_int_equal(base_alg_coord_len(P11JWT_EDDSA), 0);

@@ -77,6 +77,10 @@ static void entry_refused(void **state)
         "p11jwt-cache-1\n2000000000\n1999999000\nBearer\n\nt\x01",  /* control byte */
         "p11jwt-cache-1\n2000000000\n1999999000\nBea\xffrer\n\nt",  /* not ASCII */
         "p11jwt-cache-1\n99999999999999999999\n1\nBearer\n\nt",      /* overflow */
+        "p11jwt-cache-1\n 2000000000\n1999999000\nBearer\n\nt",      /* a space */
+        "p11jwt-cache-1\n+2000000000\n1999999000\nBearer\n\nt",      /* a sign */
+        "p11jwt-cache-1\n2000000000\n01999999000\nBearer\n\nt",      /* a leading 0 */
+        "p11jwt-cache-1\n2000000000\n1999999000\nBearer\n\nt\nu",    /* a newline in it */
     };
     exch_cache_entry e;
 

@@ -179,6 +179,24 @@ static void object_and_id_give_the_kid(void **state)
     p11jwt_token_free(t);
 }
 
+/* Found by fuzz_pkcs11_uri: a %00 in object= cut the kid short, so that
+ * "k1%00x" named the key k1 (and "%00..." named no key at all). */
+static void nul_in_kid_refused(void **state)
+{
+    p11jwt_token *t = p11jwt_token_new();
+    char uri[256];
+
+    (void)state;
+    if (!module_available())
+        skip();
+    snprintf(uri, sizeof uri, "pkcs11:token=none;object=k1%%00x?module-path=%s",
+             P11JWT_TEST_MODULE);
+    assert_int_equal(p11jwt_token_open(t, uri), P11JWT_ERR_URI);
+    assert_non_null(strstr(p11jwt_errmsg(), "NUL byte"));
+    assert_null(p11jwt_token_uri_kid(t));
+    p11jwt_token_free(t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -190,6 +208,7 @@ int main(void)
         cmocka_unit_test(misplaced_and_unknown_refused),
         cmocka_unit_test(token_label_not_found),
         cmocka_unit_test(object_and_id_give_the_kid),
+        cmocka_unit_test(nul_in_kid_refused),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
