@@ -92,6 +92,7 @@ typedef enum p11jwt_alg {
     P11JWT_PS256 = 10,
     P11JWT_PS384 = 11,
     P11JWT_PS512 = 12,
+    P11JWT_EDDSA = 13,
 } p11jwt_alg;
 
 /* "ES256"... or NULL for P11JWT_ALG_UNKNOWN. */
@@ -103,11 +104,11 @@ P11JWT_API int p11jwt_alg_is_ec(p11jwt_alg alg);
 /* RS256/384/512 and PS256/384/512 (RSA keys). */
 P11JWT_API int p11jwt_alg_is_rsa(p11jwt_alg alg);
 /* Signs with a private key and verifies with a public one, which a JWKS
- * shows (ES, RS, PS); 0 for HS and unknown algs. */
+ * shows (ES, RS, PS, EdDSA); 0 for HS and unknown algs. */
 P11JWT_API int p11jwt_alg_is_asymmetric(p11jwt_alg alg);
 /* Length in bytes of a signature for alg: 64/96/132 for ES, 32/48/64 for HS,
- * 0 for RS and PS, whose signature is as long as the key's modulus (see
- * p11jwt_key_sig_len). */
+ * 64 for EdDSA, 0 for RS and PS, whose signature is as long as the key's
+ * modulus (see p11jwt_key_sig_len). */
 P11JWT_API size_t p11jwt_alg_sig_len(p11jwt_alg alg);
 /* The longest signature p11jwt makes or checks: an 8192-bit RSA key's. */
 #define P11JWT_SIG_MAX 1024
@@ -155,10 +156,12 @@ P11JWT_API const char *p11jwt_token_uri_kid(const p11jwt_token *tok);
 
 /* ---- keys ------------------------------------------------------------- */
 
-/* Generates a key in the token: an EC pair for ES*, a generic secret of the
- * hash's length for HS*. kid NULL: the RFC 7638 thumbprint (EC) or 16 random
- * bytes in base64url (HS). label NULL: the kid. Returns the kid in *kid_out
- * (caller frees). Refuses a kid that exists. */
+/* Generates a key in the token: an EC pair for ES*, an RSA pair (3072
+ * bits) for RS* and PS*, an Ed25519 pair for EdDSA, a generic secret of the
+ * hash's length for HS*. kid NULL: the RFC 7638 thumbprint (EC, RSA,
+ * Ed25519) or 16 random bytes in base64url (HS).
+ * label NULL: the kid. Returns the kid in *kid_out (caller frees). Refuses
+ * a kid that exists. */
 P11JWT_API p11jwt_rc p11jwt_key_generate(p11jwt_token *tok, p11jwt_alg alg,
                                          const char *kid, const char *label,
                                          char **kid_out);
@@ -188,8 +191,8 @@ P11JWT_API p11jwt_rc p11jwt_key_generate_aes(p11jwt_token *tok, const char *kid,
 /* Imports a provider-issued private key from key_path ("-" or NULL:
  * standard input), PEM or DER: PKCS#8, encrypted PKCS#8 (passphrase in
  * pass_path, one trailing newline stripped), SEC1 EC, PKCS#1 RSA; EC on
- * P-256, P-384 or P-521, RSA of 2048 to 8192 bits. Makes the private object (sensitive, non-extractable, sign
- * only) and the public one (for jwks), checked by a signature verified on
+ * P-256, P-384 or P-521, RSA of 2048 to 8192 bits, or Ed25519. Makes the
+ * private object (sensitive, non-extractable, sign only) and the public one (for jwks), checked by a signature verified on
  * the host. kid NULL: the RFC 7638 thumbprint; label NULL: the kid. The
  * file's bytes and the key's parts are wiped; OpenSSL never prompts. A
  * refused file or key leaves nothing in the token. Returns the kid in
@@ -213,7 +216,7 @@ P11JWT_API p11jwt_rc p11jwt_key_import_file_as(p11jwt_token *tok, p11jwt_alg alg
 P11JWT_API p11jwt_rc p11jwt_key_delete(p11jwt_token *tok, const char *kid);
 
 typedef enum p11jwt_key_class {
-    P11JWT_CLASS_PRIVATE = 1, /* an EC pair, shown by its private half */
+    P11JWT_CLASS_PRIVATE = 1, /* an EC, RSA or Ed25519 pair, shown by its private half */
     P11JWT_CLASS_PUBLIC,      /* a public key with no private half here */
     P11JWT_CLASS_SECRET,
 } p11jwt_key_class;
@@ -224,7 +227,7 @@ P11JWT_API const char *p11jwt_key_class_name(p11jwt_key_class c);
  * secret made by another tool) signs only as an alg its caller names. */
 typedef enum p11jwt_pinned {
     P11JWT_PINNED_NONE = 0,       /* nothing in the key: the caller names the alg */
-    P11JWT_PINNED_KEY_TYPE,       /* its key type: an EC curve, CKK_SHA*_HMAC */
+    P11JWT_PINNED_KEY_TYPE,       /* its key type: an EC curve, Ed25519, CKK_SHA*_HMAC */
     P11JWT_PINNED_MECHANISMS,     /* CKA_ALLOWED_MECHANISMS: one alg's mechanism */
 } p11jwt_pinned;
 
@@ -272,19 +275,21 @@ P11JWT_API p11jwt_rc p11jwt_key_check_alg(const p11jwt_key *key, p11jwt_alg alg)
 
 /* Signs data as the key's alg in JWS form: ES* hashes on the host then
  * CKM_ECDSA (raw r||s), HS* runs CKM_SHA*_HMAC in the token, RS* and PS*
- * CKM_SHA*_RSA_PKCS(_PSS) (else the host's hash and CKM_RSA_PKCS(_PSS)).
+ * CKM_SHA*_RSA_PKCS(_PSS) (else the host's hash and CKM_RSA_PKCS(_PSS)),
+ * EdDSA runs CKM_EDDSA over data itself.
  * *sig_len is in: capacity (P11JWT_SIG_MAX always suffices), out: length. */
 P11JWT_API p11jwt_rc p11jwt_key_sign(p11jwt_key *key, const unsigned char *data,
                                      size_t len, unsigned char *sig,
                                      size_t *sig_len);
 
-/* The public key as a JWK, compact JSON: EC (kty, crv, x, y, kid, alg, use)
- * or RSA (kty, n, e, kid, alg when the key pins one, use). */
+/* The public key as a JWK, compact JSON: EC (kty, crv, x, y, kid, alg, use),
+ * RSA (kty, n, e, kid, alg when the key pins one, use) or Ed25519 (kty
+ * "OKP", crv, x, kid, alg, use). */
 P11JWT_API p11jwt_rc p11jwt_key_jwk(p11jwt_key *key, char **json_out);
 
-/* A JWKS of the token's EC and RSA public keys: all of them when nkids is
- * 0, else those kids (each must exist and have a public key). Secret keys
- * never appear. */
+/* A JWKS of the token's EC, RSA and Ed25519 public keys: all of them when
+ * nkids is 0, else those kids (each must exist and have a public key).
+ * Secret keys never appear. */
 P11JWT_API p11jwt_rc p11jwt_jwks_export(p11jwt_token *tok, const char *const *kids,
                                         size_t nkids, char **json_out);
 
@@ -561,9 +566,9 @@ P11JWT_API p11jwt_rc p11jwt_client_call_scoped(p11jwt_client *c, const char *sco
 /* The profile's keyring: {keyring, version, active, next, previous} as
  * indented JSON, each key {kid, alg, since}. Caller frees. */
 P11JWT_API p11jwt_rc p11jwt_rotate_status(p11jwt_client *c, char **json_out);
-/* Makes the next key: generated in the token like the active one (EC), or
- * the provider's new secret imported under kid (HS*). Returns the JWKS of
- * active + next (EC keys) to register at the STS. */
+/* Makes the next key: generated in the token like the active one (EC,
+ * RSA, Ed25519), or the provider's new secret imported under kid (HS*). Returns
+ * the JWKS of active + next (their public keys) to register at the STS. */
 P11JWT_API p11jwt_rc p11jwt_rotate_stage(p11jwt_client *c, const unsigned char *secret,
                                          size_t secret_len, const char *kid,
                                          char **jwks_out);
@@ -578,7 +583,7 @@ P11JWT_API p11jwt_rc p11jwt_rotate_retire(p11jwt_client *c, const char *kid, cha
 P11JWT_API p11jwt_rc p11jwt_rotate_forget(p11jwt_client *c, char **report);
 /* One idempotent policy step (stage, promote, retire when due). */
 P11JWT_API p11jwt_rc p11jwt_rotate_auto(p11jwt_client *c, char **report);
-/* JWKS of every non-retired EC key of the keyring. */
+/* JWKS of every non-retired EC, RSA or Ed25519 key of the keyring. */
 P11JWT_API p11jwt_rc p11jwt_rotate_jwks(p11jwt_client *c, char **jwks_out);
 
 /* Counters for tests and monitoring. */

@@ -21,9 +21,10 @@
 static const struct alg_facts {
     p11jwt_alg alg;
     const char *name;
-    size_t sig_len;             /* JWS signature: r||s for ES, the MAC for HS;
-                                   0: the key's modulus length (RS, PS) */
-    const char *crv;            /* JWK "crv" (ES only) */
+    size_t sig_len;             /* JWS signature: r||s for ES, the MAC for HS,
+                                   R||S for EdDSA; 0: the key's modulus
+                                   length (RS, PS) */
+    const char *crv;            /* JWK "crv" (ES, EdDSA) */
     const char *group;          /* OpenSSL's name of that curve */
     size_t coord_len;           /* an EC coordinate, leading zeros kept */
     const char *hash;           /* OpenSSL's name of the alg's hash */
@@ -40,6 +41,9 @@ static const struct alg_facts {
     { P11JWT_PS256, "PS256", 0, NULL, NULL, 0, "SHA256" },
     { P11JWT_PS384, "PS384", 0, NULL, NULL, 0, "SHA384" },
     { P11JWT_PS512, "PS512", 0, NULL, NULL, 0, "SHA512" },
+    /* Ed25519 (RFC 8037): no host hash, and no EC group or coordinates (its
+     * public key is 32 bytes, an OKP JWK's "x"), so no EC path takes it. */
+    { P11JWT_EDDSA, "EdDSA", 64, "Ed25519", NULL, 0, NULL },
 };
 
 static const struct alg_facts *facts(p11jwt_alg alg)
@@ -82,7 +86,7 @@ int base_alg_is_pss(p11jwt_alg alg)
 
 int p11jwt_alg_is_asymmetric(p11jwt_alg alg)
 {
-    return p11jwt_alg_is_ec(alg) || p11jwt_alg_is_rsa(alg);
+    return p11jwt_alg_is_ec(alg) || p11jwt_alg_is_rsa(alg) || alg == P11JWT_EDDSA;
 }
 
 size_t p11jwt_alg_sig_len(p11jwt_alg alg)

@@ -102,7 +102,7 @@ void base_secret_free_n(void *p, size_t n);
 /* The ES alg of an OpenSSL curve name ("prime256v1", "secp384r1",
  * "secp521r1"), else P11JWT_ALG_UNKNOWN. */
 p11jwt_alg base_alg_from_group(const char *group);
-/* "P-256"/"P-384"/"P-521" for an ES alg, else NULL. */
+/* "P-256"/"P-384"/"P-521" for an ES alg, "Ed25519" for EdDSA, else NULL. */
 const char *base_alg_crv(p11jwt_alg alg);
 /* An EC coordinate's length for an ES alg (32/48/66), else 0. */
 size_t base_alg_coord_len(p11jwt_alg alg);

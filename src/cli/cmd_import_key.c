@@ -47,15 +47,16 @@ static const char import_key_help[] =
     "sensitive, non-extractable private key that only signs, and its public key\n"
     "(for jwks). PEM or DER: PKCS#8, encrypted PKCS#8 (--pass-file), SEC1 EC,\n"
     "PKCS#1 RSA; EC keys on P-256, P-384 or P-521 (ES256/384/512), RSA keys of\n"
-    "2048 bits or more (RS256/384/512, PS256/384/512). The file is read like a\n"
-    "secret and wiped from memory; nothing is left in the token when the file or\n"
-    "the key is refused. Delete the file once the key is in the token. A file\n"
-    "that others can read is warned about.\n\n"
+    "2048 bits or more (RS256/384/512, PS256/384/512) and Ed25519 keys (EdDSA).\n"
+    "The file is read like a secret and wiped from memory; nothing is left in\n"
+    "the token when the file or the key is refused. Delete the file once the key\n"
+    "is in the token. A file that others can read is warned about.\n\n"
     "Options:\n"
-    "  --alg ALG          ES256,ES384,ES512,RS256,RS384,RS512,PS256,PS384,PS512:\n"
-    "                     pins an RSA key to that alg (CKA_ALLOWED_MECHANISMS;\n"
-    "                     without it the key pins none and sign needs --alg);\n"
-    "                     an EC key's curve must fit it\n"
+    "  --alg ALG          ES256,ES384,ES512,RS256,RS384,RS512,PS256,PS384,PS512,\n"
+    "                     EdDSA: pins an RSA key to that alg\n"
+    "                     (CKA_ALLOWED_MECHANISMS; without it the key pins none\n"
+    "                     and sign needs --alg); an EC or Ed25519 key's curve\n"
+    "                     must fit it\n"
     "  --kid KID          the key's kid (default: its RFC 7638 thumbprint)\n"
     "  --label TEXT       its CKA_LABEL (default: the kid)\n"
     "  --key-file PATH    read the key from PATH ('-': standard input, default)\n"
@@ -119,7 +120,7 @@ int cmd_import_key(int argc, char *argv[])
         return cli_usage(cmd, "--cert names the certificate's file");
     if (a.alg != NULL && cli_parse_alg(a.alg, 1, 0, &alg) != 0)
         return cli_usage(cmd, "--alg must be ES256, ES384, ES512, RS256, RS384, RS512, PS256, "
-                              "PS384 or PS512, not '%s'", a.alg);
+                              "PS384, PS512 or EdDSA, not '%s'", a.alg);
     file = a.key_file[0] != '\0' && !(a.key_file[0] == '-' && a.key_file[1] == '\0');
     if ((r = cli_token_open(cmd, &o.token, &tok)) != 0)
         return r;

@@ -68,6 +68,7 @@ static const char keygen_help[] =
     "  HS256|HS384|HS512  a generic secret of 32|48|64 bytes, pinned to that HMAC\n"
     "  RS256|RS384|RS512  an RSA key pair (PKCS#1 v1.5 signatures), --bits long\n"
     "  PS256|PS384|PS512  an RSA key pair (PSS signatures), --bits long\n"
+    "  EdDSA              an Ed25519 key pair (CKK_EC_EDWARDS), signing with CKM_EDDSA\n"
     "An RSA key is pinned to its alg by CKA_ALLOWED_MECHANISMS; on a token that\n"
     "refuses that attribute it pins none, and sign and verify need --alg.\n"
     "Or --alg A256GCM: an AES-256 key for AES-GCM, encrypt and decrypt only (a\n"
@@ -78,8 +79,8 @@ static const char keygen_help[] =
     "  --alg ALG          the key's alg, one of the above (required)\n"
     "  --bits N           an RSA key's size: 2048, 3072 or 4096 (default 3072)\n"
     "  --kid KID          its kid, stored as CKA_ID (default: the RFC 7638 JWK\n"
-    "                     thumbprint for EC and RSA keys, 16 random bytes for HMAC\n"
-    "                     keys)\n"
+    "                     thumbprint for EC, RSA and Ed25519 keys, 16 random bytes\n"
+    "                     for HMAC keys)\n"
     "  --label TEXT       its CKA_LABEL (default: the kid, so pkcs11-tool shows it)\n"
     "  -h, --help         show this help\n" CLI_TOKEN_HELP;
 
@@ -113,7 +114,7 @@ int cmd_keygen(int argc, char *argv[])
         return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
     if (alg_name == NULL)
         return cli_usage(cmd, "--alg is required (ES256, ES384, ES512, HS256, HS384, HS512, "
-                              "RS256, RS384, RS512, PS256, PS384, PS512, A256GCM)");
+                              "RS256, RS384, RS512, PS256, PS384, PS512, EdDSA, A256GCM)");
     if (kid != NULL && kid[0] == '\0')
         return cli_usage(cmd, "--kid is empty");
     if (strcmp(alg_name, "A256GCM") == 0) {
@@ -134,7 +135,8 @@ int cmd_keygen(int argc, char *argv[])
     }
     if (cli_parse_alg(alg_name, 1, 1, &alg) != 0)
         return cli_usage(cmd, "unknown alg '%s' (ES256, ES384, ES512, HS256, HS384, HS512, "
-                              "RS256, RS384, RS512, PS256, PS384, PS512, A256GCM)", alg_name);
+                              "RS256, RS384, RS512, PS256, PS384, PS512, EdDSA, A256GCM)",
+                         alg_name);
     if (a.bits != NULL && !p11jwt_alg_is_rsa(alg))
         return cli_usage(cmd, "--bits is for RSA keys (RS256...PS512): %s has a fixed size",
                          alg_name);
@@ -235,12 +237,13 @@ int cmd_import_secret(int argc, char *argv[])
 
 static const char list_help[] =
     "Usage: p11jwt list --token URI [--json]\n\n"
-    "List the token's keys, one entry per key (an EC or RSA key pair is one\n"
-    "entry, of class private): kid, alg, pinned, label, class (private, public or\n"
-    "secret), sensitive, extractable. pinned says what pins the alg: key-type\n"
-    "(an EC curve, CKK_SHA*_HMAC), mechanisms (one alg's mechanism in\n"
-    "CKA_ALLOWED_MECHANISMS) or none (alg null: sign and verify need --alg; an\n"
-    "RSA key without one CKM_SHA*_RSA_PKCS(_PSS) allowed pins none).\n"
+    "List the token's keys, one entry per key (an EC, RSA or Ed25519 key pair is\n"
+    "one entry, of class private): kid, alg, pinned, label, class (private,\n"
+    "public or secret), sensitive, extractable. pinned says what pins the alg:\n"
+    "key-type (an EC curve, Ed25519, CKK_SHA*_HMAC), mechanisms (one alg's\n"
+    "mechanism in CKA_ALLOWED_MECHANISMS) or none (alg null: sign and verify\n"
+    "need --alg; an RSA key without one CKM_SHA*_RSA_PKCS(_PSS) allowed pins\n"
+    "none).\n"
     "The kid is CKA_ID when it is text, else the label when it is, else the ID\n"
     "in hex (none: \"\" in JSON, - in the table); a label that is not UTF-8 is\n"
     "shown escaped (\\xNN).\n\n"
@@ -339,17 +342,19 @@ int cmd_list(int argc, char *argv[])
 static const char jwks_help[] =
     "Usage: p11jwt jwks --token URI [--kid KID]...\n"
     "       p11jwt jwks --profile NAME [--config PATH]\n\n"
-    "Print a JWKS (RFC 7517) of the token's EC and RSA public keys: EC keys with\n"
-    "kty, crv, x, y (full length, RFC 7518 6.2.1.2), RSA keys with kty, n, e (no\n"
-    "leading zero bytes); each with kid, alg (an RSA key's only when it pins one)\n"
-    "and use \"sig\": what an STS needs to trust our assertions. Secret keys\n"
-    "never appear; RSA keys under 2048 bits neither. Public keys are\n"
-    "public objects: no PIN is needed unless --pin-file or --pin-env is given.\n\n"
-    "With --profile: the EC and RSA keys of the profile's keyring that are not\n"
-    "retired\n"
-    "(active, next, previous): what the STS should trust during a rotation.\n\n"
+    "Print a JWKS (RFC 7517) of the token's EC, RSA and Ed25519 public keys: EC\n"
+    "keys with kty, crv, x, y (full length, RFC 7518 6.2.1.2), RSA keys with\n"
+    "kty, n, e (no leading zero bytes), Ed25519 keys with kty OKP, crv, x (RFC\n"
+    "8037); each with kid, alg (an RSA key's only when it pins one) and use\n"
+    "\"sig\": what an STS needs to trust our assertions. Secret keys never\n"
+    "appear; RSA keys under 2048 bits neither. Public keys are public objects:\n"
+    "no PIN is needed unless --pin-file or --pin-env is given.\n\n"
+    "With --profile: the EC, RSA and Ed25519 keys of the profile's keyring that\n"
+    "are not retired (active, next, previous): what the STS should trust during\n"
+    "a rotation.\n\n"
     "Options:\n"
-    "  --kid KID          only this key (repeatable; default: every EC and RSA key)\n"
+    "  --kid KID          only this key (repeatable; default: every EC, RSA and\n"
+    "                     Ed25519 key)\n"
     "  --profile NAME     the keyring of this profile (see p11jwt rotate --help)\n"
     "  --config PATH      the config file (default: $P11JWT_CONFIG, ...)\n"
     "  -h, --help         show this help\n" CLI_TOKEN_HELP;

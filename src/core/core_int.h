@@ -72,5 +72,10 @@ p11jwt_rc core_rsa_jwk_of(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE
  * (UNKNOWN: pinned to none) under kid (NULL: its thumbprint). */
 p11jwt_rc core_import_rsa(p11jwt_token *t, const char *name, EVP_PKEY *pkey, p11jwt_alg alg,
                           const char *kid, const char *label, char **kid_out);
+/* An Ed25519 private key decoded from file name (keyfile_ed25519.c): its
+ * 32-byte private key into seed (the caller wipes it) and its public key
+ * into *pt (alg EdDSA). */
+p11jwt_rc core_ed25519_parts(const char *name, EVP_PKEY *pkey, unsigned char seed[32],
+                             p11_ec_point *pt);
 
 #endif

@@ -1,8 +1,9 @@
 /*
  * jwks.c — public keys of the token as JWKs (RFC 7517): one key's JWK, and
- * the JWKS an STS is given to trust our assertions. Only EC and RSA public
- * keys ever appear; a secret key never goes in a JWKS. The token's points come
- * from the PKCS#11 floor as raw bytes; the JWK shape is JOSE's.
+ * the JWKS an STS is given to trust our assertions. Only EC, RSA and
+ * Ed25519 (OKP) public keys ever appear; a secret key never goes in a JWKS.
+ * The token's points come from the PKCS#11 floor as raw bytes; the JWK
+ * shape is JOSE's.
  */
 #include "core/core_int.h"
 
@@ -63,14 +64,15 @@ static p11jwt_rc add_jwk(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE 
     return rc;
 }
 
-/* Every EC, then every RSA, public key of the token, each under its kid.
- * An RSA key too small to sign JWS with (under 2048 bits) is left out. */
+/* Every EC, then every RSA, then every Ed25519 public key of the token,
+ * each under its kid. An RSA key too small to sign JWS with (under 2048
+ * bits) is left out. */
 static p11jwt_rc add_all(p11jwt_token *t, CK_SESSION_HANDLE s, json_t *keys)
 {
-    static const CK_KEY_TYPE types[] = { CKK_EC, CKK_RSA };
+    static const CK_KEY_TYPE types[] = { CKK_EC, CKK_RSA, CKK_EC_EDWARDS };
     p11jwt_rc rc = P11JWT_OK;
 
-    for (size_t k = 0; k < 2 && rc == P11JWT_OK; k++) {
+    for (size_t k = 0; k < sizeof types / sizeof types[0] && rc == P11JWT_OK; k++) {
         CK_OBJECT_HANDLE *found = NULL;
         char *kid;
         size_t n = 0;
@@ -94,7 +96,7 @@ static p11jwt_rc add_all(p11jwt_token *t, CK_SESSION_HANDLE s, json_t *keys)
     return rc;
 }
 
-/* The EC public key of each kid: refused when one is missing or secret. */
+/* The public key (EC, RSA, Ed25519) of each kid: refused when one is missing or secret. */
 static p11jwt_rc add_kids(p11jwt_token *t, CK_SESSION_HANDLE s, const char *const *kids,
                           size_t nkids, json_t *keys)
 {

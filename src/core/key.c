@@ -102,8 +102,8 @@ p11jwt_rc p11jwt_key_check_alg(const p11jwt_key *k, p11jwt_alg alg)
         return err_set(P11JWT_ERR_ALG, "%s asked of RSA key '%s', which pins no alg and was "
                                        "opened as %s",
                        p11jwt_alg_name(alg), ESC(k->kid), p11jwt_alg_name(k->alg));
-    if (p11jwt_alg_is_ec(k->alg))
-        return err_set(P11JWT_ERR_ALG, "%s asked of key '%s', which is a %s key (%s)",
+    if (base_alg_crv(k->alg) != NULL) /* EC or Ed25519: the curve is the alg */
+        return err_set(P11JWT_ERR_ALG, "%s asked of key '%s', which is a key on %s (%s)",
                        alg != P11JWT_ALG_UNKNOWN ? p11jwt_alg_name(alg) : "an unknown alg",
                        ESC(k->kid), base_alg_crv(k->alg), p11jwt_alg_name(k->alg));
     return err_set(P11JWT_ERR_ALG, "%s asked of key '%s', which is %s %s",

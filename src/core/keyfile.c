@@ -2,7 +2,8 @@
  * keyfile.c — p11jwt_key_import_file: a provider-issued private key, read
  * from its file like a secret (wiped when done), decoded on the host
  * (PEM or DER: PKCS#8, encrypted PKCS#8, SEC1, PKCS#1; RSA keys go on in
- * rsa_key.c), and put into the token as
+ * rsa_key.c, Ed25519 keys are taken apart in keyfile_ed25519.c), and put
+ * into the token as
  * a sensitive, non-extractable pair under its kid (default: the RFC 7638
  * thumbprint, computed before the key goes in, so no temporary ID is
  * needed).
@@ -109,6 +110,25 @@ static p11jwt_rc why_not(const char *name, const unsigned char *data, size_t len
                    ESC(name));
 }
 
+/* Why a key of a type p11jwt does not sign with is refused. */
+static p11jwt_rc wrong_type(const char *name, EVP_PKEY *pkey)
+{
+    const char *type = EVP_PKEY_get0_type_name(pkey);
+    int agreement = EVP_PKEY_is_a(pkey, "X25519") || EVP_PKEY_is_a(pkey, "X448");
+    int an;
+
+    if (type == NULL || type[0] == '\0')
+        type = "unknown";
+    an = strchr("AEFHILMNORSXaefhilmnorsx", type[0]) != NULL;
+    /* "an" before a letter whose name starts with a vowel sound: an RSA,
+     * an X25519, an ED448; a DSA, a DH. */
+    return err_set(P11JWT_ERR_ALG,
+                   "%s holds a%s %s key%s: import-key takes EC keys on P-256, P-384 or "
+                   "P-521, RSA keys and Ed25519 keys",
+                   ESC(name), an ? "n" : "", ESC(type),
+                   agreement ? ", which is for key agreement, not for signing" : "");
+}
+
 /* The EC key's alg, private scalar (d, coord_len bytes) and point. */
 static p11jwt_rc ec_parts(const char *name, EVP_PKEY *pkey, unsigned char d[66],
                           p11_ec_point *pt)
@@ -119,12 +139,7 @@ static p11jwt_rc ec_parts(const char *name, EVP_PKEY *pkey, unsigned char d[66],
     size_t clen;
 
     if (!EVP_PKEY_is_a(pkey, "EC"))
-        return err_set(P11JWT_ERR_ALG,
-                       "%s holds a%s %s key: import-key takes EC keys on P-256, P-384 or "
-                       "P-521 and RSA keys",
-                       ESC(name), EVP_PKEY_is_a(pkey, "RSA-PSS") ? "n" : "",
-                       EVP_PKEY_get0_type_name(pkey) != NULL ? EVP_PKEY_get0_type_name(pkey)
-                                                             : "unknown");
+        return wrong_type(name, pkey);
     memset(pt, 0, sizeof *pt);
     if (EVP_PKEY_get_utf8_string_param(pkey, OSSL_PKEY_PARAM_GROUP_NAME, group, sizeof group,
                                        NULL) != 1 ||
@@ -178,7 +193,8 @@ p11jwt_rc p11jwt_key_import_file_as(p11jwt_token *t, p11jwt_alg alg, const char 
         return err_set(P11JWT_ERR_ARG, "the label is empty");
     if (alg != P11JWT_ALG_UNKNOWN && !p11jwt_alg_is_asymmetric(alg))
         return err_set(P11JWT_ERR_ALG, "import-key takes private keys for ES256, ES384, ES512, "
-                                       "RS256, RS384, RS512, PS256, PS384 or PS512, not %s",
+                                       "RS256, RS384, RS512, PS256, PS384, PS512 or EdDSA, "
+                                       "not %s",
                        p11jwt_alg_name(alg) != NULL ? p11jwt_alg_name(alg) : "that alg");
     if (pass_path != NULL && key_path != NULL && strcmp(pass_path, "-") == 0 &&
         strcmp(key_path, "-") == 0)
@@ -204,11 +220,12 @@ p11jwt_rc p11jwt_key_import_file_as(p11jwt_token *t, p11jwt_alg alg, const char 
         rc = core_import_rsa(t, name, pkey, alg, kid, label, kid_out);
         goto out;
     }
-    rc = ec_parts(name, pkey, d, &pt);
+    rc = EVP_PKEY_is_a(pkey, "ED25519") ? core_ed25519_parts(name, pkey, d, &pt)
+                                        : ec_parts(name, pkey, d, &pt);
     if (rc == P11JWT_OK && alg != P11JWT_ALG_UNKNOWN && alg != pt.alg)
-        rc = err_set(P11JWT_ERR_ALG, "%s holds an EC key on %s, which signs %s, not %s",
-                     ESC(name), base_alg_crv(pt.alg), p11jwt_alg_name(pt.alg),
-                     p11jwt_alg_name(alg));
+        rc = err_set(P11JWT_ERR_ALG, "%s holds a%s key on %s, which signs %s, not %s",
+                     ESC(name), pt.alg == P11JWT_EDDSA ? "n Ed25519" : "n EC",
+                     base_alg_crv(pt.alg), p11jwt_alg_name(pt.alg), p11jwt_alg_name(alg));
     if (rc != P11JWT_OK)
         goto out;
     if (kid == NULL) {
@@ -225,7 +242,9 @@ p11jwt_rc p11jwt_key_import_file_as(p11jwt_token *t, p11jwt_alg alg, const char 
     }
     rc = p11_kid_check_new(t, s, kid);
     if (rc == P11JWT_OK)
-        rc = p11_import_ec(t, s, d, &pt, kid, label != NULL ? label : kid, &pair);
+        rc = pt.alg == P11JWT_EDDSA
+                 ? p11_import_eddsa(t, s, d, &pt, kid, label != NULL ? label : kid, &pair)
+                 : p11_import_ec(t, s, d, &pt, kid, label != NULL ? label : kid, &pair);
     if (rc == P11JWT_OK && (made = strdup(kid)) == NULL)
         rc = err_set(P11JWT_ERR_NOMEM, "out of memory (the key is in the token as '%s')",
                      ESC(kid));

@@ -1,8 +1,8 @@
 /*
  * kid.c — p11jwt_key_generate: a new key in the token and the kid it is
- * known by. Without a kid given, an EC or RSA key's kid is its RFC
- * 7638 thumbprint and an HMAC key's 16 random bytes in base64url (RSA
- * pairs: rsa.c).
+ * known by. Without a kid given, an EC, RSA or Ed25519 key's kid is its
+ * RFC 7638 thumbprint (an Ed25519 key's over its OKP JWK) and an HMAC
+ * key's 16 random bytes in base64url (RSA pairs: rsa_key.c).
  *
  * The decision: a thumbprint is known only once the token made the pair,
  * so the pair is born under a temporary ID (p11jwt-tmp-RANDOM) and renamed;
@@ -104,10 +104,11 @@ static p11jwt_rc generate_ec(p11jwt_token *t, CK_SESSION_HANDLE s, p11jwt_alg al
     if (rc != P11JWT_OK)
         return rc;
     id = kid != NULL ? kid : tmp_id;
-    rc = p11_keygen_ec(t, s, alg, id, label != NULL ? label : id, &pair);
+    rc = alg == P11JWT_EDDSA ? p11_keygen_eddsa(t, s, id, label != NULL ? label : id, &pair)
+                             : p11_keygen_ec(t, s, alg, id, label != NULL ? label : id, &pair);
     if (rc == P11JWT_OK) {
         core_pub_from_point(&pair.point, &pub);
-        rc = jose_ec_thumbprint(&pub, thumb);
+        rc = jose_ec_thumbprint(&pub, thumb); /* an OKP JWK's for Ed25519 */
         if (rc != P11JWT_OK) {
             CK_OBJECT_HANDLE made[2] = { pair.priv, pair.pub };
 
@@ -141,12 +142,12 @@ p11jwt_rc p11jwt_key_generate(p11jwt_token *t, p11jwt_alg alg, const char *kid,
     if (rc != P11JWT_OK)
         goto out;
 
-    if (p11jwt_alg_is_ec(alg)) {
-        rc = generate_ec(t, s, alg, kid, label, kid_out);
-        goto out;
-    }
     if (p11jwt_alg_is_rsa(alg)) {
         rc = core_generate_rsa(t, s, alg, 0, kid, label, kid_out);
+        goto out;
+    }
+    if (p11jwt_alg_is_asymmetric(alg)) { /* EC, Ed25519 */
+        rc = generate_ec(t, s, alg, kid, label, kid_out);
         goto out;
     }
     if (kid == NULL) {

@@ -46,7 +46,8 @@ static void reset_outs(char **header_out, char **payload_out)
         *payload_out = NULL;
 }
 
-/* The verifier of a JWK: an EC key's alg is its curve's; an RSA key's is
+/* The verifier of a JWK: an EC key's alg is its curve's (an OKP key's,
+ * EdDSA, read by jose_ec_from_jwk too); an RSA key's is
  * its "alg", else the JWS's when that is RS or PS (RFC 7517 makes "alg"
  * optional: the key type still bars HS, ES and "none"). */
 static p11jwt_rc jwk_verifier(const json_t *jwk, const jose_jws *j, jose_verifier *v)
@@ -136,7 +137,7 @@ p11jwt_rc p11jwt_verify_key(const char *jws, p11jwt_key *key,
     v.alg = key->alg;
     if (key->has_rsa) {
         rc = jose_rsa_pkey(&key->rsa, &v.pkey);
-    } else if (p11jwt_alg_is_ec(key->alg)) {
+    } else if (p11jwt_alg_is_asymmetric(key->alg)) { /* EC, Ed25519: a point */
         if (!key->has_pub) {
             rc = err_set(P11JWT_ERR_KEY_NOT_FOUND,
                          "key '%s' has no public key object in the token to verify with",

@@ -252,6 +252,7 @@ static void check_key(exch_doctor *d, const char *kid)
                        "kid '%s': %s key, %s, sensitive, %s, sign-only; signs", ESC(kid),
                        k.cls == CKO_SECRET_KEY      ? "secret"
                        : p11jwt_alg_is_rsa(k.alg) ? "RSA private"
+                       : k.alg == P11JWT_EDDSA    ? "Ed25519 private"
                                                   : "EC private",
                        p11jwt_alg_name(k.alg),
                        k.never_extractable == 1 ? "never extractable"

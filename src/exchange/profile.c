@@ -432,7 +432,9 @@ p11jwt_rc exch_profile_set(exch_profile_parser *ps, const char *key, const char 
         /* Exact and case-sensitive, as the JWS header will carry it. */
         if ((p->alg = p11jwt_alg_from_name(value)) == P11JWT_ALG_UNKNOWN)
             return cfg_err(ps, key, "unknown alg '%s' (ES256, ES384, ES512, HS256, HS384, "
-                                    "HS512)", ESC(value));
+                                    "HS512, RS256, RS384, RS512, PS256, PS384, PS512, "
+                                    "EdDSA)",
+                           ESC(value));
         return P11JWT_OK;
     case K_RESAUTH:
         if (strcasecmp(value, "bearer") == 0)

@@ -183,8 +183,8 @@ int64_t jose_jwt_exp(const char *token);
 p11jwt_rc jose_jws_parse(const char *jws, size_t len, jose_jws **out);
 void jose_jws_free(jose_jws *j);
 
-/* What can check a signature: an EC or RSA public key (pkey, borrowed)
- * pinned to alg, or a MAC function (HS) pinned to alg. */
+/* What can check a signature: an EC, RSA or Ed25519 public key (pkey,
+ * borrowed) pinned to alg, or a MAC function (HS) pinned to alg. */
 typedef struct jose_verifier {
     p11jwt_alg alg;
     EVP_PKEY *pkey;
@@ -206,9 +206,11 @@ p11jwt_rc jose_claims_check(const jose_jws *j, const p11jwt_verify_params *p);
 /* ---- EC keys and JWK -------------------------------------------------- */
 
 /* An EC public key in affine coordinates, each coord_len bytes (32/48/66),
- * leading zeros kept (RFC 7518 §6.2.1.2). */
+ * leading zeros kept (RFC 7518 §6.2.1.2). Or, with alg P11JWT_EDDSA, an
+ * Ed25519 key: x its 32 bytes, coord_len 32, y unused (an OKP JWK); the
+ * functions below take both, an Ed25519 key through jwk_okp.c. */
 typedef struct jose_ec_pub {
-    p11jwt_alg alg;            /* ES256/ES384/ES512, from the curve */
+    p11jwt_alg alg;            /* ES256/ES384/ES512 from the curve, or EdDSA */
     unsigned char x[66];
     unsigned char y[66];
     size_t coord_len;
@@ -225,19 +227,32 @@ p11jwt_rc jose_ec_jwk(const jose_ec_pub *pub, const char *kid, json_t **out);
 /* An EVP_PKEY for the public key. Caller frees with EVP_PKEY_free. */
 p11jwt_rc jose_ec_pkey(const jose_ec_pub *pub, EVP_PKEY **out);
 
-/* Reads an EC JWK (kty "EC", crv P-256/384/521, full-length x and y) into
- * *pub; the alg follows from crv, and a JWK "alg" member that disagrees is
- * refused. */
+/* Reads an EC JWK (kty "EC", crv P-256/384/521, full-length x and y) or an
+ * OKP one (crv Ed25519, x) into *pub; the alg follows from crv, and a JWK
+ * "alg" member that disagrees is refused. */
 p11jwt_rc jose_ec_from_jwk(const json_t *jwk, jose_ec_pub *pub);
 
-/* Finds in a parsed JWKS the EC key a JWS names: by kid when the header has
- * one, else the only key. Keys whose "use" is not "sig" or whose "key_ops"
+/* Finds in a parsed JWKS the EC or OKP key a JWS names: by kid when the
+ * header has one, else the only key. Keys whose "use" is not "sig" or whose "key_ops"
  * lacks "verify" are never taken (nor counted). P11JWT_ERR_KEY_NOT_FOUND
  * when none matches. */
 p11jwt_rc jose_jwks_find(const json_t *jwks, const char *kid, jose_ec_pub *pub);
 
-/* The same choice among the JWKS's EC and RSA keys: *jwk (borrowed from
- * jwks) is the one a JWS with kid names. */
+/* ---- Ed25519 keys (jwk_okp.c) ----------------------------------------- */
+
+/* What the jose_ec_* functions do for a key of alg P11JWT_EDDSA: the RFC
+ * 7638 thumbprint over {crv, kty, x}; the JWK {kty "OKP", crv "Ed25519",
+ * x, kid, alg "EdDSA", use "sig"}; the EVP_PKEY; reading an OKP JWK
+ * (X25519, X448 and Ed448 refused). */
+p11jwt_rc jose_okp_thumbprint(const jose_ec_pub *pub, char out[44]);
+p11jwt_rc jose_okp_jwk(const jose_ec_pub *pub, const char *kid, json_t **out);
+p11jwt_rc jose_okp_pkey(const jose_ec_pub *pub, EVP_PKEY **out);
+p11jwt_rc jose_okp_from_jwk(const json_t *jwk, jose_ec_pub *pub);
+/* Checks an EdDSA signature (exactly 64 bytes) over the signing input
+ * with an Ed25519 key (borrowed). */
+p11jwt_rc jose_eddsa_verify(const jose_jws *j, EVP_PKEY *pkey);
+/* The same choice among the JWKS's EC, RSA and OKP (Ed25519) keys: *jwk
+ * (borrowed from jwks) is the one a JWS with kid names. */
 p11jwt_rc jose_jwks_pick(const json_t *jwks, const char *kid, const json_t **jwk);
 
 /* ---- RSA keys and RS/PS signatures (rsa.c) ----------------------------- */

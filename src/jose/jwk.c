@@ -1,8 +1,8 @@
 /*
  * jwk.c — EC public keys as JWKs (RFC 7517, RFC 7518 §6.2), RFC 7638
  * thumbprints, and the bridge to OpenSSL's EVP_PKEY for verification;
- * choosing the key a JWS names in a JWKS (EC and RSA; RSA's JWKs are
- * rsa.c's).
+ * choosing the key a JWS names in a JWKS (EC, RSA and OKP; RSA's JWKs are
+ * rsa.c's). An Ed25519 key (alg EdDSA, kty OKP) goes to jwk_okp.c.
  */
 #include "jose/jose.h"
 
@@ -38,9 +38,12 @@ p11jwt_rc jose_ec_thumbprint(const jose_ec_pub *pub, char out[44])
 {
     char x[89], y[89], json[256];
     unsigned char digest[SHA256_DIGEST_LENGTH];
-    p11jwt_rc rc = coords_b64(pub, x, y);
+    p11jwt_rc rc;
     int n;
 
+    if (pub->alg == P11JWT_EDDSA)
+        return jose_okp_thumbprint(pub, out);
+    rc = coords_b64(pub, x, y);
     if (rc != P11JWT_OK)
         return rc;
     /* RFC 7638 §3.2: required members only, sorted, no whitespace. All the
@@ -57,10 +60,13 @@ p11jwt_rc jose_ec_thumbprint(const jose_ec_pub *pub, char out[44])
 p11jwt_rc jose_ec_jwk(const jose_ec_pub *pub, const char *kid, json_t **out)
 {
     char x[89], y[89];
-    p11jwt_rc rc = coords_b64(pub, x, y);
+    p11jwt_rc rc;
     json_t *jwk;
 
+    if (pub->alg == P11JWT_EDDSA)
+        return jose_okp_jwk(pub, kid, out);
     *out = NULL;
+    rc = coords_b64(pub, x, y);
     if (rc != P11JWT_OK)
         return rc;
     jwk = json_object();
@@ -80,6 +86,8 @@ p11jwt_rc jose_ec_jwk(const jose_ec_pub *pub, const char *kid, json_t **out)
 
 p11jwt_rc jose_ec_pkey(const jose_ec_pub *pub, EVP_PKEY **out)
 {
+    if (pub->alg == P11JWT_EDDSA)
+        return jose_okp_pkey(pub, out);
     *out = NULL;
     if (base_alg_coord_len(pub->alg) == 0 || pub->coord_len != base_alg_coord_len(pub->alg))
         return err_set(P11JWT_ERR_ARG, "not an EC public key of a supported curve");
@@ -118,8 +126,11 @@ p11jwt_rc jose_ec_from_jwk(const json_t *jwk, jose_ec_pub *pub)
     p11jwt_rc rc;
 
     memset(pub, 0, sizeof *pub);
+    if (kty != NULL && strcmp(kty, "OKP") == 0)
+        return jose_okp_from_jwk(jwk, pub);
     if (kty == NULL || strcmp(kty, "EC") != 0)
-        return err_set(P11JWT_ERR_JSON, "JWK is not an EC key (kty \"%s\")", kty ? ESC(kty) : "");
+        return err_set(P11JWT_ERR_JSON, "JWK is not an EC key nor an OKP one (kty \"%s\")",
+                       kty ? ESC(kty) : "");
     if (crv == NULL || (pub->alg = alg_from_crv(crv)) == P11JWT_ALG_UNKNOWN)
         return err_set(P11JWT_ERR_JSON, "EC JWK curve \"%s\" is not P-256, P-384 or P-521",
                        crv ? ESC(crv) : "");
@@ -155,10 +166,15 @@ static const char *not_for_verifying(const json_t *jwk)
     return "its \"key_ops\" lacks \"verify\"";
 }
 
+/* The key types p11jwt verifies with, as jose_jwks_pick's messages name
+ * them. */
+#define JOSE_KTY_WORDS "EC, RSA or OKP (Ed25519)"
+
 /* The key types a JWKS key may have to be a candidate. */
 static int known_kty(const char *kty)
 {
-    return kty != NULL && (strcmp(kty, "EC") == 0 || strcmp(kty, "RSA") == 0);
+    return kty != NULL &&
+           (strcmp(kty, "EC") == 0 || strcmp(kty, "RSA") == 0 || strcmp(kty, "OKP") == 0);
 }
 
 /* The choice of jose_jwks_pick among the keys whose kty filter takes. */
@@ -210,20 +226,21 @@ static p11jwt_rc pick(const json_t *jwks, const char *kid, int (*filter)(const c
     return P11JWT_OK;
 }
 
-static int is_ec_kty(const char *kty)
+/* The kinds jose_ec_pub holds: EC, and OKP (Ed25519). */
+static int point_kty(const char *kty)
 {
-    return kty != NULL && strcmp(kty, "EC") == 0;
+    return kty != NULL && (strcmp(kty, "EC") == 0 || strcmp(kty, "OKP") == 0);
 }
 
 p11jwt_rc jose_jwks_find(const json_t *jwks, const char *kid, jose_ec_pub *pub)
 {
     const json_t *jwk;
-    p11jwt_rc rc = pick(jwks, kid, is_ec_kty, "EC", &jwk);
+    p11jwt_rc rc = pick(jwks, kid, point_kty, "EC or OKP (Ed25519)", &jwk);
 
     return rc == P11JWT_OK ? jose_ec_from_jwk(jwk, pub) : rc;
 }
 
 p11jwt_rc jose_jwks_pick(const json_t *jwks, const char *kid, const json_t **jwk)
 {
-    return pick(jwks, kid, known_kty, "EC or RSA", jwk);
+    return pick(jwks, kid, known_kty, JOSE_KTY_WORDS, jwk);
 }

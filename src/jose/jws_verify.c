@@ -1,8 +1,9 @@
 /*
  * jws_verify.c — checking a parsed JWS's signature: the alg against the
  * key's (never "none", never one the key does not pin), then the signature
- * with OpenSSL (ES, over r||s; RS and PS in rsa.c) or a MAC function (HS, compared in constant
- * time). The claims are claims_check.c's.
+ * with OpenSSL (ES, over r||s; RS and PS in rsa.c; EdDSA in jwk_okp.c) or
+ * a MAC function (HS, compared in constant time). The claims are
+ * claims_check.c's.
  */
 #include "jose/jose.h"
 
@@ -87,6 +88,11 @@ p11jwt_rc jose_jws_verify(const jose_jws *j, const jose_verifier *v)
         if (v->pkey == NULL)
             return err_set(P11JWT_ERR_ARG, "no public key to verify %s with", ESC(j->alg_name));
         return verify_es(j, v);
+    }
+    if (v->alg == P11JWT_EDDSA) {
+        if (v->pkey == NULL)
+            return err_set(P11JWT_ERR_ARG, "no public key to verify %s with", ESC(j->alg_name));
+        return jose_eddsa_verify(j, v->pkey);
     }
     if (v->mac == NULL)
         return err_set(P11JWT_ERR_ARG, "no secret to verify %s with", ESC(j->alg_name));

@@ -1,8 +1,9 @@
 /*
  * keyhandle.c — one key in the token, found by kid once: which object
  * signs (private or secret; a public one only verifies), the alg it pins,
- * the mechanism and host-side hash that alg takes, and its public point
- * when the token has one (an RSA key's modulus and mechanism: sign_rsa.c).
+ * the mechanism and host-side hash that alg takes (EdDSA takes none), and
+ * its public point when the token has one (an RSA key's modulus and
+ * mechanism: sign_rsa.c).
  *
  * The decision: the object handle is cached. C_FindObjects costs about as
  * much as a signature, so it runs again only when the token's epoch says
@@ -40,7 +41,7 @@ p11jwt_rc p11_keyhandle_object(p11_keyhandle *h, CK_SESSION_HANDLE s, CK_OBJECT_
     return rc;
 }
 
-/* Reads the public half of an EC key, when the token holds one. */
+/* Reads the public half of an EC or Ed25519 key, when the token holds one. */
 static p11jwt_rc read_point(p11_keyhandle *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub)
 {
     p11jwt_rc rc = P11JWT_OK;
@@ -92,7 +93,7 @@ static p11jwt_rc no_alg(const char *kid, CK_OBJECT_CLASS cls, p11_key_family fam
     return err_set(P11JWT_ERR_ALG,
                    cls == CKO_SECRET_KEY ? "secret key '%s' is not an HMAC key"
                                          : "key '%s' is not an EC key on P-256, P-384 or "
-                                          "P-521, nor an RSA key",
+                                           "P-521, nor an RSA or Ed25519 key",
                    ESC(kid));
 }
 
@@ -172,6 +173,11 @@ p11jwt_rc p11_keyhandle_open(p11jwt_token *t, const char *kid, p11jwt_alg want,
             rc = err_set(P11JWT_ERR_CRYPTO, "OpenSSL has no %s", base_alg_hash_name(h->alg));
             goto out;
         }
+        rc = read_point(h, s, pub);
+        if (rc != P11JWT_OK)
+            goto out;
+    } else if (h->alg == P11JWT_EDDSA) {
+        h->mech = CKM_EDDSA;    /* no host hash: the whole input is signed */
         rc = read_point(h, s, pub);
         if (rc != P11JWT_OK)
             goto out;

@@ -86,7 +86,9 @@ p11jwt_rc p11_kid_check_new(p11jwt_token *t, CK_SESSION_HANDLE s, const char *ki
 /* ---- public keys (pubkey.c) ---------------------------------------------- */
 
 /* An EC public key as the token shows it: the alg its curve implies and
- * the affine coordinates, each coord_len bytes (leading zeros kept). */
+ * the affine coordinates, each coord_len bytes (leading zeros kept). An
+ * Ed25519 key (alg P11JWT_EDDSA): x holds its 32 bytes, coord_len 32, y
+ * is unused. */
 typedef struct p11_ec_point {
     p11jwt_alg alg;
     unsigned char x[66];
@@ -120,6 +122,16 @@ p11jwt_rc p11_keygen_ec(p11jwt_token *t, CK_SESSION_HANDLE s, p11jwt_alg alg, co
 p11jwt_rc p11_import_ec(p11jwt_token *t, CK_SESSION_HANDLE s, const unsigned char *d,
                         const p11_ec_point *pub, const char *id, const char *label,
                         p11_ec_pair *out);
+/* Ed25519 (keygen_eddsa.c): a pair generated with
+ * CKM_EC_EDWARDS_KEY_PAIR_GEN, or imported from its 32-byte private key
+ * (seed, the caller's to wipe) and public key, under CKA_ID id and
+ * CKA_LABEL label; protected and checked as an EC pair is. On failure
+ * nothing is left in the token. */
+p11jwt_rc p11_keygen_eddsa(p11jwt_token *t, CK_SESSION_HANDLE s, const char *id,
+                           const char *label, p11_ec_pair *out);
+p11jwt_rc p11_import_eddsa(p11jwt_token *t, CK_SESSION_HANDLE s, const unsigned char *seed,
+                           const p11_ec_point *pub, const char *id, const char *label,
+                           p11_ec_pair *out);
 /* Generates a secret key pinned to HMAC alg under kid and label. */
 p11jwt_rc p11_keygen_hmac(p11jwt_token *t, CK_SESSION_HANDLE s, p11jwt_alg alg,
                           const char *kid, const char *label);
@@ -210,8 +222,9 @@ size_t p11_keyhandle_sig_len(const p11_keyhandle *h);
 
 /* Signs data as the key's alg in JWS form: ES* hashes on the host then
  * CKM_ECDSA (raw r||s), HS* runs CKM_SHA*_HMAC in the token, RS and PS the
- * mechanism sign_rsa.c chose for the token and key. *sig_len is
- * in: capacity, out: length. One retry after a recoverable failure. */
+ * mechanism sign_rsa.c chose for the token and key, EdDSA gives the whole
+ * input to CKM_EDDSA. *sig_len is in: capacity, out: length. One retry
+ * after a recoverable failure. */
 p11jwt_rc p11_sign(p11_keyhandle *h, const unsigned char *data, size_t len, unsigned char *sig,
                    size_t *sig_len);
 

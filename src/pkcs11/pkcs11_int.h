@@ -222,7 +222,7 @@ struct p11_keyhandle {
     p11jwt_alg alg;            /* pinned by the key, else the caller's */
     p11jwt_pinned pinned;
     CK_OBJECT_CLASS cls;       /* private or secret; public: verify only */
-    CK_MECHANISM_TYPE mech;    /* CKM_ECDSA or CKM_SHA*_HMAC */
+    CK_MECHANISM_TYPE mech;    /* CKM_ECDSA, CKM_SHA*_HMAC or CKM_EDDSA */
     EVP_MD *md;                /* ES: the hash run on the host */
     atomic_ulong handle;       /* cached; re-found when epoch moves */
     atomic_ulong epoch;
@@ -264,6 +264,7 @@ typedef enum p11_key_family {
     P11_FAMILY_EC,              /* EC on P-256, P-384 or P-521 */
     P11_FAMILY_HMAC,            /* a generic or CKK_SHA*_HMAC secret */
     P11_FAMILY_RSA,             /* an RSA key (RS*, PS*) */
+    P11_FAMILY_EDDSA,           /* CKK_EC_EDWARDS on Ed25519 */
 } p11_key_family;
 
 /* The alg a key object signs with (pinning.c): the one it pins (its curve,
@@ -275,8 +276,14 @@ p11jwt_alg p11_object_alg(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE
                           CK_OBJECT_CLASS cls, p11jwt_alg want, p11_key_family *fam,
                           p11jwt_pinned *pinned);
 
-/* The alg of a DER curve OID (CKA_EC_PARAMS), or UNKNOWN. */
+/* The alg of a DER curve OID (CKA_EC_PARAMS), or UNKNOWN. Ed25519 (OID or
+ * PrintableString "edwards25519") is P11JWT_EDDSA. */
 p11jwt_alg p11_ec_params_alg(const unsigned char *der, size_t len);
+/* Ed25519 (keygen_eddsa.c): 1 when CKA_EC_PARAMS names it (OID 1.3.101.112
+ * or PrintableString "edwards25519"); its CKA_EC_POINT (a DER OCTET STRING
+ * around the 32 bytes, or the bare 32 bytes) as a point of alg EdDSA. */
+int p11_eddsa_params_match(const unsigned char *der, size_t len);
+p11jwt_rc p11_eddsa_point(const unsigned char *p, size_t n, p11_ec_point *out);
 /* DER OID bytes for an ES alg's curve. */
 const unsigned char *p11_ec_params_der(p11jwt_alg alg, size_t *len);
 /* HMAC mechanism for an HS alg, 0 otherwise. */

@@ -4,7 +4,8 @@
  * OCTET STRING by the spec, bare by some modules: we accept both), read
  * into raw coordinates (p11_ec_point) for the floors above to turn into
  * whatever they need (core: a JWK). Only the three NIST curves JWS names
- * are known; anything else is refused by name.
+ * are known, and Ed25519 (keygen_eddsa.c reads its params and key);
+ * anything else is refused by name.
  */
 #include "pkcs11/pkcs11_int.h"
 
@@ -23,6 +24,8 @@ p11jwt_alg p11_ec_params_alg(const unsigned char *der, size_t len)
         return P11JWT_ES384;
     if (len == sizeof oid_p521 && memcmp(der, oid_p521, len) == 0)
         return P11JWT_ES512;
+    if (p11_eddsa_params_match(der, len))
+        return P11JWT_EDDSA;
     return P11JWT_ALG_UNKNOWN;
 }
 
@@ -76,9 +79,14 @@ p11jwt_rc p11_pubkey_read(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE
         goto out;
     }
     pub->alg = p11_ec_params_alg(params, params_len);
+    if (pub->alg == P11JWT_EDDSA) {
+        rc = p11_eddsa_point(point, point_len, pub);
+        goto out;
+    }
     clen = base_alg_coord_len(pub->alg);
     if (clen == 0) {
-        rc = err_set(P11JWT_ERR_ALG, "EC key on a curve JWS does not name (only P-256, P-384, P-521)");
+        rc = err_set(P11JWT_ERR_ALG, "EC key on a curve JWS does not name (only P-256, P-384, "
+                                     "P-521, Ed25519)");
         goto out;
     }
     pt = point;

@@ -7,8 +7,11 @@
  * returns r||s with each half the curve order's length, which is already
  * the JWS form (RFC 7518 §3.4), so there is no DER anywhere. HS*: the token
  * runs CKM_SHA*_HMAC. RS*, PS*: the mechanism sign_rsa.c chose, over the
- * data or the host's hash; the signature is the modulus length. The hot path borrows a pooled session and a cached
- * object handle: no session open, no object search, no allocation.
+ * data or the host's hash; the signature is the modulus length. EdDSA:
+ * CKM_EDDSA over the whole signing input (no host hash; Ed25519 hashes
+ * inside), 64 bytes (RFC 8037 §3.1). The hot path borrows a pooled session
+ * and a cached object handle: no session open, no object search, no
+ * allocation.
  */
 #include "pkcs11/pkcs11_int.h"
 

@@ -5,7 +5,9 @@
  * one, a real ES256 JWS (made with PyJWT) is verified, so that a JWKS
  * holding its key reaches the signature and claims checks. Every EC JWK
  * read is written back and read again: the same key must come out, with
- * the same RFC 7638 thumbprint; so is every RSA JWK.
+ * the same RFC 7638 thumbprint (an OKP one, Ed25519, too:
+ * corpus/jwks/ed25519_okp_with_jws carries an EdDSA JWS PyJWT made); so is
+ * every RSA JWK.
  */
 #include "fuzz.h"
 

@@ -55,9 +55,13 @@ def split_jws(jws):
 
 
 def jwk_thumbprint(jwk):
-    """RFC 7638 thumbprint of an EC or RSA JWK: SHA-256 of the required
-    members in lexicographic order, no whitespace, base64url."""
-    members = ("e", "kty", "n") if jwk.get("kty") == "RSA" else ("crv", "kty", "x", "y")
+    """RFC 7638 thumbprint of an EC, RSA or OKP JWK (OKP: RFC 8037 section 2,
+    crv, kty, x): SHA-256 of the required members in lexicographic order, no
+    whitespace, base64url."""
+    kty = jwk.get("kty")
+    members = (("e", "kty", "n") if kty == "RSA"
+               else ("crv", "kty", "x") if kty == "OKP"
+               else ("crv", "kty", "x", "y"))
     required = {k: jwk[k] for k in members}
     canon = json.dumps(required, separators=(",", ":"), sort_keys=True)
     return b64e(hashlib.sha256(canon.encode()).digest())

@@ -3,10 +3,10 @@
 # sign --x5t/--x5t-s256 puts x5t (SHA-1) and x5t#S256 (SHA-256) of the DER
 # certificate there, equal to what `openssl x509 -fingerprint` gives, from
 # a PEM or DER file, a pkcs11: URI or the certificate stored by kid
-# (import-cert, import-key --cert); PyJWT verifies the JWS. A certificate
-# of another key, a missing one, a secret key and a non-certificate are
-# clear errors, and a refused import-key --cert leaves nothing in the
-# token. A profile with x5t = yes and no cert finds it by kid.
+# (import-cert, import-key --cert); PyJWT verifies the JWS (EC, RSA and
+# Ed25519 keys). A certificate of another key, a missing one, a secret key
+# and a non-certificate are clear errors, and a refused import-key --cert
+# leaves nothing in the token. A profile with x5t = yes and no cert finds it by kid.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -293,6 +293,25 @@ pyverify --pem "$T/r.pub" --alg PS256 --aud "$AUD" --iss me <<<"$OUT" >/dev/null
     fail "PyJWT rejects the RSA key's JWS with x5t"
 expect_exit 1 p11jwt sign "${TOK[@]}" --kid rsa1 --iss me --aud "$AUD" --cert "$T/p.pem" --x5t
 expect_err_matches "does not match"
+
+step "an Ed25519 key (EdDSA) and its certificate: import-key --cert, sign --x5t, PyJWT verifies"
+openssl req -x509 -newkey ed25519 -nodes -keyout "$T/ed.key" -out "$T/ed.pem" \
+    -subj /CN=ed25519-client -days 30 2>/dev/null ||
+    fail "openssl cannot make an Ed25519 certificate"
+openssl pkey -in "$T/ed.key" -pubout -out "$T/ed.pub"
+expect_exit 0 p11jwt import-key "${TOK[@]}" --kid ed1 --key-file "$T/ed.key" --cert "$T/ed.pem"
+expect_exit 0 p11jwt sign "${TOK[@]}" --kid ed1 --iss me --aud "$AUD" --x5t --x5t-s256
+check_prints "$OUT" "$T/ed.pem" both
+[[ $(header "$OUT") == *'"alg":"EdDSA"'* ]] || fail "the Ed25519 key's JWS is not EdDSA"
+pyverify --pem "$T/ed.pub" --alg EdDSA --aud "$AUD" --iss me <<<"$OUT" >/dev/null ||
+    fail "PyJWT rejects the Ed25519 key's JWS with x5t"
+export_jwks "$T/ed-jwks.json" ed1
+expect_exit 0 p11jwt verify --jwks "$T/ed-jwks.json" --aud "$AUD" <<<"$OUT"
+# an RSA certificate for the Ed25519 key, and the Ed25519 one for the RSA key
+expect_exit 1 p11jwt sign "${TOK[@]}" --kid ed1 --iss me --aud "$AUD" --cert "$T/r.pem" --x5t
+expect_err_matches "does not match key 'ed1'"
+expect_exit 1 p11jwt sign "${TOK[@]}" --kid rsa1 --iss me --aud "$AUD" --cert "$T/ed.pem" --x5t
+expect_err_matches "does not match key 'rsa1'"
 
 step "a secret key has no certificate"
 expect_exit 0 p11jwt keygen "${TOK[@]}" --alg HS256 --kid hs1

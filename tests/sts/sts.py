@@ -18,9 +18,9 @@ localhost) and the port.
 
 Keys: --secret KID=FILE (an HMAC secret: the file's bytes less ONE trailing
 newline, as p11jwt import-secret and PyJWT with a str key use it), --jwks FILE
-(public EC keys, and RSA keys with an RS/PS "alg", by kid; the rfc7523 and
-private-key-jwt endpoints take RS/PS as Okta and Entra ID do), --client
-ID=SECRETFILE (client-credentials).
+(public EC keys, RSA keys with an RS/PS "alg", and Ed25519 ones (OKP), by
+kid; the rfc7523 and private-key-jwt endpoints take RS/PS as Okta and Entra
+ID do, and EdDSA), --client ID=SECRETFILE (client-credentials).
 --iss-allowed ISS (repeatable) restricts the accepted issuers of assertions
 (dt: the account e-mail; neowit: the service account id; noa: the client
 name; rfc7523); without it any non-empty iss is accepted.
@@ -71,7 +71,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
-from jwt.algorithms import ECAlgorithm, RSAAlgorithm
+from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -96,9 +96,9 @@ DT_SIGNATURE = "Invalid signature"
 
 CRV_ALG = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
 RSA_ALGS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
-# what the generic endpoints (rfc7523, private-key-jwt) take, as Okta, Entra ID
-# and Keycloak do
-GENERIC_ALGS = ("ES256", "ES384", "ES512", "HS256", "HS384", "HS512") + RSA_ALGS
+# what the generic jwt-bearer endpoints (rfc7523, private-key-jwt) take, as
+# Okta, Entra ID and Keycloak do
+GENERIC_ALGS = ("ES256", "ES384", "ES512", "HS256", "HS384", "HS512", "EdDSA") + RSA_ALGS
 MAX_BODY = 1 << 20            # what the server accepts in a request
 CLOCK_SKEW = 120              # how far in the future an iat may be
 NOA_MAX_LIFETIME = 600        # noa: exp - iat <= 10 minutes
@@ -223,6 +223,11 @@ class State:
                         sys.exit("sts: RSA JWK %s has no RS/PS alg" % jwk["kid"])
                     self.ec_keys[jwk["kid"]] = (jwk["alg"],
                                                 RSAAlgorithm.from_jwk(json.dumps(jwk)))
+                    continue
+                if jwk.get("kty") == "OKP" and jwk.get("crv") == "Ed25519" and "kid" in jwk:
+                    if jwk.get("alg", "EdDSA") != "EdDSA":
+                        sys.exit("sts: JWK %s: Ed25519 with alg %s" % (jwk["kid"], jwk["alg"]))
+                    self.ec_keys[jwk["kid"]] = ("EdDSA", OKPAlgorithm.from_jwk(json.dumps(jwk)))
                     continue
                 if jwk.get("kty") != "EC" or "kid" not in jwk:
                     continue

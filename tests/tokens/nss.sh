@@ -7,7 +7,7 @@
 # --batch, and the library's recovery after C_CloseAllSessions and fork().
 # NSS's limits are asserted as what they are today: it refuses
 # CKA_ALLOWED_MECHANISMS and makes every generated secret generic (keygen
-# HS* is a clear error), and after a C_Logout from elsewhere in the process
+# HS* is a clear error), it has no Ed25519 (EdDSA keygen and import are), and after a C_Logout from elsewhere in the process
 # it answers CKR_HOST_MEMORY, which the library does not yet recover from.
 set -euo pipefail
 source "$(dirname "$0")/nss_lib.sh"
@@ -95,6 +95,15 @@ expect_exit 1 p11jwt keygen "${TOK[@]}" --alg HS256 --kid nss-gen-hs256
 expect_err_matches 'cannot generate an HMAC key pinned to HS256'
 step "$ERR"
 [[ $(key_count) -eq $n_keys ]] || fail "a failed keygen left an object behind"
+
+step "LIMIT: no Ed25519 (NSS 3.87 lists no CKM_EDDSA) — keygen and import-key EdDSA are clear errors"
+expect_exit 1 p11jwt keygen "${TOK[@]}" --alg EdDSA --kid nss-ed
+expect_err_matches "cannot generate Ed25519 keys: it has no CKM_EDDSA"
+step "$ERR"
+(umask 077 && openssl genpkey -algorithm ED25519 -out "$T/ed.pem" 2>/dev/null)
+expect_exit 1 p11jwt import-key "${TOK[@]}" --kid nss-ed-imp --key-file "$T/ed.pem"
+expect_err_matches "cannot import Ed25519 keys: it has no CKM_EDDSA"
+[[ $(key_count) -eq $n_keys ]] || fail "a refused Ed25519 key left an object behind"
 
 step "\$P11JWT_MODULE_ARGS instead of --module-args"
 P11JWT_MODULE_ARGS=$MODULE_ARGS expect_exit 0 p11jwt sign --token "$TOKEN" --pin-file "$PIN_FILE" \

@@ -4,7 +4,8 @@
 # ES256/ES384, sign, jwks -> PyJWT verifies, sign --batch, a key pkcs11-tool
 # made. The token's limits are asserted as clear errors with nothing left
 # behind: no secret keys at all (keygen and import-secret HS*), P-521 pairs
-# whose public point the module encodes wrongly and cannot sign with, and
+# whose public point the module encodes wrongly and cannot sign with, no
+# Ed25519 (keygen and import-key EdDSA), and
 # no import of an EC private key (import-key).
 set -euo pipefail
 source "$(dirname "$0")/tpm_lib.sh"
@@ -90,6 +91,15 @@ expect_err_matches 'P-521 pair but it is unusable'
 expect_err_matches 'destroyed'
 step "$ERR"
 [[ $(key_count) -eq $n_keys ]] || fail "a failed keygen left a key behind: $(p11jwt list "${TOK[@]}")"
+
+step "LIMIT: no Ed25519 (no CKM_EDDSA) — keygen and import-key EdDSA are clear errors, nothing left"
+expect_exit 1 p11jwt keygen "${TOK[@]}" --alg EdDSA --kid tpm-ed
+expect_err_matches "cannot generate Ed25519 keys: it has no CKM_EDDSA"
+step "$ERR"
+(umask 077 && openssl genpkey -algorithm ED25519 -out "$T/ed.pem" 2>/dev/null)
+expect_exit 1 p11jwt import-key "${TOK[@]}" --kid tpm-ed-imp --key-file "$T/ed.pem"
+expect_err_matches "cannot import Ed25519 keys: it has no CKM_EDDSA"
+[[ $(key_count) -eq $n_keys ]] || fail "a refused Ed25519 key left a key behind: $(p11jwt list "${TOK[@]}")"
 
 step "LIMIT: no EC private key import (C_CreateObject) — import-key is a clear error, nothing left"
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$T/imp.pem" 2>/dev/null
