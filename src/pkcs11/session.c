@@ -16,6 +16,20 @@
  * at random per process, never the PIN) is kept, and a later login with
  * the same PIN fails at once with the first refusal's message. A different
  * PIN (the operator fixed the PIN file) gets its one try.
+ *
+ * Recovery is counted in generations. A lost session (CKR_DEVICE_REMOVED,
+ * CKR_SESSION_HANDLE_INVALID...) most often means every session went
+ * (C_CloseAllSessions, the device pulled), including those other threads
+ * hold mid-signature: they find out on their next call. The first thread
+ * to see the loss on a session of the current generation recovers — drops
+ * the idle sessions, marks the login lost, bumps the generation; a failure
+ * on a session lent before that bump is the same loss seen late: that
+ * thread retries on a fresh session without recovering again (it would
+ * throw away the sessions, and the login, the first one just rebuilt), and
+ * such a session rejoins the pool only when the module still knows it.
+ * Until the last of them is back no session is lent, so a module that
+ * reuses handle numbers cannot give a dead session's number to a fresh
+ * one while a thread still holds the dead one.
  */
 #include "pkcs11/pkcs11_int.h"
 
@@ -30,6 +44,9 @@
 /* How long a thread waits for a pooled session to come free before it
  * gives up with a clear error. */
 #define SESSION_WAIT_S 10
+/* Attempts of one operation: the first, one after a recovery, and more
+ * only after failures on sessions lent before another thread's recovery. */
+#define RETRY_MAX 4
 #define REFUSED_MAX 8
 #define FP_LEN 32
 
@@ -47,6 +64,8 @@ struct p11_login_state {
     const p11jwt_token *leader; /* ...for this handle */
     unsigned long round;        /* bumped when an attempt ends */
     err_saved result;           /* the last attempt's, for those who waited */
+    int result_lost;            /* ...it failed on a lost session: theirs may
+                                   be fine, so they take their own turn */
     unsigned char refused[REFUSED_MAX][FP_LEN];
     size_t n_refused;           /* ring: the last REFUSED_MAX refused PINs */
     err_saved refusal;          /* the last refusal, said again for that PIN */
@@ -160,8 +179,10 @@ static int session_logged_in(p11jwt_token *t, CK_SESSION_HANDLE s)
     return si.state == CKS_RO_USER_FUNCTIONS || si.state == CKS_RW_USER_FUNCTIONS;
 }
 
-/* One login attempt; the caller holds the token's turn (e->busy). */
-static p11jwt_rc login_once(p11jwt_token *t, CK_SESSION_HANDLE s, struct p11_login_state *e)
+/* One login attempt; the caller holds the token's turn (e->busy). *lost
+ * is C_Login's CK_RV when it says the session is gone, else CKR_OK. */
+static p11jwt_rc login_once(p11jwt_token *t, CK_SESSION_HANDLE s, struct p11_login_state *e,
+                            CK_RV *lost)
 {
     CK_TOKEN_INFO info;
     CK_RV rv;
@@ -217,6 +238,8 @@ static p11jwt_rc login_once(p11jwt_token *t, CK_SESSION_HANDLE s, struct p11_log
     base_secret_free_n(pin, pin_len);
     if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN)
         return P11JWT_OK;
+    if (p11_rv_session_lost(rv))
+        *lost = rv;
     if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LEN_RANGE || rv == CKR_PIN_INVALID) {
         rc = err_set(P11JWT_ERR_PIN,
                      "login to token '%s' failed: %s from %s is incorrect (%s); this process "
@@ -233,11 +256,12 @@ static p11jwt_rc login_once(p11jwt_token *t, CK_SESSION_HANDLE s, struct p11_log
     return p11_fail(P11JWT_ERR_PIN, rv, "login failed");
 }
 
-p11jwt_rc p11_login(p11jwt_token *t, CK_SESSION_HANDLE s)
+p11jwt_rc p11_login(p11jwt_token *t, CK_SESSION_HANDLE s, CK_RV *lost)
 {
     struct p11_login_state *e;
     p11jwt_rc rc = login_state(t, &e);
 
+    *lost = CKR_OK;
     if (rc != P11JWT_OK)
         return rc;
     pthread_mutex_lock(&logins_lock);
@@ -252,7 +276,9 @@ p11jwt_rc p11_login(p11jwt_token *t, CK_SESSION_HANDLE s)
 
         while (e->busy && e->round == round)
             pthread_cond_wait(&e->done, &logins_lock);
-        if (same) {
+        /* Its session was lost under it (a recovery elsewhere): that says
+         * nothing of the PIN nor of ours; take a turn. */
+        if (same && !e->result_lost) {
             rc = e->result.rc != P11JWT_OK ? err_restore(&e->result) : P11JWT_OK;
             pthread_mutex_unlock(&logins_lock);
             if (rc == P11JWT_OK)
@@ -264,18 +290,102 @@ p11jwt_rc p11_login(p11jwt_token *t, CK_SESSION_HANDLE s)
     e->leader = t;
     pthread_mutex_unlock(&logins_lock);
 
-    rc = login_once(t, s, e);
+    rc = login_once(t, s, e, lost);
 
     pthread_mutex_lock(&logins_lock);
     e->busy = 0;
     e->leader = NULL;
     e->round++;
     err_save(&e->result, rc);
+    e->result_lost = *lost != CKR_OK;
     pthread_cond_broadcast(&e->done);
     pthread_mutex_unlock(&logins_lock);
     if (rc == P11JWT_OK)
         t->logged_in = 1;
     return rc;
+}
+
+/* ---- sessions lent out, per thread ----------------------------------------- */
+
+/* The sessions this thread holds, each with the recovery generation it was
+ * lent in (and the fork generation: one held across fork() is the
+ * parent's). A thread holds one, two while it discards a new key
+ * (object.c); beyond HELD_MAX a session is lent untracked and counts as of
+ * the generation it comes back in, as before generations existed. */
+#define HELD_MAX 4
+
+struct held {
+    const p11jwt_token *t;
+    CK_SESSION_HANDLE s;
+    unsigned long gen;
+    unsigned long fork_gen;
+};
+
+static _Thread_local struct held held[HELD_MAX];
+static _Thread_local size_t n_held;
+
+static void held_add(const p11jwt_token *t, CK_SESSION_HANDLE s, unsigned long gen)
+{
+    if (n_held < HELD_MAX)
+        held[n_held++] = (struct held){ t, s, gen, atomic_load(&p11_fork_generation) };
+}
+
+static struct held *held_find(const p11jwt_token *t, CK_SESSION_HANDLE s)
+{
+    for (size_t i = n_held; i-- > 0;)
+        if (held[i].t == t && held[i].s == s)
+            return &held[i];
+    return NULL;
+}
+
+/* Takes s off this thread's list: 1 with its generations when it was on. */
+static int held_take(const p11jwt_token *t, CK_SESSION_HANDLE s, unsigned long *gen,
+                     unsigned long *fork_gen)
+{
+    struct held *h = held_find(t, s);
+
+    if (h == NULL)
+        return 0;
+    *gen = h->gen;
+    *fork_gen = h->fork_gen;
+    *h = held[--n_held];
+    return 1;
+}
+
+static int holds_any(const p11jwt_token *t)
+{
+    for (size_t i = 0; i < n_held; i++)
+        if (held[i].t == t)
+            return 1;
+    return 0;
+}
+
+/* Under t->lock: a session lent in generation gen is back, or gone. */
+static void lent_end(p11jwt_token *t, unsigned long gen)
+{
+    if (gen == t->recovery_gen) {
+        if (t->n_lent > 0)
+            t->n_lent--;
+    } else if (t->n_lent_old > 0 && --t->n_lent_old == 0) {
+        pthread_cond_broadcast(&t->drained);
+    }
+}
+
+void p11_session_after_fork(p11jwt_token *t)
+{
+    t->recovery_gen++;
+    t->n_lent = 0;
+    t->n_lent_old = 0;
+}
+
+/* Under t->lock: after a recovery, waits until every session lent before
+ * it is back (at most until deadline: past it, lends anyway). A thread
+ * that holds a session of t itself does not wait: that one may be old. */
+static void wait_drained(p11jwt_token *t, const struct timespec *deadline)
+{
+    while (t->n_lent_old > 0 && !holds_any(t))
+        if (pthread_cond_timedwait(&t->drained, &t->lock, deadline) == ETIMEDOUT)
+            break;
 }
 
 /* Under t->lock: waits until a session is idle or one may be opened, at
@@ -296,31 +406,26 @@ static p11jwt_rc wait_for_session(p11jwt_token *t, const struct timespec *deadli
     return P11JWT_OK;
 }
 
-p11jwt_rc p11_session_get(p11jwt_token *t, int need_login, CK_SESSION_HANDLE *out)
+/* A session from the pool or a new one, lent to this thread (not logged
+ * in on purpose). */
+static p11jwt_rc session_lend(p11jwt_token *t, const struct timespec *deadline,
+                              CK_SESSION_HANDLE *out, int *fresh)
 {
     CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
-    struct timespec deadline;
-    int fresh = 0;
+    unsigned long gen = 0;
     CK_RV rv = CKR_OK;
     p11jwt_rc rc;
 
-    *out = CK_INVALID_HANDLE;
-    rc = p11_token_check_fork(t);
-    if (rc != P11JWT_OK)
-        return rc;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += SESSION_WAIT_S;
-
     pthread_mutex_lock(&t->lock);
     for (;;) {
-        rc = wait_for_session(t, &deadline);
-        if (rc != P11JWT_OK) {
-            pthread_mutex_unlock(&t->lock);
-            return rc;
-        }
+        wait_drained(t, deadline);
+        rc = wait_for_session(t, deadline);
+        if (rc != P11JWT_OK)
+            break;
+        gen = t->recovery_gen;
         if (t->n_idle > 0) {
             s = t->idle[--t->n_idle];
-            fresh = 0;
+            *fresh = 0;
             break;
         }
         t->n_open++;            /* reserve the slot before dropping the lock */
@@ -328,7 +433,7 @@ p11jwt_rc p11_session_get(p11jwt_token *t, int need_login, CK_SESSION_HANDLE *ou
         rc = open_session(t, &s, &rv);
         pthread_mutex_lock(&t->lock);
         if (rc == P11JWT_OK) {
-            fresh = 1;
+            *fresh = 1;
             break;
         }
         t->n_open--;
@@ -343,27 +448,106 @@ p11jwt_rc p11_session_get(p11jwt_token *t, int need_login, CK_SESSION_HANDLE *ou
         if (t->max_open == 0 || t->max_open > t->n_open)
             t->max_open = t->n_open;
     }
+    if (rc == P11JWT_OK) {
+        /* Opened across a recovery: it may predate the loss. */
+        if (gen == t->recovery_gen)
+            t->n_lent++;
+        else
+            t->n_lent_old++;
+    }
     pthread_mutex_unlock(&t->lock);
     if (rc != P11JWT_OK) {
         if (rv == CKR_SESSION_COUNT)
             err_set(rc, "%s, and this process holds none to wait for", p11jwt_errmsg());
         return rc;
     }
+    held_add(t, s, gen);
+    *out = s;
+    return P11JWT_OK;
+}
 
-    if (need_login && (!t->logged_in || (fresh && !session_logged_in(t, s)))) {
-        rc = p11_login(t, s);
-        if (rc != P11JWT_OK) {
+p11jwt_rc p11_session_get(p11jwt_token *t, int need_login, CK_SESSION_HANDLE *out)
+{
+    CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+    struct timespec deadline;
+    int fresh = 0;
+    p11jwt_rc rc;
+
+    *out = CK_INVALID_HANDLE;
+    rc = p11_token_check_fork(t);
+    if (rc != P11JWT_OK)
+        return rc;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += SESSION_WAIT_S;
+
+    for (int attempt = 0;; attempt++) {
+        CK_RV lost = CKR_OK;
+
+        rc = session_lend(t, &deadline, &s, &fresh);
+        if (rc != P11JWT_OK)
+            return rc;
+        if (!need_login || (t->logged_in && (!fresh || session_logged_in(t, s))))
+            break;          /* no login wanted, or the process has one */
+        rc = p11_login(t, s, &lost);
+        if (rc == P11JWT_OK)
+            break;
+        if (lost == CKR_OK) {
             p11_session_put(t, s);
             return rc;
         }
+        /* The session went under the login (the device was pulled, another
+         * thread's recovery or a C_CloseAllSessions elsewhere): the loss is
+         * recovered from like one seen mid-signature, once. */
+        p11_session_lost(t, s, lost);
+        if (attempt > 0)
+            return rc;
     }
     *out = s;
     return P11JWT_OK;
 }
 
+/* Whether the module still knows session s. */
+static int session_alive(p11jwt_token *t, CK_SESSION_HANDLE s)
+{
+    CK_SESSION_INFO si;
+
+    return P11_CALL(t->fl, C_GetSessionInfo, s, &si) == CKR_OK;
+}
+
 void p11_session_put(p11jwt_token *t, CK_SESSION_HANDLE s)
 {
+    unsigned long gen = 0, fork_gen = 0;
+    int known = held_take(t, s, &gen, &fork_gen);
+
+    /* Held across fork(): the parent's session, its number may be one of
+     * the child's own by now. The child forgot the pool already. */
+    if (known && fork_gen != atomic_load(&p11_fork_generation))
+        return;
     pthread_mutex_lock(&t->lock);
+    if (!known)
+        gen = t->recovery_gen;
+    if (gen != t->recovery_gen) {
+        /* Lent before the last recovery: the loss may have taken it too.
+         * The module says; no session was lent since that recovery while
+         * this one was out, so no fresh session has its number. */
+        unsigned long seen;
+        int alive;
+
+        do {
+            seen = t->recovery_gen;
+            pthread_mutex_unlock(&t->lock);
+            alive = session_alive(t, s);
+            pthread_mutex_lock(&t->lock);
+        } while (alive && seen != t->recovery_gen);
+        lent_end(t, gen);
+        if (!alive) {
+            if (t->n_open > 0)
+                t->n_open--;
+            goto out;
+        }
+    } else {
+        lent_end(t, gen);
+    }
     if (t->n_idle == t->cap_idle) {
         size_t ncap = t->cap_idle ? t->cap_idle * 2 : 8;
         CK_SESSION_HANDLE *n = realloc(t->idle, ncap * sizeof *n);
@@ -385,45 +569,72 @@ out:
 void p11_session_lost(p11jwt_token *t, CK_SESSION_HANDLE s, CK_RV rv)
 {
     int device_gone = rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_PRESENT;
+    unsigned long gen = 0, fork_gen = 0;
+    int known = held_take(t, s, &gen, &fork_gen);
 
-    (void)s;
+    if (known && fork_gen != atomic_load(&p11_fork_generation))
+        return;
     pthread_mutex_lock(&t->lock);
+    if (!known)
+        gen = t->recovery_gen;
     /* s is closed already: that is what rv says (PKCS#11 closes every
      * session of a removed token). Closing it again is at best a no-op and
      * at worst closes the session a module that reuses handles has since
      * given the same number to — another thread's, mid-signature. */
-    t->n_open--;
-    /* The idle ones went with the device. After one lost session they most
-     * likely went the same way (C_CloseAllSessions): close them, a healthy
-     * one only costs a reopen (and an idle handle is still ours: no fresh
-     * session can have been given its number while it sat here). */
-    if (!device_gone)
-        for (size_t i = 0; i < t->n_idle; i++)
-            P11_CALL(t->fl, C_CloseSession, t->idle[i]);
-    t->n_open -= t->n_idle;
-    t->n_idle = 0;
-    t->logged_in = 0;
-    p11_token_changed(t);
+    if (t->n_open > 0)
+        t->n_open--;
+    lent_end(t, gen);
+    if (gen == t->recovery_gen) {
+        /* The first to see this loss: recover. The idle ones went with the
+         * device. After one lost session they most likely went the same
+         * way (C_CloseAllSessions): close them, a healthy one only costs a
+         * reopen (and an idle handle is still ours: no fresh session can
+         * have been given its number while it sat here). The ones other
+         * threads hold are of the old generation from now on. */
+        if (!device_gone)
+            for (size_t i = 0; i < t->n_idle; i++)
+                P11_CALL(t->fl, C_CloseSession, t->idle[i]);
+        t->n_open -= t->n_idle;
+        t->n_idle = 0;
+        t->logged_in = 0;
+        p11_token_changed(t);
+        t->recovery_gen++;
+        t->n_lent_old += t->n_lent;
+        t->n_lent = 0;
+    }
     pthread_cond_broadcast(&t->freed);
     pthread_mutex_unlock(&t->lock);
 }
 
-int p11_session_recover(p11jwt_token *t, CK_SESSION_HANDLE s, CK_RV rv)
+int p11_session_recover(p11jwt_token *t, CK_SESSION_HANDLE s, CK_RV rv, int attempt)
 {
+    const struct held *h = held_find(t, s);
+    int stale;
+
+    if (!p11_rv_session_lost(rv) && rv != CKR_USER_NOT_LOGGED_IN &&
+        rv != CKR_OBJECT_HANDLE_INVALID && rv != CKR_KEY_HANDLE_INVALID)
+        return 0;
+    pthread_mutex_lock(&t->lock);
+    stale = h != NULL && h->gen != t->recovery_gen;
+    pthread_mutex_unlock(&t->lock);
+    /* One retry per operation; a failure on a session lent before the last
+     * recovery is that recovery's loss seen late, and costs none (bounded
+     * all the same, for a device that comes and goes). */
+    if (attempt > 0 && !(stale && attempt < RETRY_MAX))
+        return 0;
     if (p11_rv_session_lost(rv)) {
         p11_session_lost(t, s, rv);
         return 1;
     }
-    if (rv == CKR_USER_NOT_LOGGED_IN || rv == CKR_OBJECT_HANDLE_INVALID ||
-        rv == CKR_KEY_HANDLE_INVALID) {
-        /* After a C_Logout elsewhere in the process, private objects vanish
-         * from view and modules report their handles invalid rather than
-         * the login lost; either way: log in again if needed, re-find. */
+    /* After a C_Logout elsewhere in the process, private objects vanish
+     * from view and modules report their handles invalid rather than the
+     * login lost; either way: log in again if needed, re-find. A stale
+     * session's failure was the recovery's, which did both already. */
+    if (!stale) {
         if (!session_logged_in(t, s))
             t->logged_in = 0;
         p11_token_changed(t);
-        p11_session_put(t, s);
-        return 1;
     }
-    return 0;
+    p11_session_put(t, s);
+    return 1;
 }
