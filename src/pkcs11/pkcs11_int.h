@@ -181,7 +181,9 @@ void p11_session_lost(p11jwt_token *t, CK_SESSION_HANDLE s, CK_RV rv);
  * generation. */
 void p11_session_after_fork(p11jwt_token *t);
 
-/* Logs in on session s: refuses a locked / final-try PIN; treats
+/* Whether the process is logged in, as session s sees it (login.c). */
+int p11_session_logged_in(p11jwt_token *t, CK_SESSION_HANDLE s);
+/* Logs in on session s (login.c): refuses a locked / final-try PIN; treats
  * CKR_USER_ALREADY_LOGGED_IN as success. One C_Login at a time per token
  * in the process (waiters of the same handle take its result); a PIN the
  * token refused is never sent again by this process (same error at once).
