@@ -146,6 +146,7 @@ static p11jwt_rc login_once(p11jwt_token *t, CK_SESSION_HANDLE s, struct p11_log
                             CK_RV *lost)
 {
     CK_TOKEN_INFO info;
+    CK_SESSION_INFO si;
     CK_RV rv;
     unsigned char *pin = NULL;
     size_t pin_len = 0;
@@ -155,9 +156,17 @@ static p11jwt_rc login_once(p11jwt_token *t, CK_SESSION_HANDLE s, struct p11_log
     int refused;
     p11jwt_rc rc;
 
-    /* Someone logged the process in while we waited for our turn. */
-    if (p11_session_logged_in(t, s))
+    /* Someone logged the process in while we waited for our turn. A
+     * session that is gone already (closed by another thread's fault, a
+     * device pulled) is not worth a C_Login: the caller recovers. */
+    rv = P11_CALL(t->fl, C_GetSessionInfo, s, &si);
+    if (rv == CKR_OK &&
+        (si.state == CKS_RO_USER_FUNCTIONS || si.state == CKS_RW_USER_FUNCTIONS))
         return P11JWT_OK;
+    if (p11_rv_session_lost(rv)) {
+        *lost = rv;
+        return p11_fail(P11JWT_ERR_PIN, rv, "login failed");
+    }
     if (P11_RAISE(P11JWT_ERR_PKCS11, "cannot read the token's information", t->fl,
                   C_GetTokenInfo, t->slot, &info) != CKR_OK)
         return P11JWT_ERR_PKCS11;
