@@ -86,6 +86,12 @@ typedef enum p11jwt_alg {
     P11JWT_HS256,
     P11JWT_HS384,
     P11JWT_HS512,
+    P11JWT_RS256 = 7,
+    P11JWT_RS384 = 8,
+    P11JWT_RS512 = 9,
+    P11JWT_PS256 = 10,
+    P11JWT_PS384 = 11,
+    P11JWT_PS512 = 12,
 } p11jwt_alg;
 
 /* "ES256"... or NULL for P11JWT_ALG_UNKNOWN. */
@@ -94,8 +100,17 @@ P11JWT_API const char *p11jwt_alg_name(p11jwt_alg alg);
  * ("none" included). */
 P11JWT_API p11jwt_alg p11jwt_alg_from_name(const char *name);
 P11JWT_API int p11jwt_alg_is_ec(p11jwt_alg alg);
-/* Length in bytes of a signature for alg: 64/96/132 for ES, 32/48/64 for HS. */
+/* RS256/384/512 and PS256/384/512 (RSA keys). */
+P11JWT_API int p11jwt_alg_is_rsa(p11jwt_alg alg);
+/* Signs with a private key and verifies with a public one, which a JWKS
+ * shows (ES, RS, PS); 0 for HS and unknown algs. */
+P11JWT_API int p11jwt_alg_is_asymmetric(p11jwt_alg alg);
+/* Length in bytes of a signature for alg: 64/96/132 for ES, 32/48/64 for HS,
+ * 0 for RS and PS, whose signature is as long as the key's modulus (see
+ * p11jwt_key_sig_len). */
 P11JWT_API size_t p11jwt_alg_sig_len(p11jwt_alg alg);
+/* The longest signature p11jwt makes or checks: an 8192-bit RSA key's. */
+#define P11JWT_SIG_MAX 1024
 
 /* ---- token ------------------------------------------------------------ */
 
@@ -148,6 +163,15 @@ P11JWT_API p11jwt_rc p11jwt_key_generate(p11jwt_token *tok, p11jwt_alg alg,
                                          const char *kid, const char *label,
                                          char **kid_out);
 
+/* Generates an RSA pair for RS256/384/512 or PS256/384/512 of bits 2048,
+ * 3072 or 4096 (0: 3072; others refused with P11JWT_ERR_ARG). The private
+ * key is pinned to alg by CKA_ALLOWED_MECHANISMS where the token takes it;
+ * else it pins none and signs as an alg its caller names. kid NULL: the RFC
+ * 7638 thumbprint. p11jwt_key_generate makes RS and PS keys of 3072 bits. */
+P11JWT_API p11jwt_rc p11jwt_key_generate_rsa(p11jwt_token *tok, p11jwt_alg alg,
+                                             unsigned bits, const char *kid,
+                                             const char *label, char **kid_out);
+
 /* Imports a provider-issued HMAC secret (its bytes as given) as a
  * non-extractable, sensitive secret key pinned to alg. */
 P11JWT_API p11jwt_rc p11jwt_key_import_secret(p11jwt_token *tok, p11jwt_alg alg,
@@ -163,8 +187,8 @@ P11JWT_API p11jwt_rc p11jwt_key_generate_aes(p11jwt_token *tok, const char *kid,
                                              const char *label);
 /* Imports a provider-issued private key from key_path ("-" or NULL:
  * standard input), PEM or DER: PKCS#8, encrypted PKCS#8 (passphrase in
- * pass_path, one trailing newline stripped), SEC1 EC; EC on P-256, P-384
- * or P-521. Makes the private object (sensitive, non-extractable, sign
+ * pass_path, one trailing newline stripped), SEC1 EC, PKCS#1 RSA; EC on
+ * P-256, P-384 or P-521, RSA of 2048 to 8192 bits. Makes the private object (sensitive, non-extractable, sign
  * only) and the public one (for jwks), checked by a signature verified on
  * the host. kid NULL: the RFC 7638 thumbprint; label NULL: the kid. The
  * file's bytes and the key's parts are wiped; OpenSSL never prompts. A
@@ -173,6 +197,14 @@ P11JWT_API p11jwt_rc p11jwt_key_generate_aes(p11jwt_token *tok, const char *kid,
 P11JWT_API p11jwt_rc p11jwt_key_import_file(p11jwt_token *tok, const char *key_path,
                                             const char *pass_path, const char *kid,
                                             const char *label, char **kid_out);
+/* p11jwt_key_import_file for use as alg: an RSA key is pinned to alg (RS*
+ * or PS*) by CKA_ALLOWED_MECHANISMS where the token takes it; an EC key's
+ * curve must be alg's. alg P11JWT_ALG_UNKNOWN: an RSA key pins none (it
+ * signs as an alg its caller names). */
+P11JWT_API p11jwt_rc p11jwt_key_import_file_as(p11jwt_token *tok, p11jwt_alg alg,
+                                               const char *key_path, const char *pass_path,
+                                               const char *kid, const char *label,
+                                               char **kid_out);
 
 /* Destroys every object (private, public, secret, certificate) with that
  * kid, and the certificates with the private key's CKA_ID. Refused (P11JWT_ERR_ARG, the message naming the keyring, its
@@ -230,23 +262,29 @@ P11JWT_API p11jwt_rc p11jwt_key_open_as(p11jwt_token *tok, const char *kid,
 P11JWT_API void p11jwt_key_free(p11jwt_key *key);
 P11JWT_API p11jwt_alg p11jwt_key_alg(const p11jwt_key *key);
 P11JWT_API const char *p11jwt_key_kid(const p11jwt_key *key);
+/* The length of the key's signatures: p11jwt_alg_sig_len of its alg, or
+ * for RS and PS its modulus length in bytes. */
+P11JWT_API size_t p11jwt_key_sig_len(const p11jwt_key *key);
 
 /* Requires the key to be usable as alg: refuses with P11JWT_ERR_ALG and a
  * message naming both when it is not (e.g. ES384 asked of a P-521 key). */
 P11JWT_API p11jwt_rc p11jwt_key_check_alg(const p11jwt_key *key, p11jwt_alg alg);
 
 /* Signs data as the key's alg in JWS form: ES* hashes on the host then
- * CKM_ECDSA (raw r||s), HS* runs CKM_SHA*_HMAC in the token. *sig_len is
- * in: capacity, out: length. */
+ * CKM_ECDSA (raw r||s), HS* runs CKM_SHA*_HMAC in the token, RS* and PS*
+ * CKM_SHA*_RSA_PKCS(_PSS) (else the host's hash and CKM_RSA_PKCS(_PSS)).
+ * *sig_len is in: capacity (P11JWT_SIG_MAX always suffices), out: length. */
 P11JWT_API p11jwt_rc p11jwt_key_sign(p11jwt_key *key, const unsigned char *data,
                                      size_t len, unsigned char *sig,
                                      size_t *sig_len);
 
-/* The EC public key as a JWK (kty, crv, x, y, kid, alg, use), compact JSON. */
+/* The public key as a JWK, compact JSON: EC (kty, crv, x, y, kid, alg, use)
+ * or RSA (kty, n, e, kid, alg when the key pins one, use). */
 P11JWT_API p11jwt_rc p11jwt_key_jwk(p11jwt_key *key, char **json_out);
 
-/* A JWKS of the token's EC public keys: all of them when nkids is 0, else
- * those kids (each must exist and be EC). Secret keys never appear. */
+/* A JWKS of the token's EC and RSA public keys: all of them when nkids is
+ * 0, else those kids (each must exist and have a public key). Secret keys
+ * never appear. */
 P11JWT_API p11jwt_rc p11jwt_jwks_export(p11jwt_token *tok, const char *const *kids,
                                         size_t nkids, char **json_out);
 

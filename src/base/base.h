@@ -106,6 +106,8 @@ p11jwt_alg base_alg_from_group(const char *group);
 const char *base_alg_crv(p11jwt_alg alg);
 /* An EC coordinate's length for an ES alg (32/48/66), else 0. */
 size_t base_alg_coord_len(p11jwt_alg alg);
+/* 1 for PS256/384/512 (RSASSA-PSS), 0 otherwise. */
+int base_alg_is_pss(p11jwt_alg alg);
 /* OpenSSL's name of the alg's hash ("SHA256"...), for EVP_MD_fetch. */
 const char *base_alg_hash_name(p11jwt_alg alg);
 /* The alg's hash (SHA-256/384/512). */
@@ -115,5 +117,13 @@ const EVP_MD *base_alg_md(p11jwt_alg alg);
  * EVP_PKEY_free. */
 p11jwt_rc base_ec_pkey(p11jwt_alg alg, const unsigned char *x, const unsigned char *y,
                        EVP_PKEY **out);
+/* An EVP_PKEY for the RSA public key (n, e: big-endian). Caller frees with
+ * EVP_PKEY_free. */
+p11jwt_rc base_rsa_pkey(const unsigned char *n, size_t n_len, const unsigned char *e,
+                        size_t e_len, EVP_PKEY **out);
+/* Sets an RSA signature context's padding for alg: PKCS#1 v1.5 for RS;
+ * for PS, PSS with MGF1 over the alg's hash and a salt as long as it (RFC
+ * 7518 §3.5). 1 on success. */
+int base_rsa_set_padding(EVP_PKEY_CTX *pctx, p11jwt_alg alg);
 
 #endif

@@ -130,9 +130,9 @@ int cli_bad_option(const char *cmd, int c, char *const argv[]);
 /* Parses a decimal integer in [min, max]; returns 0 on success. */
 int cli_parse_int(const char *s, int64_t min, int64_t max, int64_t *out);
 
-/* Parses an alg name among the allowed ones ("ES256,ES384,..." style list
- * checked by prefix class: ec_ok / hs_ok). */
-int cli_parse_alg(const char *s, int ec_ok, int hs_ok, p11jwt_alg *out);
+/* Parses an alg name among the allowed ones: asym_ok takes ES, RS and PS
+ * (keys with a public half), hs_ok HS. */
+int cli_parse_alg(const char *s, int asym_ok, int hs_ok, p11jwt_alg *out);
 
 /* sign --batch: signs each line's claims with nthreads threads (1 to
  * CLI_BATCH_MAX_THREADS), writes the JWS in input order, each after its

@@ -18,10 +18,11 @@ enum {
     OPT_KEY_FILE,
     OPT_PASS_FILE,
     OPT_CERT,
+    OPT_ALG,
 };
 
 struct import_args {
-    const char *kid, *label, *key_file, *pass_file, *cert;
+    const char *kid, *label, *key_file, *pass_file, *cert, *alg;
 };
 
 static int take(int c, const char *arg, void *ctx)
@@ -34,21 +35,27 @@ static int take(int c, const char *arg, void *ctx)
     case OPT_KEY_FILE: a->key_file = arg; break;
     case OPT_PASS_FILE: a->pass_file = arg; break;
     case OPT_CERT: a->cert = arg; break;
+    case OPT_ALG: a->alg = arg; break;
     }
     return 0;
 }
 
 static const char import_key_help[] =
-    "Usage: p11jwt import-key --token URI [--kid KID] [--label TEXT]\n"
+    "Usage: p11jwt import-key --token URI [--kid KID] [--label TEXT] [--alg ALG]\n"
     "                         [--key-file PATH|-] [--pass-file PATH] [--cert PATH]\n\n"
     "Import a provider-issued private key into the token and print its kid: a\n"
     "sensitive, non-extractable private key that only signs, and its public key\n"
-    "(for jwks). PEM or DER: PKCS#8, encrypted PKCS#8 (--pass-file), SEC1 EC;\n"
-    "EC keys on P-256, P-384 or P-521 (ES256/384/512). The file is read like a\n"
+    "(for jwks). PEM or DER: PKCS#8, encrypted PKCS#8 (--pass-file), SEC1 EC,\n"
+    "PKCS#1 RSA; EC keys on P-256, P-384 or P-521 (ES256/384/512), RSA keys of\n"
+    "2048 bits or more (RS256/384/512, PS256/384/512). The file is read like a\n"
     "secret and wiped from memory; nothing is left in the token when the file or\n"
     "the key is refused. Delete the file once the key is in the token. A file\n"
     "that others can read is warned about.\n\n"
     "Options:\n"
+    "  --alg ALG          ES256,ES384,ES512,RS256,RS384,RS512,PS256,PS384,PS512:\n"
+    "                     pins an RSA key to that alg (CKA_ALLOWED_MECHANISMS;\n"
+    "                     without it the key pins none and sign needs --alg);\n"
+    "                     an EC key's curve must fit it\n"
     "  --kid KID          the key's kid (default: its RFC 7638 thumbprint)\n"
     "  --label TEXT       its CKA_LABEL (default: the kid)\n"
     "  --key-file PATH    read the key from PATH ('-': standard input, default)\n"
@@ -87,6 +94,7 @@ int cmd_import_key(int argc, char *argv[])
         { "key-file", required_argument, NULL, OPT_KEY_FILE },
         { "pass-file", required_argument, NULL, OPT_PASS_FILE },
         { "cert", required_argument, NULL, OPT_CERT },
+        { "alg", required_argument, NULL, OPT_ALG },
         { NULL, 0, NULL, 0 },
     };
     const char *cmd = "import-key";
@@ -94,6 +102,7 @@ int cmd_import_key(int argc, char *argv[])
     const cli_command_def def = { cmd, import_key_help, CLI_TOKEN, opts, NULL, take, &a };
     cli_common o;
     p11jwt_token *tok = NULL;
+    p11jwt_alg alg = P11JWT_ALG_UNKNOWN;
     char *kid = NULL;
     struct stat st;
     int file = 0, r;
@@ -108,10 +117,13 @@ int cmd_import_key(int argc, char *argv[])
         return cli_usage(cmd, "--kid is empty");
     if (a.cert != NULL && (a.cert[0] == '\0' || strcmp(a.cert, "-") == 0))
         return cli_usage(cmd, "--cert names the certificate's file");
+    if (a.alg != NULL && cli_parse_alg(a.alg, 1, 0, &alg) != 0)
+        return cli_usage(cmd, "--alg must be ES256, ES384, ES512, RS256, RS384, RS512, PS256, "
+                              "PS384 or PS512, not '%s'", a.alg);
     file = a.key_file[0] != '\0' && !(a.key_file[0] == '-' && a.key_file[1] == '\0');
     if ((r = cli_token_open(cmd, &o.token, &tok)) != 0)
         return r;
-    rc = p11jwt_key_import_file(tok, a.key_file, a.pass_file, a.kid, a.label, &kid);
+    rc = p11jwt_key_import_file_as(tok, alg, a.key_file, a.pass_file, a.kid, a.label, &kid);
     if (rc != P11JWT_OK) {
         r = cli_fail(cmd, rc);
         goto out;

@@ -18,11 +18,12 @@ enum {
     OPT_SECRET_FILE,
     OPT_JSON,
     OPT_YES,
+    OPT_BITS,
 };
 
 /* The options of these commands, each a string or a flag. */
 struct key_args {
-    const char *alg, *kid, *label, *secret_file;
+    const char *alg, *kid, *label, *secret_file, *bits;
     int json, yes;
     const char **kids;          /* jwks: every --kid */
     size_t nkids;
@@ -43,6 +44,7 @@ static int take(int c, const char *arg, void *ctx)
     case OPT_SECRET_FILE: a->secret_file = arg; break;
     case OPT_JSON: a->json = 1; break;
     case OPT_YES: a->yes = 1; break;
+    case OPT_BITS: a->bits = arg; break;
     }
     return 0;
 }
@@ -59,18 +61,25 @@ static int print_json(const char *cmd, json_t *j)
 /* ---- keygen ----------------------------------------------------------- */
 
 static const char keygen_help[] =
-    "Usage: p11jwt keygen --token URI --alg ALG [--kid KID] [--label TEXT]\n\n"
+    "Usage: p11jwt keygen --token URI --alg ALG [--bits N] [--kid KID]\n"
+    "                     [--label TEXT]\n\n"
     "Generate a key in the token and print its kid.\n"
     "  ES256|ES384|ES512  an EC key pair on P-256|P-384|P-521\n"
     "  HS256|HS384|HS512  a generic secret of 32|48|64 bytes, pinned to that HMAC\n"
+    "  RS256|RS384|RS512  an RSA key pair (PKCS#1 v1.5 signatures), --bits long\n"
+    "  PS256|PS384|PS512  an RSA key pair (PSS signatures), --bits long\n"
+    "An RSA key is pinned to its alg by CKA_ALLOWED_MECHANISMS; on a token that\n"
+    "refuses that attribute it pins none, and sign and verify need --alg.\n"
     "Or --alg A256GCM: an AES-256 key for AES-GCM, encrypt and decrypt only (a\n"
     "profile's cache_key: docs/fleet.md); it needs --kid.\n"
     "The key is CKA_SENSITIVE, not CKA_EXTRACTABLE and CKA_PRIVATE; it never\n"
     "leaves the token.\n\n"
     "Options:\n"
     "  --alg ALG          the key's alg, one of the above (required)\n"
+    "  --bits N           an RSA key's size: 2048, 3072 or 4096 (default 3072)\n"
     "  --kid KID          its kid, stored as CKA_ID (default: the RFC 7638 JWK\n"
-    "                     thumbprint for EC keys, 16 random bytes for HMAC keys)\n"
+    "                     thumbprint for EC and RSA keys, 16 random bytes for HMAC\n"
+    "                     keys)\n"
     "  --label TEXT       its CKA_LABEL (default: the kid, so pkcs11-tool shows it)\n"
     "  -h, --help         show this help\n" CLI_TOKEN_HELP;
 
@@ -80,6 +89,7 @@ int cmd_keygen(int argc, char *argv[])
         { "alg", required_argument, NULL, OPT_ALG },
         { "kid", required_argument, NULL, OPT_KID },
         { "label", required_argument, NULL, OPT_LABEL },
+        { "bits", required_argument, NULL, OPT_BITS },
         { NULL, 0, NULL, 0 },
     };
     const char *cmd = "keygen";
@@ -89,6 +99,7 @@ int cmd_keygen(int argc, char *argv[])
     cli_common o;
     p11jwt_token *tok = NULL;
     p11jwt_alg alg;
+    int64_t bits = 0;
     char *made = NULL;
     p11jwt_rc rc;
     int r;
@@ -102,7 +113,7 @@ int cmd_keygen(int argc, char *argv[])
         return cli_usage(cmd, "unexpected argument '%s'", argv[optind]);
     if (alg_name == NULL)
         return cli_usage(cmd, "--alg is required (ES256, ES384, ES512, HS256, HS384, HS512, "
-                              "A256GCM)");
+                              "RS256, RS384, RS512, PS256, PS384, PS512, A256GCM)");
     if (kid != NULL && kid[0] == '\0')
         return cli_usage(cmd, "--kid is empty");
     if (strcmp(alg_name, "A256GCM") == 0) {
@@ -123,10 +134,18 @@ int cmd_keygen(int argc, char *argv[])
     }
     if (cli_parse_alg(alg_name, 1, 1, &alg) != 0)
         return cli_usage(cmd, "unknown alg '%s' (ES256, ES384, ES512, HS256, HS384, HS512, "
-                              "A256GCM)", alg_name);
+                              "RS256, RS384, RS512, PS256, PS384, PS512, A256GCM)", alg_name);
+    if (a.bits != NULL && !p11jwt_alg_is_rsa(alg))
+        return cli_usage(cmd, "--bits is for RSA keys (RS256...PS512): %s has a fixed size",
+                         alg_name);
+    if (a.bits != NULL && (cli_parse_int(a.bits, 1, 1 << 20, &bits) != 0 ||
+                           (bits != 2048 && bits != 3072 && bits != 4096)))
+        return cli_usage(cmd, "--bits %s: an RSA key is 2048, 3072 or 4096 bits", a.bits);
     if ((r = cli_token_open(cmd, &o.token, &tok)) != 0)
         return r;
-    rc = p11jwt_key_generate(tok, alg, kid, label, &made);
+    rc = p11jwt_alg_is_rsa(alg) ? p11jwt_key_generate_rsa(tok, alg, (unsigned)bits, kid, label,
+                                                          &made)
+                                : p11jwt_key_generate(tok, alg, kid, label, &made);
     if (rc == P11JWT_OK) {
         printf("%s\n", made);
         if (ferror(stdout) || fflush(stdout) != 0)
@@ -216,11 +235,12 @@ int cmd_import_secret(int argc, char *argv[])
 
 static const char list_help[] =
     "Usage: p11jwt list --token URI [--json]\n\n"
-    "List the token's keys, one entry per key (an EC key pair is one entry, of\n"
-    "class private): kid, alg, pinned, label, class (private, public or\n"
+    "List the token's keys, one entry per key (an EC or RSA key pair is one\n"
+    "entry, of class private): kid, alg, pinned, label, class (private, public or\n"
     "secret), sensitive, extractable. pinned says what pins the alg: key-type\n"
     "(an EC curve, CKK_SHA*_HMAC), mechanisms (one alg's mechanism in\n"
-    "CKA_ALLOWED_MECHANISMS) or none (alg null: sign and verify need --alg).\n"
+    "CKA_ALLOWED_MECHANISMS) or none (alg null: sign and verify need --alg; an\n"
+    "RSA key without one CKM_SHA*_RSA_PKCS(_PSS) allowed pins none).\n"
     "The kid is CKA_ID when it is text, else the label when it is, else the ID\n"
     "in hex (none: \"\" in JSON, - in the table); a label that is not UTF-8 is\n"
     "shown escaped (\\xNN).\n\n"
@@ -319,14 +339,17 @@ int cmd_list(int argc, char *argv[])
 static const char jwks_help[] =
     "Usage: p11jwt jwks --token URI [--kid KID]...\n"
     "       p11jwt jwks --profile NAME [--config PATH]\n\n"
-    "Print a JWKS (RFC 7517) of the token's EC public keys, each with kty, crv,\n"
-    "x, y (full length, RFC 7518 6.2.1.2), kid, alg and use \"sig\": what an STS\n"
-    "needs to trust our assertions. Secret keys never appear. Public keys are\n"
+    "Print a JWKS (RFC 7517) of the token's EC and RSA public keys: EC keys with\n"
+    "kty, crv, x, y (full length, RFC 7518 6.2.1.2), RSA keys with kty, n, e (no\n"
+    "leading zero bytes); each with kid, alg (an RSA key's only when it pins one)\n"
+    "and use \"sig\": what an STS needs to trust our assertions. Secret keys\n"
+    "never appear; RSA keys under 2048 bits neither. Public keys are\n"
     "public objects: no PIN is needed unless --pin-file or --pin-env is given.\n\n"
-    "With --profile: the EC keys of the profile's keyring that are not retired\n"
+    "With --profile: the EC and RSA keys of the profile's keyring that are not\n"
+    "retired\n"
     "(active, next, previous): what the STS should trust during a rotation.\n\n"
     "Options:\n"
-    "  --kid KID          only this key (repeatable; default: every EC key)\n"
+    "  --kid KID          only this key (repeatable; default: every EC and RSA key)\n"
     "  --profile NAME     the keyring of this profile (see p11jwt rotate --help)\n"
     "  --config PATH      the config file (default: $P11JWT_CONFIG, ...)\n"
     "  -h, --help         show this help\n" CLI_TOKEN_HELP;

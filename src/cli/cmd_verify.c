@@ -33,16 +33,19 @@ static const char verify_help[] =
     "or not the key's, exp passed, nbf or iat in the future beyond the leeway,\n"
     "aud or iss not matching): exit 1 with the reason.\n\n"
     "Options:\n"
-    "  --jwks PATH          verify with the EC key of this JWKS the header's kid\n"
-    "                       names (or its only key); a key whose \"use\" is not\n"
-    "                       \"sig\" or whose \"key_ops\" lacks \"verify\" is never used\n"
-    "  --kid KID            with --token: verify with this key in the token (EC:\n"
-    "                       its public key; HMAC: recomputed in the token)\n"
+    "  --jwks PATH          verify with the EC or RSA key of this JWKS the header's\n"
+    "                       kid names (or its only key); a key whose \"use\" is not\n"
+    "                       \"sig\" or whose \"key_ops\" lacks \"verify\" is never used;\n"
+    "                       an RSA key without \"alg\" takes the header's RS or PS alg\n"
+    "  --kid KID            with --token: verify with this key in the token (EC,\n"
+    "                       RSA: its public key; HMAC: recomputed in the token)\n"
     "  --secret-file PATH   verify an HMAC JWS with this secret ('-': standard\n"
     "                       input is taken by the JWS, so a file); one trailing\n"
     "                       newline is stripped\n"
     "  --alg ALG            the alg expected (required with --secret-file, and\n"
-    "                       with a token key that pins no alg)\n"
+    "                       with a token key that pins no alg): ES256, ES384,\n"
+    "                       ES512, HS256, HS384, HS512, RS256, RS384, RS512,\n"
+    "                       PS256, PS384, PS512\n"
     "  --aud AUD            require this audience (in aud, string or array)\n"
     "  --iss ISS            require this issuer\n"
     "  --leeway SECONDS     clock skew allowed on exp, nbf and iat (default 60)\n"
@@ -160,7 +163,7 @@ int cmd_verify(int argc, char *argv[])
                               "with --alg");
     if (alg_name != NULL && cli_parse_alg(alg_name, 1, 1, &alg) != 0)
         return cli_usage(cmd, "unknown alg '%s'", alg_name);
-    if (secret_file != NULL && (alg == P11JWT_ALG_UNKNOWN || p11jwt_alg_is_ec(alg)))
+    if (secret_file != NULL && (alg == P11JWT_ALG_UNKNOWN || p11jwt_alg_is_asymmetric(alg)))
         return cli_usage(cmd, "--secret-file needs --alg HS256, HS384 or HS512");
     if (secret_file != NULL && strcmp(secret_file, "-") == 0)
         return cli_usage(cmd, "the JWS is read on standard input: --secret-file must be a file");

@@ -20,12 +20,12 @@ static const struct {
     cli_command_fn fn;
     const char *summary;
 } commands[] = {
-    { "keygen", cmd_keygen, "generate a key (EC pair or HMAC secret) in the token" },
+    { "keygen", cmd_keygen, "generate a key (EC or RSA pair, HMAC secret) in the token" },
     { "import-secret", cmd_import_secret, "import a provider-issued HMAC secret into the token" },
     { "import-key", cmd_import_key, "import a provider-issued private key file into the token" },
     { "import-cert", cmd_import_cert, "store a key's X.509 certificate in the token (x5t)" },
     { "list", cmd_list, "list the token's keys" },
-    { "jwks", cmd_jwks, "print the JWKS of the token's EC public keys" },
+    { "jwks", cmd_jwks, "print the JWKS of the token's EC and RSA public keys" },
     { "sign", cmd_sign, "sign a JWT assertion (or a batch of them) offline" },
     { "verify", cmd_verify, "verify a JWS read on standard input" },
     { "delete", cmd_delete, "destroy a key's objects in the token" },

@@ -147,11 +147,11 @@ int cli_parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
     return 0;
 }
 
-int cli_parse_alg(const char *s, int ec_ok, int hs_ok, p11jwt_alg *out)
+int cli_parse_alg(const char *s, int asym_ok, int hs_ok, p11jwt_alg *out)
 {
     p11jwt_alg a = p11jwt_alg_from_name(s);
 
-    if (a == P11JWT_ALG_UNKNOWN || (p11jwt_alg_is_ec(a) ? !ec_ok : !hs_ok))
+    if (a == P11JWT_ALG_UNKNOWN || (p11jwt_alg_is_asymmetric(a) ? !asym_ok : !hs_ok))
         return -1;
     *out = a;
     return 0;

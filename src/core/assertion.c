@@ -44,7 +44,7 @@ static void claims_init(void)
 p11jwt_rc p11jwt_assertion_sign(p11jwt_key *key, const p11jwt_claims_params *params,
                                 char **jws_out)
 {
-    jose_signer signer = { key->alg, key->kid, key_sign_cb, key->h };
+    jose_signer signer = { key->alg, key->kid, key_sign_cb, key->h, key->sig_len };
     char *old = claims_tl.s;
     size_t len;
     p11jwt_rc rc;

@@ -79,7 +79,7 @@ static p11jwt_rc jws_room(char **buf, size_t *cap, size_t need)
 p11jwt_rc p11jwt_assertion_batch_sign(p11jwt_assertion_batch *b, const char *extra_json,
                                       size_t len, char **jws, size_t *cap, size_t *jws_len)
 {
-    jose_signer signer = { b->key->alg, b->key->kid, key_sign_cb, b->key->h };
+    jose_signer signer = { b->key->alg, b->key->kid, key_sign_cb, b->key->h, b->key->sig_len };
     size_t claims_len;
     p11jwt_rc rc;
 

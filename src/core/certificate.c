@@ -128,7 +128,7 @@ static p11jwt_rc sign_cb(void *ctx, const unsigned char *data, size_t len, unsig
 p11jwt_rc core_cert_check_key(p11jwt_key *k, const core_cert *c)
 {
     static const char payload[] = "{\"p11jwt\":\"does this certificate hold the key?\"}";
-    jose_signer signer = { k->alg, k->kid, sign_cb, k };
+    jose_signer signer = { k->alg, k->kid, sign_cb, k, k->sig_len };
     jose_verifier v = { k->alg, NULL, NULL, NULL };
     EVP_PKEY *pkey;
     jose_jws *j = NULL;

@@ -17,6 +17,9 @@ struct p11jwt_key {
     p11jwt_alg alg;
     int has_pub;
     jose_ec_pub pub;           /* EC: the public key, from the token's point */
+    size_t sig_len;            /* its signatures' length */
+    int has_rsa;
+    jose_rsa_pub rsa;          /* RSA: the public key */
     char *header_b64;          /* the JWS header, encoded once */
     size_t header_b64_len;
 };
@@ -42,5 +45,32 @@ void core_cert_clear(core_cert *c);
 /* Refuses (P11JWT_ERR_ARG) a certificate whose public key does not
  * verify a signature key k makes, and a secret key. One signature. */
 p11jwt_rc core_cert_check_key(p11jwt_key *k, const core_cert *c);
+/* ---- new pairs' names (kid.c) ---- */
+
+/* A temporary CKA_ID for a pair made without a kid (*tmp_id, caller
+ * frees); nothing (NULL) when kid is given. */
+p11jwt_rc core_tmp_id(const char *kid, char **tmp_id);
+/* Names a new pair (made under id): kid as given, else thumb (checked
+ * free), set on both objects; on failure the pair is destroyed. *kid_out:
+ * the kid (caller frees). */
+p11jwt_rc core_name_pair(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv,
+                         CK_OBJECT_HANDLE pub, const char *thumb, const char *kid,
+                         const char *id, const char *label, char **kid_out);
+
+/* ---- RSA (rsa_key.c) ---- */
+
+/* The token's RSA public key as JOSE's, pinned to alg (UNKNOWN: none). */
+p11jwt_rc core_rsa_from_p11(const p11_rsa_pub *in, p11jwt_alg alg, jose_rsa_pub *out);
+/* Generates an RSA pair (bits 0: 3072) on session s and names it. */
+p11jwt_rc core_generate_rsa(p11jwt_token *t, CK_SESSION_HANDLE s, p11jwt_alg alg,
+                            unsigned bits, const char *kid, const char *label, char **kid_out);
+/* The JWK of RSA public key object o under kid (NULL: none); its alg is
+ * the one it (else the private key of that kid) pins, else none. */
+p11jwt_rc core_rsa_jwk_of(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+                          const char *kid, json_t **out);
+/* Imports the RSA key of a file (pkey, decoded by keyfile.c) as alg
+ * (UNKNOWN: pinned to none) under kid (NULL: its thumbprint). */
+p11jwt_rc core_import_rsa(p11jwt_token *t, const char *name, EVP_PKEY *pkey, p11jwt_alg alg,
+                          const char *kid, const char *label, char **kid_out);
 
 #endif

@@ -27,6 +27,7 @@ p11jwt_rc p11jwt_key_open_as(p11jwt_token *t, const char *kid, p11jwt_alg alg,
                              p11jwt_key **out)
 {
     const p11_ec_point *point;
+    const p11_rsa_pub *rsa;
     p11jwt_key *k = NULL;
     p11jwt_rc rc;
 
@@ -45,6 +46,17 @@ p11jwt_rc p11jwt_key_open_as(p11jwt_token *t, const char *kid, p11jwt_alg alg,
     if ((point = p11_keyhandle_point(k->h)) != NULL) {
         core_pub_from_point(point, &k->pub);
         k->has_pub = 1;
+    }
+    k->sig_len = p11_keyhandle_sig_len(k->h);
+    if ((rsa = p11_keyhandle_rsa(k->h)) != NULL) {
+        /* The JWK says the alg only when the key pins it. */
+        rc = core_rsa_from_p11(rsa, p11_keyhandle_pinned(k->h) != P11JWT_PINNED_NONE
+                                        ? k->alg
+                                        : P11JWT_ALG_UNKNOWN,
+                               &k->rsa);
+        if (rc != P11JWT_OK)
+            goto out;
+        k->has_rsa = 1;
     }
     rc = jose_header_b64(k->alg, k->kid, &k->header_b64);
     if (rc != P11JWT_OK)
@@ -76,10 +88,20 @@ const char *p11jwt_key_kid(const p11jwt_key *k)
     return k->kid;
 }
 
+size_t p11jwt_key_sig_len(const p11jwt_key *k)
+{
+    return k->sig_len;
+}
+
 p11jwt_rc p11jwt_key_check_alg(const p11jwt_key *k, p11jwt_alg alg)
 {
     if (alg == k->alg)
         return P11JWT_OK;
+    if (p11jwt_alg_is_rsa(alg) && p11jwt_alg_is_rsa(k->alg) &&
+        p11_keyhandle_pinned(k->h) == P11JWT_PINNED_NONE)
+        return err_set(P11JWT_ERR_ALG, "%s asked of RSA key '%s', which pins no alg and was "
+                                       "opened as %s",
+                       p11jwt_alg_name(alg), ESC(k->kid), p11jwt_alg_name(k->alg));
     if (p11jwt_alg_is_ec(k->alg))
         return err_set(P11JWT_ERR_ALG, "%s asked of key '%s', which is a %s key (%s)",
                        alg != P11JWT_ALG_UNKNOWN ? p11jwt_alg_name(alg) : "an unknown alg",

@@ -1,7 +1,8 @@
 /*
  * keyfile.c — p11jwt_key_import_file: a provider-issued private key, read
  * from its file like a secret (wiped when done), decoded on the host
- * (PEM or DER: PKCS#8, encrypted PKCS#8, SEC1), and put into the token as
+ * (PEM or DER: PKCS#8, encrypted PKCS#8, SEC1, PKCS#1; RSA keys go on in
+ * rsa_key.c), and put into the token as
  * a sensitive, non-extractable pair under its kid (default: the RFC 7638
  * thumbprint, computed before the key goes in, so no temporary ID is
  * needed).
@@ -103,7 +104,8 @@ static p11jwt_rc why_not(const char *name, const unsigned char *data, size_t len
                        ESC(name));
     }
     return err_set(P11JWT_ERR_ARG,
-                   "%s is not a private key (PEM or DER: PKCS#8, encrypted PKCS#8, SEC1 EC)",
+                   "%s is not a private key (PEM or DER: PKCS#8, encrypted PKCS#8, SEC1 EC, "
+                   "PKCS#1 RSA)",
                    ESC(name));
 }
 
@@ -119,8 +121,8 @@ static p11jwt_rc ec_parts(const char *name, EVP_PKEY *pkey, unsigned char d[66],
     if (!EVP_PKEY_is_a(pkey, "EC"))
         return err_set(P11JWT_ERR_ALG,
                        "%s holds a%s %s key: import-key takes EC keys on P-256, P-384 or "
-                       "P-521",
-                       ESC(name), EVP_PKEY_is_a(pkey, "RSA") ? "n" : "",
+                       "P-521 and RSA keys",
+                       ESC(name), EVP_PKEY_is_a(pkey, "RSA-PSS") ? "n" : "",
                        EVP_PKEY_get0_type_name(pkey) != NULL ? EVP_PKEY_get0_type_name(pkey)
                                                              : "unknown");
     memset(pt, 0, sizeof *pt);
@@ -150,6 +152,14 @@ static p11jwt_rc ec_parts(const char *name, EVP_PKEY *pkey, unsigned char d[66],
 p11jwt_rc p11jwt_key_import_file(p11jwt_token *t, const char *key_path, const char *pass_path,
                                  const char *kid, const char *label, char **kid_out)
 {
+    return p11jwt_key_import_file_as(t, P11JWT_ALG_UNKNOWN, key_path, pass_path, kid, label,
+                                     kid_out);
+}
+
+p11jwt_rc p11jwt_key_import_file_as(p11jwt_token *t, p11jwt_alg alg, const char *key_path,
+                                    const char *pass_path, const char *kid, const char *label,
+                                    char **kid_out)
+{
     const char *name = key_path != NULL && strcmp(key_path, "-") != 0 ? key_path
                                                                        : "standard input";
     unsigned char *data = NULL, *pass = NULL, d[66];
@@ -166,6 +176,10 @@ p11jwt_rc p11jwt_key_import_file(p11jwt_token *t, const char *key_path, const ch
     *kid_out = NULL;
     if (label != NULL && label[0] == '\0')
         return err_set(P11JWT_ERR_ARG, "the label is empty");
+    if (alg != P11JWT_ALG_UNKNOWN && !p11jwt_alg_is_asymmetric(alg))
+        return err_set(P11JWT_ERR_ALG, "import-key takes private keys for ES256, ES384, ES512, "
+                                       "RS256, RS384, RS512, PS256, PS384 or PS512, not %s",
+                       p11jwt_alg_name(alg) != NULL ? p11jwt_alg_name(alg) : "that alg");
     if (pass_path != NULL && key_path != NULL && strcmp(pass_path, "-") == 0 &&
         strcmp(key_path, "-") == 0)
         return err_set(P11JWT_ERR_ARG, "the key and its passphrase cannot both come from "
@@ -186,7 +200,15 @@ p11jwt_rc p11jwt_key_import_file(p11jwt_token *t, const char *key_path, const ch
         rc = why_not(name, data, len, pass != NULL);
         goto out;
     }
+    if (EVP_PKEY_is_a(pkey, "RSA")) {
+        rc = core_import_rsa(t, name, pkey, alg, kid, label, kid_out);
+        goto out;
+    }
     rc = ec_parts(name, pkey, d, &pt);
+    if (rc == P11JWT_OK && alg != P11JWT_ALG_UNKNOWN && alg != pt.alg)
+        rc = err_set(P11JWT_ERR_ALG, "%s holds an EC key on %s, which signs %s, not %s",
+                     ESC(name), base_alg_crv(pt.alg), p11jwt_alg_name(pt.alg),
+                     p11jwt_alg_name(alg));
     if (rc != P11JWT_OK)
         goto out;
     if (kid == NULL) {

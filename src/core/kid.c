@@ -1,7 +1,8 @@
 /*
  * kid.c — p11jwt_key_generate: a new key in the token and the kid it is
- * known by. Without a kid given, an EC key's kid is its RFC 7638
- * thumbprint and an HMAC key's 16 random bytes in base64url.
+ * known by. Without a kid given, an EC or RSA key's kid is its RFC
+ * 7638 thumbprint and an HMAC key's 16 random bytes in base64url (RSA
+ * pairs: rsa.c).
  *
  * The decision: a thumbprint is known only once the token made the pair,
  * so the pair is born under a temporary ID (p11jwt-tmp-RANDOM) and renamed;
@@ -35,12 +36,10 @@ static p11jwt_rc random_b64(size_t nbytes, char **out)
     return P11JWT_OK;
 }
 
-/* The kid of a new pair: kid as given, or its thumbprint, set on both
- * objects. On failure the pair is destroyed. */
-static p11jwt_rc name_pair(p11jwt_token *t, CK_SESSION_HANDLE s, const p11_ec_pair *pair,
-                           const char *kid, const char *id, const char *label, char **kid_out)
+p11jwt_rc core_name_pair(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv,
+                         CK_OBJECT_HANDLE pub, const char *thumb, const char *kid,
+                         const char *id, const char *label, char **kid_out)
 {
-    jose_ec_pub pub;
     char *final_kid = NULL;
     p11jwt_rc rc;
 
@@ -49,22 +48,17 @@ static p11jwt_rc name_pair(p11jwt_token *t, CK_SESSION_HANDLE s, const p11_ec_pa
         rc = final_kid != NULL ? P11JWT_OK : err_set(P11JWT_ERR_NOMEM, "out of memory");
         goto out;
     }
-    final_kid = malloc(44);
-    if (final_kid == NULL) {
-        rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    core_pub_from_point(&pair->point, &pub);
-    rc = jose_ec_thumbprint(&pub, final_kid);
+    final_kid = strdup(thumb);
+    rc = final_kid != NULL ? P11JWT_OK : err_set(P11JWT_ERR_NOMEM, "out of memory");
     if (rc == P11JWT_OK)
         rc = p11_kid_check_new(t, s, final_kid);
     if (rc == P11JWT_OK)
-        rc = p11_object_name(t, s, pair->pub, final_kid, label != NULL ? label : final_kid);
+        rc = p11_object_name(t, s, pub, final_kid, label != NULL ? label : final_kid);
     if (rc == P11JWT_OK)
-        rc = p11_object_name(t, s, pair->priv, final_kid, label != NULL ? label : final_kid);
+        rc = p11_object_name(t, s, priv, final_kid, label != NULL ? label : final_kid);
 out:
     if (rc != P11JWT_OK) {
-        CK_OBJECT_HANDLE made[2] = { pair->priv, pair->pub };
+        CK_OBJECT_HANDLE made[2] = { priv, pub };
 
         rc = p11_object_discard(t, s, made, 2, id, rc);
         free(final_kid);
@@ -74,33 +68,54 @@ out:
     return rc;
 }
 
+p11jwt_rc core_tmp_id(const char *kid, char **tmp_id)
+{
+    char *rand_part = NULL;
+    p11jwt_rc rc;
+
+    *tmp_id = NULL;
+    if (kid != NULL)
+        return P11JWT_OK;
+    rc = random_b64(12, &rand_part);
+    if (rc != P11JWT_OK)
+        return rc;
+    *tmp_id = malloc(strlen(TMP_ID_PREFIX) + strlen(rand_part) + 1);
+    if (*tmp_id == NULL)
+        rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
+    else {
+        strcpy(*tmp_id, TMP_ID_PREFIX);
+        strcat(*tmp_id, rand_part);
+    }
+    free(rand_part);
+    return rc;
+}
+
 static p11jwt_rc generate_ec(p11jwt_token *t, CK_SESSION_HANDLE s, p11jwt_alg alg,
                              const char *kid, const char *label, char **kid_out)
 {
-    char *tmp_id = NULL, *rand_part = NULL;
-    const char *id = kid;
+    char *tmp_id = NULL, thumb[44];
+    const char *id;
     p11_ec_pair pair;
-    p11jwt_rc rc = P11JWT_OK;
+    jose_ec_pub pub;
+    p11jwt_rc rc;
 
     /* Without a kid the pair is born under a temporary ID, renamed below. */
-    if (kid == NULL) {
-        rc = random_b64(12, &rand_part);
-        if (rc != P11JWT_OK)
-            goto out;
-        tmp_id = malloc(strlen(TMP_ID_PREFIX) + strlen(rand_part) + 1);
-        if (tmp_id == NULL) {
-            rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
-            goto out;
-        }
-        strcpy(tmp_id, TMP_ID_PREFIX);
-        strcat(tmp_id, rand_part);
-        id = tmp_id;
-    }
+    rc = core_tmp_id(kid, &tmp_id);
+    if (rc != P11JWT_OK)
+        return rc;
+    id = kid != NULL ? kid : tmp_id;
     rc = p11_keygen_ec(t, s, alg, id, label != NULL ? label : id, &pair);
+    if (rc == P11JWT_OK) {
+        core_pub_from_point(&pair.point, &pub);
+        rc = jose_ec_thumbprint(&pub, thumb);
+        if (rc != P11JWT_OK) {
+            CK_OBJECT_HANDLE made[2] = { pair.priv, pair.pub };
+
+            rc = p11_object_discard(t, s, made, 2, id, rc);
+        }
+    }
     if (rc == P11JWT_OK)
-        rc = name_pair(t, s, &pair, kid, id, label, kid_out);
-out:
-    free(rand_part);
+        rc = core_name_pair(t, s, pair.priv, pair.pub, thumb, kid, id, label, kid_out);
     free(tmp_id);
     return rc;
 }
@@ -128,6 +143,10 @@ p11jwt_rc p11jwt_key_generate(p11jwt_token *t, p11jwt_alg alg, const char *kid,
 
     if (p11jwt_alg_is_ec(alg)) {
         rc = generate_ec(t, s, alg, kid, label, kid_out);
+        goto out;
+    }
+    if (p11jwt_alg_is_rsa(alg)) {
+        rc = core_generate_rsa(t, s, alg, 0, kid, label, kid_out);
         goto out;
     }
     if (kid == NULL) {

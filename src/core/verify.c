@@ -2,7 +2,8 @@
  * verify.c — checking a JWS against a JWKS, a key in the token, or an HMAC
  * secret (p11jwt_verify_*). Whatever the source, the key pins the alg: the
  * header's alg must equal it ("none" never does), then the signature
- * (jose/jws_verify.c), then the claims (jose/claims_check.c).
+ * (jose/jws_verify.c), then the claims (jose/claims_check.c). An RSA JWK
+ * without "alg" pins only the family: RS or PS, as the JWS says.
  */
 #include "core/core_int.h"
 
@@ -45,6 +46,41 @@ static void reset_outs(char **header_out, char **payload_out)
         *payload_out = NULL;
 }
 
+/* The verifier of a JWK: an EC key's alg is its curve's; an RSA key's is
+ * its "alg", else the JWS's when that is RS or PS (RFC 7517 makes "alg"
+ * optional: the key type still bars HS, ES and "none"). */
+static p11jwt_rc jwk_verifier(const json_t *jwk, const jose_jws *j, jose_verifier *v)
+{
+    const char *kty = json_string_value(json_object_get(jwk, "kty"));
+    p11jwt_rc rc;
+
+    if (kty != NULL && strcmp(kty, "RSA") == 0) {
+        jose_rsa_pub *rsa = malloc(sizeof *rsa);
+
+        if (rsa == NULL)
+            return err_set(P11JWT_ERR_NOMEM, "out of memory");
+        rc = jose_rsa_from_jwk(jwk, rsa);
+        if (rc == P11JWT_OK) {
+            v->alg = rsa->alg != P11JWT_ALG_UNKNOWN ? rsa->alg
+                     : p11jwt_alg_is_rsa(j->alg)   ? j->alg
+                                                   : P11JWT_RS256;
+            rc = jose_rsa_pkey(rsa, &v->pkey);
+        }
+        free(rsa);
+        return rc;
+    }
+    {
+        jose_ec_pub pub;
+
+        rc = jose_ec_from_jwk(jwk, &pub);
+        if (rc == P11JWT_OK) {
+            v->alg = pub.alg;
+            rc = jose_ec_pkey(&pub, &v->pkey);
+        }
+    }
+    return rc;
+}
+
 p11jwt_rc p11jwt_verify_jwks(const char *jws, const char *jwks_json,
                              const p11jwt_verify_params *params, char **header_out,
                              char **payload_out)
@@ -52,7 +88,7 @@ p11jwt_rc p11jwt_verify_jwks(const char *jws, const char *jwks_json,
     jose_jws *j = NULL;
     json_t *jwks = NULL;
     json_error_t jerr;
-    jose_ec_pub pub;
+    const json_t *jwk = NULL;
     jose_verifier v = { 0 };
     p11jwt_rc rc;
 
@@ -63,13 +99,11 @@ p11jwt_rc p11jwt_verify_jwks(const char *jws, const char *jwks_json,
                        jerr.line);
     rc = jose_jws_parse(jws, strlen(jws), &j);
     if (rc == P11JWT_OK)
-        rc = jose_jwks_find(jwks, j->kid, &pub);
+        rc = jose_jwks_pick(jwks, j->kid, &jwk);
     if (rc == P11JWT_OK)
-        rc = jose_ec_pkey(&pub, &v.pkey);
-    if (rc == P11JWT_OK) {
-        v.alg = pub.alg;
+        rc = jwk_verifier(jwk, j, &v);
+    if (rc == P11JWT_OK)
         rc = finish(j, &v, params, header_out, payload_out);
-    }
     EVP_PKEY_free(v.pkey);
     jose_jws_free(j);
     json_decref(jwks);
@@ -100,7 +134,9 @@ p11jwt_rc p11jwt_verify_key(const char *jws, p11jwt_key *key,
         goto out;
     }
     v.alg = key->alg;
-    if (p11jwt_alg_is_ec(key->alg)) {
+    if (key->has_rsa) {
+        rc = jose_rsa_pkey(&key->rsa, &v.pkey);
+    } else if (p11jwt_alg_is_ec(key->alg)) {
         if (!key->has_pub) {
             rc = err_set(P11JWT_ERR_KEY_NOT_FOUND,
                          "key '%s' has no public key object in the token to verify with",

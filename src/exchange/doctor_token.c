@@ -188,7 +188,7 @@ static void check_key(exch_doctor *d, const char *kid)
 {
     p11_key_facts k;
     p11jwt_key *key = NULL;
-    unsigned char sig[132];
+    unsigned char sig[P11JWT_SIG_MAX];
     size_t sig_len = sizeof sig;
     const char *fatal = NULL, *warn = NULL, *remake;
     char why[256];
@@ -221,7 +221,9 @@ static void check_key(exch_doctor *d, const char *kid)
                            "kid '%s': %s", ESC(kid), fatal);
         return;
     }
-    rc = p11jwt_key_open(d->tok, kid, &key);
+    /* As the profile signs: a key that pins no alg (an RSA key or a generic
+     * secret made elsewhere) signs as the profile's alg. */
+    rc = p11jwt_key_open_as(d->tok, kid, d->p != NULL ? d->p->alg : P11JWT_ALG_UNKNOWN, &key);
     if (rc == P11JWT_OK)
         rc = p11jwt_key_sign(key, (const unsigned char *)"p11jwt doctor", 13, sig, &sig_len);
     p11jwt_key_free(key);
@@ -239,7 +241,8 @@ static void check_key(exch_doctor *d, const char *kid)
         snprintf(why, sizeof why, "it is not sign-only: it may also %s", k.other_uses);
         warn = why;
     } else if (k.alg == P11JWT_ALG_UNKNOWN)
-        warn = "its alg is not pinned (an HMAC key without one CKA_ALLOWED_MECHANISMS)";
+        warn = "its alg is not pinned (an HMAC key without one CKA_ALLOWED_MECHANISMS, an RSA "
+               "key without one CKM_SHA*_RSA_PKCS(_PSS))";
     if (warn != NULL) {
         exch_doctor_report(d, "key", P11JWT_CHECK_WARN, P11JWT_OK, remake, "kid '%s' signs, but %s",
                            ESC(kid), warn);
@@ -247,7 +250,10 @@ static void check_key(exch_doctor *d, const char *kid)
     }
     exch_doctor_report(d, "key", P11JWT_CHECK_OK, P11JWT_OK, NULL,
                        "kid '%s': %s key, %s, sensitive, %s, sign-only; signs", ESC(kid),
-                       k.cls == CKO_SECRET_KEY ? "secret" : "EC private", p11jwt_alg_name(k.alg),
+                       k.cls == CKO_SECRET_KEY      ? "secret"
+                       : p11jwt_alg_is_rsa(k.alg) ? "RSA private"
+                                                  : "EC private",
+                       p11jwt_alg_name(k.alg),
                        k.never_extractable == 1 ? "never extractable"
                                                 : "not extractable (imported)");
 }

@@ -145,15 +145,18 @@ static p11jwt_rc attempt(p11jwt_client *c, const char *kid, const char *secret,
     return rc;
 }
 
-/* A pkcs11: client_key must name a key before it goes to libp11's engine,
- * which would otherwise print its own complaints to stderr and leave curl
- * with a bare "could not load the key". Checked once per client. */
+/* A pkcs11: client_key must name a private key before it goes to libp11's
+ * engine, which would otherwise print its own complaints to stderr and
+ * leave curl with a bare "could not load the key". Any private key: TLS
+ * signs with it as its handshake asks (an RSA key that pins no JWS alg is
+ * a usual client key), so no JWS alg is asked of it. Checked once per
+ * client. */
 static p11jwt_rc check_client_key(p11jwt_client *c)
 {
     const p11jwt_profile *p = c->p;
     p11jwt_token *t = NULL;
-    p11jwt_key *k = NULL;
-    const char *kid;
+    p11_key_facts k = { 0 };
+    const char *kid = NULL;
     p11jwt_rc rc;
 
     if (c->client_key_ok || p->client_key == NULL || strncmp(p->client_key, "pkcs11:", 7) != 0)
@@ -163,8 +166,14 @@ static p11jwt_rc check_client_key(p11jwt_client *c)
         kid = p11jwt_token_uri_kid(t);
         /* The URI itself is not echoed. */
         rc = kid == NULL ? err_set(P11JWT_ERR_CONFIG, "the URI names no key (object= or id=)")
-                         : p11jwt_key_open(t, kid, &k);
+                         : p11_inspect_key(t, kid, 1, &k);
     }
+    if (rc == P11JWT_OK && (!k.found || k.cls != CKO_PRIVATE_KEY))
+        rc = err_set(P11JWT_ERR_KEY_NOT_FOUND, "no private key with kid '%s' in token '%s'%s",
+                     ESC(kid), p11_token_label(t),
+                     k.found ? " (it is a secret key)"
+                     : k.public_only ? " (only its public key is there)"
+                                     : "");
     /* The engine loads the URI's own module, not p11-kit's proxy. */
     if (rc == P11JWT_OK)
         rc = p11_engine_use_token(t);
@@ -172,7 +181,6 @@ static p11jwt_rc check_client_key(p11jwt_client *c)
         c->client_key_ok = 1;
     else
         err_wrap(rc, "client_key");
-    p11jwt_key_free(k);
     p11jwt_token_free(t);
     return rc;
 }

@@ -43,6 +43,7 @@ typedef struct jose_signer {
     p11jwt_rc (*sign)(void *ctx, const unsigned char *data, size_t len,
                       unsigned char *sig, size_t *sig_len);
     void *ctx;
+    size_t sig_len;            /* the signature's length; 0: p11jwt_alg_sig_len */
 } jose_signer;
 
 /* base64url of the compact JSON header {"alg":..,"kid":..,"typ":"JWT"} in
@@ -128,7 +129,7 @@ p11jwt_rc jose_claims_write_merged(const p11jwt_claims_params *p, const jose_ext
 int jose_claim_reserved(const char *name, size_t len);
 
 /* Compact JWS: header_b64 "." b64url(payload) "." b64url(signature). The
- * signature length is checked against the alg (p11jwt_alg_sig_len). Caller
+ * signature length is checked against s->sig_len (0: p11jwt_alg_sig_len). Caller
  * frees *out. */
 p11jwt_rc jose_jws_sign(const jose_signer *s, const char *header_b64,
                         const char *payload, size_t payload_len, char **out);
@@ -182,8 +183,8 @@ int64_t jose_jwt_exp(const char *token);
 p11jwt_rc jose_jws_parse(const char *jws, size_t len, jose_jws **out);
 void jose_jws_free(jose_jws *j);
 
-/* What can check a signature: an EC public key (pkey, borrowed) pinned to
- * alg, or a MAC function (HS) pinned to alg. */
+/* What can check a signature: an EC or RSA public key (pkey, borrowed)
+ * pinned to alg, or a MAC function (HS) pinned to alg. */
 typedef struct jose_verifier {
     p11jwt_alg alg;
     EVP_PKEY *pkey;
@@ -234,5 +235,44 @@ p11jwt_rc jose_ec_from_jwk(const json_t *jwk, jose_ec_pub *pub);
  * lacks "verify" are never taken (nor counted). P11JWT_ERR_KEY_NOT_FOUND
  * when none matches. */
 p11jwt_rc jose_jwks_find(const json_t *jwks, const char *kid, jose_ec_pub *pub);
+
+/* The same choice among the JWKS's EC and RSA keys: *jwk (borrowed from
+ * jwks) is the one a JWS with kid names. */
+p11jwt_rc jose_jwks_pick(const json_t *jwks, const char *kid, const json_t **jwk);
+
+/* ---- RSA keys and RS/PS signatures (rsa.c) ----------------------------- */
+
+/* The largest RSA modulus p11jwt takes, in bytes (8192 bits). */
+#define JOSE_RSA_MAX (P11JWT_SIG_MAX)
+
+/* An RSA public key: the modulus and public exponent, big-endian without
+ * leading zero bytes (RFC 7518 §6.3.1), and the alg it is pinned to
+ * (P11JWT_ALG_UNKNOWN: none, the JWK then has no "alg"). */
+typedef struct jose_rsa_pub {
+    p11jwt_alg alg;
+    unsigned char n[JOSE_RSA_MAX];
+    size_t n_len;
+    unsigned char e[8];
+    size_t e_len;
+} jose_rsa_pub;
+
+/* Fills pub from big-endian n and e, leading zero bytes dropped; refuses
+ * an empty or oversized one. */
+p11jwt_rc jose_rsa_set(jose_rsa_pub *pub, p11jwt_alg alg, const unsigned char *n, size_t n_len,
+                       const unsigned char *e, size_t e_len);
+/* RFC 7638 thumbprint over {"e","kty","n"}. out holds 44 bytes. */
+p11jwt_rc jose_rsa_thumbprint(const jose_rsa_pub *pub, char out[44]);
+/* A new JWK {kty, n, e, kid, alg, use:"sig"} (kid left out when NULL, alg
+ * when the key pins none). Caller owns the reference. */
+p11jwt_rc jose_rsa_jwk(const jose_rsa_pub *pub, const char *kid, json_t **out);
+/* An EVP_PKEY for the public key. Caller frees with EVP_PKEY_free. */
+p11jwt_rc jose_rsa_pkey(const jose_rsa_pub *pub, EVP_PKEY **out);
+/* Reads an RSA JWK (kty "RSA", n, e); its "alg", when present, must be RS*
+ * or PS* and becomes pub->alg. */
+p11jwt_rc jose_rsa_from_jwk(const json_t *jwk, jose_rsa_pub *pub);
+/* Checks an RS (RSASSA-PKCS1-v1_5) or PS (RSASSA-PSS, MGF1 with the same
+ * hash, salt as long as the hash) signature with v->pkey: the key must be
+ * 2048 bits or more, the signature exactly the modulus length. */
+p11jwt_rc jose_rsa_verify(const jose_jws *j, const jose_verifier *v);
 
 #endif /* P11JWT_JOSE_H */

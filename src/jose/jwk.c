@@ -1,6 +1,8 @@
 /*
  * jwk.c — EC public keys as JWKs (RFC 7517, RFC 7518 §6.2), RFC 7638
- * thumbprints, and the bridge to OpenSSL's EVP_PKEY for verification.
+ * thumbprints, and the bridge to OpenSSL's EVP_PKEY for verification;
+ * choosing the key a JWS names in a JWKS (EC and RSA; RSA's JWKs are
+ * rsa.c's).
  */
 #include "jose/jose.h"
 
@@ -153,13 +155,22 @@ static const char *not_for_verifying(const json_t *jwk)
     return "its \"key_ops\" lacks \"verify\"";
 }
 
-p11jwt_rc jose_jwks_find(const json_t *jwks, const char *kid, jose_ec_pub *pub)
+/* The key types a JWKS key may have to be a candidate. */
+static int known_kty(const char *kty)
+{
+    return kty != NULL && (strcmp(kty, "EC") == 0 || strcmp(kty, "RSA") == 0);
+}
+
+/* The choice of jose_jwks_pick among the keys whose kty filter takes. */
+static p11jwt_rc pick(const json_t *jwks, const char *kid, int (*filter)(const char *),
+                      const char *what, const json_t **out)
 {
     const json_t *keys = json_object_get(jwks, "keys");
     const json_t *found = NULL, *k;
     const char *unusable = NULL;
-    size_t i, ec_keys = 0;
+    size_t i, candidates = 0;
 
+    *out = NULL;
     if (!json_is_array(keys))
         return err_set(P11JWT_ERR_JSON, "JWKS has no \"keys\" array");
     json_array_foreach(keys, i, k) {
@@ -167,7 +178,7 @@ p11jwt_rc jose_jwks_find(const json_t *jwks, const char *kid, jose_ec_pub *pub)
         const char *kkid = json_string_value(json_object_get(k, "kid"));
         const char *why;
 
-        if (kty == NULL || strcmp(kty, "EC") != 0)
+        if (!filter(kty))
             continue;
         /* A key for encryption, or not for verifying, is not a candidate:
          * never used, and not counted as "the only key" either. */
@@ -176,23 +187,43 @@ p11jwt_rc jose_jwks_find(const json_t *jwks, const char *kid, jose_ec_pub *pub)
                 unusable = why;
             continue;
         }
-        ec_keys++;
+        candidates++;
         if (kid == NULL || (kkid != NULL && strcmp(kkid, kid) == 0)) {
             if (found != NULL && kid != NULL)
                 return err_set(P11JWT_ERR_JSON, "JWKS holds kid '%s' more than once", ESC(kid));
             found = k;
         }
     }
-    if (kid == NULL && ec_keys > 1)
+    if (kid == NULL && candidates > 1)
         return err_set(P11JWT_ERR_KEY_NOT_FOUND,
-                       "the JWS names no kid and the JWKS holds %zu EC keys", ec_keys);
+                       "the JWS names no kid and the JWKS holds %zu %s keys", candidates, what);
     if (found == NULL && unusable != NULL)
         return err_set(P11JWT_ERR_KEY_NOT_FOUND,
                        "the JWKS's key '%s' may not verify signatures: %s", ESC(kid), unusable);
     if (found == NULL)
         return kid != NULL
-                   ? err_set(P11JWT_ERR_KEY_NOT_FOUND, "no EC key with kid '%s' in the JWKS", ESC(kid))
+                   ? err_set(P11JWT_ERR_KEY_NOT_FOUND, "no %s key with kid '%s' in the JWKS",
+                             what, ESC(kid))
                    : err_set(P11JWT_ERR_KEY_NOT_FOUND,
-                             "the JWKS holds no EC key for verifying signatures");
-    return jose_ec_from_jwk(found, pub);
+                             "the JWKS holds no %s key for verifying signatures", what);
+    *out = found;
+    return P11JWT_OK;
+}
+
+static int is_ec_kty(const char *kty)
+{
+    return kty != NULL && strcmp(kty, "EC") == 0;
+}
+
+p11jwt_rc jose_jwks_find(const json_t *jwks, const char *kid, jose_ec_pub *pub)
+{
+    const json_t *jwk;
+    p11jwt_rc rc = pick(jwks, kid, is_ec_kty, "EC", &jwk);
+
+    return rc == P11JWT_OK ? jose_ec_from_jwk(jwk, pub) : rc;
+}
+
+p11jwt_rc jose_jwks_pick(const json_t *jwks, const char *kid, const json_t **jwk)
+{
+    return pick(jwks, kid, known_kty, "EC or RSA", jwk);
 }

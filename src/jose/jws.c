@@ -12,8 +12,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* The largest JWS signature we make or accept: ES512's r||s. */
-#define MAX_SIG_LEN 132
+/* The largest JWS signature we make or accept: an 8192-bit RSA key's. */
+#define MAX_SIG_LEN P11JWT_SIG_MAX
 
 size_t jose_jws_max_len(const char *header_b64, size_t payload_len)
 {
@@ -24,7 +24,7 @@ size_t jose_jws_max_len(const char *header_b64, size_t payload_len)
 p11jwt_rc jose_jws_write(const jose_signer *s, const char *header_b64, const char *payload,
                          size_t payload_len, char *buf, size_t *len)
 {
-    size_t want = p11jwt_alg_sig_len(s->alg);
+    size_t want = s->sig_len != 0 ? s->sig_len : p11jwt_alg_sig_len(s->alg);
     size_t hlen = strlen(header_b64);
     unsigned char sig[MAX_SIG_LEN];
     size_t sig_len = sizeof sig;
@@ -32,7 +32,7 @@ p11jwt_rc jose_jws_write(const jose_signer *s, const char *header_b64, const cha
     p11jwt_rc rc;
 
     *len = 0;
-    if (want == 0)
+    if (want == 0 || want > MAX_SIG_LEN)
         return err_set(P11JWT_ERR_ALG, "key '%s' has no JWS alg", s->kid ? ESC(s->kid) : "");
     /* header "." payload "." signature NUL, signed in place. */
     memcpy(buf, header_b64, hlen);

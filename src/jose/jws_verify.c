@@ -1,7 +1,7 @@
 /*
  * jws_verify.c — checking a parsed JWS's signature: the alg against the
  * key's (never "none", never one the key does not pin), then the signature
- * with OpenSSL (ES, over r||s) or a MAC function (HS, compared in constant
+ * with OpenSSL (ES, over r||s; RS and PS in rsa.c) or a MAC function (HS, compared in constant
  * time). The claims are claims_check.c's.
  */
 #include "jose/jose.h"
@@ -78,6 +78,11 @@ p11jwt_rc jose_jws_verify(const jose_jws *j, const jose_verifier *v)
     if (j->alg != v->alg)
         return err_set(P11JWT_ERR_ALG, "JWS alg %s does not match the key's alg %s",
                        ESC(j->alg_name), p11jwt_alg_name(v->alg));
+    if (p11jwt_alg_is_rsa(v->alg)) {
+        if (v->pkey == NULL)
+            return err_set(P11JWT_ERR_ARG, "no public key to verify %s with", ESC(j->alg_name));
+        return jose_rsa_verify(j, v);
+    }
     if (p11jwt_alg_is_ec(v->alg)) {
         if (v->pkey == NULL)
             return err_set(P11JWT_ERR_ARG, "no public key to verify %s with", ESC(j->alg_name));

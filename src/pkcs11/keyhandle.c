@@ -2,7 +2,7 @@
  * keyhandle.c — one key in the token, found by kid once: which object
  * signs (private or secret; a public one only verifies), the alg it pins,
  * the mechanism and host-side hash that alg takes, and its public point
- * when the token has one.
+ * when the token has one (an RSA key's modulus and mechanism: sign_rsa.c).
  *
  * The decision: the object handle is cached. C_FindObjects costs about as
  * much as a signature, so it runs again only when the token's epoch says
@@ -77,9 +77,22 @@ static p11jwt_rc no_alg(const char *kid, CK_OBJECT_CLASS cls, p11_key_family fam
                        p11_hmac_mech(want) == 0
                            ? "it is an HMAC key (HS256, HS384 or HS512)"
                            : "its CKA_ALLOWED_MECHANISMS does not allow that HMAC");
+    if (fam == P11_FAMILY_RSA && want == P11JWT_ALG_UNKNOWN)
+        return err_set(P11JWT_ERR_ALG,
+                       "RSA key '%s' does not pin its alg (no one CKM_SHA*_RSA_PKCS(_PSS) in "
+                       "CKA_ALLOWED_MECHANISMS): name it with --alg (or the profile's alg): "
+                       "RS256, RS384, RS512, PS256, PS384 or PS512",
+                       ESC(kid));
+    if (fam == P11_FAMILY_RSA)
+        return err_set(P11JWT_ERR_ALG, "%s cannot be used with RSA key '%s': %s",
+                       p11jwt_alg_name(want), ESC(kid),
+                       p11jwt_alg_is_rsa(want)
+                           ? "its CKA_ALLOWED_MECHANISMS does not allow that alg"
+                           : "it signs RS256, RS384, RS512, PS256, PS384 or PS512");
     return err_set(P11JWT_ERR_ALG,
                    cls == CKO_SECRET_KEY ? "secret key '%s' is not an HMAC key"
-                                         : "key '%s' is not an EC key on P-256, P-384 or P-521",
+                                         : "key '%s' is not an EC key on P-256, P-384 or "
+                                          "P-521, nor an RSA key",
                    ESC(kid));
 }
 
@@ -145,7 +158,12 @@ p11jwt_rc p11_keyhandle_open(p11jwt_token *t, const char *kid, p11jwt_alg want,
             goto out;
         }
     }
-    if (p11jwt_alg_is_ec(h->alg)) {
+    h->sig_len = p11jwt_alg_sig_len(h->alg);
+    if (p11jwt_alg_is_rsa(h->alg)) {
+        rc = p11_rsa_keyhandle_init(h, s, pub);
+        if (rc != P11JWT_OK)
+            goto out;
+    } else if (p11jwt_alg_is_ec(h->alg)) {
         h->mech = CKM_ECDSA;
         /* Fetched once: EVP_Digest with an implicit fetch per call would
          * look the hash up on every signature. */
@@ -196,4 +214,14 @@ p11jwt_pinned p11_keyhandle_pinned(const p11_keyhandle *h)
 const p11_ec_point *p11_keyhandle_point(const p11_keyhandle *h)
 {
     return h->has_point ? &h->point : NULL;
+}
+
+const p11_rsa_pub *p11_keyhandle_rsa(const p11_keyhandle *h)
+{
+    return h->has_rsa ? &h->rsa_pub : NULL;
+}
+
+size_t p11_keyhandle_sig_len(const p11_keyhandle *h)
+{
+    return h->sig_len;
 }

@@ -286,6 +286,14 @@ static int bool_attr(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
     return P11_CALL(t->fl, C_GetAttributeValue, s, o, &a, 1) == CKR_OK && b == CK_TRUE;
 }
 
+CK_KEY_TYPE p11_object_key_type(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o)
+{
+    CK_KEY_TYPE kt = 0;
+    CK_ATTRIBUTE a = { CKA_KEY_TYPE, &kt, sizeof kt };
+
+    return P11_CALL(t->fl, C_GetAttributeValue, s, o, &a, 1) == CKR_OK ? kt : P11_ANY_KEY_TYPE;
+}
+
 static int cmp_info(const void *a, const void *b)
 {
     const p11jwt_key_info *x = a, *y = b;

@@ -1,7 +1,8 @@
 /*
  * pinning.c — which JWS alg a key object signs with, and what pins it:
  * the key type (an EC curve, CKK_SHA*_HMAC), CKA_ALLOWED_MECHANISMS (one
- * alg's mechanism), or nothing (a generic secret another tool made).
+ * alg's mechanism), or nothing (a generic secret another tool made, an RSA
+ * key without one combined mechanism: sign_rsa.c decides those).
  *
  * The decision: a key that pins no alg is usable only as an alg its
  * caller names (--alg, a profile's alg), and only when the key can be that
@@ -58,6 +59,10 @@ UNITTEST p11jwt_alg p11_pin_decide(CK_OBJECT_CLASS cls, CK_KEY_TYPE kt, p11jwt_a
 
     *fam = P11_FAMILY_OTHER;
     *pinned = P11JWT_PINNED_NONE;
+    if (cls != CKO_SECRET_KEY && kt == CKK_RSA) {
+        *fam = P11_FAMILY_RSA;
+        return p11_rsa_pin_decide(allowed, n_allowed, has_allowed, want, pinned);
+    }
     if (cls != CKO_SECRET_KEY) {
         if (kt != CKK_EC || !p11jwt_alg_is_ec(curve_alg))
             return P11JWT_ALG_UNKNOWN;
@@ -126,7 +131,7 @@ p11jwt_alg p11_object_alg(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE
     if (cls != CKO_SECRET_KEY && kt == CKK_EC &&
         p11_object_attr(t, s, o, CKA_EC_PARAMS, &buf, &len) == CKR_OK)
         curve = p11_ec_params_alg(buf, len);
-    else if (cls == CKO_SECRET_KEY &&
+    else if ((cls == CKO_SECRET_KEY || kt == CKK_RSA) &&
              p11_object_attr(t, s, o, CKA_ALLOWED_MECHANISMS, &buf, &len) == CKR_OK)
         /* Absent (NSS, opencryptoki) or empty (SoftHSM's answer for a key
          * made without it): every mechanism is allowed. */

@@ -63,6 +63,8 @@ p11jwt_rc p11_object_find_class(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_
  * is, else the ID in hex, else "" (no kid). Caller frees; NULL: out of
  * memory. */
 char *p11_object_kid(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o);
+/* An object's CKA_KEY_TYPE, or P11_ANY_KEY_TYPE when it has none. */
+CK_KEY_TYPE p11_object_key_type(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o);
 /* Sets CKA_ID = kid and CKA_LABEL = label on an object. */
 p11jwt_rc p11_object_name(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
                           const char *kid, const char *label);
@@ -122,6 +124,65 @@ p11jwt_rc p11_import_ec(p11jwt_token *t, CK_SESSION_HANDLE s, const unsigned cha
 p11jwt_rc p11_keygen_hmac(p11jwt_token *t, CK_SESSION_HANDLE s, p11jwt_alg alg,
                           const char *kid, const char *label);
 
+/* ---- RSA keys (keygen_rsa.c) --------------------------------------------- */
+
+/* The largest RSA modulus in bytes (8192 bits), and the smallest key p11jwt
+ * signs with (RFC 7518 §3.3). */
+#define P11_RSA_MAX P11JWT_SIG_MAX
+#define P11_RSA_MIN_BITS 2048
+
+/* An RSA public key as the token shows it (CKA_MODULUS,
+ * CKA_PUBLIC_EXPONENT), big-endian without leading zero bytes. */
+typedef struct p11_rsa_pub {
+    unsigned char n[P11_RSA_MAX];
+    size_t n_len;
+    unsigned char e[8];
+    size_t e_len;
+} p11_rsa_pub;
+
+/* Reads the modulus and public exponent of an RSA key object (public, or
+ * private: both hold them); refuses a key under P11_RSA_MIN_BITS. */
+p11jwt_rc p11_rsa_pub_read(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+                           p11_rsa_pub *out);
+/* The modulus length in bits. */
+size_t p11_rsa_bits(const p11_rsa_pub *pub);
+/* The alg an RSA public key object pins (its CKA_ALLOWED_MECHANISMS), else
+ * the one the private key with that kid pins (seen when logged in), else
+ * UNKNOWN. */
+p11jwt_alg p11_rsa_pinned_alg(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub,
+                              const char *kid);
+
+/* A new RSA pair, checked like an EC one (protection read back, a
+ * signature verified on the host). On failure nothing is left. */
+typedef struct p11_rsa_pair {
+    CK_OBJECT_HANDLE priv, pub;
+    p11_rsa_pub key;
+} p11_rsa_pair;
+
+/* Generates an RSA pair of bits for alg (RS* or PS*) under CKA_ID id and
+ * CKA_LABEL label, pinned to alg by CKA_ALLOWED_MECHANISMS when the token
+ * takes it. */
+p11jwt_rc p11_keygen_rsa(p11jwt_token *t, CK_SESSION_HANDLE s, p11jwt_alg alg, unsigned bits,
+                         const char *id, const char *label, p11_rsa_pair *out);
+
+/* An RSA private key's parts (PKCS#1), each big-endian; the caller's to
+ * wipe. */
+typedef struct p11_bytes {
+    const unsigned char *p;
+    size_t len;
+} p11_bytes;
+typedef struct p11_rsa_priv {
+    p11_bytes n, e, d, p, q, dp, dq, qi;
+} p11_rsa_priv;
+
+/* Imports an RSA private key as a pair under id and label: the private
+ * object as the template policy asks, pinned to alg when alg is RS* or PS*
+ * (and the token takes CKA_ALLOWED_MECHANISMS), none when UNKNOWN; the
+ * public object for jwks; then checked. On failure nothing is left. */
+p11jwt_rc p11_import_rsa(p11jwt_token *t, CK_SESSION_HANDLE s, p11jwt_alg alg,
+                         const p11_rsa_priv *key, const char *id, const char *label,
+                         p11_rsa_pair *out);
+
 /* ---- key handles and signing (keyhandle.c, sign.c) ------------------------ */
 
 /* One key in the token, found by kid once: its class, alg, mechanism and
@@ -141,9 +202,15 @@ p11jwt_alg p11_keyhandle_alg(const p11_keyhandle *h);
 p11jwt_pinned p11_keyhandle_pinned(const p11_keyhandle *h);
 /* The public key, or NULL when the token holds no public object for it. */
 const p11_ec_point *p11_keyhandle_point(const p11_keyhandle *h);
+/* An RSA key's public key (from its public object, else its private one),
+ * or NULL for other keys. */
+const p11_rsa_pub *p11_keyhandle_rsa(const p11_keyhandle *h);
+/* The length of the key's signatures (an RSA key's: its modulus length). */
+size_t p11_keyhandle_sig_len(const p11_keyhandle *h);
 
 /* Signs data as the key's alg in JWS form: ES* hashes on the host then
- * CKM_ECDSA (raw r||s), HS* runs CKM_SHA*_HMAC in the token. *sig_len is
+ * CKM_ECDSA (raw r||s), HS* runs CKM_SHA*_HMAC in the token, RS and PS the
+ * mechanism sign_rsa.c chose for the token and key. *sig_len is
  * in: capacity, out: length. One retry after a recoverable failure. */
 p11jwt_rc p11_sign(p11_keyhandle *h, const unsigned char *data, size_t len, unsigned char *sig,
                    size_t *sig_len);

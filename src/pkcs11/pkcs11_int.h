@@ -151,6 +151,9 @@ struct p11jwt_token {
      * read without the lock on every call, written under it. */
     atomic_ulong fork_gen;
     atomic_ulong epoch;
+
+    /* the RSA signing mechanisms the token has (sign_rsa.c), read once */
+    atomic_ulong rsa_mechs;
 };
 
 /* Parses the RFC 7512 URI into t (t->uri, t->uri_kid, a pin-source as the
@@ -201,6 +204,40 @@ void p11_login_after_fork(void);
  * already), 0 when rv is final (s is still the caller's to put back). */
 int p11_session_recover(p11jwt_token *t, CK_SESSION_HANDLE s, CK_RV rv, int attempt);
 
+/* ---- RSA mechanisms (sign_rsa.c) --------------------------------------------- */
+
+/* How an RS or PS alg is signed with a key on a token: the mechanism and
+ * its PSS parameters; host_hash when the host hashes (a raw CKM_RSA_PKCS
+ * or CKM_RSA_PKCS_PSS), digest_info when the DigestInfo goes before the
+ * hash (RS over CKM_RSA_PKCS). */
+typedef struct p11_rsa_mech {
+    CK_MECHANISM_TYPE type;
+    CK_RSA_PKCS_PSS_PARAMS pss;
+    int is_pss, host_hash, digest_info;
+} p11_rsa_mech;
+
+/* Chooses the mechanism for alg: CKM_SHA*_RSA_PKCS(_PSS) when the token has
+ * it, else CKM_RSA_PKCS(_PSS) over a host digest; when o is a key, only
+ * what its CKA_ALLOWED_MECHANISMS allows. kid names the key in messages. */
+p11jwt_rc p11_rsa_mech_choose(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE o,
+                              p11jwt_alg alg, const char *kid, p11_rsa_mech *out);
+/* The longest DigestInfo prefix (SHA-256/384/512: 19 bytes). */
+#define P11_DIGEST_INFO_MAX 19
+/* Writes the DER DigestInfo prefix of alg's hash to out (room for
+ * P11_DIGEST_INFO_MAX); returns its length. */
+size_t p11_rsa_digest_info(p11jwt_alg alg, unsigned char *out);
+/* The C_Sign input for m over data: data itself, or its hash (after the
+ * DigestInfo when m asks) in buf, of P11_DIGEST_INFO_MAX + EVP_MAX_MD_SIZE
+ * bytes. md: the alg's hash. */
+p11jwt_rc p11_rsa_input(const p11_rsa_mech *m, p11jwt_alg alg, const EVP_MD *md,
+                        const unsigned char *data, size_t len, unsigned char *buf,
+                        const unsigned char **in, size_t *in_len);
+/* The alg an RSA key pins (pinning.c's decision for CKK_RSA): one alg's
+ * combined mechanism as its only CKA_ALLOWED_MECHANISMS signing one, else
+ * none (want, when it is RS or PS and allowed). */
+p11jwt_alg p11_rsa_pin_decide(const CK_MECHANISM_TYPE *allowed, size_t n_allowed,
+                              int has_allowed, p11jwt_alg want, p11jwt_pinned *pinned);
+
 /* ---- key handles (keyhandle.c) ----------------------------------------------- */
 
 struct p11_keyhandle {
@@ -216,7 +253,17 @@ struct p11_keyhandle {
     pthread_mutex_t refind;
     int has_point;
     p11_ec_point point;
+    size_t sig_len;            /* the alg's, or an RSA key's modulus length */
+    void *mech_param;          /* RSA PSS: &rsa.pss */
+    CK_ULONG mech_param_len;
+    p11_rsa_mech rsa;          /* RS, PS: how the token signs */
+    int has_rsa;
+    p11_rsa_pub rsa_pub;
 };
+
+/* Sets up an RSA key handle opened on session s (pub: its public object
+ * or CK_INVALID_HANDLE): its public key, size, mechanism, hash. */
+p11jwt_rc p11_rsa_keyhandle_init(p11_keyhandle *h, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub);
 
 /* The key's object handle, re-found on session s when the token's epoch
  * moved. */
@@ -240,6 +287,7 @@ typedef enum p11_key_family {
     P11_FAMILY_OTHER = 0,       /* no key p11jwt signs with */
     P11_FAMILY_EC,              /* EC on P-256, P-384 or P-521 */
     P11_FAMILY_HMAC,            /* a generic or CKK_SHA*_HMAC secret */
+    P11_FAMILY_RSA,             /* an RSA key (RS*, PS*) */
 } p11_key_family;
 
 /* The alg a key object signs with (pinning.c): the one it pins (its curve,

@@ -6,7 +6,8 @@
  * CKM_ECDSA_SHA384 and friends) and CKM_ECDSA signs the digest; PKCS#11
  * returns r||s with each half the curve order's length, which is already
  * the JWS form (RFC 7518 §3.4), so there is no DER anywhere. HS*: the token
- * runs CKM_SHA*_HMAC. The hot path borrows a pooled session and a cached
+ * runs CKM_SHA*_HMAC. RS*, PS*: the mechanism sign_rsa.c chose, over the
+ * data or the host's hash; the signature is the modulus length. The hot path borrows a pooled session and a cached
  * object handle: no session open, no object search, no allocation.
  */
 #include "pkcs11/pkcs11_int.h"
@@ -35,7 +36,7 @@ static CK_RV sign_once(p11_keyhandle *k, CK_SESSION_HANDLE s, const unsigned cha
                        size_t in_len, unsigned char *sig, CK_ULONG *sig_len,
                        p11jwt_rc *rc)
 {
-    CK_MECHANISM mech = { k->mech, NULL, 0 };
+    CK_MECHANISM mech = { k->mech, k->mech_param, k->mech_param_len };
     CK_OBJECT_HANDLE h;
     CK_RV rv;
 
@@ -62,11 +63,11 @@ static CK_RV sign_once(p11_keyhandle *k, CK_SESSION_HANDLE s, const unsigned cha
 p11jwt_rc p11_sign(p11_keyhandle *k, const unsigned char *data, size_t len, unsigned char *sig,
                    size_t *sig_len)
 {
-    unsigned char digest[EVP_MAX_MD_SIZE];
+    unsigned char digest[P11_DIGEST_INFO_MAX + EVP_MAX_MD_SIZE];
     unsigned int digest_len = 0;
     const unsigned char *in = data;
     size_t in_len = len;
-    size_t want = p11jwt_alg_sig_len(k->alg);
+    size_t want = k->sig_len;
     p11jwt_rc rc = P11JWT_OK;
     CK_RV rv = CKR_OK;
 
@@ -77,7 +78,11 @@ p11jwt_rc p11_sign(p11_keyhandle *k, const unsigned char *data, size_t len, unsi
         return err_set(P11JWT_ERR_KEY_NOT_FOUND,
                        "key '%s' has only its public half in token '%s': it cannot sign",
                        k->kid, k->tok->label);
-    if (k->md != NULL) {
+    if (k->has_rsa) {
+        rc = p11_rsa_input(&k->rsa, k->alg, k->md, data, len, digest, &in, &in_len);
+        if (rc != P11JWT_OK)
+            return rc;
+    } else if (k->md != NULL) {
         if (EVP_Digest(data, len, digest, &digest_len, k->md, NULL) != 1)
             return err_set(P11JWT_ERR_CRYPTO, "hashing the signing input failed");
         in = digest;
@@ -96,7 +101,8 @@ p11jwt_rc p11_sign(p11_keyhandle *k, const unsigned char *data, size_t len, unsi
             p11_session_put(k->tok, s);
             if (rc != P11JWT_OK)
                 return rc;
-            /* A short r||s would be silently wrong JWS: check, never pad. */
+            /* A short r||s (or RSA signature) would be silently wrong JWS:
+             * check, never pad. */
             if (out_len != want)
                 return err_set(P11JWT_ERR_PKCS11,
                                "the token returned a %lu-byte signature for %s (expected %zu)",

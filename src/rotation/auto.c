@@ -38,7 +38,7 @@ static p11jwt_rc auto_step(p11jwt_client *c, char **report, int *changed)
         rc = rot_promote_from(c, &kr, report);
         *changed = rc == P11JWT_OK;
     } else if (kr.next.kid == NULL && rot_due(kr.active.since, p->rotate_after, now)) {
-        if (!p11jwt_alg_is_ec(kr.active.alg)) {
+        if (!p11jwt_alg_is_asymmetric(kr.active.alg)) {
             rot_say(report,
                     "active key '%s' is due for rotation, but its secret is issued by the "
                     "provider: make a new key in the provider's console, then run 'p11jwt "

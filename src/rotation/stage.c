@@ -20,7 +20,7 @@ static p11jwt_rc make_next(p11jwt_token *tok, p11jwt_alg alg, const unsigned cha
     p11jwt_rc rc;
 
     *made = NULL;
-    if (p11jwt_alg_is_ec(alg)) {
+    if (p11jwt_alg_is_asymmetric(alg)) {
         if (secret != NULL)
             return err_set(P11JWT_ERR_ARG, "the active key is %s: the next key is generated in "
                                            "the token, no secret is taken",
@@ -31,7 +31,7 @@ static p11jwt_rc make_next(p11jwt_token *tok, p11jwt_alg alg, const unsigned cha
         return err_set(P11JWT_ERR_ARG,
                        "the active key is %s: staging imports the provider's new secret "
                        "under its new kid (--secret-file and --kid)",
-                       p11jwt_alg_name(alg) ? p11jwt_alg_name(alg) : "not an EC key");
+                       p11jwt_alg_name(alg) ? p11jwt_alg_name(alg) : "not an EC or RSA key");
     rc = p11jwt_key_import_secret(tok, alg, kid, NULL, secret, secret_len);
     if (rc == P11JWT_OK && (*made = strdup(kid)) == NULL)
         rc = err_set(P11JWT_ERR_NOMEM, "out of memory");

@@ -43,12 +43,12 @@ p11jwt_rc rot_jwks_of(p11jwt_client *c, const kr_state *kr, int with_prev, char 
     *out = NULL;
     if (rc != P11JWT_OK)
         return rc;
-    if (p11jwt_alg_is_ec(kr->active.alg))
+    if (p11jwt_alg_is_asymmetric(kr->active.alg))
         kids[n++] = kr->active.kid;
-    if (kr->next.kid != NULL && p11jwt_alg_is_ec(kr->next.alg))
+    if (kr->next.kid != NULL && p11jwt_alg_is_asymmetric(kr->next.alg))
         kids[n++] = kr->next.kid;
     for (size_t i = 0; with_prev && i < kr->nprev && n < 64; i++)
-        if (p11jwt_alg_is_ec(kr->prev[i].alg))
+        if (p11jwt_alg_is_asymmetric(kr->prev[i].alg))
             kids[n++] = kr->prev[i].kid;
     if (n == 0) {
         *out = strdup("{\"keys\":[]}");

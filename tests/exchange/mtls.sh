@@ -3,7 +3,8 @@
 # the client key in the token (client_key = a pkcs11: URI; libp11's engine
 # signs the handshake in SoftHSM): works with the certificate, fails
 # without it. The certificate is issued per run by the test CA for a key
-# generated in this test's token.
+# generated in this test's token; and for an RSA key imported into it
+# without a JWS alg (pinned none), as a TLS client key usually is.
 set -euo pipefail
 source "$(dirname "$0")/../integration/lib.sh"
 source "$(dirname "$0")/lib.sh"
@@ -25,6 +26,12 @@ expect_exit 0 p11jwt keygen "${TOK[@]}" --alg ES256 --kid tls-client
 KEY_URI="pkcs11:token=$TOKEN_LABEL;object=tls-client;type=private"
 bash "$MKCERTS" --client "$T/pki" "$KEY_URI" "$PIN_FILE" "$T/client.pem" p11jwt-mtls-client ||
     fail "could not issue the client certificate for the key in the token"
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/tls-rsa.pem" 2>/dev/null ||
+    fail "openssl cannot make an RSA key"
+expect_exit 0 p11jwt import-key "${TOK[@]}" --kid tls-rsa --key-file "$T/tls-rsa.pem"
+RSA_URI="pkcs11:token=$TOKEN_LABEL;object=tls-rsa;type=private"
+bash "$MKCERTS" --client "$T/pki" "$RSA_URI" "$PIN_FILE" "$T/client-rsa.pem" p11jwt-mtls-rsa ||
+    fail "could not issue the client certificate for the RSA key in the token"
 export_jwks "$T/jwks.json" sig-1
 
 start_sts mtls --tls-cert "$T/pki/server.pem" --tls-key "$T/pki/server.key" \
@@ -39,6 +46,7 @@ prof() {   # prof NAME [extra line]...
     (($# == 0)) || printf '%s\n' "$@" >>"$CONF"
 }
 prof mtls "client_cert = $T/client.pem" "client_key = $KEY_URI"
+prof mtls-rsa "client_cert = $T/client-rsa.pem" "client_key = $RSA_URI"
 prof mtls-nocert
 prof mtls-wrong-key "client_cert = $T/client.pem" \
     "client_key = pkcs11:token=$TOKEN_LABEL;object=no-such-key;type=private"
@@ -54,6 +62,16 @@ check(r["status"] == 200, f"{r}")
 check(r["peer_cn"] == "p11jwt-mtls-client", f"the STS saw client certificate {r['peer_cn']!r}")
 PY
 expect_exit 0 x token --config "$CONF" --profile mtls
+
+step "an RSA client key that pins no JWS alg: works"
+expect_exit 0 x token --config "$CONF" --profile mtls-rsa --json
+sts_stats >"$T/stats.json"
+pycheck "$T/stats.json" <<'PY'
+import json, sys
+from itlib import *
+r = [q for q in json.load(open(sys.argv[1]))["requests"] if q["path"] == "/rfc7523/token"][-1]
+check(r["status"] == 200 and r["peer_cn"] == "p11jwt-mtls-rsa", f"{r}")
+PY
 
 step "the engine loads the client key's own module, not p11-kit's proxy"
 # libp11's engine defaults to p11-kit's proxy, which loads every module

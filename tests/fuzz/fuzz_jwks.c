@@ -5,7 +5,7 @@
  * one, a real ES256 JWS (made with PyJWT) is verified, so that a JWKS
  * holding its key reaches the signature and claims checks. Every EC JWK
  * read is written back and read again: the same key must come out, with
- * the same RFC 7638 thumbprint.
+ * the same RFC 7638 thumbprint; so is every RSA JWK.
  */
 #include "fuzz.h"
 
@@ -42,6 +42,28 @@ static void round_trip(const json_t *jwk)
     json_decref(again);
 }
 
+static void rsa_round_trip(const json_t *jwk)
+{
+    static jose_rsa_pub a, b;   /* 1 KiB moduli: off the stack */
+    json_t *again = NULL;
+    char ta[44], tb[44];
+    EVP_PKEY *pk = NULL;
+
+    if (jose_rsa_from_jwk(jwk, &a) != P11JWT_OK)
+        return;
+    FUZZ_CHECK(a.n_len > 0 && a.n[0] != 0 && a.e_len > 0 && a.e[0] != 0);
+    FUZZ_CHECK(jose_rsa_jwk(&a, "kid", &again) == P11JWT_OK);
+    FUZZ_CHECK(jose_rsa_from_jwk(again, &b) == P11JWT_OK);
+    FUZZ_CHECK(a.alg == b.alg && a.n_len == b.n_len && a.e_len == b.e_len);
+    FUZZ_CHECK(memcmp(a.n, b.n, a.n_len) == 0 && memcmp(a.e, b.e, a.e_len) == 0);
+    FUZZ_CHECK(jose_rsa_thumbprint(&a, ta) == P11JWT_OK);
+    FUZZ_CHECK(jose_rsa_thumbprint(&b, tb) == P11JWT_OK);
+    FUZZ_CHECK(strcmp(ta, tb) == 0);
+    if (jose_rsa_pkey(&a, &pk) == P11JWT_OK)
+        EVP_PKEY_free(pk);
+    json_decref(again);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static const p11jwt_verify_params vp = { "https://sts.example.com/token",
@@ -60,8 +82,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         jose_ec_pub pub;
 
         round_trip(jwks);
-        json_array_foreach(json_object_get(jwks, "keys"), i, k)
+        json_array_foreach(json_object_get(jwks, "keys"), i, k) {
             round_trip(k);
+            rsa_round_trip(k);
+        }
         jose_jwks_find(jwks, NULL, &pub);
         jose_jwks_find(jwks, "k-ES256", &pub);
         json_decref(jwks);

@@ -54,7 +54,7 @@ static void verify(const char *jws)
 
 static void signed_claims(const char *payload, size_t n)
 {
-    jose_signer s = { P11JWT_HS256, "k1", hmac_sign, NULL };
+    jose_signer s = { P11JWT_HS256, "k1", hmac_sign, NULL, 0 };
     char *hdr = NULL, *jws = NULL;
 
     if (jose_header_b64(P11JWT_HS256, "k1", &hdr) == P11JWT_OK &&

@@ -180,7 +180,8 @@ step "usage errors (2)"
 expect_exit 2 p11jwt
 expect_exit 2 p11jwt frobnicate
 expect_exit 2 p11jwt keygen "${TOK[@]}"                                  # no --alg
-expect_exit 2 p11jwt keygen "${TOK[@]}" --alg RS256
+expect_exit 2 p11jwt keygen "${TOK[@]}" --alg RS1
+expect_exit 2 p11jwt keygen "${TOK[@]}" --alg RS256 --bits 1024
 expect_exit 2 p11jwt keygen "${TOK[@]}" --alg ES256 --kid ''
 expect_exit 2 p11jwt keygen --alg ES256                                  # no --token
 expect_exit 2 p11jwt import-secret "${TOK[@]}" --kid x --alg ES256 </dev/null

@@ -100,7 +100,8 @@ fi
 step "bad input: each a clear error, nothing left in the token"
 objects=$(object_count)
 openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:secp256k1 -out "$T/k1.pem" 2>/dev/null
-openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/rsa.pem" 2>/dev/null
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:1024 -out "$T/rsa.pem" 2>/dev/null
+openssl genpkey -algorithm X448 -out "$T/x448.pem" 2>/dev/null
 openssl req -x509 -new -key "$T/ES256.pem" -subj /CN=x -days 1 -out "$T/cert.pem" 2>/dev/null
 echo 'not the passphrase' >"$T/wrong"
 : >"$T/empty"
@@ -119,7 +120,8 @@ bad 'encrypted: give its passphrase with --pass-file' --key-file "$T/ES384.enc.d
 bad 'wrong passphrase' --key-file "$T/ES384.enc.pem" --pass-file "$T/wrong"
 bad 'wrong passphrase' --key-file "$T/ES512.enc.der" --pass-file "$T/wrong"
 bad 'curve secp256k1: p11jwt signs with P-256, P-384 and P-521' --key-file "$T/k1.pem"
-bad 'holds an RSA key' --key-file "$T/rsa.pem"
+bad 'holds a 1024-bit RSA key: RS and PS need at least 2048' --key-file "$T/rsa.pem"
+bad "holds a X448 key: import-key takes EC keys" --key-file "$T/x448.pem"
 bad 'is not a private key' --key-file "$T/cert.pem"
 bad 'is not a private key' --key-file "$T/noise"
 bad 'is empty' --key-file "$T/empty"

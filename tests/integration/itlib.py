@@ -55,9 +55,10 @@ def split_jws(jws):
 
 
 def jwk_thumbprint(jwk):
-    """RFC 7638 thumbprint of an EC JWK: SHA-256 of the required members in
-    lexicographic order, no whitespace, base64url."""
-    required = {k: jwk[k] for k in ("crv", "kty", "x", "y")}
+    """RFC 7638 thumbprint of an EC or RSA JWK: SHA-256 of the required
+    members in lexicographic order, no whitespace, base64url."""
+    members = ("e", "kty", "n") if jwk.get("kty") == "RSA" else ("crv", "kty", "x", "y")
+    required = {k: jwk[k] for k in members}
     canon = json.dumps(required, separators=(",", ":"), sort_keys=True)
     return b64e(hashlib.sha256(canon.encode()).digest())
 
@@ -90,3 +91,22 @@ def read_secret(path):
 def load_json_lines(path):
     with open(path) as f:
         return [json.loads(line) for line in f if line.strip()]
+
+
+RSA_ALGS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
+
+
+def rsa_jwk_of_pem(path):
+    """The RSA JWK members (kty, n, e) of a PEM private or public key, from
+    its numbers (cryptography), n and e without leading zero bytes."""
+    from cryptography.hazmat.primitives import serialization
+    data = open(path, "rb").read()
+    try:
+        key = serialization.load_pem_private_key(data, None).public_key()
+    except (ValueError, TypeError):
+        key = serialization.load_pem_public_key(data)
+    n = key.public_numbers()
+
+    def be(i):
+        return i.to_bytes((i.bit_length() + 7) // 8, "big")
+    return {"kty": "RSA", "n": b64e(be(n.n)), "e": b64e(be(n.e))}

@@ -6,6 +6,7 @@ Usage (the JWS on standard input):
   pyjwt_verify.py --jwks FILE                       --aud AUD [options] < jws
   pyjwt_verify.py --secret-file FILE --alg HS256|HS384|HS512 --aud AUD [options] < jws
   pyjwt_verify.py --pem FILE --alg ES256|ES384|ES512 --aud AUD [options] < jws
+  pyjwt_verify.py --pem FILE --alg RS256|...|PS512 --aud AUD [options] < jws
 
 Options:
   --iss ISS      require this issuer
@@ -20,8 +21,8 @@ For each valid JWS one line {"header": {...}, "payload": {...}} is printed
 
 The key pins the alg, as it must in any sane verifier: with --jwks the key is
 chosen by the header's kid (or is the JWKS's only key) and the alg is the
-JWK's "alg" (else the one its curve implies); with --secret-file or --pem it
-is --alg. A JWS whose header names another alg ("none" included) is
+JWK's "alg" (else the one its curve implies; an RSA JWK must say its alg);
+with --secret-file or --pem it is --alg. A JWS whose header names another alg ("none" included) is
 refused. A secret file loses exactly one trailing newline, the CLI's rule.
 exp, iat, iss and aud must be present: every assertion p11jwt signs has them.
 """
@@ -31,11 +32,12 @@ import json
 import sys
 
 import jwt
-from jwt.algorithms import ECAlgorithm
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 CRV_ALG = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
 HS_ALGS = ("HS256", "HS384", "HS512")
 ES_ALGS = ("ES256", "ES384", "ES512")
+RSA_ALGS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
 
 
 class Invalid(Exception):
@@ -69,6 +71,14 @@ def key_from_jwks(jwks, token):
     if len(matches) != 1:
         raise Invalid(f"no single key in the JWKS for kid {kid!r}")
     jwk = matches[0]
+    if jwk.get("kty") == "RSA":
+        alg = jwk.get("alg")
+        if alg not in RSA_ALGS:
+            raise Invalid(f"RSA key {kid!r} has no RS/PS alg: {alg!r}")
+        try:
+            return RSAAlgorithm.from_jwk(json.dumps(jwk)), alg
+        except (jwt.PyJWTError, ValueError) as e:
+            raise Invalid(f"key {kid!r} is not a valid RSA JWK: {e}")
     if jwk.get("kty") != "EC" or jwk.get("crv") not in CRV_ALG:
         raise Invalid(f"key {kid!r} is not an EC key on P-256/384/521")
     alg = jwk.get("alg", CRV_ALG[jwk["crv"]])
@@ -125,8 +135,8 @@ def main():
             ap.error("--secret-file needs --alg HS256, HS384 or HS512")
         fixed_key, fixed_alg = read_secret(args.secret_file), args.alg
     else:
-        if args.alg not in ES_ALGS:
-            ap.error("--pem needs --alg ES256, ES384 or ES512")
+        if args.alg not in ES_ALGS + RSA_ALGS:
+            ap.error("--pem needs --alg ES256, ES384, ES512, RS256...PS512")
         with open(args.pem, "rb") as f:
             fixed_key, fixed_alg = f.read(), args.alg
 

@@ -281,6 +281,19 @@ expect_err_matches "does not match key 'q'.*not kept"
 [[ $(key_count) -eq $before_keys ]] || fail "the refused key was kept"
 [[ $(object_count) -eq $before_objs ]] || fail "objects were left in the token"
 
+step "an RSA key (PS256) and its certificate: import-key --cert, sign --x5t, PyJWT verifies"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/r.key" -out "$T/r.pem" \
+    -subj /CN=rsa-client -days 30 2>/dev/null || fail "openssl cannot make an RSA certificate"
+openssl pkey -in "$T/r.key" -pubout -out "$T/r.pub"
+expect_exit 0 p11jwt import-key "${TOK[@]}" --kid rsa1 --alg PS256 --key-file "$T/r.key" \
+    --cert "$T/r.pem"
+expect_exit 0 p11jwt sign "${TOK[@]}" --kid rsa1 --iss me --aud "$AUD" --x5t --x5t-s256
+check_prints "$OUT" "$T/r.pem" both
+pyverify --pem "$T/r.pub" --alg PS256 --aud "$AUD" --iss me <<<"$OUT" >/dev/null ||
+    fail "PyJWT rejects the RSA key's JWS with x5t"
+expect_exit 1 p11jwt sign "${TOK[@]}" --kid rsa1 --iss me --aud "$AUD" --cert "$T/p.pem" --x5t
+expect_err_matches "does not match"
+
 step "a secret key has no certificate"
 expect_exit 0 p11jwt keygen "${TOK[@]}" --alg HS256 --kid hs1
 expect_exit 1 p11jwt sign "${TOK[@]}" --kid hs1 --iss me --aud "$AUD" --cert "$T/p.pem" --x5t

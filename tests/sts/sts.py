@@ -18,7 +18,9 @@ localhost) and the port.
 
 Keys: --secret KID=FILE (an HMAC secret: the file's bytes less ONE trailing
 newline, as p11jwt import-secret and PyJWT with a str key use it), --jwks FILE
-(public EC keys, by kid), --client ID=SECRETFILE (client-credentials).
+(public EC keys, and RSA keys with an RS/PS "alg", by kid; the rfc7523 and
+private-key-jwt endpoints take RS/PS as Okta and Entra ID do), --client
+ID=SECRETFILE (client-credentials).
 --iss-allowed ISS (repeatable) restricts the accepted issuers of assertions
 (dt: the account e-mail; neowit: the service account id; noa: the client
 name; rfc7523); without it any non-empty iss is accepted.
@@ -69,7 +71,7 @@ import urllib.parse
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import jwt
-from jwt.algorithms import ECAlgorithm
+from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 JWT_BEARER = "urn:ietf:params:oauth:grant-type:jwt-bearer"
 CLIENT_ASSERTION_TYPE = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer"
@@ -93,6 +95,10 @@ DT_ENTITY = "Untrusted entity. Check the 'aud' and 'iss' claims."
 DT_SIGNATURE = "Invalid signature"
 
 CRV_ALG = {"P-256": "ES256", "P-384": "ES384", "P-521": "ES512"}
+RSA_ALGS = ("RS256", "RS384", "RS512", "PS256", "PS384", "PS512")
+# what the generic endpoints (rfc7523, private-key-jwt) take, as Okta, Entra ID
+# and Keycloak do
+GENERIC_ALGS = ("ES256", "ES384", "ES512", "HS256", "HS384", "HS512") + RSA_ALGS
 MAX_BODY = 1 << 20            # what the server accepts in a request
 CLOCK_SKEW = 120              # how far in the future an iat may be
 NOA_MAX_LIFETIME = 600        # noa: exp - iat <= 10 minutes
@@ -169,7 +175,7 @@ class State:
     def __init__(self, args):
         self.lock = threading.Lock()
         self.hs_keys = {}       # kid -> secret bytes
-        self.ec_keys = {}       # kid -> (alg, public key)
+        self.ec_keys = {}       # kid -> (alg, public key): EC, and RSA JWKs with an alg
         self.clients = {}       # client_id -> secret bytes
         self.iss_allowed = set(args.iss_allowed or [])
         self.scopes = {}        # client -> set of scopes it may be granted
@@ -211,6 +217,13 @@ class State:
             with open(path) as f:
                 doc = json.load(f)
             for jwk in doc.get("keys", []):
+                if jwk.get("kty") == "RSA" and "kid" in jwk:
+                    # an RSA JWK must say its alg: RS vs PS, and the hash
+                    if jwk.get("alg") not in RSA_ALGS:
+                        sys.exit("sts: RSA JWK %s has no RS/PS alg" % jwk["kid"])
+                    self.ec_keys[jwk["kid"]] = (jwk["alg"],
+                                                RSAAlgorithm.from_jwk(json.dumps(jwk)))
+                    continue
                 if jwk.get("kty") != "EC" or "kid" not in jwk:
                     continue
                 alg = CRV_ALG.get(jwk.get("crv"))
@@ -940,7 +953,7 @@ class Handler(BaseHTTPRequestHandler):
             raise OAuthError(400, "invalid_request", "assertion missing")
         bad = lambda d: (lambda: OAuthError(400, "invalid_grant", d))
         header, p = self.verify_assertion(
-            f["assertion"], path, ("ES256", "ES384", "ES512", "HS256", "HS384", "HS512"), {
+            f["assertion"], path, GENERIC_ALGS, {
                 "malformed": bad("malformed assertion"), "kid": bad("unknown kid"),
                 "signature": bad("invalid signature")})
         self.rfc_claims(p, path, "jwt-bearer")
@@ -964,7 +977,7 @@ class Handler(BaseHTTPRequestHandler):
         path = path.rsplit("/", 1)[0] + "/token"
         bad = lambda d: (lambda: OAuthError(401, "invalid_client", d))
         header, p = self.verify_assertion(
-            f["client_assertion"], path, ("ES256", "ES384", "ES512", "HS256", "HS384", "HS512"),
+            f["client_assertion"], path, GENERIC_ALGS,
             {"malformed": bad("malformed client assertion"), "kid": bad("unknown kid"),
              "signature": bad("invalid signature")})
         cid = f.get("client_id")

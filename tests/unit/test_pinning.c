@@ -2,7 +2,8 @@
  * test_pinning.c — which alg a key object signs with and what pins it
  * (p11_pin_decide): the curve and the HMAC key types pin, one allowed HMAC
  * mechanism pins, a generic secret otherwise pins none and takes the
- * caller's HS alg only when its allowed mechanisms (if any) permit it.
+ * caller's HS alg only when its allowed mechanisms (if any) permit it; an
+ * RSA key pins only through one combined mechanism (CKM_SHA*_RSA_PKCS(_PSS)).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -36,8 +37,60 @@ static void ec_pinned_by_curve(void **state)
     assert_int_equal(decide(CKO_PRIVATE_KEY, CKK_EC, P11JWT_ALG_UNKNOWN, NULL, 0, 0, P11JWT_ES256,
                             &fam, &pinned), P11JWT_ALG_UNKNOWN);
     assert_int_equal(fam, P11_FAMILY_OTHER);
+    /* An RSA key never signs ES. */
     assert_int_equal(decide(CKO_PRIVATE_KEY, CKK_RSA, P11JWT_ALG_UNKNOWN, NULL, 0, 0,
                             P11JWT_ES256, &fam, &pinned), P11JWT_ALG_UNKNOWN);
+}
+
+static void rsa_pinned_by_one_combined_mechanism(void **state)
+{
+    static const CK_MECHANISM_TYPE pss256[] = { CKM_SHA256_RSA_PKCS_PSS };
+    static const CK_MECHANISM_TYPE rs512_again[] = { CKM_SHA512_RSA_PKCS, CKM_SHA512_RSA_PKCS };
+    static const CK_MECHANISM_TYPE two[] = { CKM_SHA256_RSA_PKCS, CKM_SHA256_RSA_PKCS_PSS };
+    static const CK_MECHANISM_TYPE with_raw[] = { CKM_SHA384_RSA_PKCS, CKM_RSA_PKCS };
+    static const CK_MECHANISM_TYPE raw_pss[] = { CKM_RSA_PKCS_PSS };
+    p11_key_family fam;
+    p11jwt_pinned pinned;
+
+    (void)state;
+    assert_int_equal(decide(CKO_PRIVATE_KEY, CKK_RSA, 0, pss256, 1, 1, P11JWT_ALG_UNKNOWN, &fam,
+                            &pinned), P11JWT_PS256);
+    assert_int_equal(fam, P11_FAMILY_RSA);
+    assert_int_equal(pinned, P11JWT_PINNED_MECHANISMS);
+    /* the public half pins as its private half does (jwks reads it) */
+    assert_int_equal(decide(CKO_PUBLIC_KEY, CKK_RSA, 0, pss256, 1, 1, P11JWT_ALG_UNKNOWN, &fam,
+                            &pinned), P11JWT_PS256);
+    /* the pinned alg wins; the caller compares */
+    assert_int_equal(decide(CKO_PRIVATE_KEY, CKK_RSA, 0, rs512_again, 2, 1, P11JWT_RS256, &fam,
+                            &pinned), P11JWT_RS512);
+    /* two algs, or a raw mechanism that signs any hash: pins none */
+    assert_int_equal(decide(CKO_PRIVATE_KEY, CKK_RSA, 0, two, 2, 1, P11JWT_ALG_UNKNOWN, &fam,
+                            &pinned), P11JWT_ALG_UNKNOWN);
+    assert_int_equal(pinned, P11JWT_PINNED_NONE);
+    assert_int_equal(fam, P11_FAMILY_RSA);
+    assert_int_equal(decide(CKO_PRIVATE_KEY, CKK_RSA, 0, two, 2, 1, P11JWT_PS256, &fam, &pinned),
+                     P11JWT_PS256);
+    assert_int_equal(decide(CKO_PRIVATE_KEY, CKK_RSA, 0, two, 2, 1, P11JWT_PS384, &fam, &pinned),
+                     P11JWT_ALG_UNKNOWN);
+    assert_int_equal(decide(CKO_PRIVATE_KEY, CKK_RSA, 0, with_raw, 2, 1, P11JWT_ALG_UNKNOWN, &fam,
+                            &pinned), P11JWT_ALG_UNKNOWN);
+    /* CKM_RSA_PKCS allows every RS alg (the host builds the DigestInfo) */
+    assert_int_equal(decide(CKO_PRIVATE_KEY, CKK_RSA, 0, with_raw, 2, 1, P11JWT_RS512, &fam,
+                            &pinned), P11JWT_RS512);
+    assert_int_equal(decide(CKO_PRIVATE_KEY, CKK_RSA, 0, with_raw, 2, 1, P11JWT_PS512, &fam,
+                            &pinned), P11JWT_ALG_UNKNOWN);
+    assert_int_equal(decide(CKO_PRIVATE_KEY, CKK_RSA, 0, raw_pss, 1, 1, P11JWT_PS384, &fam,
+                            &pinned), P11JWT_PS384);
+    assert_int_equal(decide(CKO_PRIVATE_KEY, CKK_RSA, 0, raw_pss, 1, 1, P11JWT_RS384, &fam,
+                            &pinned), P11JWT_ALG_UNKNOWN);
+    /* no allowed mechanisms: any RS or PS alg the caller names, nothing else */
+    assert_int_equal(decide(CKO_PRIVATE_KEY, CKK_RSA, 0, NULL, 0, 0, P11JWT_RS384, &fam, &pinned),
+                     P11JWT_RS384);
+    assert_int_equal(pinned, P11JWT_PINNED_NONE);
+    assert_int_equal(decide(CKO_PRIVATE_KEY, CKK_RSA, 0, NULL, 0, 0, P11JWT_HS256, &fam, &pinned),
+                     P11JWT_ALG_UNKNOWN);
+    assert_int_equal(decide(CKO_PRIVATE_KEY, CKK_RSA, 0, NULL, 0, 0, P11JWT_ALG_UNKNOWN, &fam,
+                            &pinned), P11JWT_ALG_UNKNOWN);
 }
 
 static void hmac_key_types_pin(void **state)
@@ -120,6 +173,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(ec_pinned_by_curve),
         cmocka_unit_test(hmac_key_types_pin),
+        cmocka_unit_test(rsa_pinned_by_one_combined_mechanism),
         cmocka_unit_test(one_allowed_mechanism_pins),
         cmocka_unit_test(generic_secret_takes_the_callers_alg),
         cmocka_unit_test(pinned_names),
