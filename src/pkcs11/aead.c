@@ -202,7 +202,7 @@ static p11jwt_rc crypt(p11_aead *a, int seal, CK_GCM_PARAMS *gp, const unsigned 
         }
         /* A failed C_Decrypt (a bad tag) ends the operation; anything else
          * that is not recoverable leaves the session usable too. */
-        if (attempt == 0 && p11_session_recover(a->tok, s, rv))
+        if (p11_session_recover(a->tok, s, rv, attempt))
             continue;
         if (p11_rv_session_lost(rv))
             p11_session_lost(a->tok, s, rv);

@@ -129,6 +129,7 @@ struct p11jwt_token {
     /* the session pool */
     pthread_mutex_t lock;
     pthread_cond_t freed;
+    pthread_cond_t drained;  /* the last session lent before a recovery is back */
     CK_SESSION_HANDLE *idle;
     size_t n_idle;
     size_t cap_idle;
@@ -136,6 +137,15 @@ struct p11jwt_token {
     size_t max_open;         /* 0: no cap; lowered on CKR_SESSION_COUNT */
     int session_count_seen;  /* the token answered CKR_SESSION_COUNT */
     atomic_int logged_in;    /* we logged in (or found the process so) */
+    /* Recovery generations (session.c): bumped by the one recovery that
+     * follows a lost session. A session lent out before the bump may be
+     * dead: a failure on it is retried without recovering again, and it
+     * rejoins the pool only if the module still knows it. Until every such
+     * session is back, no session is lent (a module that reuses handle
+     * numbers could otherwise give one's number to a fresh session). */
+    unsigned long recovery_gen;
+    size_t n_lent;           /* sessions lent out in recovery_gen */
+    size_t n_lent_old;       /* ...and in an older one, not back yet */
 
     /* generations: a change means cached handles are stale. fork_gen is
      * read without the lock on every call, written under it. */
@@ -161,24 +171,38 @@ p11jwt_rc p11_token_check_fork(p11jwt_token *t);
 void p11_token_changed(p11jwt_token *t);
 
 /* Forgets session s, which rv (p11_rv_session_lost) says the module has
- * closed, without closing it again (its handle may be another's by now);
- * discards every idle one (they share its fate after C_CloseAllSessions or
- * a device loss: closed unless the device is gone), and bumps the epoch. */
+ * closed, without closing it again (its handle may be another's by now).
+ * When s is of the current recovery generation this is the recovery:
+ * every idle session is discarded (they share its fate after
+ * C_CloseAllSessions or a device loss: closed unless the device is gone),
+ * the login is marked lost, the epoch and the generation are bumped. When
+ * s predates the last recovery, that recovery already did all this: s is
+ * only forgotten. */
 void p11_session_lost(p11jwt_token *t, CK_SESSION_HANDLE s, CK_RV rv);
+/* In a forked child (from p11_token_check_fork, under t->lock): the pool
+ * is forgotten; sessions the forking thread held are of an older
+ * generation. */
+void p11_session_after_fork(p11jwt_token *t);
 
-/* Logs in on session s: refuses a locked / final-try PIN; treats
+/* Whether the process is logged in, as session s sees it (login.c). */
+int p11_session_logged_in(p11jwt_token *t, CK_SESSION_HANDLE s);
+/* Logs in on session s (login.c): refuses a locked / final-try PIN; treats
  * CKR_USER_ALREADY_LOGGED_IN as success. One C_Login at a time per token
  * in the process (waiters of the same handle take its result); a PIN the
- * token refused is never sent again by this process (same error at once). */
-p11jwt_rc p11_login(p11jwt_token *t, CK_SESSION_HANDLE s);
+ * token refused is never sent again by this process (same error at once).
+ * *lost is C_Login's CK_RV when it says s is gone (p11_rv_session_lost),
+ * else CKR_OK: a lost session is the caller's to recover from. */
+p11jwt_rc p11_login(p11jwt_token *t, CK_SESSION_HANDLE s, CK_RV *lost);
 /* In a forked child (from the atfork handler): resets the login locks. */
 void p11_login_after_fork(void);
 
-/* After a failure with rv on session s: decides whether one retry can fix
- * it, and prepares it (session replaced, re-login, epoch bump). Returns 1
- * when the caller should retry (s is then given back or dropped already),
- * 0 when rv is final (s is still the caller's to put back). */
-int p11_session_recover(p11jwt_token *t, CK_SESSION_HANDLE s, CK_RV rv);
+/* After a failure with rv on session s in the operation's attempt-th try
+ * (0 first): decides whether a retry can fix it, and prepares it (session
+ * replaced, re-login, epoch bump). One retry per operation, plus one per
+ * failure on a session lent before another thread's recovery (bounded).
+ * Returns 1 when the caller should retry (s is then given back or dropped
+ * already), 0 when rv is final (s is still the caller's to put back). */
+int p11_session_recover(p11jwt_token *t, CK_SESSION_HANDLE s, CK_RV rv, int attempt);
 
 /* ---- RSA mechanisms (sign_rsa.c) --------------------------------------------- */
 

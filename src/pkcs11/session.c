@@ -1,28 +1,30 @@
 /*
- * session.c — the session pool, login, and recovery after a lost session.
+ * session.c — the session pool, and recovery after a lost session.
  *
  * A signature borrows a session for the length of C_SignInit + C_Sign and
  * gives it back; a session is opened only when none is idle, so a process
  * holds about as many sessions as it has threads signing at once (capped by
  * the token's ulMaxSessionCount, or by what it gave when it answered
- * CKR_SESSION_COUNT). Login is the process's state, so it is done once and
- * redone only when the token says it was lost.
+ * CKR_SESSION_COUNT). A session is lent logged in when the caller needs it
+ * (login.c logs the process in, once).
  *
- * The design decision: a PIN try is the scarcest thing here (three wrong
- * ones can lock a token for good), so login is serialised per token across
- * every handle of the process — one C_Login at a time, the threads that
- * wanted one meanwhile take its result — and a PIN the token refused is
- * never sent again by this process: its fingerprint (HMAC under a key made
- * at random per process, never the PIN) is kept, and a later login with
- * the same PIN fails at once with the first refusal's message. A different
- * PIN (the operator fixed the PIN file) gets its one try.
+ * Recovery is counted in generations. A lost session (CKR_DEVICE_REMOVED,
+ * CKR_SESSION_HANDLE_INVALID...) most often means every session went
+ * (C_CloseAllSessions, the device pulled), including those other threads
+ * hold mid-signature: they find out on their next call. The first thread
+ * to see the loss on a session of the current generation recovers — drops
+ * the idle sessions, marks the login lost, bumps the generation; a failure
+ * on a session lent before that bump is the same loss seen late: that
+ * thread retries on a fresh session without recovering again (it would
+ * throw away the sessions, and the login, the first one just rebuilt), and
+ * such a session rejoins the pool only when the module still knows it.
+ * Until the last of them is back no session is lent, so a module that
+ * reuses handle numbers cannot give a dead session's number to a fresh
+ * one while a thread still holds the dead one.
  */
 #include "pkcs11/pkcs11_int.h"
 
 #include <errno.h>
-#include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -30,108 +32,9 @@
 /* How long a thread waits for a pooled session to come free before it
  * gives up with a clear error. */
 #define SESSION_WAIT_S 10
-#define REFUSED_MAX 8
-#define FP_LEN 32
-
-/* ---- login state, per token, process-wide -------------------------------- */
-
-/* One per token (module path + label + serial) this process logged in to.
- * Never freed: a handful per process, and they must outlive token handles
- * (a PIN refused through one handle stays refused for the next). */
-struct p11_login_state {
-    char *module;               /* the token: module path, label, serial */
-    char *label;
-    char *serial;
-    pthread_cond_t done;        /* a login attempt ended */
-    int busy;                   /* a thread is in C_Login... */
-    const p11jwt_token *leader; /* ...for this handle */
-    unsigned long round;        /* bumped when an attempt ends */
-    err_saved result;           /* the last attempt's, for those who waited */
-    unsigned char refused[REFUSED_MAX][FP_LEN];
-    size_t n_refused;           /* ring: the last REFUSED_MAX refused PINs */
-    err_saved refusal;          /* the last refusal, said again for that PIN */
-    struct p11_login_state *next;
-};
-
-static pthread_mutex_t logins_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct p11_login_state *logins;
-static unsigned char fp_key[32];
-static int fp_key_ok;
-
-void p11_login_after_fork(void)
-{
-    /* In the child, single-threaded: a parent thread may have held the lock
-     * or been in C_Login at the fork. What was refused stays refused. */
-    pthread_mutex_init(&logins_lock, NULL);
-    for (struct p11_login_state *e = logins; e != NULL; e = e->next) {
-        pthread_cond_init(&e->done, NULL);
-        e->busy = 0;
-    }
-}
-
-/* The token's login state, made on first use. */
-static p11jwt_rc login_state(p11jwt_token *t, struct p11_login_state **out)
-{
-    const char *path = p11_module_path(t->mod);
-    struct p11_login_state *e;
-    p11jwt_rc rc = P11JWT_OK;
-
-    pthread_mutex_lock(&logins_lock);
-    for (e = logins; e != NULL; e = e->next)
-        if (strcmp(e->module, path) == 0 && strcmp(e->label, t->label) == 0 &&
-            strcmp(e->serial, t->serial) == 0)
-            break;
-    if (e == NULL && (e = calloc(1, sizeof *e)) != NULL) {
-        e->module = strdup(path);
-        e->label = strdup(t->label);
-        e->serial = strdup(t->serial);
-        if (e->module == NULL || e->label == NULL || e->serial == NULL) {
-            free(e->module);
-            free(e->label);
-            free(e->serial);
-            free(e);
-            e = NULL;
-        } else {
-            pthread_cond_init(&e->done, NULL);
-            e->next = logins;
-            logins = e;
-        }
-    }
-    if (e == NULL)
-        rc = err_set(P11JWT_ERR_NOMEM, "out of memory");
-    pthread_mutex_unlock(&logins_lock);
-    *out = e;
-    return rc;
-}
-
-/* HMAC-SHA256 of the PIN under this process's random key: enough to tell
- * "the same PIN again" without keeping the PIN. */
-static p11jwt_rc pin_fingerprint(const unsigned char *pin, size_t len, unsigned char fp[FP_LEN])
-{
-    size_t out_len = 0;
-
-    pthread_mutex_lock(&logins_lock);
-    if (!fp_key_ok)
-        fp_key_ok = RAND_bytes(fp_key, sizeof fp_key) == 1;
-    pthread_mutex_unlock(&logins_lock);
-    if (!fp_key_ok ||
-        EVP_Q_mac(NULL, "HMAC", NULL, "SHA256", NULL, fp_key, sizeof fp_key, pin, len, fp,
-                  FP_LEN, &out_len) == NULL ||
-        out_len != FP_LEN)
-        return err_set(P11JWT_ERR_CRYPTO, "cannot fingerprint the PIN (OpenSSL failed)");
-    return P11JWT_OK;
-}
-
-/* Under logins_lock. */
-static int pin_refused(const struct p11_login_state *e, const unsigned char fp[FP_LEN])
-{
-    size_t n = e->n_refused < REFUSED_MAX ? e->n_refused : REFUSED_MAX;
-
-    for (size_t i = 0; i < n; i++)
-        if (CRYPTO_memcmp(e->refused[i], fp, FP_LEN) == 0)
-            return 1;
-    return 0;
-}
+/* Attempts of one operation: the first, one after a recovery, and more
+ * only after failures on sessions lent before another thread's recovery. */
+#define RETRY_MAX 4
 
 /* ---- sessions -------------------------------------------------------------- */
 
@@ -150,132 +53,87 @@ static p11jwt_rc open_session(p11jwt_token *t, CK_SESSION_HANDLE *s, CK_RV *rv_o
     return P11JWT_OK;
 }
 
-/* Whether the process is logged in, as the session sees it. */
-static int session_logged_in(p11jwt_token *t, CK_SESSION_HANDLE s)
-{
-    CK_SESSION_INFO si;
+/* ---- sessions lent out, per thread ----------------------------------------- */
 
-    if (P11_CALL(t->fl, C_GetSessionInfo, s, &si) != CKR_OK)
+/* The sessions this thread holds, each with the recovery generation it was
+ * lent in (and the fork generation: one held across fork() is the
+ * parent's). A thread holds one, two while it discards a new key
+ * (object.c); beyond HELD_MAX a session is lent untracked and counts as of
+ * the generation it comes back in, as before generations existed. */
+#define HELD_MAX 4
+
+struct held {
+    const p11jwt_token *t;
+    CK_SESSION_HANDLE s;
+    unsigned long gen;
+    unsigned long fork_gen;
+};
+
+static _Thread_local struct held held[HELD_MAX];
+static _Thread_local size_t n_held;
+
+static void held_add(const p11jwt_token *t, CK_SESSION_HANDLE s, unsigned long gen)
+{
+    if (n_held < HELD_MAX)
+        held[n_held++] = (struct held){ t, s, gen, atomic_load(&p11_fork_generation) };
+}
+
+static struct held *held_find(const p11jwt_token *t, CK_SESSION_HANDLE s)
+{
+    for (size_t i = n_held; i-- > 0;)
+        if (held[i].t == t && held[i].s == s)
+            return &held[i];
+    return NULL;
+}
+
+/* Takes s off this thread's list: 1 with its generations when it was on. */
+static int held_take(const p11jwt_token *t, CK_SESSION_HANDLE s, unsigned long *gen,
+                     unsigned long *fork_gen)
+{
+    struct held *h = held_find(t, s);
+
+    if (h == NULL)
         return 0;
-    return si.state == CKS_RO_USER_FUNCTIONS || si.state == CKS_RW_USER_FUNCTIONS;
+    *gen = h->gen;
+    *fork_gen = h->fork_gen;
+    *h = held[--n_held];
+    return 1;
 }
 
-/* One login attempt; the caller holds the token's turn (e->busy). */
-static p11jwt_rc login_once(p11jwt_token *t, CK_SESSION_HANDLE s, struct p11_login_state *e)
+static int holds_any(const p11jwt_token *t)
 {
-    CK_TOKEN_INFO info;
-    CK_RV rv;
-    unsigned char *pin = NULL;
-    size_t pin_len = 0;
-    unsigned char fp[FP_LEN];
-    err_saved refusal;
-    const char *where = "the PIN pad";
-    int refused;
-    p11jwt_rc rc;
-
-    /* Someone logged the process in while we waited for our turn. */
-    if (session_logged_in(t, s))
-        return P11JWT_OK;
-    if (P11_RAISE(P11JWT_ERR_PKCS11, "cannot read the token's information", t->fl,
-                  C_GetTokenInfo, t->slot, &info) != CKR_OK)
-        return P11JWT_ERR_PKCS11;
-    /* Never be the one who locks a token: a wrong PIN now would. */
-    if (info.flags & CKF_USER_PIN_LOCKED)
-        return err_set(P11JWT_ERR_PIN_LOCKED,
-                       "the user PIN of token '%s' is locked; unlock it with the SO PIN",
-                       t->label);
-    if (info.flags & CKF_USER_PIN_FINAL_TRY)
-        return err_set(P11JWT_ERR_PIN_LOCKED,
-                       "token '%s' is on its final PIN try: refusing to risk locking it; "
-                       "check the PIN and log in once with the token's own tools",
-                       t->label);
-    if (!(info.flags & CKF_PROTECTED_AUTHENTICATION_PATH)) {
-        rc = p11_pin_read(&t->pin, t->label, &pin, &pin_len, &where);
-        if (rc != P11JWT_OK)
-            return rc;
-    }
-    /* A PIN pad's "PIN" is whatever is typed there: fingerprinted as empty,
-     * so one refusal there stops this process's tries too. */
-    rc = pin_fingerprint(pin != NULL ? pin : (const unsigned char *)"", pin_len, fp);
-    if (rc != P11JWT_OK) {
-        base_secret_free_n(pin, pin_len);
-        return rc;
-    }
-    pthread_mutex_lock(&logins_lock);
-    refused = pin_refused(e, fp);
-    if (refused)
-        refusal = e->refusal;
-    pthread_mutex_unlock(&logins_lock);
-    if (refused) {
-        base_secret_free_n(pin, pin_len);
-        return err_restore(&refusal);
-    }
-    if (pin == NULL)
-        rv = P11_CALL(t->fl, C_Login, s, CKU_USER, NULL, 0);
-    else
-        rv = P11_CALL(t->fl, C_Login, s, CKU_USER, pin, pin_len);
-    base_secret_free_n(pin, pin_len);
-    if (rv == CKR_OK || rv == CKR_USER_ALREADY_LOGGED_IN)
-        return P11JWT_OK;
-    if (rv == CKR_PIN_INCORRECT || rv == CKR_PIN_LEN_RANGE || rv == CKR_PIN_INVALID) {
-        rc = err_set(P11JWT_ERR_PIN,
-                     "login to token '%s' failed: %s from %s is incorrect (%s); this process "
-                     "will not try it again",
-                     t->label, "the PIN", where, p11_ckr_name(rv));
-        pthread_mutex_lock(&logins_lock);
-        memcpy(e->refused[e->n_refused++ % REFUSED_MAX], fp, FP_LEN);
-        err_save(&e->refusal, rc);
-        pthread_mutex_unlock(&logins_lock);
-        return rc;
-    }
-    if (rv == CKR_PIN_LOCKED)
-        return err_set(P11JWT_ERR_PIN_LOCKED, "the user PIN of token '%s' is locked", t->label);
-    return p11_fail(P11JWT_ERR_PIN, rv, "login failed");
+    for (size_t i = 0; i < n_held; i++)
+        if (held[i].t == t)
+            return 1;
+    return 0;
 }
 
-p11jwt_rc p11_login(p11jwt_token *t, CK_SESSION_HANDLE s)
+/* Under t->lock: a session lent in generation gen is back, or gone. */
+static void lent_end(p11jwt_token *t, unsigned long gen)
 {
-    struct p11_login_state *e;
-    p11jwt_rc rc = login_state(t, &e);
-
-    if (rc != P11JWT_OK)
-        return rc;
-    pthread_mutex_lock(&logins_lock);
-    while (e->busy) {
-        /* One C_Login at a time per token: wait for the one in flight. A
-         * thread of the same handle takes its result rather than spend a
-         * PIN try of its own; another handle (its own PIN source) then
-         * takes its turn, and finds the process logged in or its PIN
-         * already judged. */
-        unsigned long round = e->round;
-        int same = e->leader == t;
-
-        while (e->busy && e->round == round)
-            pthread_cond_wait(&e->done, &logins_lock);
-        if (same) {
-            rc = e->result.rc != P11JWT_OK ? err_restore(&e->result) : P11JWT_OK;
-            pthread_mutex_unlock(&logins_lock);
-            if (rc == P11JWT_OK)
-                t->logged_in = 1;
-            return rc;
-        }
+    if (gen == t->recovery_gen) {
+        if (t->n_lent > 0)
+            t->n_lent--;
+    } else if (t->n_lent_old > 0 && --t->n_lent_old == 0) {
+        pthread_cond_broadcast(&t->drained);
     }
-    e->busy = 1;
-    e->leader = t;
-    pthread_mutex_unlock(&logins_lock);
+}
 
-    rc = login_once(t, s, e);
+void p11_session_after_fork(p11jwt_token *t)
+{
+    t->recovery_gen++;
+    t->n_lent = 0;
+    t->n_lent_old = 0;
+}
 
-    pthread_mutex_lock(&logins_lock);
-    e->busy = 0;
-    e->leader = NULL;
-    e->round++;
-    err_save(&e->result, rc);
-    pthread_cond_broadcast(&e->done);
-    pthread_mutex_unlock(&logins_lock);
-    if (rc == P11JWT_OK)
-        t->logged_in = 1;
-    return rc;
+/* Under t->lock: after a recovery, waits until every session lent before
+ * it is back (at most until deadline: past it, lends anyway). A thread
+ * that holds a session of t itself does not wait: that one may be old. */
+static void wait_drained(p11jwt_token *t, const struct timespec *deadline)
+{
+    while (t->n_lent_old > 0 && !holds_any(t))
+        if (pthread_cond_timedwait(&t->drained, &t->lock, deadline) == ETIMEDOUT)
+            break;
 }
 
 /* Under t->lock: waits until a session is idle or one may be opened, at
@@ -296,31 +154,26 @@ static p11jwt_rc wait_for_session(p11jwt_token *t, const struct timespec *deadli
     return P11JWT_OK;
 }
 
-p11jwt_rc p11_session_get(p11jwt_token *t, int need_login, CK_SESSION_HANDLE *out)
+/* A session from the pool or a new one, lent to this thread (not logged
+ * in on purpose). */
+static p11jwt_rc session_lend(p11jwt_token *t, const struct timespec *deadline,
+                              CK_SESSION_HANDLE *out, int *fresh)
 {
     CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
-    struct timespec deadline;
-    int fresh = 0;
+    unsigned long gen = 0;
     CK_RV rv = CKR_OK;
     p11jwt_rc rc;
 
-    *out = CK_INVALID_HANDLE;
-    rc = p11_token_check_fork(t);
-    if (rc != P11JWT_OK)
-        return rc;
-    clock_gettime(CLOCK_MONOTONIC, &deadline);
-    deadline.tv_sec += SESSION_WAIT_S;
-
     pthread_mutex_lock(&t->lock);
     for (;;) {
-        rc = wait_for_session(t, &deadline);
-        if (rc != P11JWT_OK) {
-            pthread_mutex_unlock(&t->lock);
-            return rc;
-        }
+        wait_drained(t, deadline);
+        rc = wait_for_session(t, deadline);
+        if (rc != P11JWT_OK)
+            break;
+        gen = t->recovery_gen;
         if (t->n_idle > 0) {
             s = t->idle[--t->n_idle];
-            fresh = 0;
+            *fresh = 0;
             break;
         }
         t->n_open++;            /* reserve the slot before dropping the lock */
@@ -328,7 +181,7 @@ p11jwt_rc p11_session_get(p11jwt_token *t, int need_login, CK_SESSION_HANDLE *ou
         rc = open_session(t, &s, &rv);
         pthread_mutex_lock(&t->lock);
         if (rc == P11JWT_OK) {
-            fresh = 1;
+            *fresh = 1;
             break;
         }
         t->n_open--;
@@ -343,27 +196,106 @@ p11jwt_rc p11_session_get(p11jwt_token *t, int need_login, CK_SESSION_HANDLE *ou
         if (t->max_open == 0 || t->max_open > t->n_open)
             t->max_open = t->n_open;
     }
+    if (rc == P11JWT_OK) {
+        /* Opened across a recovery: it may predate the loss. */
+        if (gen == t->recovery_gen)
+            t->n_lent++;
+        else
+            t->n_lent_old++;
+    }
     pthread_mutex_unlock(&t->lock);
     if (rc != P11JWT_OK) {
         if (rv == CKR_SESSION_COUNT)
             err_set(rc, "%s, and this process holds none to wait for", p11jwt_errmsg());
         return rc;
     }
+    held_add(t, s, gen);
+    *out = s;
+    return P11JWT_OK;
+}
 
-    if (need_login && (!t->logged_in || (fresh && !session_logged_in(t, s)))) {
-        rc = p11_login(t, s);
-        if (rc != P11JWT_OK) {
+p11jwt_rc p11_session_get(p11jwt_token *t, int need_login, CK_SESSION_HANDLE *out)
+{
+    CK_SESSION_HANDLE s = CK_INVALID_HANDLE;
+    struct timespec deadline;
+    int fresh = 0;
+    p11jwt_rc rc;
+
+    *out = CK_INVALID_HANDLE;
+    rc = p11_token_check_fork(t);
+    if (rc != P11JWT_OK)
+        return rc;
+    clock_gettime(CLOCK_MONOTONIC, &deadline);
+    deadline.tv_sec += SESSION_WAIT_S;
+
+    for (int attempt = 0;; attempt++) {
+        CK_RV lost = CKR_OK;
+
+        rc = session_lend(t, &deadline, &s, &fresh);
+        if (rc != P11JWT_OK)
+            return rc;
+        if (!need_login || (t->logged_in && (!fresh || p11_session_logged_in(t, s))))
+            break;          /* no login wanted, or the process has one */
+        rc = p11_login(t, s, &lost);
+        if (rc == P11JWT_OK)
+            break;
+        if (lost == CKR_OK) {
             p11_session_put(t, s);
             return rc;
         }
+        /* The session went under the login (the device was pulled, another
+         * thread's recovery or a C_CloseAllSessions elsewhere): the loss is
+         * recovered from like one seen mid-signature, once. */
+        p11_session_lost(t, s, lost);
+        if (attempt > 0)
+            return rc;
     }
     *out = s;
     return P11JWT_OK;
 }
 
+/* Whether the module still knows session s. */
+static int session_alive(p11jwt_token *t, CK_SESSION_HANDLE s)
+{
+    CK_SESSION_INFO si;
+
+    return P11_CALL(t->fl, C_GetSessionInfo, s, &si) == CKR_OK;
+}
+
 void p11_session_put(p11jwt_token *t, CK_SESSION_HANDLE s)
 {
+    unsigned long gen = 0, fork_gen = 0;
+    int known = held_take(t, s, &gen, &fork_gen);
+
+    /* Held across fork(): the parent's session, its number may be one of
+     * the child's own by now. The child forgot the pool already. */
+    if (known && fork_gen != atomic_load(&p11_fork_generation))
+        return;
     pthread_mutex_lock(&t->lock);
+    if (!known)
+        gen = t->recovery_gen;
+    if (gen != t->recovery_gen) {
+        /* Lent before the last recovery: the loss may have taken it too.
+         * The module says; no session was lent since that recovery while
+         * this one was out, so no fresh session has its number. */
+        unsigned long seen;
+        int alive;
+
+        do {
+            seen = t->recovery_gen;
+            pthread_mutex_unlock(&t->lock);
+            alive = session_alive(t, s);
+            pthread_mutex_lock(&t->lock);
+        } while (alive && seen != t->recovery_gen);
+        lent_end(t, gen);
+        if (!alive) {
+            if (t->n_open > 0)
+                t->n_open--;
+            goto out;
+        }
+    } else {
+        lent_end(t, gen);
+    }
     if (t->n_idle == t->cap_idle) {
         size_t ncap = t->cap_idle ? t->cap_idle * 2 : 8;
         CK_SESSION_HANDLE *n = realloc(t->idle, ncap * sizeof *n);
@@ -385,45 +317,72 @@ out:
 void p11_session_lost(p11jwt_token *t, CK_SESSION_HANDLE s, CK_RV rv)
 {
     int device_gone = rv == CKR_DEVICE_REMOVED || rv == CKR_TOKEN_NOT_PRESENT;
+    unsigned long gen = 0, fork_gen = 0;
+    int known = held_take(t, s, &gen, &fork_gen);
 
-    (void)s;
+    if (known && fork_gen != atomic_load(&p11_fork_generation))
+        return;
     pthread_mutex_lock(&t->lock);
+    if (!known)
+        gen = t->recovery_gen;
     /* s is closed already: that is what rv says (PKCS#11 closes every
      * session of a removed token). Closing it again is at best a no-op and
      * at worst closes the session a module that reuses handles has since
      * given the same number to — another thread's, mid-signature. */
-    t->n_open--;
-    /* The idle ones went with the device. After one lost session they most
-     * likely went the same way (C_CloseAllSessions): close them, a healthy
-     * one only costs a reopen (and an idle handle is still ours: no fresh
-     * session can have been given its number while it sat here). */
-    if (!device_gone)
-        for (size_t i = 0; i < t->n_idle; i++)
-            P11_CALL(t->fl, C_CloseSession, t->idle[i]);
-    t->n_open -= t->n_idle;
-    t->n_idle = 0;
-    t->logged_in = 0;
-    p11_token_changed(t);
+    if (t->n_open > 0)
+        t->n_open--;
+    lent_end(t, gen);
+    if (gen == t->recovery_gen) {
+        /* The first to see this loss: recover. The idle ones went with the
+         * device. After one lost session they most likely went the same
+         * way (C_CloseAllSessions): close them, a healthy one only costs a
+         * reopen (and an idle handle is still ours: no fresh session can
+         * have been given its number while it sat here). The ones other
+         * threads hold are of the old generation from now on. */
+        if (!device_gone)
+            for (size_t i = 0; i < t->n_idle; i++)
+                P11_CALL(t->fl, C_CloseSession, t->idle[i]);
+        t->n_open -= t->n_idle;
+        t->n_idle = 0;
+        t->logged_in = 0;
+        p11_token_changed(t);
+        t->recovery_gen++;
+        t->n_lent_old += t->n_lent;
+        t->n_lent = 0;
+    }
     pthread_cond_broadcast(&t->freed);
     pthread_mutex_unlock(&t->lock);
 }
 
-int p11_session_recover(p11jwt_token *t, CK_SESSION_HANDLE s, CK_RV rv)
+int p11_session_recover(p11jwt_token *t, CK_SESSION_HANDLE s, CK_RV rv, int attempt)
 {
+    const struct held *h = held_find(t, s);
+    int stale;
+
+    if (!p11_rv_session_lost(rv) && rv != CKR_USER_NOT_LOGGED_IN &&
+        rv != CKR_OBJECT_HANDLE_INVALID && rv != CKR_KEY_HANDLE_INVALID)
+        return 0;
+    pthread_mutex_lock(&t->lock);
+    stale = h != NULL && h->gen != t->recovery_gen;
+    pthread_mutex_unlock(&t->lock);
+    /* One retry per operation; a failure on a session lent before the last
+     * recovery is that recovery's loss seen late, and costs none (bounded
+     * all the same, for a device that comes and goes). */
+    if (attempt > 0 && !(stale && attempt < RETRY_MAX))
+        return 0;
     if (p11_rv_session_lost(rv)) {
         p11_session_lost(t, s, rv);
         return 1;
     }
-    if (rv == CKR_USER_NOT_LOGGED_IN || rv == CKR_OBJECT_HANDLE_INVALID ||
-        rv == CKR_KEY_HANDLE_INVALID) {
-        /* After a C_Logout elsewhere in the process, private objects vanish
-         * from view and modules report their handles invalid rather than
-         * the login lost; either way: log in again if needed, re-find. */
-        if (!session_logged_in(t, s))
+    /* After a C_Logout elsewhere in the process, private objects vanish
+     * from view and modules report their handles invalid rather than the
+     * login lost; either way: log in again if needed, re-find. A stale
+     * session's failure was the recovery's, which did both already. */
+    if (!stale) {
+        if (!p11_session_logged_in(t, s))
             t->logged_in = 0;
         p11_token_changed(t);
-        p11_session_put(t, s);
-        return 1;
     }
-    return 0;
+    p11_session_put(t, s);
+    return 1;
 }

@@ -113,7 +113,7 @@ p11jwt_rc p11_sign(p11_keyhandle *k, const unsigned char *data, size_t len, unsi
             *sig_len = out_len;
             return P11JWT_OK;
         }
-        if (attempt == 0 && p11_session_recover(k->tok, s, rv))
+        if (p11_session_recover(k->tok, s, rv, attempt))
             continue;                   /* s was given back or dropped */
         if (p11_rv_session_lost(rv))
             p11_session_lost(k->tok, s, rv);

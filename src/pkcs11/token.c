@@ -28,6 +28,7 @@ p11jwt_token *p11jwt_token_new(void)
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
     pthread_cond_init(&t->freed, &ca);
+    pthread_cond_init(&t->drained, &ca);
     pthread_condattr_destroy(&ca);
     atomic_store(&t->fork_gen, atomic_load(&p11_fork_generation));
     return t;
@@ -56,6 +57,7 @@ void p11jwt_token_free(p11jwt_token *t)
     free(t->module_args);
     p11_pin_clear(&t->pin);
     pthread_cond_destroy(&t->freed);
+    pthread_cond_destroy(&t->drained);
     pthread_mutex_destroy(&t->lock);
     free(t);
 }
@@ -267,6 +269,7 @@ p11jwt_rc p11_token_check_fork(p11jwt_token *t)
         t->n_idle = 0;
         t->n_open = 0;
         t->logged_in = 0;
+        p11_session_after_fork(t);
         atomic_fetch_add(&t->epoch, 1);
         atomic_store_explicit(&t->fork_gen, gen, memory_order_release);
     }

@@ -3,7 +3,8 @@
 # handle, its session pool and the process's login, so a fault one thread
 # sees is a state both must get through:
 #   - each recoverable CK_RV on C_SignInit / C_Sign mid-batch: every line
-#     signed (PyJWT verifies all of them), one recovery per fault;
+#     signed (PyJWT verifies all of them), one recovery per fault; also
+#     when the other thread, asleep in C_Sign, finds the loss late;
 #   - the login lost mid-batch and the PIN then refused: exactly ONE more
 #     C_Login in the process (not one per thread or per line), then one
 #     clear error; a wrong PIN from the start: one C_Login;
@@ -54,6 +55,22 @@ for fn in C_SignInit C_Sign; do
         # the login may be redone once per loss, never once per thread/line
         expect_count calls C_Login -le $((BASE_LOGIN + 1))
     done
+done
+
+step "the device pulled while the other thread is inside C_Sign: one recovery, one re-login"
+# The 38th C_Sign sleeps 1 s before it reaches SoftHSM; every C_SignInit and
+# C_Sign meanwhile is the other thread's, which finishes the input, so the
+# fault at the 40th lands on it mid-sleep: it recovers, logs in again, signs
+# the last line and pools its session. The sleeper then finds its session
+# closed under it: the same loss seen late. Taken for a new one, it threw
+# away the pooled session (the process's last, so its login) and logged in
+# a third time.
+for rule in 'C_Sign@38~1000ms;C_SignInit@40=CKR_DEVICE_REMOVED' \
+    'C_Sign@38~1000ms;C_Sign@40=CKR_TOKEN_NOT_PRESENT'; do
+    expect_exit 0 fx "$rule" "${SIGN[@]}" <"$T/in.jsonl"
+    all_signed
+    expect_count calls C_Login -eq $((BASE_LOGIN + 1))
+    expect_count calls C_Sign -le $((N + 2))
 done
 
 step "login lost mid-batch and the PIN refused on re-login: ONE more C_Login, then one error"
