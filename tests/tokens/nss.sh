@@ -5,6 +5,11 @@
 # $P11JWT_MODULE_ARGS, profile key module_args); with them: keygen
 # ES256/384/512, import-secret HS256, import-key, sign, jwks -> PyJWT verifies, sign
 # --batch, and the library's recovery after C_CloseAllSessions and fork().
+# RSA: keygen RS256 (2048, 3072) and PS256, import-key of an openssl PKCS#8
+# key with its certificate (--cert), sign --x5t --x5t-s256 = openssl's
+# fingerprints, batch; the keys pin no alg (no CKA_ALLOWED_MECHANISMS), so
+# sign needs --alg, and C_SignInit gets CKM_SHA256_RSA_PKCS(_PSS) (seen
+# through OpenSC's pkcs11-spy when it is installed).
 # NSS's limits are asserted as what they are today: it refuses
 # CKA_ALLOWED_MECHANISMS and makes every generated secret generic (keygen
 # HS* is a clear error), it has no Ed25519 (EdDSA keygen and import are), and after a C_Logout from elsewhere in the process
@@ -180,6 +185,26 @@ d = load_json_lines(sys.argv[1])
 check([x["payload"]["n"] for x in d] == list(range(20)), f"{len(d)} JWS, or out of order")
 check({x["header"]["alg"] for x in d} == {"RS256"}, "not all RS256")
 PY
+
+step "which mechanism: OpenSC's pkcs11-spy between p11jwt and softokn shows C_SignInit's"
+step "  (the module has CKM_SHA256_RSA_PKCS(_PSS): the raw-mechanism fallback is not needed here)"
+SPY=
+for m in /usr/lib/*-linux-gnu/pkcs11-spy.so /usr/lib/*-linux-gnu/pkcs11/pkcs11-spy.so; do
+    [[ -r $m ]] && SPY=$m && break
+done
+if [[ -n $SPY ]]; then
+    for alg in RS256 PS256; do
+        PKCS11SPY=$NSS_MODULE PKCS11SPY_OUTPUT=$T/spy-$alg.log expect_exit 0 p11jwt sign \
+            --token "pkcs11:token=NSS%20Certificate%20DB?module-path=$SPY" --pin-file "$PIN_FILE" \
+            --module-args "$MODULE_ARGS" --kid nss-RS256-2048 --alg "$alg" --iss nss --aud "$AUD"
+        want=CKM_SHA256_RSA_PKCS
+        [[ $alg == PS256 ]] && want=CKM_SHA256_RSA_PKCS_PSS
+        got=$(grep -A4 'C_SignInit' "$T/spy-$alg.log" | sed -n 's/.*pMechanism->type = \([A-Z0-9_]*\).*/\1/p' | sort -u)
+        [[ $got == "$want" ]] || fail "$alg: C_SignInit got '$got', not $want"
+    done
+else
+    step "  (skipped: OpenSC's pkcs11-spy.so is not installed)"
+fi
 
 step "import-key: an openssl RSA key (PKCS#8 PEM) with its certificate (--cert); sign --x5t --x5t-s256"
 step "  = openssl's fingerprints, PyJWT verifies with the original public key"
