@@ -164,6 +164,24 @@ p11jwt_rc core_cert_check_key(p11jwt_key *k, const core_cert *c)
     return rc;
 }
 
+/* Opens key kid to check a certificate against. An RSA key that pins no alg
+ * (a token that refused CKA_ALLOWED_MECHANISMS, a key made elsewhere) holds
+ * one public key whatever it signs as: it is opened as RS256, else PS256
+ * (its allowed mechanisms may permit only PSS). When neither opens, the
+ * error is the plain open's. */
+static p11jwt_rc open_any(p11jwt_token *tok, const char *kid, p11jwt_key **k)
+{
+    static const p11jwt_alg rsa[] = { P11JWT_RS256, P11JWT_PS256 };
+    p11jwt_rc rc = p11jwt_key_open(tok, kid, k);
+
+    if (rc != P11JWT_ERR_ALG)
+        return rc;
+    for (size_t i = 0; i < sizeof rsa / sizeof rsa[0]; i++)
+        if (p11jwt_key_open_as(tok, kid, rsa[i], k) == P11JWT_OK)
+            return P11JWT_OK;
+    return p11jwt_key_open(tok, kid, k);
+}
+
 /* A name's DER into a new buffer (OPENSSL_free). */
 static int name_der(const X509_NAME *name, unsigned char **out)
 {
@@ -191,7 +209,7 @@ p11jwt_rc p11jwt_cert_import(p11jwt_token *tok, const char *kid, const char *cer
         return rc;
     /* A key that pins no alg is checked as whatever it is opened as;
      * one that cannot open has no certificate to go with. */
-    rc = p11jwt_key_open(tok, kid, &k);
+    rc = open_any(tok, kid, &k);
     if (rc == P11JWT_OK)
         rc = core_cert_check_key(k, &c);
     if (rc != P11JWT_OK)

@@ -6,7 +6,8 @@
 # (import-cert, import-key --cert); PyJWT verifies the JWS (EC, RSA and
 # Ed25519 keys). A certificate of another key, a missing one, a secret key
 # and a non-certificate are clear errors, and a refused import-key --cert
-# leaves nothing in the token. A profile with x5t = yes and no cert finds it by kid.
+# leaves nothing in the token; an RSA key that pins no alg takes its
+# certificate too. A profile with x5t = yes and no cert finds it by kid.
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
@@ -293,6 +294,30 @@ pyverify --pem "$T/r.pub" --alg PS256 --aud "$AUD" --iss me <<<"$OUT" >/dev/null
     fail "PyJWT rejects the RSA key's JWS with x5t"
 expect_exit 1 p11jwt sign "${TOK[@]}" --kid rsa1 --iss me --aud "$AUD" --cert "$T/p.pem" --x5t
 expect_err_matches "does not match"
+
+step "an RSA key that pins no alg (imported without --alg): import-key --cert and import-cert"
+step "  check the certificate all the same; sign --alg --x5t"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/r2.key" -out "$T/r2.pem" \
+    -subj /CN=rsa-unpinned -days 30 2>/dev/null || fail "openssl cannot make an RSA certificate"
+openssl pkey -in "$T/r2.key" -pubout -out "$T/r2.pub"
+expect_exit 0 p11jwt import-key "${TOK[@]}" --kid rsa2 --key-file "$T/r2.key" --cert "$T/r2.pem"
+expect_exit 0 p11jwt list "${TOK[@]}" --json
+pycheck "$OUT" <<'PY'
+import json, sys
+from itlib import *
+k = {k["kid"]: k for k in json.loads(sys.argv[1])}["rsa2"]
+check(k["pinned"] == "none", f"an RSA key imported without --alg: {k}")
+PY
+expect_exit 0 p11jwt sign "${TOK[@]}" --kid rsa2 --alg RS384 --iss me --aud "$AUD" --x5t --x5t-s256
+check_prints "$OUT" "$T/r2.pem" both
+pyverify --pem "$T/r2.pub" --alg RS384 --aud "$AUD" --iss me <<<"$OUT" >/dev/null ||
+    fail "PyJWT rejects the unpinned RSA key's JWS with x5t"
+expect_exit 1 p11jwt import-cert "${TOK[@]}" --kid rsa2 --cert "$T/r.pem"
+expect_err_matches "does not match key 'rsa2'"
+expect_exit 0 p11jwt import-key "${TOK[@]}" --kid rsa3 --key-file "$T/r2.key"
+expect_exit 0 p11jwt import-cert "${TOK[@]}" --kid rsa3 --cert "$T/r2.pem"
+expect_exit 0 p11jwt sign "${TOK[@]}" --kid rsa3 --alg PS256 --iss me --aud "$AUD" --x5t-s256
+check_prints "$OUT" "$T/r2.pem" s256
 
 step "an Ed25519 key (EdDSA) and its certificate: import-key --cert, sign --x5t, PyJWT verifies"
 openssl req -x509 -newkey ed25519 -nodes -keyout "$T/ed.key" -out "$T/ed.pem" \

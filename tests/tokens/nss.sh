@@ -5,6 +5,11 @@
 # $P11JWT_MODULE_ARGS, profile key module_args); with them: keygen
 # ES256/384/512, import-secret HS256, import-key, sign, jwks -> PyJWT verifies, sign
 # --batch, and the library's recovery after C_CloseAllSessions and fork().
+# RSA: keygen RS256 (2048, 3072) and PS256, import-key of an openssl PKCS#8
+# key with its certificate (--cert), sign --x5t --x5t-s256 = openssl's
+# fingerprints, batch; the keys pin no alg (no CKA_ALLOWED_MECHANISMS), so
+# sign needs --alg, and C_SignInit gets CKM_SHA256_RSA_PKCS(_PSS) (seen
+# through OpenSC's pkcs11-spy when it is installed).
 # NSS's limits are asserted as what they are today: it refuses
 # CKA_ALLOWED_MECHANISMS and makes every generated secret generic (keygen
 # HS* is a clear error), it has no Ed25519 (EdDSA keygen and import are), and after a C_Logout from elsewhere in the process
@@ -104,6 +109,141 @@ step "$ERR"
 expect_exit 1 p11jwt import-key "${TOK[@]}" --kid nss-ed-imp --key-file "$T/ed.pem"
 expect_err_matches "cannot import Ed25519 keys: it has no CKM_EDDSA"
 [[ $(key_count) -eq $n_keys ]] || fail "a refused Ed25519 key left an object behind"
+
+# RSA on NSS: softokn takes no CKA_ALLOWED_MECHANISMS, so keygen and
+# import-key step down to a key that pins no alg (keygen --help says so):
+# list shows pinned none, sign without --alg is a clear error naming the
+# way out, and with --alg the key signs RS or PS as asked. Its JWK has no
+# alg: PyJWT is given the one the caller named (with_alg).
+# with_alg JWKS ALG OUT: the JWKS with its one RSA JWK's alg set, after
+# checking p11jwt gave none.
+with_alg() {
+    pycheck "$1" "$2" "$3" <<'PY'
+import json, sys
+from itlib import *
+jwks, alg, out = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3]
+[jwk] = jwks["keys"]
+check(jwk["kty"] == "RSA" and "alg" not in jwk, f"the JWK of a key that pins no alg: {jwk}")
+json.dump({"keys": [dict(jwk, alg=alg)]}, open(out, "w"))
+PY
+}
+# rsa_bits JWKS: the modulus length of its one key.
+rsa_bits() {
+    "$PYTHON" -c 'import json, sys
+from itlib import *
+print(len(b64d(json.load(open(sys.argv[1]))["keys"][0]["n"])) * 8)' "$1"
+}
+
+for spec in "RS256 2048" "RS256 3072" "PS256 3072"; do
+    read -r alg bits <<<"$spec"
+    kid=nss-$alg-$bits
+    bits_opt=()
+    [[ $bits == 3072 ]] || bits_opt=(--bits "$bits")      # 3072: the default
+    step "$alg, $bits bits: keygen, pinned none, sign --alg, jwks, PyJWT verifies"
+    expect_exit 0 p11jwt keygen "${TOK[@]}" --alg "$alg" "${bits_opt[@]}" --kid "$kid"
+    [[ $OUT == "$kid" ]] || fail "keygen printed '$OUT'"
+    expect_exit 0 p11jwt list "${TOK[@]}" --json
+    pycheck "$OUT" "$kid" <<'PY'
+import json, sys
+from itlib import *
+k = {k["kid"]: k for k in json.loads(sys.argv[1])}[sys.argv[2]]
+check(k["pinned"] == "none" and k["alg"] is None, f"NSS now pins an RSA key's alg: {k}")
+check(k["sensitive"] is True and k["extractable"] is False, f"{k}")
+PY
+    expect_exit 1 p11jwt sign "${TOK[@]}" --kid "$kid" --iss nss --aud "$AUD"
+    expect_err_matches "RSA key '$kid' does not pin its alg.*name it with --alg"
+    expect_exit 0 p11jwt sign "${TOK[@]}" --kid "$kid" --alg "$alg" --iss nss --aud "$AUD"
+    jws=$OUT
+    export_jwks "$T/jwks-$kid.json" "$kid"
+    [[ $(rsa_bits "$T/jwks-$kid.json") -eq $bits ]] ||
+        fail "$kid: a $(rsa_bits "$T/jwks-$kid.json")-bit modulus, not $bits"
+    with_alg "$T/jwks-$kid.json" "$alg" "$T/jwks-$kid.alg.json"
+    pyverify --jwks "$T/jwks-$kid.alg.json" --aud "$AUD" --iss nss <<<"$jws" >"$T/decoded.json" ||
+        fail "PyJWT rejects the $alg JWS"
+    pycheck "$T/decoded.json" "$alg" "$kid" <<'PY'
+import json, sys
+from itlib import *
+d, alg, kid = json.load(open(sys.argv[1])), sys.argv[2], sys.argv[3]
+check(d["header"] == {"alg": alg, "kid": kid, "typ": "JWT"}, f"header {d['header']}")
+PY
+    expect_exit 0 p11jwt verify "${TOK[@]}" --kid "$kid" --alg "$alg" --aud "$AUD" <<<"$jws"
+done
+
+step "sign --batch RS256: 20 lines, 2 threads, all verified by PyJWT in order"
+"$PYTHON" -c 'import json
+for i in range(20): print(json.dumps({"n": i}))' >"$T/in-rsa.jsonl"
+p11jwt sign "${TOK[@]}" --kid nss-RS256-2048 --alg RS256 --iss nss --aud "$AUD" --batch \
+    --threads 2 <"$T/in-rsa.jsonl" >"$T/out-rsa.jws" 2>"$T/err" ||
+    fail "sign --batch failed: $(cat "$T/err")"
+[[ ! -s $T/err ]] || fail "sign --batch wrote to stderr: $(cat "$T/err")"
+pyverify --jwks "$T/jwks-nss-RS256-2048.alg.json" --aud "$AUD" --lines <"$T/out-rsa.jws" \
+    >"$T/decoded-rsa.jsonl" || fail "PyJWT rejects a JWS of the RSA batch"
+pycheck "$T/decoded-rsa.jsonl" <<'PY'
+import sys
+from itlib import *
+d = load_json_lines(sys.argv[1])
+check([x["payload"]["n"] for x in d] == list(range(20)), f"{len(d)} JWS, or out of order")
+check({x["header"]["alg"] for x in d} == {"RS256"}, "not all RS256")
+PY
+
+step "which mechanism: OpenSC's pkcs11-spy between p11jwt and softokn shows C_SignInit's"
+step "  (the module has CKM_SHA256_RSA_PKCS(_PSS): the raw-mechanism fallback is not needed here)"
+SPY=
+for m in /usr/lib/*-linux-gnu/pkcs11-spy.so /usr/lib/*-linux-gnu/pkcs11/pkcs11-spy.so; do
+    [[ -r $m ]] && SPY=$m && break
+done
+if [[ -n $SPY ]]; then
+    for alg in RS256 PS256; do
+        PKCS11SPY=$NSS_MODULE PKCS11SPY_OUTPUT=$T/spy-$alg.log expect_exit 0 p11jwt sign \
+            --token "pkcs11:token=NSS%20Certificate%20DB?module-path=$SPY" --pin-file "$PIN_FILE" \
+            --module-args "$MODULE_ARGS" --kid nss-RS256-2048 --alg "$alg" --iss nss --aud "$AUD"
+        want=CKM_SHA256_RSA_PKCS
+        [[ $alg == PS256 ]] && want=CKM_SHA256_RSA_PKCS_PSS
+        got=$(grep -A4 'C_SignInit' "$T/spy-$alg.log" | sed -n 's/.*pMechanism->type = \([A-Z0-9_]*\).*/\1/p' | sort -u)
+        [[ $got == "$want" ]] || fail "$alg: C_SignInit got '$got', not $want"
+    done
+else
+    step "  (skipped: OpenSC's pkcs11-spy.so is not installed)"
+fi
+
+step "import-key: an openssl RSA key (PKCS#8 PEM) with its certificate (--cert); sign --x5t --x5t-s256"
+step "  = openssl's fingerprints, PyJWT verifies with the original public key"
+# fp ALG FILE: openssl's fingerprint of a PEM certificate, as base64url.
+fp() {
+    openssl x509 -in "$2" -noout -fingerprint "-$1" | sed 's/^.*=//; s/://g' | xxd -r -p |
+        base64 -w0 | tr '+/' '-_' | tr -d '='
+}
+(umask 077 && openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out "$T/rsa.pem" 2>/dev/null)
+openssl pkey -in "$T/rsa.pem" -pubout -out "$T/rsa.pub.pem"
+grep -q 'BEGIN PRIVATE KEY' "$T/rsa.pem" || fail "openssl did not write PKCS#8"
+openssl req -x509 -key "$T/rsa.pem" -subj /CN=nss-rsa-imp -days 30 -out "$T/rsa.crt" 2>/dev/null ||
+    fail "openssl req -x509 failed"
+n_before=$(key_count)
+expect_exit 0 p11jwt import-key "${TOK[@]}" --kid nss-rsa-imp --key-file "$T/rsa.pem" --cert "$T/rsa.crt"
+[[ $OUT == nss-rsa-imp ]] || fail "import-key printed '$OUT'"
+[[ $(key_count) -eq $((n_before + 1)) ]] || fail "import-key did not add one key"
+expect_exit 0 p11jwt sign "${TOK[@]}" --kid nss-rsa-imp --alg PS256 --iss nss --aud "$AUD" --x5t --x5t-s256
+jws=$OUT
+pyverify --pem "$T/rsa.pub.pem" --alg PS256 --aud "$AUD" --iss nss <<<"$jws" >"$T/decoded.json" ||
+    fail "PyJWT rejects the imported key's JWS"
+pycheck "$T/decoded.json" "$(fp sha1 "$T/rsa.crt")" "$(fp sha256 "$T/rsa.crt")" <<'PY'
+import json, sys
+from itlib import *
+h = json.load(open(sys.argv[1]))["header"]
+check(h.get("x5t") == sys.argv[2], f"x5t {h.get('x5t')!r} is not openssl's {sys.argv[2]!r}")
+check(h.get("x5t#S256") == sys.argv[3], f"x5t#S256 {h.get('x5t#S256')!r} is not openssl's {sys.argv[3]!r}")
+PY
+expect_exit 0 p11jwt sign "${TOK[@]}" --kid nss-rsa-imp --alg RS256 --iss nss --aud "$AUD" --x5t
+pyverify --pem "$T/rsa.pub.pem" --alg RS256 --aud "$AUD" <<<"$OUT" >/dev/null ||
+    fail "PyJWT rejects the imported key's RS256 JWS"
+
+step "import-cert of another key's certificate: refused, nothing stored"
+openssl req -x509 -newkey rsa:2048 -nodes -keyout "$T/other.key" -subj /CN=other -days 3 \
+    -out "$T/other.crt" 2>/dev/null || fail "openssl req -x509 -newkey failed"
+expect_exit 1 p11jwt import-cert "${TOK[@]}" --kid nss-RS256-2048 --cert "$T/other.crt"
+expect_err_matches "does not match key 'nss-RS256-2048'"
+expect_exit 1 p11jwt sign "${TOK[@]}" --kid nss-RS256-2048 --alg RS256 --iss nss --aud "$AUD" --x5t
+expect_err_matches "no certificate for key 'nss-RS256-2048'"
 
 step "\$P11JWT_MODULE_ARGS instead of --module-args"
 P11JWT_MODULE_ARGS=$MODULE_ARGS expect_exit 0 p11jwt sign --token "$TOKEN" --pin-file "$PIN_FILE" \
