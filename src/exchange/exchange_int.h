@@ -88,6 +88,17 @@ p11jwt_rc exch_profile_set(exch_profile_parser *ps, const char *key, const char 
 /* Once the section is read: what the dialect needs, its presets, the
  * bounds checked last. */
 p11jwt_rc exch_profile_finish(exch_profile_parser *ps);
+/* Points the parser at the line that set key (the profile's header line
+ * when the key was not set), for messages about its value. */
+void exch_profile_at_key(exch_profile_parser *ps, const char *key);
+/* The line that set key in this profile, 0 if none did. */
+int exch_profile_key_seen(const exch_profile_parser *ps, const char *key);
+/* Adds NAME = VALUE (a claim.NAME or header.NAME) to arr, refusing a
+ * repeated or empty name at key. */
+p11jwt_rc exch_profile_add_kv(exch_profile_parser *ps, const char *key, struct exch_kv **arr,
+                              size_t *n, const char *name, const char *value);
+/* A duration key below its table minimum is refused, at its line. */
+p11jwt_rc exch_profile_check_min(exch_profile_parser *ps, const char *key);
 
 /* ---- dialects (dialect.c, dialect_*.c) -------------------------------------------- */
 
