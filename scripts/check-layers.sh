@@ -11,9 +11,10 @@
 # include ("p11jwt" is the public header include/p11jwt.h).
 #
 # A file may include: its own folder's headers (an include without a
-# folder is its own folder's), and the interface header of a folder its
-# row lists. Anything else fails with file:line, the include and why: a
-# folder of a higher or the same floor, or another folder's private header.
+# folder is its own folder's; one that starts with ../ is judged by the
+# folder it reaches), and the interface header of a folder its row lists.
+# Anything else fails with file:line, the include and why: a folder of a
+# higher or the same floor, or another folder's private header.
 # The check also fails when two files under src/ share a name.
 #
 # Exit 0 clean, 1 a violation, 2 the table cannot be read.
@@ -72,10 +73,15 @@ done
 include_re='^[[:space:]]*#[[:space:]]*include[[:space:]]*"([^"]*)"'
 while IFS=: read -r file line text; do
     [[ $text =~ $include_re ]] || continue
-    inc=${BASH_REMATCH[1]}
+    shown=${BASH_REMATCH[1]}
     rel=${file#"$src"/}
     own=${rel%%/*}
     [[ -n ${floor[$own]+x} ]] || continue
+    # A path from the file's own folder (src/FOLDER/): "./x.h" is its
+    # folder's, "../exchange/exchange.h" is exchange's, judged as such.
+    inc=$shown
+    while [[ $inc == ./* ]]; do inc=${inc#./}; done
+    [[ $inc == ../* ]] && inc=${inc#../}
     if [[ $inc != */* ]]; then
         [[ $inc == p11jwt.h ]] && target=p11jwt || target=$own
     else
@@ -84,11 +90,11 @@ while IFS=: read -r file line text; do
     [[ $target == "$own" ]] && continue
     if [[ $target == p11jwt ]]; then
         [[ ${may[$own]} == *,p11jwt,* ]] ||
-            violation "src/$rel" "$line" "$inc" "$own may not include the public header (its table row does not list p11jwt)"
+            violation "src/$rel" "$line" "$shown" "$own may not include the public header (its table row does not list p11jwt)"
         continue
     fi
     if [[ -z ${floor[$target]+x} ]]; then
-        violation "src/$rel" "$line" "$inc" "$target/ is not a folder of the floor table"
+        violation "src/$rel" "$line" "$shown" "$target/ is not a folder of the floor table"
         continue
     fi
     if [[ ${may[$own]} != *,$target,* ]]; then
@@ -99,9 +105,9 @@ while IFS=: read -r file line text; do
         else
             why="$own (floor ${floor[$own]}) may not include $target (floor ${floor[$target]}): not listed in its row"
         fi
-        violation "src/$rel" "$line" "$inc" "$why"
+        violation "src/$rel" "$line" "$shown" "$why"
     elif [[ $inc != "${iface[$target]}" ]]; then
-        violation "src/$rel" "$line" "$inc" "a private header of $target: only ${iface[$target]} may be included from outside $target/"
+        violation "src/$rel" "$line" "$shown" "a private header of $target: only ${iface[$target]} may be included from outside $target/"
     fi
 done < <(grep -nH -E '^[[:space:]]*#[[:space:]]*include[[:space:]]*"' "${files[@]}")
 

@@ -58,8 +58,6 @@ static const char agent_help[] =
     "config with an error is refused and the old one kept); SIGTERM finishes the\n"
     "requests in flight (at most 5 s) and exits 0. Under systemd: Type=notify.\n";
 
-int agent_cmd(int argc, char *argv[]);
-
 enum {
     OPT_SOCKET = OPT_FIRST_COMMAND_OPTION,
     OPT_SERVE, /* --profile: the agent's own, repeatable */
@@ -118,7 +116,7 @@ static int take(int c, const char *arg, void *ctx)
     return 0;
 }
 
-int agent_cmd(int argc, char *argv[])
+static int agent_program(int argc, char *argv[])
 {
     static const struct option opts[] = {
         { "socket", required_argument, NULL, OPT_SOCKET },
@@ -156,5 +154,5 @@ out:
 
 int main(int argc, char *argv[])
 {
-    return agent_cmd(argc, argv);
+    return agent_program(argc, argv);
 }

@@ -9,12 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static p11jwt_rc key_sign_cb(void *ctx, const unsigned char *data, size_t len,
-                             unsigned char *sig, size_t *sig_len)
-{
-    return p11_sign(ctx, data, len, sig, sig_len);
-}
-
 /* Each thread's claims buffer, kept between assertions: the JWS handed
  * back is the only allocation per signature. Freed at thread exit. */
 static pthread_key_t claims_key;
@@ -44,7 +38,7 @@ static void claims_init(void)
 p11jwt_rc p11jwt_assertion_sign(p11jwt_key *key, const p11jwt_claims_params *params,
                                 char **jws_out)
 {
-    jose_signer signer = { key->alg, key->kid, key_sign_cb, key->h, key->sig_len };
+    jose_signer signer = core_key_signer(key);
     char *old = claims_tl.s;
     size_t len;
     p11jwt_rc rc;

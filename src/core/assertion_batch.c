@@ -22,12 +22,6 @@ struct p11jwt_assertion_batch {
     size_t claims_cap, kept;     /* the start, iss to sub, written once */
 };
 
-static p11jwt_rc key_sign_cb(void *ctx, const unsigned char *data, size_t len,
-                             unsigned char *sig, size_t *sig_len)
-{
-    return p11_sign(ctx, data, len, sig, sig_len);
-}
-
 p11jwt_rc p11jwt_assertion_batch_new(p11jwt_key *key, const p11jwt_claims_params *params,
                                      p11jwt_assertion_batch **out)
 {
@@ -79,7 +73,7 @@ static p11jwt_rc jws_room(char **buf, size_t *cap, size_t need)
 p11jwt_rc p11jwt_assertion_batch_sign(p11jwt_assertion_batch *b, const char *extra_json,
                                       size_t len, char **jws, size_t *cap, size_t *jws_len)
 {
-    jose_signer signer = { b->key->alg, b->key->kid, key_sign_cb, b->key->h, b->key->sig_len };
+    jose_signer signer = core_key_signer(b->key);
     size_t claims_len;
     p11jwt_rc rc;
 

@@ -119,16 +119,10 @@ static int alg_is_hs(p11jwt_alg alg)
     return alg == P11JWT_HS256 || alg == P11JWT_HS384 || alg == P11JWT_HS512;
 }
 
-static p11jwt_rc sign_cb(void *ctx, const unsigned char *data, size_t len, unsigned char *sig,
-                         size_t *sig_len)
-{
-    return p11jwt_key_sign(ctx, data, len, sig, sig_len);
-}
-
 p11jwt_rc core_cert_check_key(p11jwt_key *k, const core_cert *c)
 {
     static const char payload[] = "{\"p11jwt\":\"does this certificate hold the key?\"}";
-    jose_signer signer = { k->alg, k->kid, sign_cb, k, k->sig_len };
+    jose_signer signer = core_key_signer(k);
     jose_verifier v = { k->alg, NULL, NULL, NULL };
     EVP_PKEY *pkey;
     jose_jws *j = NULL;

@@ -24,6 +24,14 @@ struct p11jwt_key {
     size_t header_b64_len;
 };
 
+/* Key k as JOSE's signer (assertions, the certificate check): its alg,
+ * kid and signature length, and the token's signature (key.c). */
+jose_signer core_key_signer(p11jwt_key *k);
+/* The signer's callback (ctx: the p11jwt_key); also a token MAC's for
+ * jose_verifier. */
+p11jwt_rc core_key_sign_cb(void *ctx, const unsigned char *data, size_t len, unsigned char *sig,
+                           size_t *sig_len);
+
 /* The token's EC point as JOSE's public key (same bytes). */
 void core_pub_from_point(const p11_ec_point *point, jose_ec_pub *pub);
 

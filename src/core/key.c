@@ -118,3 +118,16 @@ p11jwt_rc p11jwt_key_sign(p11jwt_key *k, const unsigned char *data, size_t len,
 {
     return p11_sign(k->h, data, len, sig, sig_len);
 }
+
+p11jwt_rc core_key_sign_cb(void *ctx, const unsigned char *data, size_t len, unsigned char *sig,
+                           size_t *sig_len)
+{
+    const p11jwt_key *k = ctx;
+
+    return p11_sign(k->h, data, len, sig, sig_len);
+}
+
+jose_signer core_key_signer(p11jwt_key *k)
+{
+    return (jose_signer){ k->alg, k->kid, core_key_sign_cb, k, k->sig_len };
+}

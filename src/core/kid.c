@@ -58,9 +58,7 @@ p11jwt_rc core_name_pair(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE 
         rc = p11_object_name(t, s, priv, final_kid, label != NULL ? label : final_kid);
 out:
     if (rc != P11JWT_OK) {
-        CK_OBJECT_HANDLE made[2] = { priv, pub };
-
-        rc = p11_object_discard(t, s, made, 2, id, rc);
+        rc = p11_pair_discard(t, s, &priv, &pub, id, rc);
         free(final_kid);
         final_kid = NULL;
     }
@@ -109,11 +107,8 @@ static p11jwt_rc generate_ec(p11jwt_token *t, CK_SESSION_HANDLE s, p11jwt_alg al
     if (rc == P11JWT_OK) {
         core_pub_from_point(&pair.point, &pub);
         rc = jose_ec_thumbprint(&pub, thumb); /* an OKP JWK's for Ed25519 */
-        if (rc != P11JWT_OK) {
-            CK_OBJECT_HANDLE made[2] = { pair.priv, pair.pub };
-
-            rc = p11_object_discard(t, s, made, 2, id, rc);
-        }
+        if (rc != P11JWT_OK)
+            rc = p11_pair_discard(t, s, &pair.priv, &pair.pub, id, rc);
     }
     if (rc == P11JWT_OK)
         rc = core_name_pair(t, s, pair.priv, pair.pub, thumb, kid, id, label, kid_out);

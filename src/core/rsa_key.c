@@ -46,11 +46,8 @@ p11jwt_rc core_generate_rsa(p11jwt_token *t, CK_SESSION_HANDLE s, p11jwt_alg alg
         rc = core_rsa_from_p11(&pair.key, alg, &pub);
         if (rc == P11JWT_OK)
             rc = jose_rsa_thumbprint(&pub, thumb);
-        if (rc != P11JWT_OK) {
-            CK_OBJECT_HANDLE made[2] = { pair.priv, pair.pub };
-
-            rc = p11_object_discard(t, s, made, 2, id, rc);
-        }
+        if (rc != P11JWT_OK)
+            rc = p11_pair_discard(t, s, &pair.priv, &pair.pub, id, rc);
     }
     if (rc == P11JWT_OK)
         rc = core_name_pair(t, s, pair.priv, pair.pub, thumb, kid, id, label, kid_out);

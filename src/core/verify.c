@@ -111,12 +111,6 @@ p11jwt_rc p11jwt_verify_jwks(const char *jws, const char *jwks_json,
     return rc;
 }
 
-static p11jwt_rc token_mac_cb(void *ctx, const unsigned char *data, size_t len,
-                              unsigned char *mac, size_t *mac_len)
-{
-    return p11jwt_key_sign(ctx, data, len, mac, mac_len);
-}
-
 p11jwt_rc p11jwt_verify_key(const char *jws, p11jwt_key *key,
                             const p11jwt_verify_params *params, char **header_out,
                             char **payload_out)
@@ -147,7 +141,7 @@ p11jwt_rc p11jwt_verify_key(const char *jws, p11jwt_key *key,
         rc = jose_ec_pkey(&key->pub, &v.pkey);
     } else {
         /* The secret stays in the token: recompute the MAC there. */
-        v.mac = token_mac_cb;
+        v.mac = core_key_sign_cb;
         v.ctx = key;
     }
     if (rc == P11JWT_OK)

@@ -232,11 +232,6 @@ p11jwt_rc jose_ec_pkey(const jose_ec_pub *pub, EVP_PKEY **out);
  * "alg" member that disagrees is refused. */
 p11jwt_rc jose_ec_from_jwk(const json_t *jwk, jose_ec_pub *pub);
 
-/* Finds in a parsed JWKS the EC or OKP key a JWS names: by kid when the
- * header has one, else the only key. Keys whose "use" is not "sig" or whose "key_ops"
- * lacks "verify" are never taken (nor counted). P11JWT_ERR_KEY_NOT_FOUND
- * when none matches. */
-p11jwt_rc jose_jwks_find(const json_t *jwks, const char *kid, jose_ec_pub *pub);
 
 /* ---- Ed25519 keys (jwk_okp.c) ----------------------------------------- */
 
@@ -251,8 +246,11 @@ p11jwt_rc jose_okp_from_jwk(const json_t *jwk, jose_ec_pub *pub);
 /* Checks an EdDSA signature (exactly 64 bytes) over the signing input
  * with an Ed25519 key (borrowed). */
 p11jwt_rc jose_eddsa_verify(const jose_jws *j, EVP_PKEY *pkey);
-/* The same choice among the JWKS's EC, RSA and OKP (Ed25519) keys: *jwk
- * (borrowed from jwks) is the one a JWS with kid names. */
+/* Finds in a parsed JWKS the EC, RSA or OKP (Ed25519) key a JWS names:
+ * *jwk (borrowed from jwks) is the key with that kid when the header has
+ * one, else the only key. Other key types (oct), and keys whose "use" is
+ * not "sig" or whose "key_ops" lacks "verify", are never taken (nor
+ * counted). P11JWT_ERR_KEY_NOT_FOUND when none matches. */
 p11jwt_rc jose_jwks_pick(const json_t *jwks, const char *kid, const json_t **jwk);
 
 /* ---- RSA keys and RS/PS signatures (rsa.c) ----------------------------- */

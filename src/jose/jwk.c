@@ -177,9 +177,7 @@ static int known_kty(const char *kty)
            (strcmp(kty, "EC") == 0 || strcmp(kty, "RSA") == 0 || strcmp(kty, "OKP") == 0);
 }
 
-/* The choice of jose_jwks_pick among the keys whose kty filter takes. */
-static p11jwt_rc pick(const json_t *jwks, const char *kid, int (*filter)(const char *),
-                      const char *what, const json_t **out)
+p11jwt_rc jose_jwks_pick(const json_t *jwks, const char *kid, const json_t **out)
 {
     const json_t *keys = json_object_get(jwks, "keys");
     const json_t *found = NULL, *k;
@@ -194,7 +192,7 @@ static p11jwt_rc pick(const json_t *jwks, const char *kid, int (*filter)(const c
         const char *kkid = json_string_value(json_object_get(k, "kid"));
         const char *why;
 
-        if (!filter(kty))
+        if (!known_kty(kty))
             continue;
         /* A key for encryption, or not for verifying, is not a candidate:
          * never used, and not counted as "the only key" either. */
@@ -212,35 +210,18 @@ static p11jwt_rc pick(const json_t *jwks, const char *kid, int (*filter)(const c
     }
     if (kid == NULL && candidates > 1)
         return err_set(P11JWT_ERR_KEY_NOT_FOUND,
-                       "the JWS names no kid and the JWKS holds %zu %s keys", candidates, what);
+                       "the JWS names no kid and the JWKS holds %zu " JOSE_KTY_WORDS " keys",
+                       candidates);
     if (found == NULL && unusable != NULL)
         return err_set(P11JWT_ERR_KEY_NOT_FOUND,
                        "the JWKS's key '%s' may not verify signatures: %s", ESC(kid), unusable);
     if (found == NULL)
         return kid != NULL
-                   ? err_set(P11JWT_ERR_KEY_NOT_FOUND, "no %s key with kid '%s' in the JWKS",
-                             what, ESC(kid))
+                   ? err_set(P11JWT_ERR_KEY_NOT_FOUND,
+                             "no " JOSE_KTY_WORDS " key with kid '%s' in the JWKS", ESC(kid))
                    : err_set(P11JWT_ERR_KEY_NOT_FOUND,
-                             "the JWKS holds no %s key for verifying signatures", what);
+                             "the JWKS holds no " JOSE_KTY_WORDS
+                             " key for verifying signatures");
     *out = found;
     return P11JWT_OK;
-}
-
-/* The kinds jose_ec_pub holds: EC, and OKP (Ed25519). */
-static int point_kty(const char *kty)
-{
-    return kty != NULL && (strcmp(kty, "EC") == 0 || strcmp(kty, "OKP") == 0);
-}
-
-p11jwt_rc jose_jwks_find(const json_t *jwks, const char *kid, jose_ec_pub *pub)
-{
-    const json_t *jwk;
-    p11jwt_rc rc = pick(jwks, kid, point_kty, "EC or OKP (Ed25519)", &jwk);
-
-    return rc == P11JWT_OK ? jose_ec_from_jwk(jwk, pub) : rc;
-}
-
-p11jwt_rc jose_jwks_pick(const json_t *jwks, const char *kid, const json_t **jwk)
-{
-    return pick(jwks, kid, known_kty, JOSE_KTY_WORDS, jwk);
 }

@@ -44,7 +44,7 @@ p11jwt_rc p11_import_ec(p11jwt_token *t, CK_SESSION_HANDLE s, const unsigned cha
         { CKA_WRAP, (void *)&no, sizeof no },
         { CKA_DERIVE, (void *)&no, sizeof no },
     };
-    const CK_ULONG pub_n[] = { sizeof pub_tmpl / sizeof pub_tmpl[0], 8 };
+    static const CK_ULONG pub_drop[] = { 0, 4 };
     p11_ec_point shown;
     CK_RV rv = CKR_OK;
     p11jwt_rc rc;
@@ -76,13 +76,9 @@ p11jwt_rc p11_import_ec(p11jwt_token *t, CK_SESSION_HANDLE s, const unsigned cha
         out->priv = CK_INVALID_HANDLE;
         return p11_fail(P11JWT_ERR_PKCS11, rv, "the token could not import the private key");
     }
-    for (size_t step = 0; step < sizeof pub_n / sizeof pub_n[0]; step++) {
-        rv = P11_CALL(t->fl, C_CreateObject, s, pub_tmpl, pub_n[step], &out->pub);
-        if (!p11_template_refused(rv))
-            break;
-    }
+    rv = p11_template_create(t, s, pub_tmpl, sizeof pub_tmpl / sizeof pub_tmpl[0], pub_drop, 2,
+                             &out->pub);
     if (rv != CKR_OK) {
-        out->pub = CK_INVALID_HANDLE;
         rc = p11_fail(P11JWT_ERR_PKCS11, rv, "the token could not store the public key");
         goto out;
     }
@@ -100,11 +96,7 @@ p11jwt_rc p11_import_ec(p11jwt_token *t, CK_SESSION_HANDLE s, const unsigned cha
     if (rc == P11JWT_OK)
         out->point = shown;
 out:
-    if (rc != P11JWT_OK) {
-        CK_OBJECT_HANDLE made[2] = { out->priv, out->pub };
-
-        rc = p11_object_discard(t, s, made, 2, id, rc);
-        out->priv = out->pub = CK_INVALID_HANDLE;
-    }
+    if (rc != P11JWT_OK)
+        rc = p11_pair_discard(t, s, &out->priv, &out->pub, id, rc);
     return rc;
 }

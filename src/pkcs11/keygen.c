@@ -132,26 +132,20 @@ p11jwt_rc p11_keygen_ec(p11jwt_token *t, CK_SESSION_HANDLE s, p11jwt_alg alg, co
         { CKA_WRAP, (void *)&no, sizeof no },
         { CKA_DERIVE, (void *)&no, sizeof no },
     };
-    const CK_ULONG pub_n[] = { sizeof pub_tmpl / sizeof pub_tmpl[0], 5 };
     CK_ATTRIBUTE priv_tmpl[P11_POLICY_MAX + 2];
     CK_ULONG priv_n = p11_template_policy(priv_tmpl);
-    CK_RV rv = CKR_OK;
+    static const p11_template_step steps[] = { { 0, 0 }, { 4, 0 } };
+    CK_RV rv;
     p11jwt_rc rc;
 
     memset(out, 0, sizeof *out);
     out->priv = out->pub = CK_INVALID_HANDLE;
     priv_tmpl[priv_n++] = (CK_ATTRIBUTE){ CKA_ID, (void *)id, strlen(id) };
     priv_tmpl[priv_n++] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)label, strlen(label) };
-    for (size_t step = 0; step < sizeof pub_n / sizeof pub_n[0]; step++) {
-        rv = P11_CALL(t->fl, C_GenerateKeyPair, s, &mech, pub_tmpl, pub_n[step], priv_tmpl,
-                      priv_n, &out->pub, &out->priv);
-        if (!p11_template_refused(rv))
-            break;
-    }
-    if (rv != CKR_OK) {
-        out->pub = out->priv = CK_INVALID_HANDLE;
+    rv = p11_template_generate(t, s, &mech, pub_tmpl, sizeof pub_tmpl / sizeof pub_tmpl[0],
+                               priv_tmpl, priv_n, steps, 2, &out->pub, &out->priv);
+    if (rv != CKR_OK)
         return p11_fail(P11JWT_ERR_PKCS11, rv, "the token could not generate the EC key pair");
-    }
     rc = p11_template_check(t, s, out->priv, 1);
     if (rc != P11JWT_OK)
         goto out;
@@ -165,12 +159,8 @@ p11jwt_rc p11_keygen_ec(p11jwt_token *t, CK_SESSION_HANDLE s, p11jwt_alg alg, co
     if (rc != P11JWT_OK)
         rc = err_wrap(rc, "the token made the %s pair but it is unusable", base_alg_crv(alg));
 out:
-    if (rc != P11JWT_OK) {
-        CK_OBJECT_HANDLE made[2] = { out->priv, out->pub };
-
-        rc = p11_object_discard(t, s, made, 2, id, rc);
-        out->priv = out->pub = CK_INVALID_HANDLE;
-    }
+    if (rc != P11JWT_OK)
+        rc = p11_pair_discard(t, s, &out->priv, &out->pub, id, rc);
     return rc;
 }
 

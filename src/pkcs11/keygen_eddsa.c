@@ -128,16 +128,6 @@ static p11jwt_rc check_pair(p11jwt_token *t, CK_SESSION_HANDLE s, int generated,
 }
 
 /* After a failure rc: destroys what was made of the pair. */
-static p11jwt_rc discard(p11jwt_token *t, CK_SESSION_HANDLE s, const char *id, p11jwt_rc rc,
-                         p11_ec_pair *out)
-{
-    CK_OBJECT_HANDLE made[2] = { out->priv, out->pub };
-
-    rc = p11_object_discard(t, s, made, 2, id, rc);
-    out->priv = out->pub = CK_INVALID_HANDLE;
-    return rc;
-}
-
 /* Refuses, naming the token, one that lists no CKM_EDDSA (or cannot
  * sign with it); a token that cannot tell is given the benefit of the
  * doubt: the self-test then decides. */
@@ -178,12 +168,10 @@ p11jwt_rc p11_keygen_eddsa(p11jwt_token *t, CK_SESSION_HANDLE s, const char *id,
         { CKA_DERIVE, (void *)&no, sizeof no },
     };
     CK_ATTRIBUTE priv_tmpl[P11_POLICY_MAX + 3];
+    /* Strictest first; then without CKA_ALLOWED_MECHANISMS; then without
+     * the public key's usage flags too. */
+    static const p11_template_step steps[] = { { 0, 0 }, { 0, 1 }, { 4, 1 } };
     CK_ULONG priv_n = p11_template_policy(priv_tmpl);
-    /* Strictest first: (public template length, CKA_ALLOWED_MECHANISMS). */
-    static const struct {
-        CK_ULONG pub_n;
-        int allowed;
-    } steps[] = { { 9, 1 }, { 9, 0 }, { 5, 0 } };
     CK_RV rv = CKR_OK;
     p11jwt_rc rc;
 
@@ -193,34 +181,27 @@ p11jwt_rc p11_keygen_eddsa(p11jwt_token *t, CK_SESSION_HANDLE s, const char *id,
         return rc;
     priv_tmpl[priv_n++] = (CK_ATTRIBUTE){ CKA_ID, (void *)id, strlen(id) };
     priv_tmpl[priv_n++] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)label, strlen(label) };
-    priv_tmpl[priv_n] = (CK_ATTRIBUTE){ CKA_ALLOWED_MECHANISMS, (void *)&allowed,
-                                        sizeof allowed }; /* last: dropped */
+    priv_tmpl[priv_n++] = (CK_ATTRIBUTE){ CKA_ALLOWED_MECHANISMS, (void *)&allowed,
+                                          sizeof allowed }; /* last: dropped */
     for (size_t p = 0; p < sizeof params / sizeof params[0]; p++) {
         pub_tmpl[2].pValue = (void *)params[p].der;
         pub_tmpl[2].ulValueLen = params[p].len;
-        for (size_t i = 0; i < sizeof steps / sizeof steps[0]; i++) {
-            rv = P11_CALL(t->fl, C_GenerateKeyPair, s, &mech, pub_tmpl, steps[i].pub_n,
-                          priv_tmpl, priv_n + (CK_ULONG)steps[i].allowed, &out->pub,
-                          &out->priv);
-            if (!p11_template_refused(rv))
-                break;
-        }
+        rv = p11_template_generate(t, s, &mech, pub_tmpl, sizeof pub_tmpl / sizeof pub_tmpl[0],
+                                   priv_tmpl, priv_n, steps, 3, &out->pub, &out->priv);
         if (!params_refused(rv))
             break;
     }
-    if (rv != CKR_OK) {
-        out->pub = out->priv = CK_INVALID_HANDLE;
+    if (rv != CKR_OK)
         return p11_fail(rv == CKR_MECHANISM_INVALID ? P11JWT_ERR_ALG : P11JWT_ERR_PKCS11, rv,
                         rv == CKR_MECHANISM_INVALID
                             ? "the token cannot generate Ed25519 keys "
                               "(CKM_EC_EDWARDS_KEY_PAIR_GEN)"
                             : "the token could not generate the Ed25519 key pair");
-    }
     rc = check_pair(t, s, 1, NULL, out);
     if (rc != P11JWT_OK)
-        return discard(t, s, id, err_wrap(rc, "the token made the Ed25519 pair but it is "
-                                              "unusable"),
-                       out);
+        return p11_pair_discard(t, s, &out->priv, &out->pub, id,
+                                err_wrap(rc, "the token made the Ed25519 pair but it is "
+                                             "unusable"));
     return P11JWT_OK;
 }
 
@@ -248,9 +229,11 @@ p11jwt_rc p11_import_eddsa(p11jwt_token *t, CK_SESSION_HANDLE s, const unsigned 
         { CKA_WRAP, (void *)&no, sizeof no },
         { CKA_DERIVE, (void *)&no, sizeof no },
     };
-    const CK_ULONG pub_n[] = { sizeof pub_tmpl / sizeof pub_tmpl[0], 8 };
     CK_ATTRIBUTE priv_tmpl[P11_POLICY_MAX + 7];
     CK_ULONG priv_n = p11_template_policy(priv_tmpl), params_at;
+    /* Strictest first: with CKA_ALLOWED_MECHANISMS (last), then without;
+     * the public key with its usage flags, then without. */
+    static const CK_ULONG priv_drop[] = { 0, 1 }, pub_drop[] = { 0, 4 };
     CK_RV rv = CKR_OK;
     p11jwt_rc rc;
 
@@ -268,39 +251,28 @@ p11jwt_rc p11_import_eddsa(p11jwt_token *t, CK_SESSION_HANDLE s, const unsigned 
     priv_tmpl[priv_n++] = (CK_ATTRIBUTE){ CKA_VALUE, (void *)seed, ED25519_LEN };
     priv_tmpl[priv_n++] = (CK_ATTRIBUTE){ CKA_ID, (void *)id, strlen(id) };
     priv_tmpl[priv_n++] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)label, strlen(label) };
-    priv_tmpl[priv_n] = (CK_ATTRIBUTE){ CKA_ALLOWED_MECHANISMS, (void *)&allowed,
-                                        sizeof allowed }; /* last: dropped */
+    priv_tmpl[priv_n++] = (CK_ATTRIBUTE){ CKA_ALLOWED_MECHANISMS, (void *)&allowed,
+                                          sizeof allowed }; /* last: dropped */
 
     /* The public object names the curve as the private one that was taken. */
     for (size_t p = 0; p < sizeof params / sizeof params[0]; p++) {
         priv_tmpl[params_at].pValue = pub_tmpl[4].pValue = (void *)params[p].der;
         priv_tmpl[params_at].ulValueLen = pub_tmpl[4].ulValueLen = params[p].len;
-        for (int with_allowed = 1; with_allowed >= 0; with_allowed--) {
-            rv = P11_CALL(t->fl, C_CreateObject, s, priv_tmpl,
-                          priv_n + (CK_ULONG)with_allowed, &out->priv);
-            if (!p11_template_refused(rv))
-                break;
-        }
+        rv = p11_template_create(t, s, priv_tmpl, priv_n, priv_drop, 2, &out->priv);
         if (!params_refused(rv))
             break;
     }
-    if (rv != CKR_OK) {
-        out->priv = CK_INVALID_HANDLE;
+    if (rv != CKR_OK)
         return p11_fail(P11JWT_ERR_PKCS11, rv, "the token could not import the Ed25519 "
                                                "private key");
-    }
-    for (size_t step = 0; step < sizeof pub_n / sizeof pub_n[0]; step++) {
-        rv = P11_CALL(t->fl, C_CreateObject, s, pub_tmpl, pub_n[step], &out->pub);
-        if (!p11_template_refused(rv))
-            break;
-    }
+    rv = p11_template_create(t, s, pub_tmpl, sizeof pub_tmpl / sizeof pub_tmpl[0], pub_drop, 2,
+                             &out->pub);
     if (rv != CKR_OK) {
-        out->pub = CK_INVALID_HANDLE;
         rc = p11_fail(P11JWT_ERR_PKCS11, rv, "the token could not store the Ed25519 public key");
     } else {
         /* An imported key was extractable once, in its file: no
          * CKA_NEVER_EXTRACTABLE is asked of it. */
         rc = check_pair(t, s, 0, pub, out);
     }
-    return rc == P11JWT_OK ? rc : discard(t, s, id, rc, out);
+    return rc == P11JWT_OK ? rc : p11_pair_discard(t, s, &out->priv, &out->pub, id, rc);
 }

@@ -185,8 +185,11 @@ p11jwt_rc p11_keygen_rsa(p11jwt_token *t, CK_SESSION_HANDLE s, p11jwt_alg alg, u
         { CKA_ALLOWED_MECHANISMS, &allowed, sizeof allowed },
     };
     CK_ATTRIBUTE priv_tmpl[P11_POLICY_MAX + 3];
-    CK_ULONG priv_n = p11_template_policy(priv_tmpl), pub_n;
-    CK_RV rv = CKR_OK;
+    CK_ULONG priv_n = p11_template_policy(priv_tmpl);
+    /* Steps, strictest first: allowed mechanisms and public usage flags;
+     * no allowed mechanisms; then neither. */
+    static const p11_template_step steps[] = { { 0, 0 }, { 1, 1 }, { 4, 1 } };
+    CK_RV rv;
     p11jwt_rc rc;
 
     memset(out, 0, sizeof *out);
@@ -196,33 +199,18 @@ p11jwt_rc p11_keygen_rsa(p11jwt_token *t, CK_SESSION_HANDLE s, p11jwt_alg alg, u
     priv_tmpl[priv_n++] = (CK_ATTRIBUTE){ CKA_ID, (void *)id, strlen(id) };
     priv_tmpl[priv_n++] = (CK_ATTRIBUTE){ CKA_LABEL, (void *)label, strlen(label) };
     priv_tmpl[priv_n++] = (CK_ATTRIBUTE){ CKA_ALLOWED_MECHANISMS, &allowed, sizeof allowed };
-    /* Steps, strictest first: allowed mechanisms and public usage flags;
-     * no allowed mechanisms; then neither. */
-    for (int step = 0; step < 3; step++) {
-        CK_ULONG pn = step == 0 ? priv_n : priv_n - 1;
-
-        pub_n = step == 0 ? 10 : step == 1 ? 9 : 6;
-        rv = P11_CALL(t->fl, C_GenerateKeyPair, s, &mech, pub_tmpl, pub_n, priv_tmpl, pn,
-                      &out->pub, &out->priv);
-        if (!p11_template_refused(rv))
-            break;
-    }
-    if (rv != CKR_OK) {
-        out->pub = out->priv = CK_INVALID_HANDLE;
+    rv = p11_template_generate(t, s, &mech, pub_tmpl, sizeof pub_tmpl / sizeof pub_tmpl[0],
+                               priv_tmpl, priv_n, steps, 3, &out->pub, &out->priv);
+    if (rv != CKR_OK)
         return p11_fail(rv == CKR_MECHANISM_INVALID ? P11JWT_ERR_ALG : P11JWT_ERR_PKCS11, rv,
                         "the token could not generate the RSA key pair");
-    }
     rc = check_pair(t, s, alg, 1, NULL, out);
     if (rc == P11JWT_OK && p11_rsa_bits(&out->key) != bits)
         rc = err_set(P11JWT_ERR_PKCS11, "the token made a %zu-bit key, not %u bits",
                      p11_rsa_bits(&out->key), bits);
-    if (rc != P11JWT_OK) {
-        CK_OBJECT_HANDLE made[2] = { out->priv, out->pub };
-
-        rc = p11_object_discard(t, s, made, 2, id,
-                                err_wrap(rc, "the token made the RSA pair but it is unusable"));
-        out->priv = out->pub = CK_INVALID_HANDLE;
-    }
+    if (rc != P11JWT_OK)
+        rc = p11_pair_discard(t, s, &out->priv, &out->pub, id,
+                              err_wrap(rc, "the token made the RSA pair but it is unusable"));
     return rc;
 }
 
@@ -249,10 +237,13 @@ p11jwt_rc p11_import_rsa(p11jwt_token *t, CK_SESSION_HANDLE s, p11jwt_alg alg,
         /* last: dropped first (and left out when the key pins none) */
         { CKA_ALLOWED_MECHANISMS, &allowed, sizeof allowed },
     };
-    const CK_ULONG pub_n[] = { allowed != 0 ? 12 : 11, 11, 8 };
+    /* Strictest first: allowed mechanisms (when the key pins an alg), then
+     * not; the public key's usage flags, then not. */
+    const CK_ULONG pub_drop[] = { allowed != 0 ? 0 : 1, 1, 4 };
+    static const CK_ULONG priv_drop[] = { 0, 1 };
     CK_ATTRIBUTE priv_tmpl[P11_POLICY_MAX + 13];
     CK_ULONG priv_n;
-    CK_RV rv = CKR_OK;
+    CK_RV rv;
     p11jwt_rc rc;
 
     memset(out, 0, sizeof *out);
@@ -275,33 +266,18 @@ p11jwt_rc p11_import_rsa(p11jwt_token *t, CK_SESSION_HANDLE s, p11jwt_alg alg,
     if (allowed != 0)
         priv_tmpl[priv_n++] = (CK_ATTRIBUTE){ CKA_ALLOWED_MECHANISMS, &allowed, sizeof allowed };
 
-    for (int step = 0; step < 2; step++) {
-        rv = P11_CALL(t->fl, C_CreateObject, s, priv_tmpl, step == 0 || allowed == 0 ? priv_n
-                                                                                    : priv_n - 1,
-                      &out->priv);
-        if (!p11_template_refused(rv) || allowed == 0)
-            break;
-    }
-    if (rv != CKR_OK) {
-        out->priv = CK_INVALID_HANDLE;
+    rv = p11_template_create(t, s, priv_tmpl, priv_n, priv_drop, allowed != 0 ? 2 : 1,
+                             &out->priv);
+    if (rv != CKR_OK)
         return p11_fail(P11JWT_ERR_PKCS11, rv, "the token could not import the private key");
-    }
-    for (size_t step = 0; step < sizeof pub_n / sizeof pub_n[0]; step++) {
-        rv = P11_CALL(t->fl, C_CreateObject, s, pub_tmpl, pub_n[step], &out->pub);
-        if (!p11_template_refused(rv))
-            break;
-    }
+    rv = p11_template_create(t, s, pub_tmpl, sizeof pub_tmpl / sizeof pub_tmpl[0], pub_drop, 3,
+                             &out->pub);
     if (rv != CKR_OK) {
-        out->pub = CK_INVALID_HANDLE;
         rc = p11_fail(P11JWT_ERR_PKCS11, rv, "the token could not store the public key");
     } else {
         rc = check_pair(t, s, alg, 0, key, out);
     }
-    if (rc != P11JWT_OK) {
-        CK_OBJECT_HANDLE made[2] = { out->priv, out->pub };
-
-        rc = p11_object_discard(t, s, made, 2, id, rc);
-        out->priv = out->pub = CK_INVALID_HANDLE;
-    }
+    if (rc != P11JWT_OK)
+        rc = p11_pair_discard(t, s, &out->priv, &out->pub, id, rc);
     return rc;
 }

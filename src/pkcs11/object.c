@@ -264,6 +264,15 @@ p11jwt_rc p11_object_discard(p11jwt_token *t, CK_SESSION_HANDLE s, const CK_OBJE
     return rc;
 }
 
+p11jwt_rc p11_pair_discard(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *priv,
+                           CK_OBJECT_HANDLE *pub, const char *id, p11jwt_rc rc)
+{
+    CK_OBJECT_HANDLE made[2] = { *priv, *pub };
+
+    *priv = *pub = CK_INVALID_HANDLE;
+    return p11_object_discard(t, s, made, 2, id, rc);
+}
+
 /* ---- listing ---------------------------------------------------------- */
 
 const char *p11jwt_key_class_name(p11jwt_key_class c)

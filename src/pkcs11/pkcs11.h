@@ -76,6 +76,9 @@ p11jwt_rc p11_key_destroy(p11jwt_token *t, const char *kid);
  * (id names the objects to remove by hand if not). Returns rc. */
 p11jwt_rc p11_object_discard(p11jwt_token *t, CK_SESSION_HANDLE s, const CK_OBJECT_HANDLE *o,
                              size_t n, const char *id, p11jwt_rc rc);
+/* The same for a new pair; both handles are CK_INVALID_HANDLE after. */
+p11jwt_rc p11_pair_discard(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HANDLE *priv,
+                           CK_OBJECT_HANDLE *pub, const char *id, p11jwt_rc rc);
 
 /* 1 when n bytes are a usable kid: non-empty UTF-8 without control
  * characters. */

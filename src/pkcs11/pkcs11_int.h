@@ -329,6 +329,24 @@ p11jwt_rc p11_template_check(p11jwt_token *t, CK_SESSION_HANDLE s, CK_OBJECT_HAN
                              int generated);
 /* The CK_RVs with which a module refuses a template it cannot take. */
 int p11_template_refused(CK_RV rv);
+/* The step down (a template's usage attributes are its last ones): C_CreateObject
+ * with the n attributes of tmpl less drop[0], then, while the token
+ * refuses the template (p11_template_refused), less drop[1], drop[2], ...
+ * (steps of them, strictest first). Raises nothing; *o is
+ * CK_INVALID_HANDLE unless CKR_OK is returned. */
+CK_RV p11_template_create(p11jwt_token *t, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                          const CK_ULONG *drop, size_t steps, CK_OBJECT_HANDLE *o);
+/* One step down of a pair's templates: how many attributes are left off
+ * the end of the public and of the private one. */
+typedef struct p11_template_step {
+    CK_ULONG pub_drop, priv_drop;
+} p11_template_step;
+/* The same for C_GenerateKeyPair. *pub and *priv are CK_INVALID_HANDLE
+ * unless CKR_OK is returned. */
+CK_RV p11_template_generate(p11jwt_token *t, CK_SESSION_HANDLE s, CK_MECHANISM *mech,
+                            CK_ATTRIBUTE *pub_tmpl, CK_ULONG pub_n, CK_ATTRIBUTE *priv_tmpl,
+                            CK_ULONG priv_n, const p11_template_step *steps, size_t nsteps,
+                            CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv);
 
 /* Checks of a new EC pair (keygen.c), for generated and imported keys
  * alike: its CKA_EC_POINT is DER (or the bare point), and a signature of

@@ -78,3 +78,36 @@ int p11_template_refused(CK_RV rv)
            rv == CKR_TEMPLATE_INCONSISTENT || rv == CKR_GENERAL_ERROR ||
            rv == CKR_FUNCTION_FAILED;
 }
+
+CK_RV p11_template_create(p11jwt_token *t, CK_SESSION_HANDLE s, CK_ATTRIBUTE *tmpl, CK_ULONG n,
+                          const CK_ULONG *drop, size_t steps, CK_OBJECT_HANDLE *o)
+{
+    CK_RV rv = CKR_TEMPLATE_INCONSISTENT;
+
+    for (size_t i = 0; i < steps; i++) {
+        rv = P11_CALL(t->fl, C_CreateObject, s, tmpl, n - drop[i], o);
+        if (!p11_template_refused(rv))
+            break;
+    }
+    if (rv != CKR_OK)
+        *o = CK_INVALID_HANDLE;
+    return rv;
+}
+
+CK_RV p11_template_generate(p11jwt_token *t, CK_SESSION_HANDLE s, CK_MECHANISM *mech,
+                            CK_ATTRIBUTE *pub_tmpl, CK_ULONG pub_n, CK_ATTRIBUTE *priv_tmpl,
+                            CK_ULONG priv_n, const p11_template_step *steps, size_t nsteps,
+                            CK_OBJECT_HANDLE *pub, CK_OBJECT_HANDLE *priv)
+{
+    CK_RV rv = CKR_TEMPLATE_INCONSISTENT;
+
+    for (size_t i = 0; i < nsteps; i++) {
+        rv = P11_CALL(t->fl, C_GenerateKeyPair, s, mech, pub_tmpl, pub_n - steps[i].pub_drop,
+                      priv_tmpl, priv_n - steps[i].priv_drop, pub, priv);
+        if (!p11_template_refused(rv))
+            break;
+    }
+    if (rv != CKR_OK)
+        *pub = *priv = CK_INVALID_HANDLE;
+    return rv;
+}

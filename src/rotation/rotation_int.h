@@ -60,8 +60,8 @@ int rot_due(int64_t since, int64_t period, int64_t now);
 
 /* ---- the steps, without the lock (their files) ------------------------------ */
 
-/* status.c: the JWKS of the keyring's EC keys (previous ones when
- * with_prev), and of the keyring as it is now. */
+/* status.c: the JWKS of the keyring's public keys (EC, RSA, Ed25519;
+ * previous ones when with_prev), and of the keyring as it is now. */
 p11jwt_rc rot_jwks_of(p11jwt_client *c, const kr_state *kr, int with_prev, char **out);
 p11jwt_rc rot_jwks(p11jwt_client *c, char **jwks_out);
 /* stage.c, promote.c: one step on the keyring as loaded in kr (consumed). */
@@ -73,8 +73,8 @@ p11jwt_rc rot_promote_from(p11jwt_client *c, kr_state *kr, char **report);
  * nothing: the caller does, once, after every change. */
 p11jwt_rc rot_retire(p11jwt_client *c, const char *kid, char **report, int *retired);
 /* step.c: runs publish_command (if any) with the JWKS of the keyring as it
- * is now (active, next, previous EC keys): after every change to the set
- * of keys the STS should trust. */
+ * is now (active, next, previous public keys): after every change to the
+ * set of keys the STS should trust. */
 p11jwt_rc rot_publish_now(p11jwt_client *c, char **report);
 
 /* ---- this host's lock (lock.c) ------------------------------------------------ */

@@ -1,8 +1,8 @@
 /*
  * status.c — what a keyring looks like now: `rotate status` (the state as
- * indented JSON) and the JWKS of its EC keys (what an STS should trust
- * during a rotation: active, next, previous). Read only; a secret key
- * never appears in a JWKS.
+ * indented JSON) and the JWKS of its public keys, EC, RSA or Ed25519
+ * (what an STS should trust during a rotation: active, next, previous).
+ * Read only; a secret key never appears in a JWKS.
  */
 #include "rotation/rotation_int.h"
 

@@ -81,6 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     jws = strlen(s) < size ? s + strlen(s) + 1 : default_jws;
     jwks = json_loads(s, JSON_REJECT_DUPLICATES, NULL);
     if (jwks != NULL) {
+        const json_t *jwk;
         jose_ec_pub pub;
 
         round_trip(jwks);
@@ -88,8 +89,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             round_trip(k);
             rsa_round_trip(k);
         }
-        jose_jwks_find(jwks, NULL, &pub);
-        jose_jwks_find(jwks, "k-ES256", &pub);
+        if (jose_jwks_pick(jwks, NULL, &jwk) == P11JWT_OK)
+            jose_ec_from_jwk(jwk, &pub);
+        if (jose_jwks_pick(jwks, "k-ES256", &jwk) == P11JWT_OK)
+            jose_ec_from_jwk(jwk, &pub);
         json_decref(jwks);
     }
     rc = p11jwt_verify_jwks(jws, s, &vp, &h, &p);

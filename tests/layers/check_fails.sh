@@ -43,6 +43,12 @@ n=$(add_include src/core/key.c exchange/exchange.h)
 expect_fail "a higher floor" \
     "src/core/key.c:$n: #include \"exchange/exchange.h\": a higher floor: exchange is floor 4, core is floor 2"
 
+# A path from the file's folder is judged by the folder it reaches.
+fresh
+n=$(add_include src/jose/jws.c ../exchange/exchange.h)
+expect_fail "a higher floor, reached by ../" \
+    "src/jose/jws.c:$n: #include \"../exchange/exchange.h\": a higher floor: exchange is floor 4, jose is floor 1"
+
 fresh
 n=$(add_include src/jose/jws.c pkcs11/pkcs11.h)
 expect_fail "a sibling on the same floor" \

@@ -164,16 +164,19 @@ static void mixed_jwks(void **state)
         "P-256", "x", "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y",
         "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0", "kid", "ec", "kty", "OKP", "crv",
         "Ed25519", "x", a1_x, "kid", "ed");
+    const json_t *jwk;
     jose_ec_pub pub;
 
     (void)state;
     assert_non_null(jwks);
-    assert_int_equal(jose_jwks_find(jwks, "ed", &pub), P11JWT_OK);
+    assert_int_equal(jose_jwks_pick(jwks, "ed", &jwk), P11JWT_OK);
+    assert_int_equal(jose_ec_from_jwk(jwk, &pub), P11JWT_OK);
     assert_int_equal(pub.alg, P11JWT_EDDSA);
-    assert_int_equal(jose_jwks_find(jwks, "ec", &pub), P11JWT_OK);
+    assert_int_equal(jose_jwks_pick(jwks, "ec", &jwk), P11JWT_OK);
+    assert_int_equal(jose_ec_from_jwk(jwk, &pub), P11JWT_OK);
     assert_int_equal(pub.alg, P11JWT_ES256);
     /* no kid and two keys: ambiguous */
-    assert_int_equal(jose_jwks_find(jwks, NULL, &pub), P11JWT_ERR_KEY_NOT_FOUND);
+    assert_int_equal(jose_jwks_pick(jwks, NULL, &jwk), P11JWT_ERR_KEY_NOT_FOUND);
     json_decref(jwks);
 }
 

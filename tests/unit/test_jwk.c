@@ -104,10 +104,19 @@ static void point_off_curve_refused(void **state)
     json_decref(jwk);
 }
 
-static void jwks_find(void **state)
+/* The kid a pick took, or "" without one. */
+static const char *picked_kid(const json_t *jwk)
+{
+    const char *kid = json_string_value(json_object_get(jwk, "kid"));
+
+    return kid != NULL ? kid : "";
+}
+
+static void jwks_pick(void **state)
 {
     json_t *k1 = a3_jwk(), *k2 = a3_jwk();
     json_t *jwks;
+    const json_t *jwk;
     jose_ec_pub pub;
 
     (void)state;
@@ -116,19 +125,24 @@ static void jwks_find(void **state)
     jwks = json_pack("{s:[{s:s,s:s}, o, o]}", "keys", "kty", "oct", "kid", "one", k1, k2);
     assert_non_null(jwks);
 
-    assert_int_equal(jose_jwks_find(jwks, "two", &pub), P11JWT_OK);
-    assert_int_equal(jose_jwks_find(jwks, "one", &pub), P11JWT_OK); /* skips the oct key */
-    assert_int_equal(jose_jwks_find(jwks, "three", &pub), P11JWT_ERR_KEY_NOT_FOUND);
+    assert_int_equal(jose_jwks_pick(jwks, "two", &jwk), P11JWT_OK);
+    assert_string_equal(picked_kid(jwk), "two");
+    assert_int_equal(jose_ec_from_jwk(jwk, &pub), P11JWT_OK);
+    assert_int_equal(jose_jwks_pick(jwks, "one", &jwk), P11JWT_OK); /* skips the oct key */
+    assert_string_equal(json_string_value(json_object_get(jwk, "kty")), "EC");
+    assert_int_equal(jose_jwks_pick(jwks, "three", &jwk), P11JWT_ERR_KEY_NOT_FOUND);
+    assert_null(jwk);
     assert_non_null(strstr(p11jwt_errmsg(), "'three'"));
     /* No kid in the JWS and two EC keys: ambiguous, refused. */
-    assert_int_equal(jose_jwks_find(jwks, NULL, &pub), P11JWT_ERR_KEY_NOT_FOUND);
+    assert_int_equal(jose_jwks_pick(jwks, NULL, &jwk), P11JWT_ERR_KEY_NOT_FOUND);
+    assert_non_null(strstr(p11jwt_errmsg(), "holds 2 "));
     json_decref(jwks);
 
     jwks = json_pack("{s:[]}", "keys");
-    assert_int_equal(jose_jwks_find(jwks, NULL, &pub), P11JWT_ERR_KEY_NOT_FOUND);
+    assert_int_equal(jose_jwks_pick(jwks, NULL, &jwk), P11JWT_ERR_KEY_NOT_FOUND);
     json_decref(jwks);
     jwks = json_pack("{s:{}}", "keys");
-    assert_int_equal(jose_jwks_find(jwks, NULL, &pub), P11JWT_ERR_JSON);
+    assert_int_equal(jose_jwks_pick(jwks, NULL, &jwk), P11JWT_ERR_JSON);
     json_decref(jwks);
 }
 
@@ -140,7 +154,7 @@ static void jwks_only_signature_keys(void **state)
         "{\"use\":\"enc\"}", "{\"use\":1}", "{\"key_ops\":[\"sign\",\"encrypt\"]}",
         "{\"key_ops\":[]}", "{\"key_ops\":\"verify\"}",
     };
-    jose_ec_pub pub;
+    const json_t *jwk;
 
     (void)state;
     for (size_t i = 0; i < sizeof bad_members / sizeof bad_members[0]; i++) {
@@ -151,9 +165,9 @@ static void jwks_only_signature_keys(void **state)
         json_object_update(k, extra);
         json_decref(extra);
         jwks = json_pack("{s:[o]}", "keys", k);
-        assert_int_equal(jose_jwks_find(jwks, "k", &pub), P11JWT_ERR_KEY_NOT_FOUND);
+        assert_int_equal(jose_jwks_pick(jwks, "k", &jwk), P11JWT_ERR_KEY_NOT_FOUND);
         assert_non_null(strstr(p11jwt_errmsg(), "may not verify"));
-        assert_int_equal(jose_jwks_find(jwks, NULL, &pub), P11JWT_ERR_KEY_NOT_FOUND);
+        assert_int_equal(jose_jwks_pick(jwks, NULL, &jwk), P11JWT_ERR_KEY_NOT_FOUND);
         json_decref(jwks);
     }
     {   /* "use":"sig" and key_ops with verify are fine; an enc key beside a
@@ -164,7 +178,8 @@ static void jwks_only_signature_keys(void **state)
         json_object_set_new(k, "key_ops", json_pack("[s]", "verify"));
         json_object_set_new(enc, "use", json_string("enc"));
         jwks = json_pack("{s:[o,o]}", "keys", enc, k);
-        assert_int_equal(jose_jwks_find(jwks, NULL, &pub), P11JWT_OK);
+        assert_int_equal(jose_jwks_pick(jwks, NULL, &jwk), P11JWT_OK);
+        assert_string_equal(json_string_value(json_object_get(jwk, "use")), "sig");
         json_decref(jwks);
     }
 }
@@ -176,7 +191,7 @@ int main(void)
         cmocka_unit_test(jwk_round_trip),
         cmocka_unit_test(bad_jwks_refused),
         cmocka_unit_test(point_off_curve_refused),
-        cmocka_unit_test(jwks_find),
+        cmocka_unit_test(jwks_pick),
         cmocka_unit_test(jwks_only_signature_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

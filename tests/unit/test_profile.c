@@ -1,9 +1,10 @@
 /*
  * test_profile.c — the config parser, a pure function of the file's bytes
  * (exch_profile_parse): every kind of key of the table (text, duration,
- * whole number, seconds, dialect, auth_method, resource_auth, alg, claim.NAME,
- * header.NAME) with its bounds and defaults, the dialects' needs and
- * presets, the INI lexer's refusals, and each error's form:
+ * whole number, seconds, milliseconds, yes/no, dialect, auth_method,
+ * resource_auth, alg, claim.NAME, header.NAME) with its bounds and
+ * defaults, the dialects' needs and presets, the INI lexer's refusals,
+ * and each error's form:
  * "FILE:LINE: KEY: message", or "FILE:LINE: message" without a key.
  */
 #include <setjmp.h>
@@ -195,6 +196,57 @@ static void seconds(void **state)
             "cfg:7: retry_max_delay: 'NaN' is not a number of seconds");
     refused(DT "retry_max_delay = inf\n",
             "cfg:7: retry_max_delay: 'inf' is not a number of seconds");
+}
+
+/* The two kinds the fleet and the certificate header brought: yes/no
+ * switches and milliseconds, with their defaults and refusals. */
+static void switches_and_millis(void **state)
+{
+    static const char *const yes[] = { "yes", "true", "1" }, *const no[] = { "no", "false", "0" };
+    char text[512];
+    p11jwt_profile *p;
+
+    (void)state;
+    p = parse_ok(DT);
+    assert_int_equal(p->x5t, 0);
+    assert_int_equal(p->x5t_s256, 0);
+    assert_int_equal(p->cache_plaintext, 0);
+    assert_int_equal(p->cache_timeout_ms, 250);
+    assert_int_equal(p->cache_lock, 30);
+    p11jwt_profile_free(p);
+    for (size_t i = 0; i < 3; i++) {
+        snprintf(text, sizeof text, DT "cert = /c.pem\nx5t = %s\nx5t_s256 = %s\n", yes[i], no[i]);
+        p = parse_ok(text);
+        assert_int_equal(p->x5t, 1);
+        assert_int_equal(p->x5t_s256, 0);
+        p11jwt_profile_free(p);
+        snprintf(text, sizeof text, DT "cert = /c.pem\nx5t = %s\nx5t_s256 = %s\n", no[i], yes[i]);
+        p = parse_ok(text);
+        assert_int_equal(p->x5t, 0);
+        assert_int_equal(p->x5t_s256, 1);
+        p11jwt_profile_free(p);
+    }
+    refused(DT "x5t = maybe\n", "cfg:7: x5t: 'maybe' is not yes or no");
+    refused(DT "x5t_s256 = YES\n", "cfg:7: x5t_s256: 'YES' is not yes or no");
+    refused(DT "cert = /c.pem\n", "cfg:7: cert: needs x5t = yes or x5t_s256 = yes (the header "
+                                  "names the certificate by its thumbprints)");
+    refused(DT "cache_plaintext = yes\n",
+            "cfg:7: cache_plaintext: needs cache = redis://... or redis+unix:///...");
+
+    p = parse_ok(DT "cache_timeout = 2s\ncache_lock = 5\n");
+    assert_int_equal(p->cache_timeout_ms, 2000);
+    assert_int_equal(p->cache_lock, 5);
+    p11jwt_profile_free(p);
+    p = parse_ok(DT "cache_timeout = 1\n");
+    assert_int_equal(p->cache_timeout_ms, 1);
+    p11jwt_profile_free(p);
+    p = parse_ok(DT "cache_timeout = 60s\n");
+    assert_int_equal(p->cache_timeout_ms, 60000);
+    p11jwt_profile_free(p);
+    refused(DT "cache_timeout = 0\n",
+            "cfg:7: cache_timeout: '0' is not a time from 1 ms to 60 s (e.g. 250, 250ms, 1s)");
+    refused(DT "cache_timeout = 61s\n",
+            "cfg:7: cache_timeout: '61s' is not a time from 1 ms to 60 s (e.g. 250, 250ms, 1s)");
 }
 
 static void enums(void **state)
@@ -399,6 +451,7 @@ int main(void)
         cmocka_unit_test(defaults), cmocka_unit_test(text_keys),
         cmocka_unit_test(durations), cmocka_unit_test(whole_numbers),
         cmocka_unit_test(seconds),  cmocka_unit_test(enums),
+        cmocka_unit_test(switches_and_millis),
         cmocka_unit_test(dialects), cmocka_unit_test(uris),
         cmocka_unit_test(lexer),    cmocka_unit_test(same),
         cmocka_unit_test(dialect_limits), cmocka_unit_test(no_trailing_comments),
