@@ -51,6 +51,9 @@ static p11jwt_rc finish_cache(exch_profile_parser *ps)
     exch_profile_at_key(ps, "cache");
     if (redis && (rc = exch_redis_url_check(p->cache)) != P11JWT_OK)
         return err_wrap(rc, "%s:%d", ESC(ps->ini.path), ps->ini.line);
+    /* Redis refuses SET ... PX 0: a lock of no time is a config error. */
+    if (redis && (rc = exch_profile_check_min(ps, "cache_lock")) != P11JWT_OK)
+        return rc;
     if (!redis) {
         static const char *const fleet_only[] = { "cache_key", "cache_password_file",
                                                   "cache_prefix", "cache_plaintext" };

@@ -237,6 +237,8 @@ static void switches_and_millis(void **state)
     assert_int_equal(p->cache_timeout_ms, 2000);
     assert_int_equal(p->cache_lock, 5);
     p11jwt_profile_free(p);
+    refused(DT "cache = redis://127.0.0.1:6379\ncache_plaintext = yes\ncache_lock = 0\n",
+            "cfg:9: cache_lock: must be at least 1 second");
     p = parse_ok(DT "cache_timeout = 1\n");
     assert_int_equal(p->cache_timeout_ms, 1);
     p11jwt_profile_free(p);
