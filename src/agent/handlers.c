@@ -105,9 +105,19 @@ static void jb_str(jbuf *b, const char *s)
     jb_reserve(b, n + 2);
     jb_lit(b, "\"");
     for (size_t i = 0; i < n;) {
-        size_t k = utf8_seq(u + i, n - i);
+        size_t run = i, k;
         char esc[8];
 
+        /* A run of printable ASCII needing no escape (a whole token, as a
+         * rule) in one copy, not a call per byte. */
+        while (run < n && u[run] >= 0x20 && u[run] < 0x7f && u[run] != '"' && u[run] != '\\')
+            run++;
+        if (run > i) {
+            jb_raw(b, s + i, run - i);
+            i = run;
+            continue;
+        }
+        k = utf8_seq(u + i, n - i);
         if (u[i] == '"' || u[i] == '\\') {
             esc[0] = '\\';
             esc[1] = (char)u[i];

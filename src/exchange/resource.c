@@ -25,12 +25,15 @@ void p11jwt_response_clear(p11jwt_response *r)
 
 p11jwt_rc p11jwt_client_auth_value(p11jwt_client *c, const p11jwt_access_token *t, char **out)
 {
-    size_t n = strlen(c->p->resource_auth) + 1 + strlen(t->value) + 1;
+    /* The agent makes one per hand-out: two copies, no format. */
+    size_t a = strlen(c->p->resource_auth), v = strlen(t->value);
 
-    *out = malloc(n);
+    *out = malloc(a + 1 + v + 1);
     if (*out == NULL)
         return err_set(P11JWT_ERR_NOMEM, "out of memory");
-    snprintf(*out, n, "%s %s", c->p->resource_auth, t->value);
+    memcpy(*out, c->p->resource_auth, a);
+    (*out)[a] = ' ';
+    memcpy(*out + a + 1, t->value, v + 1);
     return P11JWT_OK;
 }
 

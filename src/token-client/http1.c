@@ -258,17 +258,22 @@ static int send_all(ptc_conn *c, const char *p, size_t n, long long deadline, ch
                     size_t cap)
 {
     while (n > 0) {
-        struct pollfd pfd = { c->fd, POLLOUT, 0 };
-        long long left = deadline - now_ms();
-        ssize_t w;
+        /* Try first: a request fits the socket's buffer, so the usual
+         * case is one send and no poll; wait only when it is full. */
+        ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL | MSG_DONTWAIT);
 
-        if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
-            say(err, cap, "the agent at %s did not take the request in time", c->path);
-            return -1;
-        }
-        w = send(c->fd, p, n, MSG_NOSIGNAL);
-        if (w < 0 && (errno == EINTR || errno == EAGAIN))
+        if (w < 0 && errno == EINTR)
             continue;
+        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            struct pollfd pfd = { c->fd, POLLOUT, 0 };
+            long long left = deadline - now_ms();
+
+            if (left <= 0 || poll(&pfd, 1, (int)left) == 0) {
+                say(err, cap, "the agent at %s did not take the request in time", c->path);
+                return -1;
+            }
+            continue;
+        }
         if (w <= 0) {
             say(err, cap, "writing to the agent at %s: %s", c->path, strerror(errno));
             return -1;

@@ -9,11 +9,13 @@
  */
 #include "token-client/ptc.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define TIMEOUT_MS 120000 /* the agent bounds an exchange by the profile's timeouts */
 
@@ -60,9 +62,28 @@ static int fail(const char *msg)
     return 1;
 }
 
+/* Writes all of p[0..n) to standard output with write(2): the answer is
+ * one line, so stdio would add only its set-up (fstat, ioctl) to every
+ * call. Returns 0, or 1 with a message. */
+static int out_all(const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = write(STDOUT_FILENO, p, n);
+
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return fail("cannot write to standard output");
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
 /* Prints member key of the answer, a string, unescaped, with prefix. */
 static int print_member(const ptc_reply *r, const char *key, const char *prefix)
 {
+    size_t plen = strlen(prefix), cap;
     ptc_json_type t;
     const char *v;
     size_t vl;
@@ -72,15 +93,18 @@ static int print_member(const ptc_reply *r, const char *key, const char *prefix)
 
     if (ptc_json_find(r->body, r->body_len, key, &t, &v, &vl) != 1 || t != PTC_JSON_STRING)
         return fail("the agent's answer has no usable token");
-    if ((buf = malloc(vl + 1)) == NULL)
+    cap = plen + vl + 2; /* prefix, the value, '\n', the unescaper's NUL */
+    if ((buf = malloc(cap)) == NULL)
         return fail("out of memory");
-    n = ptc_json_unescape(v, vl, buf, vl + 1);
-    rc = n > 0 && strcspn(buf, "\r\n") == (size_t)n
-             ? (printf("%s%s\n", prefix, buf) < 0 || fflush(stdout) != 0
-                    ? fail("cannot write to standard output")
-                    : 0)
-             : fail("the agent's answer has no usable token");
-    ptc_wipe(buf, vl + 1);
+    memcpy(buf, prefix, plen);
+    n = ptc_json_unescape(v, vl, buf + plen, vl + 1);
+    if (n > 0 && strcspn(buf + plen, "\r\n") == (size_t)n) {
+        buf[plen + (size_t)n] = '\n';
+        rc = out_all(buf, plen + (size_t)n + 1);
+    } else {
+        rc = fail("the agent's answer has no usable token");
+    }
+    ptc_wipe(buf, cap);
     free(buf);
     return rc;
 }
@@ -152,11 +176,9 @@ int main(int argc, char *argv[])
         return fail(err);
     }
     if (json)
-        rc = fwrite(r.body, 1, r.body_len, stdout) != r.body_len ||
-                     (r.body_len > 0 && r.body[r.body_len - 1] != '\n' && putchar('\n') == EOF) ||
-                     fflush(stdout) != 0
-                 ? fail("cannot write to standard output")
-                 : 0;
+        rc = out_all(r.body, r.body_len) != 0 ? 1
+             : r.body_len > 0 && r.body[r.body_len - 1] != '\n' ? out_all("\n", 1)
+                                                                : 0;
     else
         rc = print_member(&r, header ? "authorization" : "access_token",
                           header ? "Authorization: " : "");

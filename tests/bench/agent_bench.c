@@ -13,7 +13,8 @@
  *             keeps asking GET /v1/token/NAME?min_valid=BIG, which makes
  *             the agent exchange every time (scripts/bench.sh makes the STS
  *             take 200 ms per token), in alternating slices.
- *   spawn     one process per call, fork+exec+wait4 N times: p11jwt-token
+ *   spawn     one process per call, fork+exec+wait4, in rounds that take
+ *             each in turn (the CLI in a tenth of them): p11jwt-token
  *             NAME against `pkcs11-tool --help` (a bare process start with
  *             its libraries; OpenSC 0.23's pkcs11-tool has no --version,
  *             and --help prints its usage and exits 2) in CPU time (user +
@@ -269,40 +270,63 @@ static double latency(void)
 
 /* ---- spawn: one process per call ------------------------------------------ */
 
-/* Runs argv n times (each must exit `want`), output to /dev/null; mean CPU
- * (user + system) and wall ms per run. */
-static void spawn(char *const argv[], int want, int n, double *cpu_ms, double *wall_ms)
+/* One process that runs argv (it must exit `want`), output to /dev/null;
+ * its CPU (user + system, from rusage) and wall ms added to *job. */
+typedef struct spawn_job {
+    char *const *argv;
+    int want, n;
+    double cpu_ms, wall_ms;
+} spawn_job;
+
+static void spawn_one(spawn_job *j)
 {
-    double cpu = 0, t0 = now_s();
+    double t0 = now_s();
+    struct rusage ru;
+    int status;
+    pid_t pid = fork();
 
-    for (int i = 0; i < n; i++) {
-        struct rusage ru;
-        int status;
-        pid_t pid = fork();
+    if (pid < 0)
+        die("fork: %s", strerror(errno));
+    if (pid == 0) {
+        int null = open("/dev/null", O_WRONLY);
 
-        if (pid < 0)
-            die("fork: %s", strerror(errno));
-        if (pid == 0) {
-            int null = open("/dev/null", O_WRONLY);
-
-            if (null >= 0) {
-                dup2(null, 1);
-                dup2(null, 2);
-                close(null);
-            }
-            execv(argv[0], argv);
-            _exit(127);
+        if (null >= 0) {
+            dup2(null, 1);
+            dup2(null, 2);
+            close(null);
         }
-        while (wait4(pid, &status, 0, &ru) < 0)
-            if (errno != EINTR)
-                die("wait4: %s", strerror(errno));
-        if (!WIFEXITED(status) || WEXITSTATUS(status) != want)
-            die("%s exited %d", argv[0], WIFEXITED(status) ? WEXITSTATUS(status) : -1);
-        cpu += (double)ru.ru_utime.tv_sec * 1e3 + (double)ru.ru_utime.tv_usec / 1e3 +
-               (double)ru.ru_stime.tv_sec * 1e3 + (double)ru.ru_stime.tv_usec / 1e3;
+        execv(j->argv[0], j->argv);
+        _exit(127);
     }
-    *cpu_ms = cpu / n;
-    *wall_ms = (now_s() - t0) * 1e3 / n;
+    while (wait4(pid, &status, 0, &ru) < 0)
+        if (errno != EINTR)
+            die("wait4: %s", strerror(errno));
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != j->want)
+        die("%s exited %d", j->argv[0], WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    j->wall_ms += (now_s() - t0) * 1e3;
+    j->cpu_ms += (double)ru.ru_utime.tv_sec * 1e3 + (double)ru.ru_utime.tv_usec / 1e3 +
+                 (double)ru.ru_stime.tv_sec * 1e3 + (double)ru.ru_stime.tv_usec / 1e3;
+    j->n++;
+}
+
+/* The four in rounds (p11jwt-token, pkcs11-tool, /bin/true, each once a
+ * round, the order turning; `p11jwt token` in cli_runs of the rounds,
+ * spread evenly), so that load from elsewhere weighs on all of them
+ * alike; then each one's means. */
+static void spawn_rounds(spawn_job *jobs, int runs, spawn_job *cli, int cli_runs)
+{
+    for (int i = 0; i < runs; i++) {
+        for (int k = 0; k < 3; k++)
+            spawn_one(&jobs[(i + k) % 3]);
+        if ((long)(i + 1) * cli_runs / runs > cli->n)
+            spawn_one(cli);
+    }
+    for (int k = 0; k < 3; k++) {
+        jobs[k].cpu_ms /= jobs[k].n;
+        jobs[k].wall_ms /= jobs[k].n;
+    }
+    cli->cpu_ms /= cli->n;
+    cli->wall_ms /= cli->n;
 }
 
 static const char usage_text[] =
@@ -366,29 +390,32 @@ int main(int argc, char *argv[])
         char *cli_argv[] = { (char *)cli, (char *)"token", (char *)"--no-agent",
                              (char *)"--config", (char *)cli_config, (char *)"--profile",
                              (char *)profile, NULL };
-        double tc, tw, pc, pw, cc, cw, fc, fw;
         int cli_runs = runs / 10 > 3 ? runs / 10 : 3;
+        spawn_job jobs[3] = { { tok_argv, 0, 0, 0, 0 }, { p11_argv, 2, 0, 0, 0 },
+                              { true_argv, 0, 0, 0, 0 } },
+                  cli_job = { cli_argv, 0, 0, 0, 0 }, warm_tok = { tok_argv, 0, 0, 0, 0 },
+                  warm_p11 = { p11_argv, 2, 0, 0, 0 };
+        const spawn_job *tj = &jobs[0], *pj = &jobs[1], *fj = &jobs[2], *cj = &cli_job;
 
         if (token_bin == NULL || cli == NULL || cli_config == NULL)
             die("spawn needs --token-bin, --cli-bin and --cli-config");
-        spawn(tok_argv, 0, 5, &tc, &tw); /* warm the page cache */
-        spawn(p11_argv, 2, 5, &pc, &pw);
-        spawn(tok_argv, 0, runs, &tc, &tw);
-        spawn(p11_argv, 2, runs, &pc, &pw);
-        spawn(true_argv, 0, runs, &fc, &fw);
-        spawn(cli_argv, 0, cli_runs, &cc, &cw);
-        cpu_ratio = tc / pc;
-        speedup = cw / tw;
-        printf("spawn    p11jwt-token        cpu %.3f ms  wall %.3f ms  (%d runs)\n", tc, tw,
-               runs);
+        for (int i = 0; i < 5; i++) { /* warm the page cache */
+            spawn_one(&warm_tok);
+            spawn_one(&warm_p11);
+        }
+        spawn_rounds(jobs, runs, &cli_job, cli_runs);
+        cpu_ratio = tj->cpu_ms / pj->cpu_ms;
+        speedup = cj->wall_ms / tj->wall_ms;
+        printf("spawn    p11jwt-token        cpu %.3f ms  wall %.3f ms  (%d runs)\n", tj->cpu_ms,
+               tj->wall_ms, runs);
         printf("spawn    pkcs11-tool-help    cpu %.3f ms  wall %.3f ms  token/it cpu %.3f\n",
-               pc, pw, cpu_ratio);
+               pj->cpu_ms, pj->wall_ms, cpu_ratio);
         printf("spawn    true-floor          cpu %.3f ms  wall %.3f ms  (/bin/true: a process "
                "start and nothing else)\n",
-               fc, fw);
+               fj->cpu_ms, fj->wall_ms);
         printf("spawn    p11jwt-token-cli    cpu %.3f ms  wall %.3f ms  it/token wall %.1fx  "
                "(%d runs)\n",
-               cc, cw, speedup, cli_runs);
+               cj->cpu_ms, cj->wall_ms, speedup, cj->n);
     }
     printf("summary: handout_t1=%.2f handout_t2=%.2f refresh_p99=%.2f "
            "token_cpu_vs_p11tool=%.2f token_speedup_vs_cli=%.1f\n",
