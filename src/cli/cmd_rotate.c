@@ -39,10 +39,10 @@ static const char rotate_help[] =
     "           previous key --kid (never the active or next key); needs --yes\n"
     "  auto     one policy step for a timer: the first run adopts the profile's\n"
     "           kid as the active key (stores the keyring, dated now); then\n"
-    "           stage when the active key is older\n"
-    "           than rotate_after (EC, RSA, Ed25519), promote when next was staged\n"
-    "           more than overlap ago, retire previous keys older than grace; runs\n"
-    "           than overlap ago, retire previous keys older than grace; runs\n"
+    "           stage when the active key is older than rotate_after (EC, RSA,\n"
+    "           Ed25519; HS*: says the whole rotate stage command to run), promote\n"
+    "           when next was staged more than overlap ago, retire previous keys\n"
+    "           older than grace; runs\n"
     "           publish_command with the JWKS once when anything changed\n"
     "           (stage, promote and retire run it after their change too)\n"
     "  forget   drop the keyring's state from the token (every version), keep\n"
@@ -108,10 +108,10 @@ static const char *shown(const char *s, char *buf, size_t cap)
     return buf;
 }
 
-static int print_text_status(const char *json)
+static int print_text_status(const char *json, const char *profile)
 {
     json_t *o = json_loads(json, 0, NULL), *prev, *k;
-    char name[256], kid[256], alg[32], date[64];
+    char name[256], kid[256], alg[32], date[64], pn[256];
     size_t i;
 
     if (o == NULL)
@@ -123,8 +123,10 @@ static int print_text_status(const char *json)
                                                        : "");
     if (json_is_string(json_object_get(o, "profile_kid")))
         printf("  (the keyring chooses the active kid: the profile's kid %s is not used;\n"
-               "   p11jwt rotate forget drops the keyring)\n",
-               shown(json_string_value(json_object_get(o, "profile_kid")), kid, sizeof kid));
+               "   if another config left this keyring, 'p11jwt rotate forget --profile %s\n"
+               "   --yes' drops its state and keeps the keys)\n",
+               shown(json_string_value(json_object_get(o, "profile_kid")), kid, sizeof kid),
+               shown(profile, pn, sizeof pn));
 #define ROW(state, e)                                                                    \
     printf("  %-9s %-44s %-6s since %s\n", state,                                         \
            shown(json_string_value(json_object_get(e, "kid")), kid, sizeof kid),          \
@@ -204,7 +206,7 @@ int cmd_rotate(int argc, char *argv[])
     if (strcmp(sub, "status") == 0) {
         rc = p11jwt_rotate_status(cl, &out);
         if (rc == P11JWT_OK)
-            r = json ? (puts(out) < 0) : print_text_status(out);
+            r = json ? (puts(out) < 0) : print_text_status(out, o.profile);
     } else if (strcmp(sub, "stage") == 0) {
         /* An HS* stage needs the provider's new secret and its key id: a
          * usage error without them, before anything is read. */
