@@ -222,11 +222,15 @@ int cmd_rotate(int argc, char *argv[])
         json_decref(sj);
         p11jwt_free(st);
         if (hmac && (secret_file == NULL || kid == NULL)) {
+            char pn[256], cf[256];
+
             r = cli_usage(cmd,
                           "the keyring's keys are %s secrets issued by the provider: give the "
-                          "new key's id and secret (rotate stage --profile %s --kid NEW_KEY_ID "
-                          "--secret-file PATH)",
-                          hs_alg, o.profile);
+                          "new key's id and secret (p11jwt rotate stage --profile %s%s%s --kid "
+                          "NEW_KEY_ID --secret-file PATH)",
+                          hs_alg, shown(o.profile, pn, sizeof pn),
+                          o.config != NULL ? " --config " : "",
+                          o.config != NULL ? shown(o.config, cf, sizeof cf) : "");
             goto out;
         }
         if (secret_file != NULL) {
@@ -238,14 +242,28 @@ int cmd_rotate(int argc, char *argv[])
         }
         rc = p11jwt_rotate_stage(cl, secret, secret_len, kid, &out);
         if (rc == P11JWT_OK && hmac) {
-            /* No public key: say what was staged instead of an empty JWKS. */
-            char k[256], pn[256];
+            /* No public key: say what was staged instead of an empty JWKS,
+             * in which keyring and version (read back: the stage stored it). */
+            char k[256], pn[256], kn[256] = "?", cf[256];
+            long long version = 0;
 
+            st = NULL;
+            sj = NULL;
+            if (p11jwt_rotate_status(cl, &st) == P11JWT_OK &&
+                (sj = json_loads(st, 0, NULL)) != NULL) {
+                shown(json_string_value(json_object_get(sj, "keyring")), kn, sizeof kn);
+                version = (long long)json_integer_value(json_object_get(sj, "version"));
+            }
+            json_decref(sj);
+            p11jwt_free(st);
             shown(o.profile, pn, sizeof pn);
-            r = printf("staged %s key '%s' as next in the keyring of profile '%s'; an HMAC "
+            r = printf("staged %s key '%s' as next in keyring '%s' (version %lld); an HMAC "
                        "secret has no public key to register (the provider issued this key "
-                       "id). Next: p11jwt rotate promote --profile %s\n",
-                       hs_alg, shown(kid, k, sizeof k), pn, pn) < 0;
+                       "id). Next, once the provider accepts it: p11jwt rotate promote "
+                       "--profile %s%s%s\n",
+                       hs_alg, shown(kid, k, sizeof k), kn, version, pn,
+                       o.config != NULL ? " --config " : "",
+                       o.config != NULL ? shown(o.config, cf, sizeof cf) : "") < 0;
         } else if (rc == P11JWT_OK) {
             json_t *j = json_loads(out, 0, NULL);
 
