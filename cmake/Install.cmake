@@ -96,11 +96,11 @@ install(FILES include/p11jwt.h DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 
 # p11jwt.pc: prefix= is the install prefix; Requires.private and
 # Libs.private make `pkg-config --static --libs p11jwt` link libp11jwt.a
-# (p11jwt.pc.in says why libcurl is in Libs.private).
+# (p11jwt.pc.in says why libcurl is not among them).
 p11jwt_install_template(p11jwt.pc.in ${CMAKE_INSTALL_LIBDIR}/pkgconfig)
 
 # The CMake package: p11jwt::p11jwt and p11jwt::p11jwt_static. The static
-# library's link interface names PkgConfig::P11KIT, ::JANSSON, ::CURL,
+# library's link interface names PkgConfig::P11KIT, ::JANSSON, ::HIREDIS,
 # OpenSSL::Crypto and Threads::Threads; p11jwtConfig.cmake finds them
 # before it loads the targets. The files locate themselves (relative to
 # where they are installed), so they need no install-time filling in.
@@ -116,6 +116,24 @@ install(FILES ${PROJECT_BINARY_DIR}/p11jwtConfig.cmake
   DESTINATION ${P11JWT_CMAKE_DIR})
 
 # ---- programs ---------------------------------------------------------------
+
+# The programs find libp11jwt.so.0 where they were installed with it: a
+# RUNPATH relative to their own place ($ORIGIN), so `p11jwt` runs straight
+# after `cmake --install` to /usr/local (whose lib/ the dynamic linker
+# only knows once ldconfig ran) or to any --prefix P. None for a library
+# directory the linker searches anyway (/usr: the packages; lintian
+# refuses an RPATH there).
+list(FIND CMAKE_C_IMPLICIT_LINK_DIRECTORIES "${CMAKE_INSTALL_FULL_LIBDIR}" _p11jwt_sys_libdir)
+if(_p11jwt_sys_libdir EQUAL -1)
+  foreach(_t_dir p11jwt_cli:${CMAKE_INSTALL_BINDIR}
+                 p11jwt_agent_bin:${CMAKE_INSTALL_LIBEXECDIR}/p11jwt)
+    string(REPLACE ":" ";" _t_dir "${_t_dir}")
+    list(GET _t_dir 0 _t)
+    list(GET _t_dir 1 _dir)
+    file(RELATIVE_PATH _rel "${CMAKE_INSTALL_PREFIX}/${_dir}" "${CMAKE_INSTALL_FULL_LIBDIR}")
+    set_target_properties(${_t} PROPERTIES INSTALL_RPATH "$ORIGIN/${_rel}")
+  endforeach()
+endif()
 
 install(TARGETS p11jwt_cli p11jwt_token RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
 # `p11jwt agent` executes it from here (P11JWT_AGENT_PATH, a configure-time

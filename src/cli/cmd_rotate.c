@@ -39,10 +39,10 @@ static const char rotate_help[] =
     "           previous key --kid (never the active or next key); needs --yes\n"
     "  auto     one policy step for a timer: the first run adopts the profile's\n"
     "           kid as the active key (stores the keyring, dated now); then\n"
-    "           stage when the active key is older\n"
-    "           than rotate_after (EC, RSA, Ed25519), promote when next was staged\n"
-    "           more than overlap ago, retire previous keys older than grace; runs\n"
-    "           than overlap ago, retire previous keys older than grace; runs\n"
+    "           stage when the active key is older than rotate_after (EC, RSA,\n"
+    "           Ed25519; HS*: says the whole rotate stage command to run), promote\n"
+    "           when next was staged more than overlap ago, retire previous keys\n"
+    "           older than grace; runs\n"
     "           publish_command with the JWKS once when anything changed\n"
     "           (stage, promote and retire run it after their change too)\n"
     "  forget   drop the keyring's state from the token (every version), keep\n"
@@ -108,10 +108,10 @@ static const char *shown(const char *s, char *buf, size_t cap)
     return buf;
 }
 
-static int print_text_status(const char *json)
+static int print_text_status(const char *json, const char *profile)
 {
     json_t *o = json_loads(json, 0, NULL), *prev, *k;
-    char name[256], kid[256], alg[32], date[64];
+    char name[256], kid[256], alg[32], date[64], pn[256];
     size_t i;
 
     if (o == NULL)
@@ -123,8 +123,10 @@ static int print_text_status(const char *json)
                                                        : "");
     if (json_is_string(json_object_get(o, "profile_kid")))
         printf("  (the keyring chooses the active kid: the profile's kid %s is not used;\n"
-               "   p11jwt rotate forget drops the keyring)\n",
-               shown(json_string_value(json_object_get(o, "profile_kid")), kid, sizeof kid));
+               "   if another config left this keyring, 'p11jwt rotate forget --profile %s\n"
+               "   --yes' drops its state and keeps the keys)\n",
+               shown(json_string_value(json_object_get(o, "profile_kid")), kid, sizeof kid),
+               shown(profile, pn, sizeof pn));
 #define ROW(state, e)                                                                    \
     printf("  %-9s %-44s %-6s since %s\n", state,                                         \
            shown(json_string_value(json_object_get(e, "kid")), kid, sizeof kid),          \
@@ -204,7 +206,7 @@ int cmd_rotate(int argc, char *argv[])
     if (strcmp(sub, "status") == 0) {
         rc = p11jwt_rotate_status(cl, &out);
         if (rc == P11JWT_OK)
-            r = json ? (puts(out) < 0) : print_text_status(out);
+            r = json ? (puts(out) < 0) : print_text_status(out, o.profile);
     } else if (strcmp(sub, "stage") == 0) {
         /* An HS* stage needs the provider's new secret and its key id: a
          * usage error without them, before anything is read. */
@@ -220,11 +222,15 @@ int cmd_rotate(int argc, char *argv[])
         json_decref(sj);
         p11jwt_free(st);
         if (hmac && (secret_file == NULL || kid == NULL)) {
+            char pn[256], cf[256];
+
             r = cli_usage(cmd,
                           "the keyring's keys are %s secrets issued by the provider: give the "
-                          "new key's id and secret (rotate stage --profile %s --kid NEW_KEY_ID "
-                          "--secret-file PATH)",
-                          hs_alg, o.profile);
+                          "new key's id and secret (p11jwt rotate stage --profile %s%s%s --kid "
+                          "NEW_KEY_ID --secret-file PATH)",
+                          hs_alg, shown(o.profile, pn, sizeof pn),
+                          o.config != NULL ? " --config " : "",
+                          o.config != NULL ? shown(o.config, cf, sizeof cf) : "");
             goto out;
         }
         if (secret_file != NULL) {
@@ -236,14 +242,28 @@ int cmd_rotate(int argc, char *argv[])
         }
         rc = p11jwt_rotate_stage(cl, secret, secret_len, kid, &out);
         if (rc == P11JWT_OK && hmac) {
-            /* No public key: say what was staged instead of an empty JWKS. */
-            char k[256], pn[256];
+            /* No public key: say what was staged instead of an empty JWKS,
+             * in which keyring and version (read back: the stage stored it). */
+            char k[256], pn[256], kn[256] = "?", cf[256];
+            long long version = 0;
 
+            st = NULL;
+            sj = NULL;
+            if (p11jwt_rotate_status(cl, &st) == P11JWT_OK &&
+                (sj = json_loads(st, 0, NULL)) != NULL) {
+                shown(json_string_value(json_object_get(sj, "keyring")), kn, sizeof kn);
+                version = (long long)json_integer_value(json_object_get(sj, "version"));
+            }
+            json_decref(sj);
+            p11jwt_free(st);
             shown(o.profile, pn, sizeof pn);
-            r = printf("staged %s key '%s' as next in the keyring of profile '%s'; an HMAC "
+            r = printf("staged %s key '%s' as next in keyring '%s' (version %lld); an HMAC "
                        "secret has no public key to register (the provider issued this key "
-                       "id). Next: p11jwt rotate promote --profile %s\n",
-                       hs_alg, shown(kid, k, sizeof k), pn, pn) < 0;
+                       "id). Next, once the provider accepts it: p11jwt rotate promote "
+                       "--profile %s%s%s\n",
+                       hs_alg, shown(kid, k, sizeof k), kn, version, pn,
+                       o.config != NULL ? " --config " : "",
+                       o.config != NULL ? shown(o.config, cf, sizeof cf) : "") < 0;
         } else if (rc == P11JWT_OK) {
             json_t *j = json_loads(out, 0, NULL);
 

@@ -184,7 +184,7 @@ static void check_pin(exch_doctor *d, const p11_token_facts *tf)
 }
 
 /* The key: there, protected, sign-only, alg pinned, and it signs. */
-static void check_key(exch_doctor *d, const char *kid)
+static void check_key(exch_doctor *d, const char *kid, const char *origin)
 {
     p11_key_facts k;
     p11jwt_key *key = NULL;
@@ -198,15 +198,15 @@ static void check_key(exch_doctor *d, const char *kid)
              "sensitive, non-extractable and sign-only, and rotate to it (p11jwt rotate stage)";
     rc = p11_inspect_key(d->tok, kid, 1, &k);
     if (rc != P11JWT_OK) {
-        exch_doctor_report(d, "key", P11JWT_CHECK_FAIL, rc, NULL, "kid '%s': %s", ESC(kid),
+        exch_doctor_report(d, "key", P11JWT_CHECK_FAIL, rc, NULL, "kid '%s'%s: %s", ESC(kid), origin,
                            p11jwt_errmsg());
         return;
     }
     if (!k.found) {
         exch_doctor_report(d, "key", P11JWT_CHECK_FAIL, P11JWT_ERR_KEY_NOT_FOUND,
                            "generate it (p11jwt keygen --kid KID), import it, or correct kid",
-                           "no private or secret key with kid '%s' in token '%s'%s", ESC(kid),
-                           p11_token_label(d->tok),
+                           "no private or secret key with kid '%s'%s in token '%s'%s", ESC(kid),
+                           origin, p11_token_label(d->tok),
                            k.public_only ? " (only its public key is there)" : "");
         return;
     }
@@ -218,7 +218,7 @@ static void check_key(exch_doctor *d, const char *kid)
         fatal = "it may not sign (CKA_SIGN is false)";
     if (fatal != NULL) {
         exch_doctor_report(d, "key", P11JWT_CHECK_FAIL, P11JWT_ERR_PKCS11, remake,
-                           "kid '%s': %s", ESC(kid), fatal);
+                           "kid '%s'%s: %s", ESC(kid), origin, fatal);
         return;
     }
     /* As the profile signs: a key that pins no alg (an RSA key or a generic
@@ -228,8 +228,8 @@ static void check_key(exch_doctor *d, const char *kid)
         rc = p11jwt_key_sign(key, (const unsigned char *)"p11jwt doctor", 13, sig, &sig_len);
     p11jwt_key_free(key);
     if (rc != P11JWT_OK) {
-        exch_doctor_report(d, "key", P11JWT_CHECK_FAIL, rc, NULL, "kid '%s' does not sign: %s",
-                           ESC(kid), p11jwt_errmsg());
+        exch_doctor_report(d, "key", P11JWT_CHECK_FAIL, rc, NULL, "kid '%s'%s does not sign: %s",
+                           ESC(kid), origin, p11jwt_errmsg());
         return;
     }
     /* An imported secret was never the token's alone (the provider issued
@@ -244,12 +244,12 @@ static void check_key(exch_doctor *d, const char *kid)
         warn = "its alg is not pinned (an HMAC key without one CKA_ALLOWED_MECHANISMS, an RSA "
                "key without one CKM_SHA*_RSA_PKCS(_PSS))";
     if (warn != NULL) {
-        exch_doctor_report(d, "key", P11JWT_CHECK_WARN, P11JWT_OK, remake, "kid '%s' signs, but %s",
-                           ESC(kid), warn);
+        exch_doctor_report(d, "key", P11JWT_CHECK_WARN, P11JWT_OK, remake, "kid '%s'%s signs, but %s",
+                           ESC(kid), origin, warn);
         return;
     }
     exch_doctor_report(d, "key", P11JWT_CHECK_OK, P11JWT_OK, NULL,
-                       "kid '%s': %s key, %s, sensitive, %s, sign-only; signs", ESC(kid),
+                       "kid '%s'%s: %s key, %s, sensitive, %s, sign-only; signs", ESC(kid), origin,
                        k.cls == CKO_SECRET_KEY      ? "secret"
                        : p11jwt_alg_is_rsa(k.alg) ? "RSA private"
                        : k.alg == P11JWT_EDDSA    ? "Ed25519 private"
@@ -259,15 +259,38 @@ static void check_key(exch_doctor *d, const char *kid)
                                                 : "not extractable (imported)");
 }
 
-/* The keyring's state names keys the token holds. */
+/* Whether kid is one of the keyring's keys (active, next or previous). */
+static int kr_names(const kr_state *kr, const char *kid)
+{
+    if (kid == NULL)
+        return 1;
+    if ((kr->active.kid != NULL && strcmp(kr->active.kid, kid) == 0) ||
+        (kr->next.kid != NULL && strcmp(kr->next.kid, kid) == 0))
+        return 1;
+    for (size_t i = 0; i < kr->nprev; i++)
+        if (kr->prev[i].kid != NULL && strcmp(kr->prev[i].kid, kid) == 0)
+            return 1;
+    return 0;
+}
+
+/* The keyring's state names keys the token holds, and the profile's kid
+ * among them (else the keyring acts unseen: another config's, by name). */
 static void check_keyring(exch_doctor *d)
 {
     const p11jwt_profile *p = d->p;
     kr_state kr = { 0 };
     p11_key_facts k;
     char missing_prev[256] = "";
+    char unseen[512] = "";
     p11jwt_rc rc = kr_load(d->tok, p->keyring, p->kid, 0, &kr);
 
+    /* Not a warning: after a rotation retired it, the profile's kid is
+     * rightly gone from its own keyring. Said, so it is never unseen. */
+    if (rc == P11JWT_OK && kr.version != 0 && !kr_names(&kr, p->kid))
+        snprintf(unseen, sizeof unseen,
+                 "; the profile's kid '%s' is not one of them and is not used (if another "
+                 "config left this keyring: p11jwt rotate forget --profile %s --yes)",
+                 ESC(p->kid), ESC(p->name));
     if (rc != P11JWT_OK) {
         exch_doctor_report(d, "keyring", P11JWT_CHECK_FAIL, rc,
                            "see docs/rotation.md; p11jwt rotate status --profile NAME shows it",
@@ -311,18 +334,18 @@ static void check_keyring(exch_doctor *d)
     else
         exch_doctor_report(d, "keyring", P11JWT_CHECK_OK, P11JWT_OK, NULL,
                            "keyring '%s' version %llu: active '%s'%s%s%s, %zu previous; all in "
-                           "the token",
+                           "the token%s",
                            ESC(p->keyring), (unsigned long long)kr.version,
                            ESC(kr.active.kid), kr.next.kid ? ", next '" : "",
                            kr.next.kid ? ESC(kr.next.kid) : "", kr.next.kid ? "'" : "",
-                           kr.nprev);
+                           kr.nprev, unseen);
     kr_state_clear(&kr);
 }
 
 void exch_doctor_token(exch_doctor *d, const char *uri, const char *kid)
 {
     p11_token_facts tf;
-    char *active = NULL, *fallback = NULL;
+    char *active = NULL, *fallback = NULL, origin[256] = "";
     p11jwt_rc rc;
 
     int opened = d->skip == NULL;
@@ -353,12 +376,18 @@ void exch_doctor_token(exch_doctor *d, const char *uri, const char *kid)
         goto skip_key;
     }
     if (kid == NULL && d->p != NULL) {
-        /* The key the client would sign with: the keyring's active one. */
-        if (kr_kids(d->tok, d->p->keyring, d->p->kid, &active, &fallback, NULL, NULL) ==
+        /* The key the client would sign with: the keyring's active one,
+         * named as such when a stored keyring chose it. */
+        uint64_t version = 0;
+
+        if (kr_kids(d->tok, d->p->keyring, d->p->kid, &active, &fallback, NULL, &version) ==
             P11JWT_OK)
             kid = active;
         else
             kid = d->p->kid;
+        if (version != 0 && kid == active)
+            snprintf(origin, sizeof origin, " (the active key of keyring '%s', version %llu)",
+                     ESC(d->p->keyring), (unsigned long long)version);
     }
     if (kid == NULL)
         kid = p11jwt_token_uri_kid(d->tok);
@@ -366,7 +395,7 @@ void exch_doctor_token(exch_doctor *d, const char *uri, const char *kid)
         exch_doctor_report(d, "key", P11JWT_CHECK_FAIL, P11JWT_ERR_ARG,
                            "give --kid, or object= in the token URI", "no kid to check");
     else
-        check_key(d, kid);
+        check_key(d, kid, origin);
     if (d->p != NULL)
         check_keyring(d);
     free(active);

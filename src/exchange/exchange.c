@@ -206,6 +206,36 @@ static p11jwt_rc read_secrets(p11jwt_client *c, unsigned char **secret, size_t *
     return rc;
 }
 
+/* The STS refused the key: name the kid(s) and, when a stored keyring
+ * chose them, the keyring, its version and the profile's own kid when it
+ * is not the one used (issue 17.2), before the STS's words (a message is
+ * cut at ERR_MSG_MAX). first is the refusal of active when fallback was
+ * tried too; the current message is the last refusal. */
+static void say_key_refused(p11jwt_client *c, p11jwt_rc rc, const char *active,
+                            const char *fallback, const char *first)
+{
+    char origin[384], last[ERR_MSG_MAX];
+
+    /* The profile's kid may be the one fallen back to: then it was used. */
+    exch_client_kid_origin(c,
+                           fallback != NULL && c->p->kid != NULL &&
+                                   strcmp(fallback, c->p->kid) == 0
+                               ? fallback
+                               : active,
+                           origin, sizeof origin);
+    snprintf(last, sizeof last, "%s", p11jwt_errmsg());
+    if (fallback == NULL) {
+        if (origin[0] != '\0')
+            err_wrap(rc, "kid '%s'%s", ESC(active), origin);
+    } else if (strcmp(first, last) == 0) {
+        err_set(rc, "the STS refused both kid '%s' and kid '%s'%s: %s", ESC(active),
+                ESC(fallback), origin, last);
+    } else {
+        err_set(rc, "the STS refused kid '%s' (%s) and kid '%s' (%s)%s", ESC(active), first,
+                ESC(fallback), last, origin);
+    }
+}
+
 p11jwt_rc exch_exchange(void *client, p11jwt_access_token *out)
 {
     p11jwt_client *c = client;
@@ -269,12 +299,9 @@ p11jwt_rc exch_exchange(void *client, p11jwt_access_token *out)
                 kid = fallback;
                 continue;
             }
-            if (keyish && fell_back)
-                rc = err_set(rc,
-                             "the STS refused both kid '%s' (%s) and kid '%s' (%s), the keys "
-                             "of keyring '%s' (version %llu)",
-                             ESC(active), first_refusal.msg, ESC(fallback), p11jwt_errmsg(),
-                             ESC(p->keyring), (unsigned long long)atomic_load(&c->kr_version));
+            if (keyish)
+                say_key_refused(c, rc, active, fell_back ? fallback : NULL,
+                                fell_back ? first_refusal.msg : NULL);
         }
         if (!retryable || n >= p->max_retries)
             break;

@@ -45,9 +45,16 @@ p11jwt_rc jose_extras_parse(const char *text, size_t len, json_t **obj)
     json_t *value;
 
     *obj = json_loadb(text, len, JSON_REJECT_DUPLICATES, &jerr);
+    /* Where, as the text has it: a batch's line is one line (the caller
+     * names its number), so only a column; a claims text of several
+     * lines gets its own line too. */
+    if (*obj == NULL && jerr.line <= 1)
+        return err_set(P11JWT_ERR_JSON, "extra claims are not valid JSON: %s (column %d)",
+                       ESC(jerr.text), jerr.column);
     if (*obj == NULL)
-        return err_set(P11JWT_ERR_JSON, "extra claims are not valid JSON: %s (line %d)",
-                       ESC(jerr.text), jerr.line);
+        return err_set(P11JWT_ERR_JSON,
+                       "extra claims are not valid JSON: %s (their line %d, column %d)",
+                       ESC(jerr.text), jerr.line, jerr.column);
     if (!json_is_object(*obj)) {
         json_decref(*obj);
         *obj = NULL;

@@ -46,26 +46,32 @@ static p11jwt_rc check_keyrings(p11jwt_token *tok, const char *kid)
             break;
         }
         role = kid_role(&kr, kid);
+        /* What to run instead, whole: the profile is not known here (a
+         * keyring is named by its profile, unless the profile says
+         * keyring = NAME). */
         if (role != NULL && strcmp(role, "active") == 0)
             rc = err_set(P11JWT_ERR_ARG,
                          "kid '%s' is the active key of keyring '%s' (version %" PRIu64
-                         "): refused, every exchange of its profiles signs with it; stage "
-                         "and promote a new key first (p11jwt rotate stage, rotate promote), "
-                         "then p11jwt rotate retire --kid %s --yes, or drop the keyring "
-                         "with p11jwt rotate forget",
+                         "): refused, its profiles sign with it. Instead, with P the profile "
+                         "whose keyring it is: p11jwt rotate stage --profile P; p11jwt rotate "
+                         "promote --profile P; p11jwt rotate retire --profile P --kid %s "
+                         "--yes. Or drop the keyring, keeping its keys: p11jwt rotate forget "
+                         "--profile P --yes",
                          ESC(kid), ESC(names[i]), kr.version, ESC(kid));
         else if (role != NULL && strcmp(role, "next") == 0)
             rc = err_set(P11JWT_ERR_ARG,
                          "kid '%s' is the next key of keyring '%s' (version %" PRIu64
-                         "): refused, it is to be promoted; promote it (p11jwt rotate "
-                         "promote) and retire the old key, or drop the keyring with "
-                         "p11jwt rotate forget",
+                         "): refused, it is to be promoted. Instead, with P the profile whose "
+                         "keyring it is: p11jwt rotate promote --profile P, then p11jwt rotate "
+                         "retire --profile P --kid OLD_ACTIVE_KID --yes. Or drop the keyring, "
+                         "keeping its keys: p11jwt rotate forget --profile P --yes",
                          ESC(kid), ESC(names[i]), kr.version);
         else if (role != NULL)
             base_log(P11JWT_LOG_WARNING,
                      "kid '%s' is a previous key of keyring '%s' (version %" PRIu64
                      "): its profiles can no longer fall back to it; p11jwt rotate retire "
-                     "--kid %s --yes drops it from the keyring",
+                     "--profile P --kid %s --yes (P: the profile whose keyring it is) drops "
+                     "it from the keyring",
                      ESC(kid), ESC(names[i]), kr.version, ESC(kid));
         kr_state_clear(&kr);
     }

@@ -123,6 +123,11 @@ static ssize_t read_line(int fd, char *buf, size_t cap)
     }
 }
 
+/* Every PIN source, as the CLI and a profile name them. */
+#define NO_PIN                                                                              \
+    "no PIN for token '%s': give --pin-file or --pin-env (in a profile: pin_file or "       \
+    "pin_env), or pin-source=FILE in the token URI"
+
 /* Reads a PIN typed on the controlling terminal, echo off. */
 static p11jwt_rc prompt_pin(p11_pin *p, const char *label)
 {
@@ -133,12 +138,10 @@ static p11jwt_rc prompt_pin(p11_pin *p, const char *label)
     int fd = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
 
     if (fd < 0)
-        return err_set(P11JWT_ERR_PIN, "no PIN for token '%s': give --pin-file, --pin-env or "
-                       "pin-source= in the token URI (no terminal to prompt on)", label);
+        return err_set(P11JWT_ERR_PIN, NO_PIN " (no terminal to prompt on)", label);
     pthread_mutex_lock(&prompt_mu);
     if (tcgetattr(fd, &prompt_old) != 0) {
-        rc = err_set(P11JWT_ERR_PIN, "no PIN for token '%s': give --pin-file, --pin-env or "
-                     "pin-source= in the token URI", label);
+        rc = err_set(P11JWT_ERR_PIN, NO_PIN, label);
         goto out_unlock;
     }
     prompt_quiet = prompt_old;
@@ -215,8 +218,7 @@ p11jwt_rc p11_pin_read(p11_pin *p, const char *label, unsigned char **out,
     }
     if (p->prompted == NULL) {
         if (!p->prompt_allowed)
-            return err_set(P11JWT_ERR_PIN, "no PIN for token '%s': give --pin-file, --pin-env "
-                           "or pin-source= in the token URI", label);
+            return err_set(P11JWT_ERR_PIN, NO_PIN, label);
         rc = prompt_pin(p, label);
         if (rc != P11JWT_OK)
             return rc;

@@ -82,6 +82,57 @@ static int in_list(const char *const *l, const char *s, size_t n)
     return 0;
 }
 
+/* Levenshtein distance of a (n bytes) and b, case-insensitive; names are
+ * short (any longer than 31 bytes counts as far from everything). */
+static size_t name_distance(const char *a, size_t n, const char *b)
+{
+    size_t m = strlen(b), row[32], prev, cur;
+
+    if (n >= sizeof row || m >= sizeof row)
+        return (size_t)-1;
+    for (size_t j = 0; j <= m; j++)
+        row[j] = j;
+    for (size_t i = 1; i <= n; i++) {
+        prev = row[0];
+        row[0] = i;
+        for (size_t j = 1; j <= m; j++) {
+            size_t best = prev + (strncasecmp(a + i - 1, b + j - 1, 1) != 0);
+
+            if (row[j] + 1 < best)
+                best = row[j] + 1;
+            if (row[j - 1] + 1 < best)
+                best = row[j - 1] + 1;
+            cur = row[j];
+            row[j] = best;
+            prev = cur;
+        }
+    }
+    return row[m];
+}
+
+/* The known attribute an unknown name was most likely meant to be (at
+ * most two edits away), or NULL; *query says which part it belongs to.
+ * Never pin-value: its value would be echoed in the URI shown. */
+static const char *nearest_attr(const char *s, size_t n, int *query)
+{
+    const char *best = NULL;
+    size_t best_d = 3;
+
+    if (n == 0)
+        return NULL;
+    for (int part = 0; part < 2; part++)
+        for (const char *const *l = part == 0 ? path_attrs : query_attrs; *l != NULL; l++) {
+            size_t d = name_distance(s, n, *l);
+
+            if (d < best_d && strcmp(*l, "pin-value") != 0) {
+                best = *l;
+                best_d = d;
+                *query = part;
+            }
+        }
+    return best;
+}
+
 /* Appends n bytes of s to buf (cap) after sep when buf has something past
  * its start. */
 static void add_attr(char *buf, size_t cap, size_t start, char sep, const char *s, size_t n)
@@ -95,7 +146,7 @@ static void add_attr(char *buf, size_t cap, size_t start, char sep, const char *
 
 p11jwt_rc p11_uri_check(const char *uri, p11jwt_rc rc, const char *what)
 {
-    char path[1024] = "", query[1024] = "";
+    char path[1024] = "", query[1024] = "", unknown[ESC_CAP + 96] = "";
     const char *p, *q, *end;
     int moved = 0;
 
@@ -121,14 +172,41 @@ p11jwt_rc p11_uri_check(const char *uri, p11jwt_rc rc, const char *what)
             } else if (in_list(query_attrs, p, n)) {
                 add_attr(query, sizeof query, 0, '&', p, len);
                 moved |= part == 0;
+            } else if (unknown[0] == '\0') {
+                /* The URI shown has the nearest known name instead (in its
+                 * part), or goes without the attribute. */
+                int in_query = 0;
+                const char *near = nearest_attr(p, n, &in_query);
+
+                if (near != NULL) {
+                    char fixed_attr[1024];
+
+                    snprintf(fixed_attr, sizeof fixed_attr, "%s%.*s", near, (int)(len - n),
+                             p + n);
+                    add_attr(in_query ? query : path, sizeof path, 0, in_query ? '&' : ';',
+                             fixed_attr, strlen(fixed_attr));
+                    snprintf(unknown, sizeof unknown, "'%s' (%s?)", ESCN(p, n), near);
+                } else {
+                    snprintf(unknown, sizeof unknown, "'%s'", ESCN(p, n));
+                }
             } else {
                 return err_set(rc,
-                               "%s has an unknown attribute '%s' (RFC 7512: token, serial, "
-                               "manufacturer, model, object, id, type, slot-id, ... in the "
-                               "path; module-path, module-name, pin-source after '?')",
-                               what, ESCN(p, n));
+                               "%s has unknown attributes %s and '%s' (RFC 7512: token, "
+                               "serial, manufacturer, model, object, id, type, slot-id, ... in "
+                               "the path; module-path, module-name, pin-source after '?')",
+                               what, unknown, ESCN(p, n));
             }
         }
+    }
+    if (unknown[0] != '\0') {
+        char fixed[2100];
+
+        snprintf(fixed, sizeof fixed, "pkcs11:%s%s%s", path, query[0] ? "?" : "", query);
+        return err_set(rc,
+                       "%s has an unknown attribute %s (RFC 7512: token, serial, manufacturer, "
+                       "model, object, id, type, slot-id, ... in the path; module-path, "
+                       "module-name, pin-source after '?'); write it %s",
+                       what, unknown, ESC(fixed));
     }
     if (moved) {
         char fixed[2100];

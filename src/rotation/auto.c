@@ -42,8 +42,9 @@ static p11jwt_rc auto_step(p11jwt_client *c, char **report, int *changed)
             rot_say(report,
                     "active key '%s' is due for rotation, but its secret is issued by the "
                     "provider: make a new key in the provider's console, then run 'p11jwt "
-                    "rotate stage --profile %s --kid NEW_KEY_ID --secret-file PATH'",
-                    ESC(kr.active.kid), ESC(p->name));
+                    "rotate stage --profile %s%s%s --kid NEW_KEY_ID --secret-file PATH'",
+                    ESC(kr.active.kid), ESC(p->name), p->path != NULL ? " --config " : "",
+                    p->path != NULL ? ESC(p->path) : "");
         } else {
             rc = rot_stage_from(c, &kr, NULL, 0, NULL, NULL, report);
             *changed = rc == P11JWT_OK;

@@ -51,6 +51,15 @@ done
 for f in bin/p11jwt bin/p11jwt-token libexec/p11jwt/p11jwt-agent; do
     [[ -x $P/$f ]] || fail "$f is not executable"
 done
+# The programs run where they were installed, without ldconfig or
+# LD_LIBRARY_PATH: they find the library installed with them.
+for f in bin/p11jwt libexec/p11jwt/p11jwt-agent; do
+    out=$(env -u LD_LIBRARY_PATH "$P/$f" --help 2>&1) ||
+        fail "the installed $f does not run: $(head -n 3 <<<"$out")"
+    so=$(env -u LD_LIBRARY_PATH ldd "$P/$f" | sed -n 's/^[[:space:]]*libp11jwt\.so\.0 => \([^ ]*\).*/\1/p')
+    [[ $(readlink -f "$so") == $(readlink -f "$(find "$P" -name libp11jwt.so.0 | head -n1)") ]] ||
+        fail "the installed $f uses ${so:-no} libp11jwt.so.0, not the one installed with it"
+done
 pc=$(in_place 'lib/*pkgconfig/p11jwt.pc')
 so=$(in_place 'lib/*libp11jwt.so.0')
 libdir=${so%/*}

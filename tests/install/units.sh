@@ -41,6 +41,24 @@ done
 grep -q '^ExecStart=' "$U/p11jwt-agent.service" "$U/p11jwt-rotate@.service" >/dev/null ||
     fail "no ExecStart= in the services"
 
+step "the services that take the keyring lock share its directory with an operator"
+# Under PrivateTmp= a lock in /tmp is the unit's own (issue 17.4): the
+# timer's step, the agent and `sudo -u p11jwt p11jwt rotate ...` by hand
+# must meet in the system lock directory p11jwt looks for, which each unit
+# makes (RuntimeDirectory=, kept between runs, p11jwt's alone).
+sysdir=$("$P/bin/p11jwt" rotate --help | sed -n 's/.*else \(\/run\/[^ ]*\) if it is this user.s.*/\1/p')
+[[ $sysdir == /run/* ]] || fail "rotate --help names no system lock directory under /run"
+lib=$(find "$P" -name 'libp11jwt.so.0' | head -n1)
+grep -qaF "$sysdir" "$lib" || fail "the library ($lib) does not look in $sysdir, as --help says"
+for u in p11jwt-rotate@.service p11jwt-agent.service; do
+    rd=$(sed -n 's/^RuntimeDirectory=//p' "$U/$u")
+    [[ "/run/$rd" == "$sysdir" ]] ||
+        fail "$u: RuntimeDirectory=$rd, but p11jwt looks for its lock in $sysdir"
+    grep -qx 'RuntimeDirectoryMode=0700' "$U/$u" || fail "$u: the lock directory is not 0700"
+    grep -qx 'RuntimeDirectoryPreserve=yes' "$U/$u" ||
+        fail "$u: the lock directory goes when the unit stops (an operator's lock with it)"
+done
+
 step "systemd-analyze verify"
 # Under the names systemd would load them by; the rotate pair as one
 # instance (a template itself cannot be loaded).

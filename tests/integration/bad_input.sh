@@ -71,6 +71,8 @@ fi
 step "no PIN source and no terminal to prompt on (1, not a hang)"
 # setsid: no controlling terminal, so the prompt fallback cannot block.
 expect_exit 1 timeout 20 setsid -w "$P11JWT_BIN" list --token "$TOKEN" </dev/null
+# Every source named, the URI's too (issue 17.14).
+expect_err_matches "no PIN for token '$TOKEN_LABEL': give --pin-file or --pin-env \(in a profile: pin_file or pin_env\), or pin-source=FILE in the token URI"
 
 step "a PIN on the command line is refused (2), whatever the command"
 for cmd in list keygen sign jwks import-secret delete verify; do

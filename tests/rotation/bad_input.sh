@@ -66,13 +66,17 @@ token_url = http://127.0.0.1:9/dt/token
 CONF
 # A usage error (exit 2) that gives the whole command.
 expect_exit 2 p11jwt rotate stage --profile hs --config "$CONFIG"
-expect_err_matches "rotate stage --profile hs --kid NEW_KEY_ID --secret-file PATH"
+grep -qF "p11jwt rotate stage --profile hs --config $CONFIG --kid NEW_KEY_ID --secret-file PATH" <<<"$ERR" ||
+    fail "the usage error does not give the whole command: $ERR"
 head -c 40 /dev/urandom >"$T/s2"
 expect_exit 2 p11jwt rotate stage --profile hs --config "$CONFIG" --secret-file "$T/s2"
 expect_exit 2 p11jwt rotate stage --profile hs --config "$CONFIG" --kid hs-new
 step "HS256 stage says what was staged, not an empty JWKS"
 expect_exit 0 p11jwt rotate stage --profile hs --config "$CONFIG" --kid hs-new --secret-file "$T/s2"
-grep -q "staged HS256 key 'hs-new' as next" <<<"$OUT" || fail "stage printed: $OUT"
+grep -q "staged HS256 key 'hs-new' as next in keyring 'hs' (version 1)" <<<"$OUT" ||
+    fail "stage printed: $OUT"
+grep -qF "Next, once the provider accepts it: p11jwt rotate promote --profile hs --config $CONFIG" <<<"$OUT" ||
+    fail "stage does not give the next command: $OUT"
 grep -q "no public key to register" <<<"$OUT" || fail "stage printed: $OUT"
 grep -q '"keys"' <<<"$OUT" && fail "stage printed a JWKS: $OUT"
 expect_exit 0 p11jwt rotate status --profile hs --config "$CONFIG" --json
@@ -87,6 +91,6 @@ step "auto's reminder for a due HS256 key gives the whole command"
 sed -i '/^\[profile hs\]/a rotate_after = 0' "$CONFIG"
 expect_exit 0 p11jwt rotate promote --profile hs --config "$CONFIG"
 expect_exit 0 p11jwt rotate auto --profile hs --config "$CONFIG"
-grep -q "p11jwt rotate stage --profile hs --kid NEW_KEY_ID --secret-file PATH" <<<"$OUT" ||
+grep -qF "p11jwt rotate stage --profile hs --config $CONFIG --kid NEW_KEY_ID --secret-file PATH" <<<"$OUT" ||
     fail "auto's reminder: $OUT"
 echo "bad input refused, keyring unchanged"

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # publish_retire: publish_command runs after every change to the set of keys
 # the STS should trust — a retire too, by `rotate auto` and by `rotate
-# retire` — so the STS stops trusting a destroyed key at once.
+# retire` — so the STS stops trusting a destroyed key at once; and auto's
+# own stage and promote publish too.
 set -euo pipefail
 source "$(dirname "$0")/rlib.sh"
 
@@ -47,4 +48,14 @@ step "nothing retired, nothing published"
 rm -f "$T/jwks.out"
 expect_exit 0 rot auto
 [[ -e $T/jwks.out ]] && fail "auto published with nothing changed"
+
+step "auto stages a key when due, and publishes it"
+echo "rotate_after = 1s" >>"$CONFIG"
+sleep 2
+expect_exit 0 rot auto
+grep -q "staged" <<<"$OUT" || fail "auto did not stage: $OUT"
+fourth=$(status_kid next)
+[[ -s $T/jwks.out ]] || fail "publish_command did not run after auto's stage"
+[[ $(published_kids) == "$(tr ' ' '\n' <<<"$third $fourth" | sort | tr '\n' ' ' | sed 's/ $//')" ]] ||
+    fail "after auto's stage the JWKS should hold the active and the next key: $(published_kids)"
 echo "every change to the trusted keys is published"

@@ -373,6 +373,10 @@ static void dialect_limits(void **state)
     refused(HEAD "dialect = neowit\ntoken = pkcs11:\nkid = k\niss = i\n"
                  "token_url = https://x/\nttl = 3601\n",
             "cfg:7: ttl: neowit refuses assertions with exp - iat over 3600 s");
+    refused(DT "ttl = 61m\n", "cfg:7: ttl: dt refuses assertions with exp - iat over 3600 s");
+    p = parse_ok(DT "ttl = 1h\n");
+    assert_int_equal(p->ttl, 3600);
+    p11jwt_profile_free(p);
     refused(DT "pin_file = /p\npin_env = P\n", "cfg:8: pin_env: give pin_file or pin_env, not both");
 }
 

@@ -133,10 +133,23 @@ static void misplaced_and_unknown_refused(void **state)
                      P11JWT_ERR_URI);
     assert_non_null(strstr(p11jwt_errmsg(),
                            "write it pkcs11:object=k;token=X?pin-source=/p&module-path=/m.so"));
+    /* An unknown attribute: the URI shown has the known name it is
+     * closest to, in its part, or goes without it. */
     assert_int_equal(open_uri("pkcs11:tokn=X"), P11JWT_ERR_URI);
-    assert_non_null(strstr(p11jwt_errmsg(), "unknown attribute 'tokn'"));
+    assert_non_null(strstr(p11jwt_errmsg(), "unknown attribute 'tokn' (token?)"));
+    assert_non_null(strstr(p11jwt_errmsg(), "write it pkcs11:token=X"));
     assert_int_equal(open_uri("pkcs11:token=X?foo=bar"), P11JWT_ERR_URI);
     assert_non_null(strstr(p11jwt_errmsg(), "unknown attribute 'foo'"));
+    assert_non_null(strstr(p11jwt_errmsg(), "write it pkcs11:token=X"));
+    assert_null(strstr(p11jwt_errmsg(), "bar"));
+    assert_int_equal(open_uri("pkcs11:token=X;modul-path=/m.so"), P11JWT_ERR_URI);
+    assert_non_null(strstr(p11jwt_errmsg(), "write it pkcs11:token=X?module-path=/m.so"));
+    /* Never pin-value: a misspelt one's value is not echoed. */
+    assert_int_equal(open_uri("pkcs11:token=X?pin-valu=s3cr3t"), P11JWT_ERR_URI);
+    assert_null(strstr(p11jwt_errmsg(), "s3cr3t"));
+    assert_non_null(strstr(p11jwt_errmsg(), "write it pkcs11:token=X"));
+    assert_int_equal(open_uri("pkcs11:tokn=X;objct=k"), P11JWT_ERR_URI);
+    assert_non_null(strstr(p11jwt_errmsg(), "unknown attributes 'tokn' (token?) and 'objct'"));
     /* Well placed: on to the module (absent here). */
     assert_int_equal(open_uri("pkcs11:token=X;serial=1;object=k;id=%41"
                               "?module-path=/nonexistent/l.so&pin-source=/p"),
