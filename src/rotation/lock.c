@@ -12,7 +12,8 @@
  * systemd's PrivateTmp=. The directory is, in order, $RUNTIME_DIRECTORY
  * (systemd's RuntimeDirectory=), the system's /run/p11jwt/lock when it
  * exists and is this user's (the units make it: the timer, the agent and
- * an operator running `sudo -u p11jwt p11jwt rotate ...` then share it),
+ * an operator running `sudo -u p11jwt p11jwt rotate ...` then share it;
+ * root is refused there rather than given a lock of its own),
  * $XDG_RUNTIME_DIR/p11jwt (which a user's own agent shares, at 0750), or
  * /tmp/p11jwt-UID; the last two are made 0700 if missing. Each is checked
  * with lstat: a directory, not a symlink, owned by this user, and neither
@@ -88,7 +89,17 @@ UNITTEST p11jwt_rc rot_lock_dir_pick(const char *rd, const char *sysdir, const c
     }
     /* The system's directory, when this user's: the units' steps and an
      * operator running as the units' user meet there. Another user's is
-     * not ours to use (nor to refuse a step for). */
+     * not ours to use (nor to refuse a step for), except for root: root
+     * reaches the units' token, so a lock of its own would let a step by
+     * hand run beside the timer's. Root is sent to the units' user. */
+    if (sysdir != NULL && lstat(sysdir, &st) == 0 && st.st_uid != geteuid() &&
+        geteuid() == 0)
+        return err_set(P11JWT_ERR_IO,
+                       "lock directory %s belongs to uid %lu (the units' user), so a step run "
+                       "as root would not wait for the timer's: run it as that user "
+                       "(sudo -u p11jwt p11jwt rotate ...), or set RUNTIME_DIRECTORY to a "
+                       "directory of root's if this keyring is not the units'",
+                       ESC(sysdir), (unsigned long)st.st_uid);
     if (sysdir != NULL && lstat(sysdir, &st) == 0 && st.st_uid == geteuid()) {
         n = snprintf(out, cap, "%s", sysdir);
         if (n < 0 || (size_t)n >= cap)

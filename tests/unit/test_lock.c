@@ -69,7 +69,9 @@ static void system_directory_when_ours(void **state)
     }
 }
 
-static void system_directory_of_another_user_is_skipped(void **state)
+/* Root reaches the units' token: a lock of its own would let a step by
+ * hand run beside the timer's, so it is refused and sent to that user. */
+static void system_directory_of_another_user_refuses_root(void **state)
 {
     char out[256];
 
@@ -80,8 +82,13 @@ static void system_directory_of_another_user_is_skipped(void **state)
     assert_int_equal(chown(path("sys3"), 65534, 65534), 0);
     mkdir_mode("xdg3", 0700);
     assert_int_equal(rot_lock_dir_pick(NULL, path("sys3"), path("xdg3"), out, sizeof out),
+                     P11JWT_ERR_IO);
+    assert_non_null(strstr(p11jwt_errmsg(), "belongs to uid 65534 (the units' user)"));
+    assert_non_null(strstr(p11jwt_errmsg(), "sudo -u p11jwt p11jwt rotate"));
+    /* $RUNTIME_DIRECTORY still decides first. */
+    assert_int_equal(rot_lock_dir_pick(path("xdg3"), path("sys3"), NULL, out, sizeof out),
                      P11JWT_OK);
-    assert_string_equal(out, path("xdg3/p11jwt"));
+    assert_string_equal(out, path("xdg3"));
 }
 
 static void agent_directory_0750_is_accepted(void **state)
@@ -120,7 +127,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(runtime_directory_first),
         cmocka_unit_test(system_directory_when_ours),
-        cmocka_unit_test(system_directory_of_another_user_is_skipped),
+        cmocka_unit_test(system_directory_of_another_user_refuses_root),
         cmocka_unit_test(agent_directory_0750_is_accepted),
         cmocka_unit_test(writable_by_group_or_others_is_refused),
     };
