@@ -34,7 +34,9 @@ for _ in $(seq 100); do [[ -e $T/held ]] && break; sleep 0.05; done
 t0=$(date +%s%N)
 P11JWT_LOCK_TIMEOUT=2 expect_exit 1 timeout 30 "$P11JWT_BIN" rotate stage --profile rot --config "$CONFIG"
 el=$(( ($(date +%s%N) - t0) / 1000000 ))
-(( el >= 1900 && el < 10000 )) || fail "gave up after $el ms, expected about 2000"
+# It waited for the bound (never gave up at once); a hang is `timeout`'s
+# exit 124, which expect_exit 1 refuses. No upper bound on a loaded host.
+(( el >= 1900 )) || fail "gave up after $el ms, before P11JWT_LOCK_TIMEOUT (2 s)"
 expect_err_matches "held the lock file $lockfile for 2 s"
 kill "$holder"; wait "$holder" 2>/dev/null || true
 expect_exit 0 rot stage
