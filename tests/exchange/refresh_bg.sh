@@ -18,6 +18,10 @@
 #   4. a slow token (p11fault: every C_Sign 2000 ms longer) while 2 callers
 #      ask every 100 ms: callers are served while each refresh signs, none
 #      waits through a signature, no token is handed out expired.
+#   5. p11jwt_client_call and a 401 while the refresher has the refresh: the
+#      caller waits for one exchange (the refresher's when it is in flight:
+#      no second one), and retries once with its token; with the STS
+#      failing, the call ends with the STS's refusal within the bound.
 #
 # Assertions are on counts and ordering (STS request times against call
 # start and end), not on how long a call took, so load does not fail them;
@@ -198,4 +202,58 @@ toks = len({r["tok"] for r in rows})
 lat = sorted((r["t1"] - r["t0"]) * 1000 for r in rows)
 print(f"slow C_Sign: calls={len(rows)} tokens={toks} slow_refreshes={len(arr)} "
       f"max_ms={lat[-1]:.2f}")
+PY
+
+# call401 SCRIPT...: the STS given SCRIPTs for its token requests (the first
+# answered as usual), the resource's first answer a 401; `refresh_bg call`
+# waits for the background refresh to be under way, then calls the resource.
+call401() {
+    sts_control '{"clear": true, "reset_stats": true, "expires_in": 12, "resource_401": 1}'
+    sts_control '{"path": "/pkj/token", "mode": "delay", "seconds": 0, "count": 1}'
+    local s
+    for s in "$@"; do sts_control "$s"; done
+    expect_exit 0 timeout 60 "$BG_BIN" "$CONF" scen call "$STS/pkj/resource"
+    step "$OUT"
+    sts_stats >"$T/stats.call"
+}
+
+step "p11jwt_client_call's 401 while the refresher's refresh is in flight (the STS holds it 3 s)"
+call401 '{"path": "/pkj/token", "mode": "delay", "seconds": 3, "count": 1}'
+pycheck "$T/stats.call" "$OUT" <<'PY'
+import json, sys
+from itlib import check
+st = json.load(open(sys.argv[1]))
+out = dict(kv.split("=", 1) for kv in sys.argv[2].split())
+check(out["rc"] == "0" and out["status"] == "200", f"the call failed: {out}")
+toks = [q for q in st["requests"] if q["path"] == "/pkj/token"]
+res = [q for q in st["requests"] if q["path"] == "/pkj/resource"]
+# the 401 caller shared the refresher's exchange: no third one
+check(len(toks) == 2, f"{len(toks)} token requests: expected the first and the refresher's")
+check(st["max_inflight"].get("/pkj/token", 0) == 1, f"max_inflight {st['max_inflight']}")
+check([q["status"] for q in res] == [401, 200], f"resource answers {[q['status'] for q in res]}")
+check(res[0]["token"] != res[1]["token"], "the call was retried with the refused token")
+check(res[1]["t"] > toks[1]["t"], "the retry came before the new token was asked for")
+PY
+
+step "p11jwt_client_call's 401 while the background refresh fails (503 Retry-After: 1)"
+call401 "{\"path\": \"/pkj/token\", $FAIL_503}"
+pycheck "$T/stats.call" "$OUT" "$BOUND" <<'PY'
+import json, sys
+from itlib import check
+st = json.load(open(sys.argv[1]))
+out = dict(kv.split("=", 1) for kv in sys.argv[2].split())
+bound = float(sys.argv[3])
+t0, t1 = float(out["t0"]), float(out["t1"])
+check(out["rc"] != "0", f"the call succeeded with no token to be had: {out}")
+check("503" in out["msg"], f"the error does not say what the STS answered: {out['msg']}")
+toks = [q for q in st["requests"] if q["path"] == "/pkj/token"]
+res = [q for q in st["requests"] if q["path"] == "/pkj/resource"]
+# one exchange waited for (the refresher's, or the caller's own): at most
+# max_retries + 1 = 4 requests while the call ran, never two at once
+during = [q for q in toks if t0 <= q["t"] <= t1]
+check(1 <= len(during) <= 4, f"{len(during)} token requests while the call waited")
+check(st["max_inflight"].get("/pkj/token", 0) == 1, f"max_inflight {st['max_inflight']}")
+check([q["status"] for q in res] == [401], f"resource answers {[q['status'] for q in res]}")
+check(t1 - t0 <= bound, f"the call waited {t1 - t0:.1f} s, past the profile's bound {bound} s")
+print(f"401 with a failing STS: the call waited {t1 - t0:.2f} s for {len(during)} token requests")
 PY
