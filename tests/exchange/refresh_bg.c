@@ -18,6 +18,11 @@
  *       refresh under way (in flight, or failed once), then GETs URL with
  *       p11jwt_client_call and prints "old=ID rc=N status=S t0=T t1=T
  *       msg=MESSAGE" (times as above, MESSAGE with spaces as '_').
+ *   refresh_bg CONFIG PROFILE free GOFILE
+ *       gets a token, asks again until the client reports its background
+ *       refresh in flight, waits for GOFILE to exist (the test has seen the
+ *       STS hold the request, or answer it with a long Retry-After), frees
+ *       the client and prints "free_ms=MS".
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -245,16 +250,55 @@ static int call_main(const char *url)
     return 0;
 }
 
+/* p11jwt_client_free with the refresher's exchange in flight: the request
+ * held, or the backoff after an answer, is cut short. */
+static int free_main(const char *gofile)
+{
+    p11jwt_client_status st;
+    p11jwt_access_token t;
+    double t0;
+    int i;
+
+    if (p11jwt_client_token(client, &t) != P11JWT_OK) {
+        fprintf(stderr, "first token: %s\n", p11jwt_errmsg());
+        return 1;
+    }
+    p11jwt_access_token_clear(&t);
+    for (i = 0; i < 600; i++) {
+        if (p11jwt_client_token(client, &t) != P11JWT_OK) {
+            fprintf(stderr, "while valid: %s\n", p11jwt_errmsg());
+            return 1;
+        }
+        p11jwt_access_token_clear(&t);
+        p11jwt_client_get_status(client, &st);
+        if (st.state == P11JWT_STATE_REFRESHING)
+            break;
+        sleep_ms(50);
+    }
+    for (; i < 600 && access(gofile, F_OK) != 0; i++)
+        sleep_ms(50);
+    if (i == 600) {
+        fprintf(stderr, "no refresh in flight seen, or no go from the test\n");
+        return 1;
+    }
+    t0 = now();
+    p11jwt_client_free(client);
+    client = NULL;
+    printf("free_ms=%.1f\n", (now() - t0) * 1000);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     p11jwt_profile *p = NULL;
     int rc;
 
     if (argc < 4 || (strcmp(argv[3], "poll") == 0 && argc != 8) ||
-        (strcmp(argv[3], "call") == 0 && argc != 5)) {
+        ((strcmp(argv[3], "call") == 0 || strcmp(argv[3], "free") == 0) && argc != 5)) {
         fprintf(stderr, "usage: refresh_bg CONFIG PROFILE poll SECONDS INTERVAL_MS THREADS OUT\n"
                         "       refresh_bg CONFIG PROFILE fork\n"
-                        "       refresh_bg CONFIG PROFILE call URL\n");
+                        "       refresh_bg CONFIG PROFILE call URL\n"
+                        "       refresh_bg CONFIG PROFILE free GOFILE\n");
         return 2;
     }
     if (p11jwt_profile_load(argv[1], argv[2], &p) != P11JWT_OK ||
@@ -266,6 +310,8 @@ int main(int argc, char **argv)
         rc = poll_main(argv + 4);
     else if (strcmp(argv[3], "call") == 0)
         rc = call_main(argv[4]);
+    else if (strcmp(argv[3], "free") == 0)
+        rc = free_main(argv[4]);
     else
         rc = fork_main();
     p11jwt_client_free(client);

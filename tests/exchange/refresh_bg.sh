@@ -22,6 +22,10 @@
 #      caller waits for one exchange (the refresher's when it is in flight:
 #      no second one), and retries once with its token; with the STS
 #      failing, the call ends with the STS's refusal within the bound.
+#   6. p11jwt_client_free while the refresher's exchange is in flight: a
+#      request the STS holds (60 s) is cut short (the STS still holds it
+#      when the program has exited), and so is a backoff (Retry-After: 60):
+#      no later attempt.
 #
 # Assertions are on counts and ordering (STS request times against call
 # start and end), not on how long a call took, so load does not fail them;
@@ -53,6 +57,7 @@ prof scen 'refresh_ahead = 9' 'timeout = 5' 'connect_timeout = 2' 'max_retries =
     'retry_base = 0.5' 'retry_max_delay = 1'
 prof forked 'refresh_ahead = 6' 'max_retries = 1'
 prof signslow 'refresh_ahead = 6' 'max_retries = 1'
+prof longwait 'refresh_ahead = 9' 'max_retries = 2' 'retry_max_delay = 60'
 BOUND=23
 
 FAIL_503='"status": 503, "headers": {"Retry-After": "1"}, "body": {"error": "temporarily_unavailable"}, "count": 100000'
@@ -256,4 +261,48 @@ check(st["max_inflight"].get("/pkj/token", 0) == 1, f"max_inflight {st['max_infl
 check([q["status"] for q in res] == [401], f"resource answers {[q['status'] for q in res]}")
 check(t1 - t0 <= bound, f"the call waited {t1 - t0:.1f} s, past the profile's bound {bound} s")
 print(f"401 with a failing STS: the call waited {t1 - t0:.2f} s for {len(during)} token requests")
+PY
+
+# freed PROFILE SCRIPT UNTIL: the first token request answered as usual,
+# then SCRIPT; `refresh_bg free` gets the go once UNTIL (Python on the STS's
+# stats, st) holds, and must be done long before the STS would answer.
+freed() {
+    local prof=$1 script=$2 until=$3 pid i
+    sts_control '{"clear": true, "reset_stats": true, "expires_in": 12}'
+    sts_control '{"path": "/pkj/token", "mode": "delay", "seconds": 0, "count": 1}'
+    sts_control "$script"
+    rm -f "$T/go"
+    timeout 30 "$BG_BIN" "$CONF" "$prof" free "$T/go" >"$T/free.out" &
+    pid=$!
+    for ((i = 0; i < 300; i++)); do
+        sts_stats | /usr/bin/python3 -c "import json, sys; st = json.load(sys.stdin); sys.exit(0 if $until else 1)" &&
+            break
+        sleep 0.1
+    done
+    touch "$T/go"
+    wait "$pid" || fail "refresh_bg free exited $? (124: p11jwt_client_free did not cut the refresh short)"
+    step "$(cat "$T/free.out")"
+    sts_stats >"$T/stats.free"
+}
+
+step "p11jwt_client_free while the STS holds the refresher's request"
+freed scen '{"path": "/pkj/token", "mode": "hold", "seconds": 60}' 'st["held"].get("/pkj/token") == 1'
+pycheck "$T/stats.free" <<'PY'
+import json, sys
+from itlib import check
+st = json.load(open(sys.argv[1]))
+check(st["held"].get("/pkj/token") == 1, f"the refresh was not in flight when the client was freed: {st['held']}")
+check(st["token_calls"].get("/pkj/token") == 2, f"token requests: {st['token_calls']}")
+PY
+sts_control '{"release": "/pkj/token"}'
+
+step "p11jwt_client_free while the refresher waits out a Retry-After: 60"
+freed longwait '{"path": "/pkj/token", "status": 503, "headers": {"Retry-After": "60"}, "count": 100}' \
+    'st["token_calls"].get("/pkj/token") == 2'
+# the program has exited: every attempt its refresher made is counted
+pycheck "$T/stats.free" <<'PY'
+import json, sys
+from itlib import check
+st = json.load(open(sys.argv[1]))
+check(st["token_calls"].get("/pkj/token") == 2, f"token requests: {st['token_calls']}")
 PY
