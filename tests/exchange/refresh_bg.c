@@ -9,10 +9,12 @@
  *       "thread t_start t_end rc expires_at token_id message", times in
  *       seconds (wall clock), token_id a hash of the token (never the
  *       token), message "-" or the error with spaces as '_'.
- *   refresh_bg CONFIG PROFILE fork
+ *   refresh_bg CONFIG PROFILE fork [STAGEDIR]
  *       gets a token, asks again until the client reports a refresh in
  *       flight (the STS holds it), forks; child and parent each ask until
- *       they are handed a new token, and print "parent=ID child=ID".
+ *       they are handed a new token, and print "parent=ID child=ID". With
+ *       STAGEDIR, it creates STAGEDIR/first once it has its first token and
+ *       STAGEDIR/forked once it has forked, for a test that acts between.
  *   refresh_bg CONFIG PROFILE call URL
  *       gets a token, asks again until the client reports its background
  *       refresh under way (in flight, or failed once), then GETs URL with
@@ -135,7 +137,20 @@ static int new_token(uint64_t old, const char *who, uint64_t *got)
     return 1;
 }
 
-static int fork_main(void)
+/* Creates dir/name, if dir is given. */
+static void stage(const char *dir, const char *name)
+{
+    char path[4096];
+    FILE *f;
+
+    if (dir == NULL)
+        return;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if ((f = fopen(path, "w")) != NULL)
+        fclose(f);
+}
+
+static int fork_main(const char *stagedir)
 {
     p11jwt_client_status st;
     p11jwt_access_token t;
@@ -149,6 +164,7 @@ static int fork_main(void)
     }
     old = token_id(t.value);
     p11jwt_access_token_clear(&t);
+    stage(stagedir, "first");
     /* Ask until the refresh is due and in flight (the STS holds it). */
     for (i = 0; i < 600; i++) {
         if (p11jwt_client_token(client, &t) != P11JWT_OK) {
@@ -186,6 +202,7 @@ static int fork_main(void)
         _exit(r);
     }
     close(pipefd[1]);
+    stage(stagedir, "forked");
     if (new_token(old, "parent", &parent_new) != 0)
         return 1;
     if (read(pipefd[0], &child_new, sizeof child_new) != sizeof child_new)
@@ -294,9 +311,10 @@ int main(int argc, char **argv)
     int rc;
 
     if (argc < 4 || (strcmp(argv[3], "poll") == 0 && argc != 8) ||
-        ((strcmp(argv[3], "call") == 0 || strcmp(argv[3], "free") == 0) && argc != 5)) {
+        ((strcmp(argv[3], "call") == 0 || strcmp(argv[3], "free") == 0) && argc != 5) ||
+        (strcmp(argv[3], "fork") == 0 && argc > 5)) {
         fprintf(stderr, "usage: refresh_bg CONFIG PROFILE poll SECONDS INTERVAL_MS THREADS OUT\n"
-                        "       refresh_bg CONFIG PROFILE fork\n"
+                        "       refresh_bg CONFIG PROFILE fork [STAGEDIR]\n"
                         "       refresh_bg CONFIG PROFILE call URL\n"
                         "       refresh_bg CONFIG PROFILE free GOFILE\n");
         return 2;
@@ -313,7 +331,7 @@ int main(int argc, char **argv)
     else if (strcmp(argv[3], "free") == 0)
         rc = free_main(argv[4]);
     else
-        rc = fork_main();
+        rc = fork_main(argc == 5 ? argv[4] : NULL);
     p11jwt_client_free(client);
     return rc;
 }
