@@ -292,7 +292,8 @@ out = dict(kv.split("=", 1) for kv in sys.argv[2].split())
 bound = float(sys.argv[3])
 t0, t1 = float(out["t0"]), float(out["t1"])
 check(out["rc"] != "0", f"the call succeeded with no token to be had: {out}")
-check("503" in out["msg"], f"the error does not say what the STS answered: {out['msg']}")
+check("401" in out["msg"] and "503" in out["msg"],
+      f"the error does not say what the resource and the STS answered: {out['msg']}")
 toks = [q for q in st["requests"] if q["path"] == "/pkj/token"]
 res = [q for q in st["requests"] if q["path"] == "/pkj/resource"]
 # one exchange waited for (the refresher's, or the caller's own): at most
