@@ -525,6 +525,16 @@ p11jwt_rc exch_fleet_new(p11jwt_client *c, exch_cache_refill_fn refill, void *ud
     return P11JWT_OK;
 }
 
+void exch_fleet_after_fork(void *be)
+{
+    struct fleet *f = be;
+
+    pthread_mutex_init(&f->mu, NULL);
+    pthread_mutex_init(&f->log_mu, NULL);
+    exch_redis_after_fork(f->r);
+    exch_sealer_after_fork(f->sealer);
+}
+
 void exch_fleet_counts(void *be, uint64_t *hits, uint64_t *errors)
 {
     struct fleet *f = be;

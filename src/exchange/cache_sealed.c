@@ -171,6 +171,12 @@ void exch_sealer_free(exch_sealer *s)
     free(s);
 }
 
+void exch_sealer_after_fork(exch_sealer *s)
+{
+    pthread_mutex_init(&s->aead_mu, NULL);
+    pthread_mutex_init(&s->memo_mu, NULL);
+}
+
 /* ---- the value remembered ------------------------------------------------------------- */
 
 static void memo_clear_locked(exch_sealer *s)

@@ -32,9 +32,10 @@ static p11jwt_rc fleet_refill(void *client, p11jwt_access_token *out)
 
 /* In a forked child, from the cache's fork handler: a refill (the
  * refresher's) may have been in flight in the parent, holding the STS
- * connection's lock or the keys' lock; no thread of the child holds any.
- * The connections themselves are made anew in the child (http.c), the
- * token's module re-initialised (the PKCS#11 layer). */
+ * connection's lock, the keys' lock, or the fleet's (Redis, sealing); no
+ * thread of the child holds any. The connections themselves are made anew
+ * in the child (http.c, redis.c), the token's module re-initialised (the
+ * PKCS#11 layer). */
 static void after_fork(void *client)
 {
     p11jwt_client *c = client;
@@ -43,6 +44,8 @@ static void after_fork(void *client)
     pthread_mutex_init(&c->sts_mu, NULL);
     pthread_mutex_init(&c->res_mu, NULL);
     pthread_mutex_init(&c->scope_mu, NULL);
+    if (c->fleet != NULL)
+        exch_fleet_after_fork(c->fleet);
 }
 
 p11jwt_rc p11jwt_client_new(p11jwt_profile *profile, p11jwt_client **out)

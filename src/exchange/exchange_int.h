@@ -350,6 +350,11 @@ p11jwt_rc exch_redis_url_check(const char *url);
 p11jwt_rc exch_redis_new(const char *url, const char *password_file, double timeout,
                          exch_redis **out);
 void exch_redis_free(exch_redis *r);
+/* In a forked child (single-threaded, from the cache's fork handler): the
+ * connection's lock, which a thread of the parent may have held mid-command,
+ * is free again; the connection itself is the parent's and is replaced at
+ * the next command. */
+void exch_redis_after_fork(exch_redis *r);
 /* *val NULL when the key holds nothing; else the caller wipes and frees. */
 p11jwt_rc exch_redis_get(exch_redis *r, const char *key, unsigned char **val, size_t *len);
 /* SET key val PX px [NX]; *stored 0 when NX found the key taken. */
@@ -375,6 +380,9 @@ typedef struct exch_sealer exch_sealer;
 p11jwt_rc exch_sealer_new(p11jwt_client *c, const char *kid, const char *aad,
                           exch_sealer **out);
 void exch_sealer_free(exch_sealer *s);
+/* In a forked child: the locks a thread of the parent may have held while
+ * sealing or opening are free again. */
+void exch_sealer_after_fork(exch_sealer *s);
 /* The bytes for Redis; the caller wipes and frees them. */
 p11jwt_rc exch_sealer_seal(exch_sealer *s, const exch_cache_entry *e, unsigned char **out,
                            size_t *len);
@@ -396,6 +404,10 @@ p11jwt_rc exch_fleet_refill(void *be, p11jwt_access_token *out);
 int exch_fleet_held(void *be, p11jwt_access_token *out);
 /* Tokens taken from Redis, and Redis problems, so far. */
 void exch_fleet_counts(void *be, uint64_t *hits, uint64_t *errors);
+/* In a forked child: the fleet's locks, its Redis connection's and its
+ * sealer's are free again (the parent's refresher may have held any of
+ * them when the process forked). */
+void exch_fleet_after_fork(void *be);
 
 /* How a cache refreshes, and what it asks of its owner. */
 typedef struct exch_cache_opts {

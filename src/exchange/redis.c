@@ -279,6 +279,11 @@ static p11jwt_rc connect_locked(exch_redis *r)
     return rc;
 }
 
+void exch_redis_after_fork(exch_redis *r)
+{
+    pthread_mutex_init(&r->mu, NULL);
+}
+
 /* Connects if needed, then runs one command. */
 static p11jwt_rc run(exch_redis *r, int argc, const char **argv, const size_t *lens,
                      redisReply **out)

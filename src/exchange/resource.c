@@ -122,8 +122,12 @@ static p11jwt_rc call(p11jwt_client *c, const char *scope, const char *method, c
         return rc;
     for (int tries = 0;; tries++) {
         rc = p11jwt_client_token(sc, &t);
-        if (rc != P11JWT_OK)
-            return rc;
+        if (rc != P11JWT_OK) {
+            /* After a 401, rs still holds its answer: cleared below. */
+            if (tries > 0)
+                err_wrap(rc, "the resource refused the token (HTTP 401), and a new one");
+            break;
+        }
         rc = call_once(c, method, url, headers, nheaders, body, body_len, &t, &rs);
         if (rc == P11JWT_OK && rs.status == 401 && tries == 0) {
             /* The resource no longer accepts this token (revoked, rotated

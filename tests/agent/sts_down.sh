@@ -3,7 +3,9 @@
 # out; a profile with no token answers 503 naming the cause within the
 # profile's timeouts, and health says so (state error, last_error) without
 # a token in it; an STS that refuses is a 502 with its error and
-# description; when the STS is back, the next request gets a token.
+# description; a profile whose background refresh fails keeps handing out
+# its valid token while health shows the refresh's error (issue 15); when
+# the STS is back, the next request gets a token.
 set -euo pipefail
 source "$(dirname "$0")/../integration/lib.sh"
 source "$(dirname "$0")/../exchange/lib.sh"
@@ -13,6 +15,9 @@ dt_setup
 fast=('timeout = 2' 'connect_timeout = 1' 'max_retries = 1' 'retry_base = 0.1' 'retry_max_delay = 0.2')
 dt_profile warm "${fast[@]}"
 dt_profile cold "${fast[@]}"
+# Due for refresh as soon as it is handed out: each hand-out wakes the
+# refresher (the STS's tokens last an hour).
+dt_profile bg "${fast[@]}" 'refresh_ahead = 3600'
 start_agent a
 
 get() {
@@ -23,6 +28,8 @@ get() {
 get /v1/token/warm
 [[ $CODE == 200 ]] || fail "warm: $CODE $BODY"
 tok=$BODY
+get /v1/token/bg
+[[ $CODE == 200 ]] || fail "bg: $CODE $BODY"
 
 step "the STS refuses: 502 with its error and description"
 sts_control '{"path": "/dt/token", "status": 400, "count": 1,
@@ -57,6 +64,24 @@ check("connect" in d["cold"]["last_error"].lower(), f"cold last_error: {d['cold'
 PY
 grep -qF "$(sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p' <<<"$tok")" <<<"$BODY" &&
     fail "health holds a token"
+
+step "a background refresh fails: the valid token is still handed out, health shows the error"
+for ((i = 0; i < 100; i++)); do
+    get /v1/token/bg
+    [[ $CODE == 200 ]] || fail "bg: a valid token was not handed out while its refresh failed: $CODE $BODY"
+    get /v1/health
+    grep -q '"bg":{[^}]*"last_error":"' <<<"$BODY" && break
+    sleep 0.1
+done
+pycheck "$BODY" <<'PY'
+import json, sys
+from itlib import check
+bg = json.loads(sys.argv[1])["profiles"]["bg"]
+check(bg["state"] in ("valid", "refreshing") and bg["expires_at"] is not None,
+      f"bg while its token is valid: {bg}")
+check(bg["last_error"] is not None and "connect" in bg["last_error"].lower(),
+      f"bg: the background refresh's error is not shown: {bg}")
+PY
 
 step "the STS is back: the next request gets a token"
 start_sts sts2 --port "$port" --secret "k1=$T/k1.secret"

@@ -9,10 +9,22 @@
  *       "thread t_start t_end rc expires_at token_id message", times in
  *       seconds (wall clock), token_id a hash of the token (never the
  *       token), message "-" or the error with spaces as '_'.
- *   refresh_bg CONFIG PROFILE fork
+ *   refresh_bg CONFIG PROFILE fork [STAGEDIR]
  *       gets a token, asks again until the client reports a refresh in
  *       flight (the STS holds it), forks; child and parent each ask until
- *       they are handed a new token, and print "parent=ID child=ID".
+ *       they are handed a new token, and print "parent=ID child=ID". With
+ *       STAGEDIR, it creates STAGEDIR/first once it has its first token and
+ *       STAGEDIR/forked once it has forked, for a test that acts between.
+ *   refresh_bg CONFIG PROFILE call URL
+ *       gets a token, asks again until the client reports its background
+ *       refresh under way (in flight, or failed once), then GETs URL with
+ *       p11jwt_client_call and prints "old=ID rc=N status=S t0=T t1=T
+ *       msg=MESSAGE" (times as above, MESSAGE with spaces as '_').
+ *   refresh_bg CONFIG PROFILE free GOFILE
+ *       gets a token, asks again until the client reports its background
+ *       refresh in flight, waits for GOFILE to exist (the test has seen the
+ *       STS hold the request, or answer it with a long Retry-After), frees
+ *       the client and prints "free_ms=MS".
  */
 #include <inttypes.h>
 #include <pthread.h>
@@ -125,7 +137,20 @@ static int new_token(uint64_t old, const char *who, uint64_t *got)
     return 1;
 }
 
-static int fork_main(void)
+/* Creates dir/name, if dir is given. */
+static void stage(const char *dir, const char *name)
+{
+    char path[4096];
+    FILE *f;
+
+    if (dir == NULL)
+        return;
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    if ((f = fopen(path, "w")) != NULL)
+        fclose(f);
+}
+
+static int fork_main(const char *stagedir)
 {
     p11jwt_client_status st;
     p11jwt_access_token t;
@@ -139,6 +164,7 @@ static int fork_main(void)
     }
     old = token_id(t.value);
     p11jwt_access_token_clear(&t);
+    stage(stagedir, "first");
     /* Ask until the refresh is due and in flight (the STS holds it). */
     for (i = 0; i < 600; i++) {
         if (p11jwt_client_token(client, &t) != P11JWT_OK) {
@@ -176,6 +202,7 @@ static int fork_main(void)
         _exit(r);
     }
     close(pipefd[1]);
+    stage(stagedir, "forked");
     if (new_token(old, "parent", &parent_new) != 0)
         return 1;
     if (read(pipefd[0], &child_new, sizeof child_new) != sizeof child_new)
@@ -189,14 +216,107 @@ static int fork_main(void)
     return 0;
 }
 
+/* The 401 path while the refresher has the refresh: the caller drops the
+ * token the resource refused and waits for one exchange (the refresher's
+ * in flight, or its own), then calls again once. */
+static int call_main(const char *url)
+{
+    p11jwt_client_status st;
+    p11jwt_access_token t;
+    p11jwt_response r;
+    uint64_t old;
+    double t0, t1;
+    char msg[512] = "-";
+    p11jwt_rc rc;
+    int i;
+
+    if (p11jwt_client_token(client, &t) != P11JWT_OK) {
+        fprintf(stderr, "first token: %s\n", p11jwt_errmsg());
+        return 1;
+    }
+    old = token_id(t.value);
+    p11jwt_access_token_clear(&t);
+    for (i = 0; i < 600; i++) {
+        if (p11jwt_client_token(client, &t) != P11JWT_OK) {
+            fprintf(stderr, "while valid: %s\n", p11jwt_errmsg());
+            return 1;
+        }
+        p11jwt_access_token_clear(&t);
+        p11jwt_client_get_status(client, &st);
+        if (st.state == P11JWT_STATE_REFRESHING || st.failures > 0)
+            break;
+        sleep_ms(50);
+    }
+    if (i == 600) {
+        fprintf(stderr, "no background refresh seen\n");
+        return 1;
+    }
+    t0 = now();
+    rc = p11jwt_client_call(client, "GET", url, NULL, 0, NULL, 0, &r);
+    t1 = now();
+    if (rc != P11JWT_OK) {
+        snprintf(msg, sizeof msg, "%s", p11jwt_errmsg());
+        for (char *p = msg; *p; p++)
+            if (*p == ' ' || *p == '\t')
+                *p = '_';
+    }
+    printf("old=%016" PRIx64 " rc=%d status=%d t0=%.6f t1=%.6f msg=%s\n", old, (int)rc,
+           rc == P11JWT_OK ? (int)r.status : 0, t0, t1, msg);
+    if (rc == P11JWT_OK)
+        p11jwt_response_clear(&r);
+    return 0;
+}
+
+/* p11jwt_client_free with the refresher's exchange in flight: the request
+ * held, or the backoff after an answer, is cut short. */
+static int free_main(const char *gofile)
+{
+    p11jwt_client_status st;
+    p11jwt_access_token t;
+    double t0;
+    int i;
+
+    if (p11jwt_client_token(client, &t) != P11JWT_OK) {
+        fprintf(stderr, "first token: %s\n", p11jwt_errmsg());
+        return 1;
+    }
+    p11jwt_access_token_clear(&t);
+    for (i = 0; i < 600; i++) {
+        if (p11jwt_client_token(client, &t) != P11JWT_OK) {
+            fprintf(stderr, "while valid: %s\n", p11jwt_errmsg());
+            return 1;
+        }
+        p11jwt_access_token_clear(&t);
+        p11jwt_client_get_status(client, &st);
+        if (st.state == P11JWT_STATE_REFRESHING)
+            break;
+        sleep_ms(50);
+    }
+    for (; i < 600 && access(gofile, F_OK) != 0; i++)
+        sleep_ms(50);
+    if (i == 600) {
+        fprintf(stderr, "no refresh in flight seen, or no go from the test\n");
+        return 1;
+    }
+    t0 = now();
+    p11jwt_client_free(client);
+    client = NULL;
+    printf("free_ms=%.1f\n", (now() - t0) * 1000);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     p11jwt_profile *p = NULL;
     int rc;
 
-    if (argc < 4 || (strcmp(argv[3], "poll") == 0 && argc != 8)) {
+    if (argc < 4 || (strcmp(argv[3], "poll") == 0 && argc != 8) ||
+        ((strcmp(argv[3], "call") == 0 || strcmp(argv[3], "free") == 0) && argc != 5) ||
+        (strcmp(argv[3], "fork") == 0 && argc > 5)) {
         fprintf(stderr, "usage: refresh_bg CONFIG PROFILE poll SECONDS INTERVAL_MS THREADS OUT\n"
-                        "       refresh_bg CONFIG PROFILE fork\n");
+                        "       refresh_bg CONFIG PROFILE fork [STAGEDIR]\n"
+                        "       refresh_bg CONFIG PROFILE call URL\n"
+                        "       refresh_bg CONFIG PROFILE free GOFILE\n");
         return 2;
     }
     if (p11jwt_profile_load(argv[1], argv[2], &p) != P11JWT_OK ||
@@ -204,7 +324,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "set-up: %s\n", p11jwt_errmsg());
         return 1;
     }
-    rc = strcmp(argv[3], "poll") == 0 ? poll_main(argv + 4) : fork_main();
+    if (strcmp(argv[3], "poll") == 0)
+        rc = poll_main(argv + 4);
+    else if (strcmp(argv[3], "call") == 0)
+        rc = call_main(argv[4]);
+    else if (strcmp(argv[3], "free") == 0)
+        rc = free_main(argv[4]);
+    else
+        rc = fork_main(argc == 5 ? argv[4] : NULL);
     p11jwt_client_free(client);
     return rc;
 }
