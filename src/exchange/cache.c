@@ -74,7 +74,8 @@ static double now_real(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* Usable: not yet expired. A token is never handed out in its last second. */
+/* Usable: not yet expired, in whole seconds, so a token may go out in its
+ * last second; refresh_ahead (and min_valid) keep callers off that edge. */
 static int usable(const exch_cache_entry *e, int64_t now)
 {
     return e != NULL && e->tok.value != NULL && now < e->tok.expires_at;
