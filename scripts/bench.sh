@@ -200,7 +200,10 @@ chmod 600 "$T/es512.pem"
 openssl dgst -sha512 -binary "$T/signing-input" >"$T/signing-input.sha512"
 openssl dgst -sha256 -binary "$T/signing-input" >"$T/signing-input.sha256"
 threads_opt=0
-"$cli" sign --help | grep -q -- '--threads' && threads_opt=1
+# Not `sign --help | grep -q`: grep leaving early can fail the pipe (pipefail)
+# and the 2-thread rows would be skipped at random.
+"$cli" sign --help >"$T/sign-help.txt" || die "p11jwt sign --help failed"
+grep -q -- '--threads' "$T/sign-help.txt" && threads_opt=1
 
 # ---- the agent: the test STS, a dt profile, `p11jwt agent` on a socket -------
 
