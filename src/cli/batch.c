@@ -16,7 +16,7 @@
  * chunks (a pool of 4 a thread), a thread the machine holds back delays
  * the output, not the signing, and the only wake-ups are for a free chunk.
  * Near the end of input the chunks shrink (a share of what is left), so
- * the threads finish together. Chunks keep their buffers (lines, each
+ * the threads finish together (with one thread they need not). Chunks keep their buffers (lines, each
  * slot's JWS, wiped once written out): no allocation per line.
  *
  * The first bad line stops the batch: the chunks are written out in order,
@@ -165,7 +165,7 @@ static size_t take_lines(struct batch *b, struct chunk *c)
     while (!b->in_eof && b->in_lines < (size_t)CHUNK * 2 * (size_t)b->nthreads)
         read_more(b);
     want = CHUNK;
-    if (b->in_eof) {
+    if (b->in_eof && b->nthreads > 1) {
         size_t share = b->in_lines / (2 * (size_t)b->nthreads);
 
         want = share < 1 ? 1 : share < CHUNK ? share : CHUNK;
@@ -362,7 +362,8 @@ static void chunk_done(struct batch *b, struct chunk *c)
 /* ---- signing --------------------------------------------------------------- */
 
 /* Cuts c's lines in place (no newline, nor the CRs before it) and signs
- * them; after a line that failed, the rest are left: never written. */
+ * them, each failure kept for its line (the chunk is signed whole, as one
+ * thread alone does it; what follows a failure is never written). */
 static void sign_chunk(struct signer *t, struct chunk *c)
 {
     for (size_t i = 0; i < c->n; i++) {
@@ -382,15 +383,12 @@ static void sign_chunk(struct signer *t, struct chunk *c)
             snprintf(msg, sizeof msg, "a NUL byte at offset %zu", (size_t)(nul - line));
             c->err[i] = strdup(msg);
             c->jws_len[i] = 0;
-            c->n = i + 1;
-            return;
+            continue;
         }
         if (p11jwt_assertion_batch_sign(t->sig, line, len, &c->jws[i], &c->jws_cap[i],
                                         &c->jws_len[i]) != P11JWT_OK) {
             c->jws_len[i] = 0;
             c->err[i] = strdup(p11jwt_errmsg());
-            c->n = i + 1;
-            return;
         }
     }
 }
