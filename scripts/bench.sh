@@ -7,7 +7,8 @@
 #     when the CLI has it): realistic lines (a uuid, an integer, a short
 #     array, a nested object; different on every line) as a ratio to the
 #     library loop and to the raw loop signing the same claims, and lines of
-#     `{}` as the reference of what the claims cost;
+#     `{}` as the reference of what the claims cost, split into the token's
+#     share (the raw loop over a `{}` line's signing input) and p11jwt's;
 #   - the seeds' own approaches: PyJWT with an in-memory key, PyJWT reading
 #     the PEM on every call (the Noa sample), pkcs11-tool --sign per process.
 #   - tests/bench's p11jwt-agent-bench against a real `p11jwt agent` and the
@@ -199,7 +200,10 @@ chmod 600 "$T/es512.pem"
 openssl dgst -sha512 -binary "$T/signing-input" >"$T/signing-input.sha512"
 openssl dgst -sha256 -binary "$T/signing-input" >"$T/signing-input.sha256"
 threads_opt=0
-"$cli" sign --help | grep -q -- '--threads' && threads_opt=1
+# Not `sign --help | grep -q`: grep leaving early can fail the pipe (pipefail)
+# and the 2-thread rows would be skipped at random.
+"$cli" sign --help >"$T/sign-help.txt" || die "p11jwt sign --help failed"
+grep -q -- '--threads' "$T/sign-help.txt" && threads_opt=1
 
 # ---- the agent: the test STS, a dt profile, `p11jwt agent` on a socket -------
 
@@ -255,8 +259,9 @@ batch_rate() {
         'BEGIN { s = (c - b) - (b - a); printf "%.1f %.1f %.1f\n", n / (c - b), (b - a) * 1000, (s > 0 ? n / s : 0) }'
 }
 
-# lib_rate ALG THREADS -> "raw_ops/s lib_ops/s": p11jwt-bench's raw and p11jwt
-# rows with the realistic lines as extra claims, measured now: the batch is
+# lib_rate ALG THREADS -> "raw_ops/s lib_ops/s raw{}_ops/s": p11jwt-bench's raw
+# and p11jwt rows with the realistic lines as extra claims, and its raw loop
+# over the signing input of a `{}` line, measured now: the batch is
 # compared with them measured just before and after, not with the rows of
 # minutes ago, so that load from elsewhere on a shared machine does not land
 # on one side of the ratio only.
@@ -266,7 +271,8 @@ lib_rate() {
         --seconds "$seconds" --kid "${alg,,}=${kid[$alg]}" --only "${alg,,}" \
         --extras "$T/batch-real.in" --threads "$threads" | awk -v a="$alg" -v t="$threads" \
         '$1 == a && $3 == t && $2 == "raw" { r = $4 } $1 == a && $3 == t && $2 == "p11jwt" { l = $4 }
-         END { if (r != "" && l != "") print r, l }') || die "p11jwt-bench failed"
+         $1 == a && $3 == t && $2 == "raw{}" { e = $4 }
+         END { if (r != "" && l != "" && e != "") print r, l, e }') || die "p11jwt-bench failed"
     [ -n "$v" ] || die "p11jwt-bench printed no $alg $threads-thread rows"
     echo "$v"
 }
@@ -340,12 +346,12 @@ for ((run = 1; run <= runs; run++)); do
             fi
             # raw and library loops (realistic claims), the batch on realistic
             # lines, on lines of {}, then the loops again.
-            read -r raw_a lib_a <<<"$(lib_rate "$alg" "$threads")" || exit 1
+            read -r raw_a lib_a raw0_a <<<"$(lib_rate "$alg" "$threads")" || exit 1
             out=$(batch_rate "$alg" "$threads" real) || die "sign --batch $alg (threads $threads) failed"
             read -r lps startup steady <<<"$out"
             out=$(batch_rate "$alg" "$threads" empty) || die "sign --batch $alg (threads $threads) failed"
             read -r lps_e startup_e steady_e <<<"$out"
-            read -r raw_b lib_b <<<"$(lib_rate "$alg" "$threads")" || exit 1
+            read -r raw_b lib_b raw0_b <<<"$(lib_rate "$alg" "$threads")" || exit 1
             [ -n "${steady:-}" ] && [ -n "${steady_e:-}" ] || die "sign --batch $alg: no rate measured"
             ref=$(awk -v a="$lib_a" -v b="$lib_b" 'BEGIN { printf "%.1f", (a + b) / 2 }')
             raw=$(awk -v a="$raw_a" -v b="$raw_b" 'BEGIN { printf "%.1f", (a + b) / 2 }')
@@ -353,10 +359,17 @@ for ((run = 1; run <= runs; run++)); do
             r2=$(awk -v a="$steady" -v b="$ref" 'BEGIN { printf "%.3f", a / b }')
             rr=$(awk -v a="$lps" -v b="$raw" 'BEGIN { printf "%.3f", a / b }')
             rr2=$(awk -v a="$steady" -v b="$raw" 'BEGIN { printf "%.3f", a / b }')
+            raw0=$(awk -v a="$raw0_a" -v b="$raw0_b" 'BEGIN { printf "%.1f", (a + b) / 2 }')
             cost=$(awk -v a="$steady" -v b="$steady_e" 'BEGIN { printf "%.3f", (a > 0 ? b / a - 1 : 0) }')
-            printf '%-6s  batch    %7d  %14s  %10s  (library loop around it %s/s, raw %s/s: %s; startup %s ms; without it %s lines/s, %s, raw %s; {} lines %s/s, without startup %s/s: realistic lines cost %s more)\n' \
+            # The extra cost split in time per line, in units of a {} line's:
+            # the token's (raw loop over the longer input against the {}
+            # input's) and the rest, p11jwt's own.
+            tcost=$(awk -v r="$raw" -v e="$raw0" 'BEGIN { printf "%.3f", (r > 0 ? e / r - 1 : 0) }')
+            ocost=$(awk -v c="$cost" -v se="$steady_e" -v r="$raw" -v e="$raw0" \
+                'BEGIN { printf "%.3f", (r > 0 && e > 0 ? c - se * (1 / r - 1 / e) : 0) }')
+            printf '%-6s  batch    %7d  %14s  %10s  (library loop around it %s/s, raw %s/s: %s; startup %s ms; without it %s lines/s, %s, raw %s; {} lines %s/s, without startup %s/s: realistic lines cost %s more; raw loop over a {} line %s/s: the token %s, p11jwt %s)\n' \
                 "$alg" "$threads" "$lps" "$r" "$ref" "$raw" "$rr" "$startup" "$steady" "$r2" "$rr2" \
-                "$lps_e" "$steady_e" "$cost"
+                "$lps_e" "$steady_e" "$cost" "$raw0" "$tcost" "$ocost"
             put "batchref $alg $threads" "$ref"
             put "batchraw $alg $threads" "$raw"
             put "batch $alg $threads" "$lps"
@@ -368,6 +381,10 @@ for ((run = 1; run <= runs; run++)); do
             put "steadyratio $alg $threads" "$r2"
             put "steadyrawratio $alg $threads" "$rr2"
             put "batchcost $alg $threads" "$cost"
+            put "steadyempty $alg $threads" "$steady_e"
+            put "batchraw0 $alg $threads" "$raw0"
+            put "tokencost $alg $threads" "$tcost"
+            put "owncost $alg $threads" "$ocost"
         done
     done
     [ "$threads_opt" = 1 ] || echo "   (p11jwt sign has no --threads yet: 2-thread batch rows skipped)"
@@ -529,14 +546,12 @@ p("wall clock of the whole process, against p11jwt-bench's library loop and raw"
 p("`C_SignInit`+`C_Sign` loop on the same alg and thread count, signing the same")
 p("lines (`--extras`), measured just before and just after it. Startup: the time of")
 p("a 1-line batch (process start, module load, login, key lookup); \"w/o startup\"")
-p("is the rate with that time taken off. `{}`: the same batch on lines of `{}`,")
-p("the reference of what the lines' claims cost (extra cost = `{}` rate /")
-p("realistic rate - 1, both without startup). SoftHSM serialises ES256 and HS256")
+p("is the rate with that time taken off. SoftHSM serialises ES256 and HS256")
 p("signatures (its raw rows above gain little or nothing from a second thread), so")
 p("the 2-thread HS256 rows cannot scale; ES512's do.")
 p("")
-p("| alg | threads | lines/s | w/o startup | library loop ops/s | raw ops/s | batch/library | batch/raw | w/o startup: /library, /raw | startup ms | `{}` lines/s | extra cost |")
-p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+p("| alg | threads | lines/s | w/o startup | library loop ops/s | raw ops/s | batch/library | batch/raw | w/o startup: /library, /raw | startup ms |")
+p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
 def f1(k):
     v = med(k)
     return "n/a" if v is None else f"{v:.1f}"
@@ -546,15 +561,35 @@ def pct(k):
 for alg in ("ES512", "HS256"):
     for t in (1, 2):
         if t == 2 and threads_opt != "1":
-            p(f"| {alg} | 2 | n/a (no `--threads` yet) | | | | | | | | | |")
+            p(f"| {alg} | 2 | n/a (no `--threads` yet) | | | | | | | |")
             continue
         p(f"| {alg} | {t} | {ops(f'batch {alg} {t}')} | "
           f"{ops(f'steady {alg} {t}')} | {ops(f'batchref {alg} {t}')} "
           f"| {ops(f'batchraw {alg} {t}')} | {ratio(f'batchratio {alg} {t}')} "
           f"| {ratio(f'batchrawratio {alg} {t}')} "
           f"| {ratio(f'steadyratio {alg} {t}')}, {ratio(f'steadyrawratio {alg} {t}')} "
-          f"| {f1(f'startup {alg} {t}')} | {ops(f'batchempty {alg} {t}')} "
-          f"| {pct(f'batchcost {alg} {t}')} |")
+          f"| {f1(f'startup {alg} {t}')} |")
+p("")
+p("What the realistic lines cost more than lines of `{}` (the same batch on")
+p("lines of `{}`; both rates without startup): extra cost = `{}` rate /")
+p("realistic rate - 1. Part of it is the signature's own: the signing input is")
+p("longer (SoftHSM's HMAC hashes more blocks; for ES512 the host's SHA-512). The")
+p("raw loop over the signing input of a `{}` line (p11jwt-bench's raw{} row,")
+p("measured in the same alternating slices as the raw loop over a realistic")
+p("line's) gives it: the token's extra cost = raw `{}` rate / raw rate - 1.")
+p("p11jwt's share is the rest, in the same units (time per line, over a `{}`")
+p("line's): extra cost - `{}` rate × (1 / raw rate - 1 / raw `{}` rate).")
+p("")
+p("| alg | threads | `{}` lines/s | realistic lines/s | extra cost | raw ops/s | raw `{}` ops/s | token's extra cost | p11jwt's share |")
+p("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+for alg in ("ES512", "HS256"):
+    for t in (1, 2):
+        if t == 2 and threads_opt != "1":
+            continue
+        p(f"| {alg} | {t} | {ops(f'steadyempty {alg} {t}')} | {ops(f'steady {alg} {t}')} "
+          f"| {pct(f'batchcost {alg} {t}')} | {ops(f'batchraw {alg} {t}')} "
+          f"| {ops(f'batchraw0 {alg} {t}')} | {pct(f'tokencost {alg} {t}')} "
+          f"| {pct(f'owncost {alg} {t}')} |")
 p("")
 p("## The seeds' approaches, for comparison")
 p("")
@@ -674,6 +709,8 @@ p(f"median of {runs}: es256={r2('ratio ES256 1')} es384={r2('ratio ES384 1')} "
   f"batch_raw_es512={r2('batchrawratio ES512 1')} batch_raw_hs256={r2('batchrawratio HS256 1')} "
   f"batch_raw_es512_t2={r2('batchrawratio ES512 2')} batch_raw_hs256_t2={r2('batchrawratio HS256 2')} "
   f"batch_cost_es512={r2('batchcost ES512 1')} batch_cost_hs256={r2('batchcost HS256 1')} "
+  f"batch_cost_token_es512={r2('tokencost ES512 1')} batch_cost_token_hs256={r2('tokencost HS256 1')} "
+  f"batch_cost_own_es512={r2('owncost ES512 1')} batch_cost_own_hs256={r2('owncost HS256 1')} "
   f"agent_handout_t1={r2('agent handout 1')} agent_handout_t2={r2('agent handout 2')} "
   f"agent_refresh_p99={r2('agent p99 ratio')} token_cpu_vs_p11tool={r2('agent cpu ratio')} "
   f"token_speedup_vs_cli={r2('agent speedup')} "

@@ -9,10 +9,32 @@
 
 #include "base/base.h"
 
+#include <endian.h>
+#include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 static const char alphabet[64] =
     "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+/* The characters of every 12 bits, as constant expressions. */
+#define B64C(x)                                                                             \
+    (char)((x) < 26 ? 'A' + (x) : (x) < 52 ? 'a' + (x) - 26 : (x) < 62 ? '0' + (x) - 52   \
+                                          : (x) == 62 ? '-' : '_')
+#define PAIR(i) { B64C((i) >> 6), B64C((i) & 63) }
+#define P4(i) PAIR(i), PAIR((i) + 1), PAIR((i) + 2), PAIR((i) + 3)
+#define P16(i) P4(i), P4((i) + 4), P4((i) + 8), P4((i) + 12)
+#define P64(i) P16(i), P16((i) + 16), P16((i) + 32), P16((i) + 48)
+#define P256(i) P64(i), P64((i) + 64), P64((i) + 128), P64((i) + 192)
+#define P1024(i) P256(i), P256((i) + 256), P256((i) + 512), P256((i) + 768)
+static const char pairs[4096][2] = { P1024(0), P1024(1024), P1024(2048), P1024(3072) };
+#undef P1024
+#undef P256
+#undef P64
+#undef P16
+#undef P4
+#undef PAIR
+#undef B64C
 
 /* 0..63 for alphabet characters, 0xff for anything else. */
 static unsigned char decode_char(unsigned char c)
@@ -40,6 +62,20 @@ size_t jose_b64url_encode(const unsigned char *in, size_t n, char *out)
     char *o = out;
     size_t i = 0;
 
+    /* Six bytes to eight characters a step, from one 8-byte load, two
+     * characters a table look-up: byte by byte, the compiler must reload
+     * in[] after each store (the two may alias), and that was most of an
+     * assertion's base64url. */
+    for (; i + 8 <= n; i += 6, o += 8) {
+        uint64_t v;
+
+        memcpy(&v, in + i, 8);
+        v = be64toh(v);
+        memcpy(o, pairs[v >> 52], 2);
+        memcpy(o + 2, pairs[v >> 40 & 4095], 2);
+        memcpy(o + 4, pairs[v >> 28 & 4095], 2);
+        memcpy(o + 6, pairs[v >> 16 & 4095], 2);
+    }
     for (; i + 3 <= n; i += 3) {
         unsigned long v = (unsigned long)in[i] << 16 | (unsigned long)in[i + 1] << 8 | in[i + 2];
         *o++ = alphabet[v >> 18 & 63];

@@ -31,16 +31,34 @@
 #define MAX_INT_DIGITS 18 /* always within jansson's json_int_t (long long) */
 
 /* The claims p11jwt sets itself; extras may not redefine them. nbf and
- * anything else are the caller's to add. */
-static const char *const reserved[] = { "iss", "aud", "sub", "iat", "exp", "jti" };
+ * anything else are the caller's to add. All three letters long: a name
+ * of another length is never one (the check runs for every member of
+ * every batch line). */
+static const char reserved[][3] = { "iss", "aud", "sub", "iat", "exp", "jti" };
 
 int jose_claim_reserved(const char *name, size_t len)
 {
+    if (len != 3)
+        return 0;
     for (size_t i = 0; i < sizeof reserved / sizeof reserved[0]; i++)
-        if (strlen(reserved[i]) == len && memcmp(name, reserved[i], len) == 0)
+        if (name[0] == reserved[i][0] && name[1] == reserved[i][1] && name[2] == reserved[i][2])
             return 1;
     return 0;
 }
+
+/* The bytes a string holds as they are, run over in a tight loop: not
+ * '"', '\\', a control or a byte of a multi-byte UTF-8 sequence. */
+static const unsigned char plain[256] = {
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x00 */
+    0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, /* 0x10 */
+    1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x20 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x30 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x40 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, /* 0x50 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x60 */
+    1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, /* 0x70 */
+    /* 0x80 to 0xff: 0 */
+};
 
 struct cur {
     const unsigned char *p, *end;
@@ -169,13 +187,17 @@ static int string(struct cur *c, const unsigned char **name, size_t *name_len)
         if (p >= c->end)
             return 0;
         ch = *p;
+        if (plain[ch]) {
+            p++;
+            while (p < c->end && plain[*p])
+                p++;
+            continue;
+        }
         if (ch == '"')
             break;
         if (ch < 0x20)
             return 0;
-        if (ch < 0x80 && ch != '\\') {
-            p++;
-        } else if (ch >= 0x80) {
+        if (ch >= 0x80) {
             size_t l = base_utf8_len(p, (size_t)(c->end - p));
 
             if (l == 0)

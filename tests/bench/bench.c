@@ -19,6 +19,10 @@
  *           extra claims of the file's next line (one JSON object a line, as
  *           `p11jwt sign --batch` reads them; each thread cycles through the
  *           lines), and the raw input is an assertion with the first line.
+ *   raw{}   only with --extras: the raw loop over the signing input of an
+ *           assertion without extra claims (what a batch line of `{}`
+ *           signs): how much of what longer claims cost is the token's own
+ *           (SoftHSM's HMAC hashes more blocks; ES* hash on the host).
  *   cache   p11jwt_client_token + p11jwt_access_token_clear on a warm cache:
  *           a loopback HTTP responder in this process answers the one
  *           exchange that fills it; no STS call happens while measuring.
@@ -32,12 +36,13 @@
  * for the same duration, reading the clock once per chunk of operations
  * (not per operation) and counting in a local variable; the counts go to a
  * per-thread, cache-line-aligned slot only at the end. A row's rate is the
- * sum of the threads' own ops / elapsed. The raw and p11jwt rows of one alg
- * and thread count are measured in alternating slices (--slices, default 10:
- * raw p11jwt | p11jwt raw | raw p11jwt), so that background load on a shared
- * machine, which comes and goes, weighs on both sides of the ratio alike.
+ * sum of the threads' own ops / elapsed. The raw and p11jwt rows (and raw{})
+ * of one alg and thread count are measured in alternating slices (--slices,
+ * default 10: raw p11jwt raw{} | raw{} p11jwt raw | ...), so that background
+ * load on a shared machine, which comes and goes, weighs on all sides of the
+ * ratios alike.
  *
- * Output: one row per measurement, then one line
+ * Output: one row per measurement (raw{}: its ratio is raw{}/raw), then one line
  *   summary: es256=R es384=R es512=R hs256=R es512_t2=R hs256_t2=R
  *            cache_mops=N cache_t2_scaling=S
  * (on one line; R = p11jwt/raw at the same thread count).
@@ -276,6 +281,8 @@ struct run {
     const EVP_MD *md;
     const unsigned char *input;
     size_t input_len;
+    const unsigned char *input0; /* raw{}: the signing input without extras */
+    size_t input0_len;
     p11jwt_key *key;
     p11jwt_claims_params params;
     char **extras;            /* --extras lines, or NULL */
@@ -283,7 +290,7 @@ struct run {
     p11jwt_client *client;
 };
 
-static int op_raw(worker *w, unsigned n)
+static int raw_loop(worker *w, unsigned n, const unsigned char *input, size_t input_len)
 {
     const run *r = w->r;
     CK_FUNCTION_LIST *fl = raw_fl;
@@ -291,15 +298,15 @@ static int op_raw(worker *w, unsigned n)
     unsigned char digest[EVP_MAX_MD_SIZE], sig[256];
 
     for (unsigned i = 0; i < n; i++) {
-        const unsigned char *in = r->input;
-        CK_ULONG in_len = r->input_len, sig_len = sizeof sig;
+        const unsigned char *in = input;
+        CK_ULONG in_len = input_len, sig_len = sizeof sig;
         CK_RV rv;
 
         if (r->md != NULL) {
             unsigned dlen = 0;
 
             if (EVP_DigestInit_ex2(w->mdctx, r->md, NULL) != 1 ||
-                EVP_DigestUpdate(w->mdctx, r->input, r->input_len) != 1 ||
+                EVP_DigestUpdate(w->mdctx, input, input_len) != 1 ||
                 EVP_DigestFinal_ex(w->mdctx, digest, &dlen) != 1) {
                 snprintf(w->err, sizeof w->err, "EVP digest failed");
                 return -1;
@@ -316,6 +323,16 @@ static int op_raw(worker *w, unsigned n)
         }
     }
     return 0;
+}
+
+static int op_raw(worker *w, unsigned n)
+{
+    return raw_loop(w, n, w->r->input, w->r->input_len);
+}
+
+static int op_raw0(worker *w, unsigned n)
+{
+    return raw_loop(w, n, w->r->input0, w->r->input0_len);
 }
 
 static int op_p11jwt(worker *w, unsigned n)
@@ -423,27 +440,28 @@ static double warmup_for(double seconds)
     return w < 0.1 ? 0.1 : w > 0.5 ? 0.5 : w;
 }
 
-/* Measures raw and p11jwt (either may be skipped) in alternating slices,
- * raw p11jwt | p11jwt raw | raw p11jwt ..., so that a change in the
- * machine's background load hits both paths alike and neither always goes
- * first. Each path gets r->seconds in all; the first slice of each warms
- * up for r->warmup, later ones only run a chunk first. The rate of a path
- * is the sum over threads of that thread's ops / elapsed over all slices. */
-static void measure_pair(run *r, worker *ws, int nthreads, int slices, int do_raw,
-                         int do_lib, double *raw, double *lib)
+/* Measures raw, p11jwt and raw{} (any may be skipped: do[k] 0) in
+ * alternating slices, raw p11jwt raw{} | raw{} p11jwt raw | ..., so that a
+ * change in the machine's background load hits every path alike and none
+ * always goes first. Each path gets r->seconds in all; the first slice of
+ * each warms up for r->warmup, later ones only run a chunk first. The rate
+ * of a path (rate[k]) is the sum over threads of that thread's ops /
+ * elapsed over all slices. */
+#define NPATHS 3
+static void measure_paths(run *r, worker *ws, int nthreads, int slices, const int do_[NPATHS],
+                          double rate[NPATHS])
 {
-    static const op_fn ops_of[2] = { op_raw, op_p11jwt };
-    uint64_t ops[2][MAX_THREADS] = { { 0 } };
-    double el[2][MAX_THREADS] = { { 0 } };
+    static const op_fn ops_of[NPATHS] = { op_raw, op_p11jwt, op_raw0 };
+    uint64_t ops[NPATHS][MAX_THREADS] = { { 0 } };
+    double el[NPATHS][MAX_THREADS] = { { 0 } };
     const double seconds = r->seconds, warmup = r->warmup;
-    double *rate[2] = { raw, lib };
 
     r->seconds = seconds / slices;
     for (int i = 0; i < slices; i++) {
-        for (int j = 0; j < 2; j++) {
-            int which = i % 2 == 0 ? j : 1 - j;
+        for (int j = 0; j < NPATHS; j++) {
+            int which = i % 2 == 0 ? j : NPATHS - 1 - j;
 
-            if (!(which == 0 ? do_raw : do_lib))
+            if (!do_[which])
                 continue;
             r->op = ops_of[which];
             r->warmup = i == 0 ? warmup : 0;
@@ -456,11 +474,11 @@ static void measure_pair(run *r, worker *ws, int nthreads, int slices, int do_ra
     }
     r->seconds = seconds;
     r->warmup = warmup;
-    for (int which = 0; which < 2; which++) {
-        *rate[which] = 0;
+    for (int which = 0; which < NPATHS; which++) {
+        rate[which] = 0;
         for (int t = 0; t < nthreads; t++)
             if (el[which][t] > 0)
-                *rate[which] += (double)ops[which][t] / el[which][t];
+                rate[which] += (double)ops[which][t] / el[which][t];
     }
 }
 
@@ -672,10 +690,13 @@ static const char usage[] =
     "  --path raw|p11jwt    measure only that path of the sign rows (for profiling;\n"
     "                       no ratios then)\n"
     "  --threads 1|2        only that thread count (default: both)\n"
-    "  --slices K           split each sign row into K slices, alternating raw and\n"
-    "                       p11jwt (default 10; the total time per path stays N s)\n"
+    "  --slices K           split each sign row into K slices, alternating raw,\n"
+    "                       p11jwt (and raw{}) (default 10; the total time per path\n"
+    "                       stays N s)\n"
     "  --extras FILE        extra claims for the sign rows: one JSON object a line,\n"
-    "                       each assertion the next line (as `p11jwt sign --batch`)\n";
+    "                       each assertion the next line (as `p11jwt sign --batch`);\n"
+    "                       adds a raw{} row: the raw loop over an assertion's\n"
+    "                       signing input without them (ratio raw{}/raw)\n";
 
 static int only_has(const char *only, const char *what)
 {
@@ -829,8 +850,8 @@ int main(int argc, char **argv)
     memset(ws, 0, MAX_THREADS * sizeof *ws);
 
     printf("# p11jwt-bench: module %s, token '%s', %.3g s per row (+%.2g s warm-up), "
-           "raw and p11jwt alternating in %d slices\n",
-           module, label, seconds, warmup_for(seconds), slices);
+           "raw and p11jwt%s alternating in %d slices\n",
+           module, label, seconds, warmup_for(seconds), nextras > 0 ? " and raw{}" : "", slices);
     printf("%-6s  %-7s  %7s  %14s  %10s\n", "#what", "path", "threads", "ops/s",
            "p11jwt/raw");
     fflush(stdout);
@@ -839,7 +860,7 @@ int main(int argc, char **argv)
         const alg_spec *a = &algs[k];
         run r;
         p11jwt_key *key;
-        char *jws;
+        char *jws, *jws0;
         const char *dot;
         EVP_MD *md = NULL;
 
@@ -871,15 +892,21 @@ int main(int argc, char **argv)
         r.chunk = SIGN_CHUNK;
 
         /* The raw input: the signing input of one of our assertions (with
-         * the first --extras line, so that both paths sign as many bytes). */
+         * the first --extras line, so that both paths sign as many bytes);
+         * raw{}'s: one without extras. */
         r.params.extra_json = nextras > 0 ? extras[0] : NULL;
         rc = p11jwt_assertion_sign(key, &r.params, &jws);
         r.params.extra_json = NULL;
+        if (rc == P11JWT_OK)
+            rc = p11jwt_assertion_sign(key, &r.params, &jws0);
         if (rc != P11JWT_OK)
             die_p11jwt("p11jwt_assertion_sign", rc);
         dot = strrchr(jws, '.');
         r.input = (const unsigned char *)jws;
         r.input_len = (size_t)(dot - jws);
+        dot = strrchr(jws0, '.');
+        r.input0 = (const unsigned char *)jws0;
+        r.input0_len = (size_t)(dot - jws0);
         if (a->md != NULL && (md = EVP_MD_fetch(NULL, a->md, NULL)) == NULL)
             die("EVP_MD_fetch %s failed", a->md);
         r.md = md;
@@ -891,14 +918,19 @@ int main(int argc, char **argv)
 
         for (int nt = tmin; nt <= tmax; nt++) {
             int do_raw = path == NULL || strcmp(path, "raw") == 0;
-            int do_lib = path == NULL || strcmp(path, "p11jwt") == 0;
-            double raw = 0, lib = 0;
+            int do_[NPATHS] = { do_raw, path == NULL || strcmp(path, "p11jwt") == 0,
+                                do_raw && nextras > 0 };
+            double rate[NPATHS], raw, lib;
 
-            measure_pair(&r, ws, nt, slices, do_raw, do_lib, &raw, &lib);
-            if (do_raw)
+            measure_paths(&r, ws, nt, slices, do_, rate);
+            raw = rate[0];
+            lib = rate[1];
+            if (do_[0])
                 print_row(a->name, "raw", nt, raw, 0);
-            if (do_lib)
+            if (do_[1])
                 print_row(a->name, "p11jwt", nt, lib, raw > 0 ? lib / raw : 0);
+            if (do_[2])
+                print_row(a->name, "raw{}", nt, rate[2], raw > 0 ? rate[2] / raw : 0);
             (nt == 1 ? ratio1 : ratio2)[k] = raw > 0 ? lib / raw : 0;
         }
 
@@ -908,6 +940,7 @@ int main(int argc, char **argv)
         }
         EVP_MD_free(md);
         p11jwt_free(jws);
+        p11jwt_free(jws0);
         p11jwt_key_free(key);
     }
 

@@ -116,6 +116,10 @@ done
 step "CKR_GENERAL_ERROR mid-batch: one clear error, that call not retried"
 timed 1 5000 fx 'C_Sign@9=CKR_GENERAL_ERROR' "${SIGN[@]}" <"$T/in.jsonl"
 expect_one_line_naming CKR_GENERAL_ERROR
-expect_count calls C_Sign -eq "$N"
+# Not retried: a retry would have signed that line (the fault is once).
+# The threads stop taking lines once the failure is written out, so fewer
+# than all may be signed, never more.
+expect_count calls C_Sign -ge 9
+expect_count calls C_Sign -le "$N"
 
 echo "batch: all checks passed"
