@@ -678,18 +678,19 @@ p("")
 sp = med("agent speedup")
 p(f"p11jwt-token CPU / pkcs11-tool's: {ratio('agent cpu ratio')}; "
   f"`p11jwt token` wall / p11jwt-token's: {'n/a' if sp is None else f'{sp:.1f}'}×")
-tw, fw = med("agent spawn token wall"), med("agent spawn true wall")
+tw, fw, cw = med("agent spawn token wall"), med("agent spawn true wall"), med("agent spawn cli wall")
 if tw is not None and fw is not None:
     p("")
     p(f"p11jwt-token against the cost of starting any process (/bin/true): {tw - fw:+.3f} ms "
       "wall: its own start, and the agent's answer on a new connection (a thread per "
       "connection in the agent). A caller that asks often keeps a connection open: the "
       "hand-out latency above.")
-    if sp is not None and sp < 20:
+    if sp is not None and sp < 20 and cw is not None:
         p("")
-        p("Where a process start costs most of a millisecond, as on this machine, a "
-          "per-process client is bound by it: 20× a process that does one exchange leaves "
-          "it little more than its own start.")
+        p(f"A process start costs {fw:.3f} ms wall on this machine, so a per-process "
+          f"client is bound by it: 20× a process that does one exchange would leave it "
+          f"{cw / 20 - fw:+.3f} ms against a bare start"
+          + (", less than nothing." if cw / 20 < fw else "."))
 p("")
 def r2(k):
     v = med(k)

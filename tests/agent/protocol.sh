@@ -114,7 +114,7 @@ for name, p in d["profiles"].items():
     check(p["state"] == "valid" and isinstance(p["expires_at"], int) and p["last_error"] is None,
           f"{name}: {p}")
 PY
-grep -qF "$tok2" <<<"$BODY" && fail "health holds a token"
+grep -qF -- "$tok2" <<<"$BODY" && fail "health holds a token"
 
 step "metrics: Prometheus text, counters that moved, no token"
 get /metrics
@@ -127,7 +127,7 @@ grep -q '^p11jwt_agent_signature_seconds_count{profile="dt"} 1$' <<<"$BODY" || f
 grep -q '^p11jwt_agent_token_expiry_seconds{profile="dt"} 3[0-9][0-9][0-9]$' <<<"$BODY" ||
     fail "metrics: expiry"
 grep -q '^p11jwt_agent_token_state{profile="ec",state="valid"} 1$' <<<"$BODY" || fail "metrics: state"
-grep -qF "$tok2" <<<"$BODY" && fail "metrics hold a token"
+grep -qF -- "$tok2" <<<"$BODY" && fail "metrics hold a token"
 
 step "errors: JSON bodies with the right status"
 # err PATH STATUS ERROR [curl args...]

@@ -134,6 +134,6 @@ done
 stop_agent
 [[ $AGENT_RC == 0 ]] || fail "the agent exited $AGENT_RC"
 for t in "$ab" "$ab2" "$bc" "$c"; do
-    grep -qF "$t" "$AGENT_LOG" && fail "a token in the agent's log"
+    grep -qF -- "$t" "$AGENT_LOG" && fail "a token in the agent's log"
 done
 true

@@ -62,7 +62,7 @@ check(d["warm"]["state"] == "valid", f"warm: {d['warm']}")
 check(d["cold"]["state"] == "error" and d["cold"]["expires_at"] is None, f"cold: {d['cold']}")
 check("connect" in d["cold"]["last_error"].lower(), f"cold last_error: {d['cold']}")
 PY
-grep -qF "$(sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p' <<<"$tok")" <<<"$BODY" &&
+grep -qF -- "$(sed -n 's/.*"access_token":"\([^"]*\)".*/\1/p' <<<"$tok")" <<<"$BODY" &&
     fail "health holds a token"
 
 step "a background refresh fails: the valid token is still handed out, health shows the error"

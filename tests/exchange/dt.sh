@@ -157,6 +157,6 @@ sts_control '{"clear": true}'
 
 step "the good profile still works after all that"
 expect_exit 0 x token --config "$CONF" --profile dt
-grep -q "$tok" "$STS_LOG" && fail "the STS log holds a full access token"
+grep -qF -- "$tok" "$STS_LOG" && fail "the STS log holds a full access token"
 grep -q -- "$(cut -c1-40 "$T/dt.secret")" "$STS_LOG" && fail "the STS log holds the secret"
 true

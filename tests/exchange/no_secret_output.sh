@@ -191,7 +191,7 @@ r token --config "$CONF" --profile cc-env
 r TRACE call --config "$CONF" --profile cc-env "$PLAIN/cc/resource"
 r call --config "$CONF" --profile cc-env -X POST -d @"$T/client.secret" "http://127.0.0.1:9/x"
 sts_control '{"clear": true}'
-grep -qF "$STS_TOKEN" "$T/tokens.out" || fail "token did not print the scripted token"
+grep -qF -- "$STS_TOKEN" "$T/tokens.out" || fail "token did not print the scripted token"
 
 step "through the fault module: recovered faults, a device that stays gone, a refused PIN"
 faulted=0

@@ -31,13 +31,13 @@ token_url = $STS/jsa/token
 max_retries = 0
 CONF
 expect_exit 1 x token --config "$CONF" --profile down
-grep -q "$SECRET" <<<"$ERR" && fail "the client secret is in the error: $ERR"
+grep -qF -- "$SECRET" <<<"$ERR" && fail "the client secret is in the error: $ERR"
 grep -q "127.0.0.1:9/jsa/token" <<<"$ERR" || fail "the error does not name the URL: $ERR"
 
 step "an answer over 1 MiB to a jsa request: the error shows no query"
 sts_control '{"path": "/jsa/token", "mode": "big"}'
 expect_exit 1 x token --config "$CONF" --profile up
-grep -q "$SECRET" <<<"$ERR" && fail "the client secret is in the error: $ERR"
+grep -qF -- "$SECRET" <<<"$ERR" && fail "the client secret is in the error: $ERR"
 grep -qi "larger than" <<<"$ERR" || fail "not the size error: $ERR"
 grep -q "?" <<<"$ERR" && fail "a query is shown: $ERR"
 sts_control '{"clear": true}'
@@ -86,9 +86,9 @@ ca_file = $T/pki/other-ca.pem
 max_retries = 0
 CONF
     expect_exit 1 x token --config "$CONF" --profile tls-untrusted
-    grep -q "$SECRET" <<<"$ERR" && fail "the client secret is in the TLS error: $ERR"
+    grep -qF -- "$SECRET" <<<"$ERR" && fail "the client secret is in the TLS error: $ERR"
     grep -qi "not trusted" <<<"$ERR" || fail "not the TLS error: $ERR"
-    grep -q "$STS/jsa/token" <<<"$ERR" || fail "the TLS error does not name the URL: $ERR"
+    grep -qF -- "$STS/jsa/token" <<<"$ERR" || fail "the TLS error does not name the URL: $ERR"
     grep -q "?" <<<"$ERR" && fail "a query is shown: $ERR"
 else
     step "(skipped: no openssl)"
@@ -152,6 +152,6 @@ client_key = $TOKEN?pin-value=$PIN
 max_retries = 0
 CONF
 expect_exit 1 x token --config "$CONF" --profile mtls
-grep -q "$PIN" <<<"$ERR" && fail "the PIN is in the error: $ERR"
+grep -qF -- "$PIN" <<<"$ERR" && fail "the PIN is in the error: $ERR"
 grep -q "client_key" <<<"$ERR" || fail "the error does not name client_key: $ERR"
 echo "no secret, PIN or proxy leak"

@@ -49,7 +49,7 @@ step "the services that take the keyring lock share its directory with an operat
 sysdir=$("$P/bin/p11jwt" rotate --help | sed -n 's/.*else \(\/run\/[^ ]*\) if it is this user.s.*/\1/p')
 [[ $sysdir == /run/* ]] || fail "rotate --help names no system lock directory under /run"
 lib=$(find "$P" -name 'libp11jwt.so.0' | head -n1)
-grep -qaF "$sysdir" "$lib" || fail "the library ($lib) does not look in $sysdir, as --help says"
+grep -qaF -- "$sysdir" "$lib" || fail "the library ($lib) does not look in $sysdir, as --help says"
 for u in p11jwt-rotate@.service p11jwt-agent.service; do
     rd=$(sed -n 's/^RuntimeDirectory=//p' "$U/$u")
     [[ "/run/$rd" == "$sysdir" ]] ||

@@ -88,7 +88,7 @@ for uri in "$TOKEN?pin-value=$PIN" "$TOKEN;object=dup?pin-value=$PIN" "$TOKEN?PI
     expect_err_matches 'pin-source='
     expect_err_matches '--pin-file'
     expect_err_matches '--pin-env'
-    grep -qF "$PIN" <<<"$ERR" && fail "the PIN is echoed: $ERR"
+    grep -qF -- "$PIN" <<<"$ERR" && fail "the PIN is echoed: $ERR"
 done
 expect_exit 2 p11jwt sign --token "$TOKEN?pin-value=$PIN" --kid dup --iss i --aud "$AUD" </dev/null
 no_stdout
@@ -96,7 +96,7 @@ printf '[profile p]\ndialect = rfc7523\ntoken = %s?pin-value=%s\nkid = dup\niss 
     "$TOKEN" "$PIN" >"$T/pin-value.conf"
 expect_exit 1 p11jwt assertion --config "$T/pin-value.conf" --profile p
 expect_err_matches 'pin-value.conf:3: token: .*pin-source='
-grep -qF "$PIN" <<<"$ERR" && fail "the PIN is echoed: $ERR"
+grep -qF -- "$PIN" <<<"$ERR" && fail "the PIN is echoed: $ERR"
 
 step "a kid that does not exist (1)"
 expect_exit 1 p11jwt sign "${TOK[@]}" --kid nope --iss i --aud "$AUD"

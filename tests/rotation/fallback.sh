@@ -28,6 +28,6 @@ run_cmd p11jwt token --profile rot --config "$CONFIG"
 [[ $RC -eq 1 ]] || fail "expected exit 1, got $RC"
 last=$(tail -1 <<<"$ERR")
 [[ $last == "p11jwt: token: "* ]] || fail "error line: $ERR"
-grep -q "$old" <<<"$last" && grep -q "$next" <<<"$last" ||
+grep -qF -- "$old" <<<"$last" && grep -qF -- "$next" <<<"$last" ||
     fail "the error does not name both kids: $last"
 echo "fallback ok"

@@ -71,7 +71,7 @@ expect_exit 2 rot forget
 before=$(key_count)
 expect_exit 0 rot forget --yes
 grep -q "forgot keyring 'rot' (version 8" <<<"$OUT" || fail "forget says: $OUT"
-grep -q "$other" <<<"$OUT" || fail "forget does not name the kids: $OUT"
+grep -qF -- "$other" <<<"$OUT" || fail "forget does not name the kids: $OUT"
 [[ $(key_count) == "$before" ]] || fail "forget changed the keys"
 expect_exit 0 rot status --json
 pycheck "$OUT" "$mine" <<'PY'

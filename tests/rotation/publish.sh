@@ -21,7 +21,7 @@ expect_exit 0 rot stage
     "$T/jwks.out" || fail "publish_command did not get the JWKS: $(cat "$T/jwks.out")"
 grep -q "KEEP_ME=kept" "$T/env.out" || fail "the environment was not passed on"
 for v in "$ROT_PIN_VAR" "$ROT_SECRET_VAR" "$P11JWT_EXTRA_PIN"; do
-    grep -qF "$v" "$T/env.out" && fail "a secret reached publish_command's environment: $v"
+    grep -qF -- "$v" "$T/env.out" && fail "a secret reached publish_command's environment: $v"
 done
 
 step "a command that fails: its exit status, the change kept, the command not echoed"

@@ -29,7 +29,7 @@ p11tool --write-object "$T/state.json" --type data \
 step "auto retires the key dated at INT64_MIN, keeps the one dated at INT64_MAX"
 expect_exit 0 rot auto
 grep -q "retired '$ancient'" <<<"$OUT" || fail "the ancient key was not retired: $OUT"
-grep -q "$old" <<<"$OUT" && fail "the far-future key was touched: $OUT"
+grep -qF -- "$old" <<<"$OUT" && fail "the far-future key was touched: $OUT"
 expect_exit 0 p11jwt list "${TOK[@]}" --json
 grep -q "\"$old\"" <<<"$OUT" || fail "the far-future key was destroyed"
 grep -q "\"$ancient\"" <<<"$OUT" && fail "the ancient key is still there"

@@ -274,7 +274,7 @@ step "one module, one set of arguments per process: other arguments are refused"
 cat "$T/module_args.out"
 grep -q '^ok - other arguments refused: PKCS#11 module .* is already initialised in this process with other module arguments' \
     "$T/module_args.out" || fail "the refusal does not say why"
-grep -qF "$T/no-such-db" "$T/module_args.out" "$T/module_args.err" &&
+grep -qF -- "$T/no-such-db" "$T/module_args.out" "$T/module_args.err" &&
     fail "the module arguments were echoed"
 grep -q '^ok - after every handle was freed, other arguments reach C_Initialize: .*with the module arguments given' \
     "$T/module_args.out" || fail "after the last handle, the module was not initialised anew"
