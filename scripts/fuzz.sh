@@ -3,7 +3,7 @@
 # (-fsanitize=fuzzer,address,undefined) and run them (docs/fuzzing.md).
 #
 #   scripts/fuzz.sh --smoke [TARGET...]     each target 3 s, from the tree's corpus (CI)
-#   scripts/fuzz.sh --time S [TARGET...]    each target S seconds
+#   scripts/fuzz.sh --seconds S [TARGET...] each target S seconds (--time S: the same)
 #   scripts/fuzz.sh --runs N [TARGET...]    each target N executions
 #   scripts/fuzz.sh --list                  the targets
 #
@@ -32,7 +32,7 @@ targets=""
 while [ $# -gt 0 ]; do
     case "$1" in
         --smoke) mode=time; amount=$smoke_seconds; smoke=1 ;;
-        --time) [ $# -ge 2 ] || { usage >&2; exit 2; }; mode=time; amount=$2; shift ;;
+        --seconds|--time) [ $# -ge 2 ] || { usage >&2; exit 2; }; mode=time; amount=$2; shift ;;
         --runs) [ $# -ge 2 ] || { usage >&2; exit 2; }; mode=runs; amount=$2; shift ;;
         --list) echo $targets_all; exit 0 ;;
         -h|--help) usage; exit 0 ;;
