@@ -11,7 +11,10 @@
 #     naming the CK_RV;
 #   - a wrong PIN, 4 threads x 3 rounds on a cold cache: ONE C_Login in the
 #     process; the login lost and the PIN then refused: ONE more;
-#   - CKR_FUNCTION_FAILED: each exchange tries its one signature once.
+#   - CKR_FUNCTION_FAILED: each exchange tries its one signature once;
+#   - CKR_SESSION_COUNT: a warm client keeps serving from its pool's session;
+#     with that session lost, every call fails at once naming the CK_RV,
+#     no loop of C_OpenSession.
 set -euo pipefail
 source "$(dirname "$0")/../integration/lib.sh"
 source "$(dirname "$0")/../exchange/lib.sh"
@@ -108,5 +111,25 @@ field error | grep -q 'CKR_FUNCTION_FAILED' || fail "no clear error: $(field err
 expect_count faults C_Sign -le 6
 expect_count calls C_Sign -eq $(($(count faults C_Sign) + 1))
 [[ $(($(calls /rfc7523/token) - c0)) -eq 1 ]] || fail "exchanges were sent without a signature"
+
+step "warm client, CKR_SESSION_COUNT on every C_OpenSession: its pool's session serves every call"
+client warm good 'C_OpenSession@1+=CKR_SESSION_COUNT' 4 3
+[[ $(field failed) == 0 && $(field ok) == 12 ]] ||
+    fail "SESSION_COUNT, session kept: $(field ok) served, $(field failed) failed: $(field error)"
+valid "$(field token)"
+expect_count calls C_OpenSession -eq 1      # the warm-up's, kept in the pool
+
+step "warm client, its session lost and the token out of sessions: every call fails at once"
+c0=$(calls /rfc7523/token)
+client warm good 'C_Sign@1=CKR_SESSION_HANDLE_INVALID;C_OpenSession@1+=CKR_SESSION_COUNT' 4 3
+[[ $(field ok) == 0 && $(field failed) == 12 ]] ||
+    fail "SESSION_COUNT, session lost: $(field ok) served, $(field failed) failed"
+(($(field ms_max) < 5000)) || fail "SESSION_COUNT: a call took $(field ms_max) ms"
+! field error | grep -v -q 'CKR_SESSION_COUNT' ||
+    fail "SESSION_COUNT: not every message names it: $(field error)"
+# no spin: the warm-up's session, then at most one try per call
+expect_count calls C_OpenSession -le 13
+[[ $(($(calls /rfc7523/token) - c0)) -eq 1 ]] || fail "exchanges were sent without a session"
+step "SESSION_COUNT: $(count calls C_OpenSession) C_OpenSession for 12 calls, slowest $(field ms_max) ms: $(field error | head -n 1)"
 
 echo "client: all checks passed"

@@ -7,7 +7,9 @@
 #     nothing sent to the STS;
 #   - a wrong PIN: one C_Login, one clear line, nothing sent;
 #   - CKR_FUNCTION_FAILED / CKR_GENERAL_ERROR: one clear line, no retry of
-#     the signature nor of the exchange.
+#     the signature nor of the exchange;
+#   - CKR_SESSION_COUNT with no session of ours to wait for: a clear error at
+#     once, no loop of C_OpenSession, nothing sent.
 set -euo pipefail
 source "$(dirname "$0")/../integration/lib.sh"
 source "$(dirname "$0")/../exchange/lib.sh"
@@ -77,5 +79,11 @@ for fn in C_SignInit C_Sign; do
     done
 done
 [[ $(calls /rfc7523/token) == "$c0" ]] || fail "an exchange was tried without a signature"
+
+step "token: CKR_SESSION_COUNT and no session of ours to wait for: a clear error at once"
+timed 1 5000 fx 'C_OpenSession@1+=CKR_SESSION_COUNT' token --config "$CONF" --profile good
+expect_one_line_naming CKR_SESSION_COUNT
+expect_count calls C_OpenSession -le 2
+[[ $(calls /rfc7523/token) == "$c0" ]] || fail "an exchange was tried without a session"
 
 echo "token: all checks passed"
