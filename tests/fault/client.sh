@@ -117,7 +117,9 @@ client warm good 'C_OpenSession@1+=CKR_SESSION_COUNT' 4 3
 [[ $(field failed) == 0 && $(field ok) == 12 ]] ||
     fail "SESSION_COUNT, session kept: $(field ok) served, $(field failed) failed: $(field error)"
 valid "$(field token)"
-expect_count calls C_OpenSession -eq 1      # the warm-up's, kept in the pool
+# the warm-up's session, kept in the pool (exchanges are single-flight, so
+# one is enough; allow one more try that would have waited for it)
+expect_count calls C_OpenSession -le 2
 
 step "warm client, its session lost and the token out of sessions: every call fails at once"
 c0=$(calls /rfc7523/token)
