@@ -44,6 +44,19 @@ valid() {
         "$STS/rfc7523/resource") == 200 ]] || fail "the resource refuses the last token of: $RAN"
 }
 
+# all_fail_naming WHAT RV: the last run's 12 calls all failed, each within
+# 5 s, with at least one message and every message naming RV; and no
+# exchange was sent after the warm-up (c0: the STS's count before the run).
+all_fail_naming() {
+    [[ $(field ok) == 0 && $(field failed) == 12 ]] ||
+        fail "$1: $(field ok) served, $(field failed) failed"
+    (($(field ms_max) < 5000)) || fail "$1: a call took $(field ms_max) ms"
+    [[ $(field error | wc -l) -ge 1 ]] && ! field error | grep -v -q -- "$2" ||
+        fail "$1: not every message names $2: $(field error)"
+    [[ $(($(calls /rfc7523/token) - c0)) -eq 1 ]] ||
+        fail "$1: exchanges were sent without a signature (or no warm-up)"
+}
+
 # client warm|cold PROFILE RULES THREADS ROUNDS
 client() {
     rm -f "$COUNTS" "$P11FAULT_FILE"
@@ -81,12 +94,7 @@ done
 step "warm client, the device gone for good: every call fails within 5 s, naming the CK_RV"
 c0=$(calls /rfc7523/token)
 client warm good 'C_SignInit@1!=CKR_DEVICE_REMOVED' 4 3
-[[ $(field ok) == 0 && $(field failed) == 12 ]] ||
-    fail "device gone: $(field ok) served, $(field failed) failed"
-(($(field ms_max) < 5000)) || fail "device gone: a call took $(field ms_max) ms"
-[[ $(field error | wc -l) -ge 1 ]] && ! field error | grep -v -q 'CKR_DEVICE_REMOVED' ||
-    fail "device gone: not every message names CKR_DEVICE_REMOVED: $(field error)"
-[[ $(($(calls /rfc7523/token) - c0)) -eq 1 ]] || fail "exchanges without a signature (or no warm-up)"
+all_fail_naming "device gone" CKR_DEVICE_REMOVED
 step "device gone: slowest call $(field ms_max) ms: $(field error | head -n 1)"
 
 step "a wrong PIN, cold cache, 4 threads x 3 rounds: ONE C_Login in the process"
@@ -124,14 +132,9 @@ expect_count calls C_OpenSession -le 2
 step "warm client, its session lost and the token out of sessions: every call fails at once"
 c0=$(calls /rfc7523/token)
 client warm good 'C_Sign@1=CKR_SESSION_HANDLE_INVALID;C_OpenSession@1+=CKR_SESSION_COUNT' 4 3
-[[ $(field ok) == 0 && $(field failed) == 12 ]] ||
-    fail "SESSION_COUNT, session lost: $(field ok) served, $(field failed) failed"
-(($(field ms_max) < 5000)) || fail "SESSION_COUNT: a call took $(field ms_max) ms"
-! field error | grep -v -q 'CKR_SESSION_COUNT' ||
-    fail "SESSION_COUNT: not every message names it: $(field error)"
+all_fail_naming "SESSION_COUNT, session lost" CKR_SESSION_COUNT
 # no spin: the warm-up's session, then at most one try per call
 expect_count calls C_OpenSession -le 13
-[[ $(($(calls /rfc7523/token) - c0)) -eq 1 ]] || fail "exchanges were sent without a session"
 step "SESSION_COUNT: $(count calls C_OpenSession) C_OpenSession for 12 calls, slowest $(field ms_max) ms: $(field error | head -n 1)"
 
 echo "client: all checks passed"
